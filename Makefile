@@ -1,0 +1,106 @@
+# Bindery's build, test and demo entry points. Everything a target needs is
+# built or installed by the target itself, into .cache/ (git-ignored).
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+ROOT        := $(CURDIR)
+CACHE       := $(ROOT)/.cache
+TOOLS_BIN   := $(CACHE)/tools
+BIN         := $(ROOT)/bin
+MODULES     := apis backend konnector cli test
+PKGS        := $(foreach m,$(MODULES),./$(m)/...)
+
+# Pinned versions. KUBE_VERSION must match test/framework.KubeVersion.
+KUBE_VERSION           ?= v1.35.4
+ETCD_VERSION           ?= v3.6.16
+CONTROLLER_GEN_VERSION ?= v0.20.1
+STATICCHECK_VERSION    ?= v0.8.2
+GOTESTSUM_VERSION      ?= v1.13.0
+
+ENVTEST_DIR    := $(CACHE)/envtest/$(KUBE_VERSION)
+CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
+STATICCHECK    := $(TOOLS_BIN)/staticcheck-$(STATICCHECK_VERSION)
+GOTESTSUM      := $(TOOLS_BIN)/gotestsum-$(GOTESTSUM_VERSION)
+
+export KUBEBUILDER_ASSETS := $(ENVTEST_DIR)
+export KUBE_VERSION ETCD_VERSION
+
+TEST_TIMEOUT ?= 40m
+GO_TEST_FLAGS ?=
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ { printf "  %-18s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Build
+
+.PHONY: build
+build: ## Build every program into bin/.
+	@mkdir -p $(BIN)
+	@for main in $$(ls -d */cmd/*/ 2>/dev/null); do \
+		name=$$(basename $$main); \
+		echo "go build -o bin/$$name ./$$main"; \
+		go build -o $(BIN)/$$name ./$$main; \
+	done
+
+##@ Test
+
+.PHONY: test
+test: envtest $(GOTESTSUM) ## Run unit, integration and e2e tests (installs what is missing first).
+	@status=0; \
+	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg -- \
+		-timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) $(PKGS) || status=$$?; \
+	hack/check-leftovers.sh "$(CACHE)" || status=1; \
+	exit $$status
+
+.PHONY: envtest
+envtest: ## Build etcd, kube-apiserver and kube-controller-manager from source into .cache/envtest.
+	@ENVTEST_DIR=$(ENVTEST_DIR) hack/envtest.sh >/dev/null
+
+.PHONY: bench
+bench: ## Run the benchmarks and print their figures.
+	@echo "make bench: not implemented yet (the konnector and CLI issues add the benchmarks)" >&2; exit 1
+
+##@ Code quality
+
+.PHONY: lint
+lint: $(STATICCHECK) ## gofmt, go vet and staticcheck.
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	go vet $(PKGS)
+	$(STATICCHECK) $(PKGS)
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate deepcopy code and CRD manifests.
+	@CONTROLLER_GEN=$(CONTROLLER_GEN) hack/generate.sh
+
+.PHONY: verify-generate
+verify-generate: generate ## Fail when generated files are stale.
+	@if [ -n "$$(git status --porcelain -- apis)" ]; then \
+		echo "generated files are stale; run 'make generate' and commit:"; git status --porcelain -- apis; git diff --stat -- apis; exit 1; fi
+
+##@ Demo
+
+.PHONY: demo
+demo: ## Run journey 2 locally: a provider, a consumer, the backend, and kubectl bind.
+	@echo "make demo: not implemented yet (issue: end-to-end journeys)" >&2; exit 1
+
+##@ Tools
+
+$(CONTROLLER_GEN):
+	GOBIN=$(TOOLS_BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+	mv $(TOOLS_BIN)/controller-gen $@
+
+$(STATICCHECK):
+	GOBIN=$(TOOLS_BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(TOOLS_BIN)/staticcheck $@
+
+$(GOTESTSUM):
+	GOBIN=$(TOOLS_BIN) go install gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
+	mv $(TOOLS_BIN)/gotestsum $@
+
+.PHONY: clean
+clean: ## Remove bin/ (keeps the .cache of built binaries and tools).
+	rm -rf $(BIN)

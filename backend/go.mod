@@ -1,0 +1,3 @@
+module github.com/bindery-dev/bindery/backend
+
+go 1.25.0

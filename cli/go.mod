@@ -1,0 +1,3 @@
+module github.com/bindery-dev/bindery/cli
+
+go 1.25.0

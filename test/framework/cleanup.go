@@ -1,0 +1,87 @@
+package framework
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// The framework keeps a registry of what it started, so that an interrupt
+// (Ctrl-C, SIGTERM from `go test -timeout`'s parent, CI cancelling) stops
+// every cluster and process instead of leaving them running.
+var (
+	registryMu sync.Mutex
+	clusters   = map[*Cluster]struct{}{}
+	pids       = map[int]struct{}{}
+	signalOnce sync.Once
+)
+
+func track(c *Cluster) {
+	registryMu.Lock()
+	clusters[c] = struct{}{}
+	registryMu.Unlock()
+	installSignalHandler()
+}
+
+func untrack(c *Cluster) {
+	registryMu.Lock()
+	delete(clusters, c)
+	registryMu.Unlock()
+}
+
+func trackPID(pid int) {
+	registryMu.Lock()
+	pids[pid] = struct{}{}
+	registryMu.Unlock()
+	installSignalHandler()
+}
+
+func untrackPID(pid int) {
+	registryMu.Lock()
+	delete(pids, pid)
+	registryMu.Unlock()
+}
+
+func installSignalHandler() {
+	signalOnce.Do(func() {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+		go func() {
+			sig := <-ch
+			fmt.Fprintf(os.Stderr, "framework: %s received, stopping test clusters\n", sig)
+			StopAll()
+			os.Exit(1)
+		}()
+	})
+}
+
+// StopAll stops every cluster and process the framework started.
+func StopAll() {
+	registryMu.Lock()
+	cs := make([]*Cluster, 0, len(clusters))
+	for c := range clusters {
+		cs = append(cs, c)
+	}
+	ps := make([]int, 0, len(pids))
+	for p := range pids {
+		ps = append(ps, p)
+	}
+	registryMu.Unlock()
+	for _, p := range ps {
+		_ = syscall.Kill(p, syscall.SIGKILL)
+	}
+	for _, c := range cs {
+		c.Stop()
+	}
+}
+
+// Main is for a package's TestMain: it runs the tests and stops whatever
+// is still running afterwards.
+func Main(m *testing.M) {
+	code := m.Run()
+	StopAll()
+	os.Exit(code)
+}
