@@ -49,7 +49,7 @@ build: ## Build every program into bin/.
 ##@ Test
 
 .PHONY: test
-test: envtest $(GOTESTSUM) ## Run unit, integration and e2e tests (installs what is missing first).
+test: envtest $(GOTESTSUM) verify-generate ## Run unit, integration and e2e tests (installs what is missing first).
 	@status=0; \
 	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg -- \
 		-timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) $(PKGS) || status=$$?; \
@@ -77,9 +77,12 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code and CRD manifests.
 	@CONTROLLER_GEN=$(CONTROLLER_GEN) hack/generate.sh
 
 .PHONY: verify-generate
+GENERATED := apis/crds apis/bindery/v1alpha1/zz_generated.deepcopy.go
 verify-generate: generate ## Fail when generated files are stale.
-	@if [ -n "$$(git status --porcelain -- apis)" ]; then \
-		echo "generated files are stale; run 'make generate' and commit:"; git status --porcelain -- apis; git diff --stat -- apis; exit 1; fi
+	@if ! git diff --quiet -- $(GENERATED) || [ -n "$$(git ls-files --others --exclude-standard -- $(GENERATED))" ]; then \
+		echo "generated files are stale; run 'make generate' and commit:"; git diff --stat -- $(GENERATED); \
+		git ls-files --others --exclude-standard -- $(GENERATED); exit 1; \
+	else echo "verify-generate: generated files are up to date"; fi
 
 ##@ Demo
 
