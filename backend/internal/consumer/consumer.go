@@ -1,0 +1,48 @@
+// Package consumer holds what identifies a consumer cluster's objects on
+// the control plane: the labels and annotations of its namespaces and the
+// names of its ServiceAccount and RBAC.
+package consumer
+
+const (
+	// RoleLabel marks the namespaces Bindery creates: RoleCluster for the
+	// one namespace of a consumer cluster, RoleService for the namespace of
+	// one bound consumer namespace.
+	RoleLabel   = "bindery.dev/namespace-role"
+	RoleCluster = "cluster"
+	RoleService = "service"
+
+	// ClusterNamespaceLabel, on a service namespace, names its cluster
+	// namespace.
+	ClusterNamespaceLabel = "bindery.dev/cluster-namespace"
+	// ConsumerNamespaceAnnotation, on a service namespace, names the
+	// consumer namespace it holds objects of.
+	ConsumerNamespaceAnnotation = "bindery.dev/consumer-namespace"
+
+	// Identity annotations on a cluster namespace.
+	IssuerAnnotation    = "bindery.dev/consumer-issuer"
+	SubjectAnnotation   = "bindery.dev/consumer-subject"
+	ClusterIDAnnotation = "bindery.dev/consumer-cluster-id"
+
+	// TemplateLabel, on an APIServiceExport, names the template (or the
+	// exported CRD) it was created from.
+	TemplateLabel = "bindery.dev/template"
+	// SourceAnnotation, on an APIServiceExport, is "Template" or
+	// "ExportedCRD".
+	SourceAnnotation = "bindery.dev/source"
+	// TemplateAnnotation, on an APIServiceExportRequest, asks for a
+	// specific template; without it any service offering all requested
+	// resources is used.
+	TemplateAnnotation = "bindery.dev/template"
+
+	// ServiceAccountName is the consumer's ServiceAccount in its cluster
+	// namespace.
+	ServiceAccountName = "konnector"
+	// KubeconfigSecretName holds the consumer's kubeconfig in its cluster
+	// namespace; the ClusterBinding references it.
+	KubeconfigSecretName = "kubeconfig"
+	// ClusterBindingName is kube-bind's singleton name.
+	ClusterBindingName = "cluster"
+
+	// FieldManager is the backend's server-side apply field manager.
+	FieldManager = "bindery-backend"
+)

@@ -1,0 +1,51 @@
+// Package exportrequest turns each APIServiceExportRequest into
+// APIServiceExports holding snapshots of the requested CRDs, after checking
+// the request against what the provider offers.
+package exportrequest
+
+import (
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"context"
+
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+)
+
+// Reconciler reconciles APIServiceExportRequests.
+type Reconciler struct {
+	Client   client.Client
+	Recorder record.EventRecorder
+}
+
+// SetupWithManager wires the reconciler. A request still Pending is
+// retried when a template or CRD changes, so a request for a CRD that
+// appears a moment later succeeds without a fixed timeout.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	pending := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+		list := &kubebindv1alpha1.APIServiceExportRequestList{}
+		if err := r.Client.List(ctx, list); err != nil {
+			return nil
+		}
+		var out []reconcile.Request
+		for _, req := range list.Items {
+			if req.Status.Phase == "" || req.Status.Phase == kubebindv1alpha1.APIServiceExportRequestPhasePending {
+				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&req)})
+			}
+		}
+		return out
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("exportrequest").
+		For(&kubebindv1alpha1.APIServiceExportRequest{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&binderyv1alpha1.APIServiceExportTemplate{}, pending).
+		Watches(&apiextensionsv1.CustomResourceDefinition{}, pending).
+		Complete(r)
+}

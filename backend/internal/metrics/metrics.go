@@ -1,0 +1,42 @@
+// Package metrics defines the backend's Prometheus metrics, served on the
+// controller-runtime metrics endpoint.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+var (
+	// RequestsHandled counts APIServiceExportRequests by outcome
+	// (succeeded, failed).
+	RequestsHandled = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bindery_backend_export_requests_total",
+		Help: "APIServiceExportRequests handled, by outcome.",
+	}, []string{"outcome"})
+	// Exports counts APIServiceExports created.
+	Exports = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bindery_backend_exports_created_total",
+		Help: "APIServiceExports created.",
+	})
+	// ExportUpdates counts schema updates of exports by outcome
+	// (applied, refused, frozen).
+	ExportUpdates = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bindery_backend_export_schema_updates_total",
+		Help: "CRD changes handled for APIServiceExports, by outcome.",
+	}, []string{"outcome"})
+	// BoundConsumers is the number of consumer cluster namespaces.
+	BoundConsumers = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "bindery_backend_bound_consumers",
+		Help: "Consumer clusters with a namespace on this provider.",
+	})
+	// ReconcileErrors counts reconcile errors by controller.
+	ReconcileErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bindery_backend_reconcile_errors_total",
+		Help: "Reconcile errors, by controller.",
+	}, []string{"controller"})
+)
+
+func init() {
+	ctrlmetrics.Registry.MustRegister(RequestsHandled, Exports, ExportUpdates, BoundConsumers, ReconcileErrors)
+}

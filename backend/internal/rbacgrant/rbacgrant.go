@@ -1,0 +1,151 @@
+// Package rbacgrant computes the RBAC a consumer's konnector gets on the
+// control plane. Every rule is scoped to the consumer's own namespaces or
+// to named objects; there are no wildcards, and nothing grants access to
+// another consumer's namespaces.
+package rbacgrant
+
+import (
+	"sort"
+
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	rbacv1 "k8s.io/api/rbac/v1"
+
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+)
+
+const (
+	// KonnectorRoleName names the Role (in the cluster namespace) and the
+	// Role in each service namespace that the consumer's ServiceAccount
+	// is bound to.
+	KonnectorRoleName = "bindery-konnector"
+)
+
+var (
+	readVerbs  = []string{"get", "list", "watch"}
+	writeVerbs = []string{"get", "list", "watch", "create", "update", "patch", "delete"}
+)
+
+// ClusterNamespaceRules are what a konnector needs on the kube-bind objects
+// in its own cluster namespace: its ClusterBinding (heartbeat in status),
+// the APIServiceExports (read, and their status), the requests the CLI
+// creates, and the APIServiceNamespaces it creates for consumer
+// namespaces. kubeconfigSecret is the Secret holding its own kubeconfig,
+// which it may read to pick up rotated credentials.
+func ClusterNamespaceRules(kubeconfigSecret string) []rbacv1.PolicyRule {
+	g := kubebindv1alpha1.GroupName
+	rules := []rbacv1.PolicyRule{
+		{APIGroups: []string{g}, Resources: []string{"clusterbindings"}, Verbs: readVerbs},
+		{APIGroups: []string{g}, Resources: []string{"clusterbindings/status"}, Verbs: []string{"get", "update", "patch"}},
+		{APIGroups: []string{g}, Resources: []string{"apiserviceexports"}, Verbs: readVerbs},
+		{APIGroups: []string{g}, Resources: []string{"apiserviceexports/status"}, Verbs: []string{"get", "update", "patch"}},
+		{APIGroups: []string{g}, Resources: []string{"apiserviceexportrequests"}, Verbs: []string{"get", "list", "watch", "create", "delete"}},
+		{APIGroups: []string{g}, Resources: []string{"apiservicenamespaces"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
+		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+	}
+	if kubeconfigSecret != "" {
+		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{kubeconfigSecret}, Verbs: []string{"get", "watch"}})
+	}
+	return rules
+}
+
+// NamespaceReadRules let a konnector read its own namespaces' objects by
+// name (upstream konnectors get the cluster namespace to learn its UID).
+// They go into a per-consumer ClusterRole, since namespaces are
+// cluster-scoped, restricted by resourceNames.
+func NamespaceReadRules(namespaces ...string) []rbacv1.PolicyRule {
+	names := append([]string(nil), namespaces...)
+	sort.Strings(names)
+	return []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, ResourceNames: names, Verbs: []string{"get"}}}
+}
+
+// Export is what a service namespace grant needs to know of one export.
+type Export struct {
+	Group    string
+	Resource string
+	Claims   []binderyv1alpha1.PermissionClaim
+}
+
+// ServiceNamespaceRules are the rules in one service namespace: full use of
+// the exported resources and their status, and the claimed Secrets and
+// ConfigMaps, read-only where they travel to the consumer and writable
+// where the consumer supplies them.
+func ServiceNamespaceRules(exports []Export) []rbacv1.PolicyRule {
+	byGroup := map[string][]string{}
+	claims := map[string]map[string]bool{} // "group/resource" -> write?
+	for _, e := range exports {
+		byGroup[e.Group] = append(byGroup[e.Group], e.Resource)
+		for _, c := range e.Claims {
+			key := c.Group + "/" + c.Resource
+			if claims[key] == nil {
+				claims[key] = map[string]bool{}
+			}
+			claims[key]["write"] = claims[key]["write"] || c.Direction == binderyv1alpha1.ClaimConsumerToProvider
+		}
+	}
+	var rules []rbacv1.PolicyRule
+	groups := make([]string, 0, len(byGroup))
+	for g := range byGroup {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	for _, g := range groups {
+		resources := uniqueSorted(byGroup[g])
+		status := make([]string, 0, len(resources))
+		for _, r := range resources {
+			status = append(status, r+"/status")
+		}
+		rules = append(rules,
+			rbacv1.PolicyRule{APIGroups: []string{g}, Resources: resources, Verbs: writeVerbs},
+			rbacv1.PolicyRule{APIGroups: []string{g}, Resources: status, Verbs: []string{"get", "update", "patch"}},
+		)
+	}
+	keys := make([]string, 0, len(claims))
+	for k := range claims {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		group, resource := splitKey(k)
+		verbs := readVerbs
+		if claims[k]["write"] {
+			verbs = writeVerbs
+		}
+		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{group}, Resources: []string{resource}, Verbs: verbs})
+	}
+	return rules
+}
+
+func splitKey(k string) (string, string) {
+	for i := 0; i < len(k); i++ {
+		if k[i] == '/' {
+			return k[:i], k[i+1:]
+		}
+	}
+	return "", k
+}
+
+func uniqueSorted(s []string) []string {
+	sort.Strings(s)
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// HasWildcard reports whether any rule uses "*" in groups, resources or
+// verbs. Bindery never grants such rules; tests assert it.
+func HasWildcard(rules []rbacv1.PolicyRule) bool {
+	for _, r := range rules {
+		for _, list := range [][]string{r.APIGroups, r.Resources, r.Verbs} {
+			for _, v := range list {
+				if v == "*" {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
