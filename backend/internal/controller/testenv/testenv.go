@@ -1,0 +1,124 @@
+// Package testenv runs backend controllers in-process against a real test
+// cluster from the test framework, for the controllers' integration tests.
+package testenv
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/bindery-dev/bindery/apis/crds"
+	"github.com/bindery-dev/bindery/backend/internal/consumer"
+	"github.com/bindery-dev/bindery/backend/internal/scheme"
+	"github.com/bindery-dev/bindery/test/framework"
+)
+
+// Provider is a provider cluster with Bindery's CRDs and a client that
+// knows Bindery's types.
+type Provider struct {
+	*framework.Cluster
+	Client client.Client
+}
+
+// StartProvider starts a cluster and installs the provider CRDs.
+func StartProvider(t *testing.T) *Provider {
+	t.Helper()
+	c := framework.StartCluster(t, "provider")
+	cl, err := client.New(c.Config, client.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := crds.Install(t.Context(), cl, crds.Provider...); err != nil {
+		t.Fatal(err)
+	}
+	return &Provider{Cluster: c, Client: cl}
+}
+
+// RunManager starts a controller-runtime manager with the controllers
+// setup adds, until the test ends.
+func (p *Provider) RunManager(t *testing.T, setup func(mgr ctrl.Manager) error) {
+	t.Helper()
+	mgr, err := ctrl.NewManager(p.Config, ctrl.Options{
+		Scheme:  scheme.Scheme,
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		Logger:  zap.New(zap.WriteTo(p.LogWriter("backend-controllers")), zap.UseDevMode(true)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := setup(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("manager did not stop within 30s")
+		}
+	})
+}
+
+// ClusterNamespace creates a consumer cluster namespace.
+func (p *Provider) ClusterNamespace(t *testing.T, name string) {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{consumer.RoleLabel: consumer.RoleCluster}}}
+	if err := p.Client.Create(t.Context(), ns); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// CreateCRD creates a simple CRD and waits until it is established.
+func (p *Provider) CreateCRD(t *testing.T, group, plural, kind string, scope apiextensionsv1.ResourceScope, labels map[string]string) *apiextensionsv1.CustomResourceDefinition {
+	t.Helper()
+	crd := SimpleCRD(group, plural, kind, scope)
+	crd.Labels = labels
+	if err := p.Client.Create(t.Context(), crd); err != nil {
+		t.Fatal(err)
+	}
+	if err := crds.WaitEstablished(t.Context(), p.Client, crd.Name); err != nil {
+		t.Fatal(err)
+	}
+	return crd
+}
+
+// SimpleCRD is a CRD with a spec and status and a v1 version.
+func SimpleCRD(group, plural, kind string, scope apiextensionsv1.ResourceScope) *apiextensionsv1.CustomResourceDefinition {
+	yes := true
+	return &apiextensionsv1.CustomResourceDefinition{
+		ObjectMeta: metav1.ObjectMeta{Name: plural + "." + group},
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+			Group: group,
+			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: plural, Singular: strings.ToLower(kind), Kind: kind, ListKind: kind + "List"},
+			Scope: scope,
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
+				Name: "v1", Served: true, Storage: true,
+				Subresources: &apiextensionsv1.CustomResourceSubresources{Status: &apiextensionsv1.CustomResourceSubresourceStatus{}},
+				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
+					Type: "object",
+					Properties: map[string]apiextensionsv1.JSONSchemaProps{
+						"spec":   {Type: "object", XPreserveUnknownFields: &yes},
+						"status": {Type: "object", XPreserveUnknownFields: &yes},
+					},
+				}},
+			}},
+		},
+	}
+}
