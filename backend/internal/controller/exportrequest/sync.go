@@ -275,4 +275,3 @@ func established(crd *apiextensionsv1.CustomResourceDefinition) bool {
 	}
 	return false
 }
-
