@@ -34,6 +34,18 @@ const (
 	// resources is used.
 	TemplateAnnotation = "bindery.dev/template"
 
+	// ClaimsAnnotation, on an APIServiceExport, holds the JSON list of the
+	// permission claims of its service at the time of binding, so that
+	// grants keep working when the template is later deleted.
+	ClaimsAnnotation = "bindery.dev/permission-claims"
+	// NamespacesAnnotation, on an APIServiceExport, holds the comma-separated
+	// consumer namespaces the service covers; absent means all.
+	NamespacesAnnotation = "bindery.dev/consumer-namespaces"
+
+	// ServiceNamespaceFinalizer guards an APIServiceNamespace until its
+	// provider namespace and grants are gone.
+	ServiceNamespaceFinalizer = "bindery.dev/service-namespace"
+
 	// ServiceAccountName is the consumer's ServiceAccount in its cluster
 	// namespace.
 	ServiceAccountName = "konnector"

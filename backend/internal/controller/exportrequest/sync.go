@@ -2,6 +2,7 @@ package exportrequest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -221,6 +222,16 @@ func (r *Reconciler) ensureExport(ctx context.Context, request *kubebindv1alpha1
 		consumer.SourceAnnotation:                    string(p.service.Source),
 		kubebindv1alpha1.SourceSpecHashAnnotationKey: crdsnapshot.Hash(p.spec),
 	}
+	if claims := claimsFor(p.service, p.crd); len(claims) > 0 {
+		raw, err := json.Marshal(claims)
+		if err != nil {
+			return fmt.Errorf("encoding permission claims: %w", err)
+		}
+		export.Annotations[consumer.ClaimsAnnotation] = string(raw)
+	}
+	if scope := p.service.Spec.Scope; scope != nil && scope.Type == binderyv1alpha1.BindingScopeNamespaces {
+		export.Annotations[consumer.NamespacesAnnotation] = strings.Join(scope.Namespaces, ",")
+	}
 	export.Spec.APIServiceExportCRDSpec = *p.spec
 	if p.spec.Scope == apiextensionsv1.ClusterScoped {
 		export.Spec.InformerScope = kubebindv1alpha1.ClusterScope
@@ -256,6 +267,20 @@ func (r *Reconciler) setStatus(ctx context.Context, request *kubebindv1alpha1.AP
 		return fmt.Errorf("updating status of APIServiceExportRequest %s/%s: %w", request.Namespace, request.Name, err)
 	}
 	return nil
+}
+
+// claimsFor returns the service's claims that concern crd's objects: all
+// claims without a reference, and reference claims for this resource.
+func claimsFor(svc catalog.Service, crd *apiextensionsv1.CustomResourceDefinition) []binderyv1alpha1.PermissionClaim {
+	var out []binderyv1alpha1.PermissionClaim
+	for _, c := range svc.Spec.PermissionClaims {
+		if ref := c.Selector.Reference; ref != nil && ref.Resource != nil &&
+			(ref.Resource.Group != crd.Spec.Group || ref.Resource.Resource != crd.Spec.Names.Plural) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 func findCRD(crds []apiextensionsv1.CustomResourceDefinition, group, resource string) *apiextensionsv1.CustomResourceDefinition {

@@ -1,0 +1,239 @@
+// Package servicenamespace gives each consumer namespace a namespace on the
+// control plane: for every APIServiceNamespace a konnector creates in its
+// cluster namespace, it creates the provider namespace, grants the
+// consumer's ServiceAccount the exported resources and claimed objects in
+// that namespace only, and removes both when the APIServiceNamespace goes.
+package servicenamespace
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/providername"
+	"github.com/bindery-dev/bindery/backend/internal/consumer"
+	"github.com/bindery-dev/bindery/backend/internal/metrics"
+	"github.com/bindery-dev/bindery/backend/internal/onboarding"
+	"github.com/bindery-dev/bindery/backend/internal/rbacgrant"
+)
+
+// Reconciler reconciles APIServiceNamespaces.
+type Reconciler struct {
+	Client   client.Client
+	Recorder record.EventRecorder
+}
+
+// SetupWithManager wires the reconciler: a change of the exports in a
+// cluster namespace changes the grants of all its service namespaces, and
+// a service namespace that finishes terminating releases its
+// APIServiceNamespace.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	allInNamespace := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
+		return r.requestsIn(ctx, obj.GetNamespace())
+	})
+	byServiceNamespace := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
+		clusterNS, consumerNS := obj.GetLabels()[consumer.ClusterNamespaceLabel], obj.GetAnnotations()[consumer.ConsumerNamespaceAnnotation]
+		if clusterNS == "" || consumerNS == "" {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: clusterNS, Name: consumerNS}}}
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("servicenamespace").
+		For(&kubebindv1alpha1.APIServiceNamespace{}).
+		Watches(&kubebindv1alpha1.APIServiceExport{}, allInNamespace).
+		Watches(&corev1.Namespace{}, byServiceNamespace).
+		Complete(r)
+}
+
+func (r *Reconciler) requestsIn(ctx context.Context, namespace string) []reconcile.Request {
+	list := &kubebindv1alpha1.APIServiceNamespaceList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(namespace)); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return out
+}
+
+// Reconcile ensures or removes one service namespace and its grant.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	sns := &kubebindv1alpha1.APIServiceNamespace{}
+	if err := r.Client.Get(ctx, req.NamespacedName, sns); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	clusterNS := &corev1.Namespace{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: sns.Namespace}, clusterNS); err != nil {
+		return ctrl.Result{}, fmt.Errorf("getting cluster namespace %s: %w", sns.Namespace, err)
+	}
+	if clusterNS.Labels[consumer.RoleLabel] != consumer.RoleCluster {
+		// Not a consumer's: nothing is granted, and nothing is held.
+		r.Recorder.Eventf(sns, corev1.EventTypeWarning, "Ignored", "namespace %s is not a consumer cluster namespace", sns.Namespace)
+		return ctrl.Result{}, nil
+	}
+	target := providername.ServiceNamespace(sns.Namespace, sns.Name)
+
+	if sns.DeletionTimestamp != nil {
+		return r.reconcileDelete(ctx, sns, target)
+	}
+	if controllerutil.AddFinalizer(sns, consumer.ServiceNamespaceFinalizer) {
+		if err := r.Client.Update(ctx, sns); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
+		}
+	}
+	if err := r.ensureNamespace(ctx, clusterNS, sns, target); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.ensureGrant(ctx, sns, target); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.ensureNamespaceReader(ctx, sns.Namespace); err != nil {
+		return ctrl.Result{}, err
+	}
+	if sns.Status.Namespace != target {
+		patch := client.MergeFrom(sns.DeepCopy())
+		sns.Status.Namespace = target
+		if err := r.Client.Status().Patch(ctx, sns, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("setting status.namespace: %w", err)
+		}
+		r.Recorder.Eventf(sns, corev1.EventTypeNormal, "Bound", "Consumer namespace %s is namespace %s on the provider", sns.Name, target)
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *Reconciler) ensureNamespace(ctx context.Context, clusterNS *corev1.Namespace, sns *kubebindv1alpha1.APIServiceNamespace, target string) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: target}}
+	_, err := controllerutil.CreateOrPatch(ctx, r.Client, ns, func() error {
+		if ns.Labels == nil {
+			ns.Labels = map[string]string{}
+		}
+		if ns.Annotations == nil {
+			ns.Annotations = map[string]string{}
+		}
+		if owner := ns.Labels[consumer.ClusterNamespaceLabel]; owner != "" && owner != sns.Namespace {
+			return fmt.Errorf("namespace %s belongs to consumer %s", target, owner)
+		}
+		ns.Labels[consumer.RoleLabel] = consumer.RoleService
+		ns.Labels[consumer.ClusterNamespaceLabel] = sns.Namespace
+		ns.Annotations[consumer.ConsumerNamespaceAnnotation] = sns.Name
+		for _, k := range []string{consumer.IssuerAnnotation, consumer.SubjectAnnotation, consumer.ClusterIDAnnotation} {
+			if v, ok := clusterNS.Annotations[k]; ok {
+				ns.Annotations[k] = v
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ensuring service namespace %s: %w", target, err)
+	}
+	return nil
+}
+
+// ensureGrant binds the consumer's ServiceAccount to a Role in the
+// service namespace covering the exports of its cluster namespace that
+// apply to this consumer namespace.
+func (r *Reconciler) ensureGrant(ctx context.Context, sns *kubebindv1alpha1.APIServiceNamespace, target string) error {
+	exports := &kubebindv1alpha1.APIServiceExportList{}
+	if err := r.Client.List(ctx, exports, client.InNamespace(sns.Namespace)); err != nil {
+		return fmt.Errorf("listing exports: %w", err)
+	}
+	var grants []rbacgrant.Export
+	for _, e := range exports.Items {
+		if ns := e.Annotations[consumer.NamespacesAnnotation]; ns != "" && !slices.Contains(strings.Split(ns, ","), sns.Name) {
+			continue
+		}
+		g := rbacgrant.Export{Group: e.Spec.Group, Resource: e.Spec.Names.Plural}
+		if raw := e.Annotations[consumer.ClaimsAnnotation]; raw != "" {
+			var claims []binderyv1alpha1.PermissionClaim
+			if err := json.Unmarshal([]byte(raw), &claims); err != nil {
+				return fmt.Errorf("decoding claims of export %s: %w", e.Name, err)
+			}
+			g.Claims = claims
+		}
+		grants = append(grants, g)
+	}
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: target, Name: rbacgrant.KonnectorRoleName}}
+	if _, err := controllerutil.CreateOrPatch(ctx, r.Client, role, func() error {
+		role.Rules = rbacgrant.ServiceNamespaceRules(grants)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("ensuring Role in %s: %w", target, err)
+	}
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: target, Name: rbacgrant.KonnectorRoleName}}
+	if _, err := controllerutil.CreateOrPatch(ctx, r.Client, rb, func() error {
+		rb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name}
+		rb.Subjects = []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: sns.Namespace, Name: consumer.ServiceAccountName}}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("ensuring RoleBinding in %s: %w", target, err)
+	}
+	return nil
+}
+
+// ensureNamespaceReader keeps the consumer's namespace ClusterRole listing
+// exactly its live service namespaces.
+func (r *Reconciler) ensureNamespaceReader(ctx context.Context, clusterNamespace string) error {
+	list := &kubebindv1alpha1.APIServiceNamespaceList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(clusterNamespace)); err != nil {
+		return fmt.Errorf("listing APIServiceNamespaces: %w", err)
+	}
+	var names []string
+	for _, s := range list.Items {
+		if s.DeletionTimestamp == nil {
+			names = append(names, providername.ServiceNamespace(clusterNamespace, s.Name))
+		}
+	}
+	return onboarding.EnsureNamespaceReader(ctx, r.Client, clusterNamespace, names)
+}
+
+// reconcileDelete deletes the service namespace (its Role and objects go
+// with it) and releases the APIServiceNamespace once the namespace is
+// really gone.
+func (r *Reconciler) reconcileDelete(ctx context.Context, sns *kubebindv1alpha1.APIServiceNamespace, target string) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(sns, consumer.ServiceNamespaceFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	ns := &corev1.Namespace{}
+	err := r.Client.Get(ctx, client.ObjectKey{Name: target}, ns)
+	switch {
+	case err == nil:
+		if ns.DeletionTimestamp == nil {
+			if err := r.Client.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
+				return ctrl.Result{}, fmt.Errorf("deleting namespace %s: %w", target, err)
+			}
+			r.Recorder.Eventf(sns, corev1.EventTypeNormal, "Deleting", "Deleting namespace %s on the provider", target)
+		}
+		// The namespace watch requeues when it is gone; the timer only
+		// guards against a missed event.
+		return ctrl.Result{RequeueAfter: 30 * time.Second}, nil
+	case !apierrors.IsNotFound(err):
+		metrics.ReconcileErrors.WithLabelValues("servicenamespace").Inc()
+		return ctrl.Result{}, fmt.Errorf("getting namespace %s: %w", target, err)
+	}
+	if err := r.ensureNamespaceReader(ctx, sns.Namespace); err != nil {
+		return ctrl.Result{}, err
+	}
+	controllerutil.RemoveFinalizer(sns, consumer.ServiceNamespaceFinalizer)
+	if err := r.Client.Update(ctx, sns); err != nil {
+		return ctrl.Result{}, fmt.Errorf("removing finalizer: %w", err)
+	}
+	return ctrl.Result{}, nil
+}

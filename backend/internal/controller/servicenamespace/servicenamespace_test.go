@@ -1,0 +1,209 @@
+package servicenamespace_test
+
+import (
+	"testing"
+	"time"
+
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/providername"
+	"github.com/bindery-dev/bindery/backend/internal/consumer"
+	"github.com/bindery-dev/bindery/backend/internal/controller/exportrequest"
+	"github.com/bindery-dev/bindery/backend/internal/controller/servicenamespace"
+	"github.com/bindery-dev/bindery/backend/internal/controller/testenv"
+	"github.com/bindery-dev/bindery/backend/internal/onboarding"
+	"github.com/bindery-dev/bindery/backend/internal/rbacgrant"
+	"github.com/bindery-dev/bindery/backend/internal/scheme"
+	"github.com/bindery-dev/bindery/test/framework"
+)
+
+func TestMain(m *testing.M) { framework.Main(m) }
+
+// consumerClient onboards a consumer and returns a client that uses its
+// ServiceAccount's token, as its konnector would.
+func consumerClient(t *testing.T, p *testenv.Provider, who providername.Consumer) (string, client.Client) {
+	t.Helper()
+	res, err := onboarding.Ensure(t.Context(), p.Client, who, "Test Provider")
+	require.NoError(t, err)
+	tr, err := p.Kube.CoreV1().ServiceAccounts(res.Namespace).CreateToken(t.Context(), res.ServiceAccount,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr[int64](3600)}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	cfg := rest.AnonymousClientConfig(p.Config)
+	cfg.BearerToken = tr.Status.Token
+	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	require.NoError(t, err)
+	return res.Namespace, c
+}
+
+func database(ns, name string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion("db.example.com/v1")
+	u.SetKind("Database")
+	u.SetNamespace(ns)
+	u.SetName(name)
+	return u
+}
+
+func TestServiceNamespacesIsolateConsumers(t *testing.T) {
+	t.Parallel()
+	p := testenv.StartProvider(t)
+	p.RunManager(t, func(mgr ctrl.Manager) error {
+		rec := mgr.GetEventRecorderFor("bindery-backend")
+		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
+			return err
+		}
+		return (&servicenamespace.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr)
+	})
+	ctx := t.Context()
+	c := p.Client
+	p.CreateCRD(t, "db.example.com", "databases", "Database", apiextensionsv1.NamespaceScoped, nil)
+	require.NoError(t, c.Create(ctx, &binderyv1alpha1.APIServiceExportTemplate{
+		ObjectMeta: metav1.ObjectMeta{Name: "postgres"},
+		Spec: binderyv1alpha1.APIServiceExportTemplateSpec{
+			DisplayName: "PostgreSQL",
+			Resources:   []binderyv1alpha1.ExportedResource{{Group: "db.example.com", Resource: "databases"}},
+			PermissionClaims: []binderyv1alpha1.PermissionClaim{{Resource: "secrets", Direction: binderyv1alpha1.ClaimProviderToConsumer,
+				Selector: binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: "spec.writeConnectionSecretToRef.name"}}}},
+		},
+	}))
+
+	nsA, clientA := consumerClient(t, p, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "cluster-a"})
+	nsB, clientB := consumerClient(t, p, providername.Consumer{Issuer: "https://idp", Subject: "bob", ClusterID: "cluster-b"})
+
+	// Each konnector asks for the export and for its "default" namespace,
+	// with its own credentials, as a real one does.
+	serviceNS := map[string]string{}
+	for ns, cl := range map[string]client.Client{nsA: clientA, nsB: clientB} {
+		req := &kubebindv1alpha1.APIServiceExportRequest{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db"},
+			Spec: kubebindv1alpha1.APIServiceExportRequestSpec{Resources: []kubebindv1alpha1.APIServiceExportRequestResource{
+				{GroupResource: kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"}}}},
+		}
+		require.NoError(t, cl.Create(ctx, req))
+		sns := &kubebindv1alpha1.APIServiceNamespace{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"}}
+		require.NoError(t, cl.Create(ctx, sns))
+		framework.Eventually(t, func() (bool, string) {
+			if err := cl.Get(ctx, client.ObjectKeyFromObject(sns), sns); err != nil {
+				return false, err.Error()
+			}
+			return sns.Status.Namespace != "", "status.namespace not set"
+		}, time.Minute)
+		serviceNS[ns] = sns.Status.Namespace
+		assert.Equal(t, providername.ServiceNamespace(ns, "default"), sns.Status.Namespace)
+	}
+	svcA, svcB := serviceNS[nsA], serviceNS[nsB]
+	require.NotEqual(t, svcA, svcB)
+
+	ns := &corev1.Namespace{}
+	require.NoError(t, c.Get(ctx, client.ObjectKey{Name: svcA}, ns))
+	assert.Equal(t, "alice", ns.Annotations[consumer.SubjectAnnotation], "the namespace names its consumer")
+	assert.Equal(t, "default", ns.Annotations[consumer.ConsumerNamespaceAnnotation])
+
+	t.Run("a consumer uses the exported resource in its own namespace", func(t *testing.T) {
+		framework.Eventually(t, func() (bool, string) {
+			err := clientA.Create(ctx, database(svcA, "mine"))
+			return err == nil || apierrors.IsAlreadyExists(err), errString(err)
+		}, time.Minute)
+		require.NoError(t, clientA.Get(ctx, client.ObjectKeyFromObject(database(svcA, "mine")), database(svcA, "mine")))
+	})
+
+	t.Run("a consumer gets 403 on another consumer's namespaces and objects", func(t *testing.T) {
+		require.NoError(t, c.Create(ctx, database(svcB, "bobs")))
+		cases := map[string]error{
+			"get":                            clientA.Get(ctx, client.ObjectKeyFromObject(database(svcB, "bobs")), database(svcB, "bobs")),
+			"list":                           clientA.List(ctx, listOf(), client.InNamespace(svcB)),
+			"create":                         clientA.Create(ctx, database(svcB, "intruder")),
+			"delete":                         clientA.Delete(ctx, database(svcB, "bobs")),
+			"list cluster-wide":              clientA.List(ctx, listOf()),
+			"read B's exports":               clientA.List(ctx, &kubebindv1alpha1.APIServiceExportList{}, client.InNamespace(nsB)),
+			"create B's APIServiceNamespace": clientA.Create(ctx, &kubebindv1alpha1.APIServiceNamespace{ObjectMeta: metav1.ObjectMeta{Namespace: nsB, Name: "evil"}}),
+			"get B's namespace":              clientA.Get(ctx, client.ObjectKey{Name: svcB}, &corev1.Namespace{}),
+			"read secrets in B's namespace":  clientA.List(ctx, &corev1.SecretList{}, client.InNamespace(svcB)),
+		}
+		for what, err := range cases {
+			assert.True(t, apierrors.IsForbidden(err), "%s: want 403, got %v", what, err)
+		}
+		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(database(svcB, "bobs")), database(svcB, "bobs")), "B's object is untouched")
+
+		for _, ra := range []authorizationv1.ResourceAttributes{
+			{Namespace: svcB, Verb: "get", Group: "db.example.com", Resource: "databases"},
+			{Namespace: svcB, Verb: "list", Group: "db.example.com", Resource: "databases"},
+			{Namespace: svcB, Verb: "update", Group: "db.example.com", Resource: "databases", Subresource: "status"},
+			{Namespace: nsB, Verb: "list", Group: "kube-bind.io", Resource: "apiserviceexports"},
+			{Namespace: svcB, Verb: "get", Resource: "secrets"},
+			{Verb: "list", Group: "db.example.com", Resource: "databases"},
+		} {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:               "system:serviceaccount:" + nsA + ":" + consumer.ServiceAccountName,
+				Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:" + nsA, "system:authenticated"},
+				ResourceAttributes: &ra,
+			}}
+			require.NoError(t, c.Create(ctx, sar))
+			assert.False(t, sar.Status.Allowed, "consumer A must not be allowed %+v", ra)
+		}
+		own := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User:               "system:serviceaccount:" + nsA + ":" + consumer.ServiceAccountName,
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: svcA, Verb: "get", Resource: "secrets"},
+		}}
+		require.NoError(t, c.Create(ctx, own))
+		assert.True(t, own.Status.Allowed, "the claimed secrets of its own namespace are readable")
+	})
+
+	t.Run("no grant uses wildcards", func(t *testing.T) {
+		roles := &rbacv1.RoleList{}
+		require.NoError(t, c.List(ctx, roles))
+		for _, r := range roles.Items {
+			if r.Name == rbacgrant.KonnectorRoleName {
+				assert.False(t, rbacgrant.HasWildcard(r.Rules), "Role %s/%s", r.Namespace, r.Name)
+			}
+		}
+		cr := &rbacv1.ClusterRole{}
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Name: onboarding.ClusterRoleName(nsA)}, cr))
+		assert.False(t, rbacgrant.HasWildcard(cr.Rules))
+		assert.ElementsMatch(t, []string{nsA, svcA}, cr.Rules[0].ResourceNames)
+	})
+
+	t.Run("deleting the APIServiceNamespace removes the namespace and the grant", func(t *testing.T) {
+		sns := &kubebindv1alpha1.APIServiceNamespace{ObjectMeta: metav1.ObjectMeta{Namespace: nsA, Name: "default"}}
+		require.NoError(t, clientA.Delete(ctx, sns))
+		framework.Eventually(t, func() (bool, string) {
+			err := c.Get(ctx, client.ObjectKeyFromObject(sns), sns)
+			return apierrors.IsNotFound(err), "APIServiceNamespace still there"
+		}, 2*time.Minute)
+		err := c.Get(ctx, client.ObjectKey{Name: svcA}, &corev1.Namespace{})
+		assert.True(t, apierrors.IsNotFound(err), "the provider namespace is gone before the finalizer is released: %v", err)
+		cr := &rbacv1.ClusterRole{}
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Name: onboarding.ClusterRoleName(nsA)}, cr))
+		assert.Equal(t, []string{nsA}, cr.Rules[0].ResourceNames)
+	})
+}
+
+func listOf() *unstructured.UnstructuredList {
+	l := &unstructured.UnstructuredList{}
+	l.SetAPIVersion("db.example.com/v1")
+	l.SetKind("DatabaseList")
+	return l
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,122 @@
+// Package onboarding creates what a consumer cluster gets on the control
+// plane when it binds: its namespace, a ServiceAccount, least-privilege RBAC
+// and the ClusterBinding. Binding again from the same cluster is idempotent:
+// the same identity always leads to the same namespace and ServiceAccount.
+package onboarding
+
+import (
+	"context"
+	"fmt"
+
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/bindery-dev/bindery/apis/providername"
+	"github.com/bindery-dev/bindery/backend/internal/consumer"
+	"github.com/bindery-dev/bindery/backend/internal/rbacgrant"
+)
+
+// Result names what Ensure created.
+type Result struct {
+	Namespace      string
+	ServiceAccount string
+}
+
+// ClusterRoleName is the per-consumer ClusterRole that lets its konnector
+// get its own namespaces by name.
+func ClusterRoleName(clusterNamespace string) string {
+	return "bindery:konnector:" + clusterNamespace
+}
+
+// Ensure creates or updates the consumer's namespace, ServiceAccount,
+// RBAC and ClusterBinding.
+func Ensure(ctx context.Context, c client.Client, who providername.Consumer, providerPrettyName string) (Result, error) {
+	nsName := providername.ClusterNamespace(who)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: nsName}}
+	if _, err := controllerutil.CreateOrPatch(ctx, c, ns, func() error {
+		if ns.Labels == nil {
+			ns.Labels = map[string]string{}
+		}
+		if ns.Annotations == nil {
+			ns.Annotations = map[string]string{}
+		}
+		ns.Labels[consumer.RoleLabel] = consumer.RoleCluster
+		ns.Annotations[consumer.IssuerAnnotation] = who.Issuer
+		ns.Annotations[consumer.SubjectAnnotation] = who.Subject
+		ns.Annotations[consumer.ClusterIDAnnotation] = who.ClusterID
+		return nil
+	}); err != nil {
+		return Result{}, fmt.Errorf("ensuring namespace %s: %w", nsName, err)
+	}
+
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: nsName, Name: consumer.ServiceAccountName}}
+	if _, err := controllerutil.CreateOrPatch(ctx, c, sa, func() error { return nil }); err != nil {
+		return Result{}, fmt.Errorf("ensuring ServiceAccount: %w", err)
+	}
+	subject := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: nsName, Name: consumer.ServiceAccountName}
+
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: nsName, Name: rbacgrant.KonnectorRoleName}}
+	if _, err := controllerutil.CreateOrPatch(ctx, c, role, func() error {
+		role.Rules = rbacgrant.ClusterNamespaceRules(consumer.KubeconfigSecretName)
+		return nil
+	}); err != nil {
+		return Result{}, fmt.Errorf("ensuring Role: %w", err)
+	}
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: nsName, Name: rbacgrant.KonnectorRoleName}}
+	if _, err := controllerutil.CreateOrPatch(ctx, c, rb, func() error {
+		rb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name}
+		rb.Subjects = []rbacv1.Subject{subject}
+		return nil
+	}); err != nil {
+		return Result{}, fmt.Errorf("ensuring RoleBinding: %w", err)
+	}
+
+	if err := EnsureNamespaceReader(ctx, c, nsName, nil); err != nil {
+		return Result{}, err
+	}
+
+	cb := &kubebindv1alpha1.ClusterBinding{ObjectMeta: metav1.ObjectMeta{Namespace: nsName, Name: consumer.ClusterBindingName}}
+	if _, err := controllerutil.CreateOrPatch(ctx, c, cb, func() error {
+		cb.Spec.ProviderPrettyName = providerPrettyName
+		cb.Spec.KubeconfigSecretRef = kubebindv1alpha1.LocalSecretKeyRef{Name: consumer.KubeconfigSecretName, Key: "kubeconfig"}
+		return nil
+	}); err != nil {
+		return Result{}, fmt.Errorf("ensuring ClusterBinding: %w", err)
+	}
+	return Result{Namespace: nsName, ServiceAccount: sa.Name}, nil
+}
+
+// EnsureNamespaceReader lets the consumer's konnector get its cluster
+// namespace and its service namespaces by name, and nothing else
+// cluster-wide.
+func EnsureNamespaceReader(ctx context.Context, c client.Client, clusterNamespace string, serviceNamespaces []string) error {
+	name := ClusterRoleName(clusterNamespace)
+	cr := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if _, err := controllerutil.CreateOrPatch(ctx, c, cr, func() error {
+		if cr.Labels == nil {
+			cr.Labels = map[string]string{}
+		}
+		cr.Labels[consumer.ClusterNamespaceLabel] = clusterNamespace
+		cr.Rules = rbacgrant.NamespaceReadRules(append([]string{clusterNamespace}, serviceNamespaces...)...)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("ensuring ClusterRole %s: %w", name, err)
+	}
+	crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if _, err := controllerutil.CreateOrPatch(ctx, c, crb, func() error {
+		if crb.Labels == nil {
+			crb.Labels = map[string]string{}
+		}
+		crb.Labels[consumer.ClusterNamespaceLabel] = clusterNamespace
+		crb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name}
+		crb.Subjects = []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: clusterNamespace, Name: consumer.ServiceAccountName}}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("ensuring ClusterRoleBinding %s: %w", name, err)
+	}
+	return nil
+}
