@@ -77,7 +77,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	rec := mgr.GetEventRecorderFor("bindery-backend")
+	rec := mgr.GetEventRecorder("bindery-backend")
 	if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the export request controller: %w", err)
 	}

@@ -19,17 +19,6 @@ var (
 		Name: "bindery_backend_exports_created_total",
 		Help: "APIServiceExports created.",
 	})
-	// ExportUpdates counts schema updates of exports by outcome
-	// (applied, refused, frozen).
-	ExportUpdates = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "bindery_backend_export_schema_updates_total",
-		Help: "CRD changes handled for APIServiceExports, by outcome.",
-	}, []string{"outcome"})
-	// BoundConsumers is the number of consumer cluster namespaces.
-	BoundConsumers = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "bindery_backend_bound_consumers",
-		Help: "Consumer clusters with a namespace on this provider.",
-	})
 	// ReconcileErrors counts reconcile errors by controller.
 	ReconcileErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bindery_backend_reconcile_errors_total",
@@ -38,5 +27,5 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(RequestsHandled, Exports, ExportUpdates, BoundConsumers, ReconcileErrors)
+	ctrlmetrics.Registry.MustRegister(RequestsHandled, Exports, ReconcileErrors)
 }

@@ -59,7 +59,7 @@ func TestExportRequests(t *testing.T) {
 	t.Parallel()
 	p := testenv.StartProvider(t)
 	p.RunManager(t, func(mgr ctrl.Manager) error {
-		return (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("bindery-backend")}).SetupWithManager(mgr)
+		return (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bindery-backend")}).SetupWithManager(mgr)
 	})
 	ctx := t.Context()
 	c := p.Client

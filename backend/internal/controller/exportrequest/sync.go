@@ -64,10 +64,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	case errors.As(err, &ref):
 		log.Info("Refusing export request", "reason", ref.msg)
 		metrics.RequestsHandled.WithLabelValues("failed").Inc()
-		r.Recorder.Event(request, corev1.EventTypeWarning, "Refused", ref.msg)
+		r.Recorder.Eventf(request, nil, corev1.EventTypeWarning, "Refused", "Refused", "%s", ref.msg)
 		return ctrl.Result{}, r.setStatus(ctx, request, kubebindv1alpha1.APIServiceExportRequestPhaseFailed, ref.msg, "Refused")
 	case errors.As(err, &wait):
-		r.Recorder.Event(request, corev1.EventTypeNormal, "Waiting", wait.msg)
+		r.Recorder.Eventf(request, nil, corev1.EventTypeNormal, "Waiting", "Waiting", "%s", wait.msg)
 		return ctrl.Result{}, r.setStatus(ctx, request, kubebindv1alpha1.APIServiceExportRequestPhasePending, wait.msg, "Waiting")
 	case err != nil:
 		metrics.ReconcileErrors.WithLabelValues("exportrequest").Inc()
@@ -78,7 +78,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if err := r.ensureExport(ctx, request, p); err != nil {
 			if errors.As(err, &ref) {
 				metrics.RequestsHandled.WithLabelValues("failed").Inc()
-				r.Recorder.Event(request, corev1.EventTypeWarning, "Refused", ref.msg)
+				r.Recorder.Eventf(request, nil, corev1.EventTypeWarning, "Refused", "Refused", "%s", ref.msg)
 				return ctrl.Result{}, r.setStatus(ctx, request, kubebindv1alpha1.APIServiceExportRequestPhaseFailed, ref.msg, "Refused")
 			}
 			metrics.ReconcileErrors.WithLabelValues("exportrequest").Inc()
@@ -90,7 +90,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		names = append(names, p.crd.Name)
 	}
 	metrics.RequestsHandled.WithLabelValues("succeeded").Inc()
-	r.Recorder.Eventf(request, corev1.EventTypeNormal, "Exported", "Created or confirmed APIServiceExport(s) %s", strings.Join(names, ", "))
+	r.Recorder.Eventf(request, nil, corev1.EventTypeNormal, "Exported", "Exported", "Created or confirmed APIServiceExport(s) %s", strings.Join(names, ", "))
 	return ctrl.Result{}, r.setStatus(ctx, request, kubebindv1alpha1.APIServiceExportRequestPhaseSucceeded, "", "")
 }
 
@@ -245,7 +245,7 @@ func (r *Reconciler) ensureExport(ctx context.Context, request *kubebindv1alpha1
 		return fmt.Errorf("creating APIServiceExport %s: %w", export.Name, err)
 	}
 	metrics.Exports.Inc()
-	r.Recorder.Eventf(export, corev1.EventTypeNormal, "Created", "Snapshot of CRD %s for %q", p.crd.Name, p.service.Name)
+	r.Recorder.Eventf(export, nil, corev1.EventTypeNormal, "Created", "Created", "Snapshot of CRD %s for %q", p.crd.Name, p.service.Name)
 	return nil
 }
 

@@ -18,7 +18,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -36,7 +36,7 @@ import (
 // Reconciler reconciles APIServiceNamespaces.
 type Reconciler struct {
 	Client   client.Client
-	Recorder record.EventRecorder
+	Recorder events.EventRecorder
 }
 
 // SetupWithManager wires the reconciler: a change of the exports in a
@@ -86,7 +86,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if clusterNS.Labels[consumer.RoleLabel] != consumer.RoleCluster {
 		// Not a consumer's: nothing is granted, and nothing is held.
-		r.Recorder.Eventf(sns, corev1.EventTypeWarning, "Ignored", "namespace %s is not a consumer cluster namespace", sns.Namespace)
+		r.Recorder.Eventf(sns, nil, corev1.EventTypeWarning, "Ignored", "Ignored", "namespace %s is not a consumer cluster namespace", sns.Namespace)
 		return ctrl.Result{}, nil
 	}
 	target := providername.ServiceNamespace(sns.Namespace, sns.Name)
@@ -114,7 +114,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if err := r.Client.Status().Patch(ctx, sns, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("setting status.namespace: %w", err)
 		}
-		r.Recorder.Eventf(sns, corev1.EventTypeNormal, "Bound", "Consumer namespace %s is namespace %s on the provider", sns.Name, target)
+		r.Recorder.Eventf(sns, nil, corev1.EventTypeNormal, "Bound", "Bound", "Consumer namespace %s is namespace %s on the provider", sns.Name, target)
 	}
 	return ctrl.Result{}, nil
 }
@@ -219,7 +219,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, sns *kubebindv1alpha1.
 			if err := r.Client.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
 				return ctrl.Result{}, fmt.Errorf("deleting namespace %s: %w", target, err)
 			}
-			r.Recorder.Eventf(sns, corev1.EventTypeNormal, "Deleting", "Deleting namespace %s on the provider", target)
+			r.Recorder.Eventf(sns, nil, corev1.EventTypeNormal, "Deleting", "Deleting", "Deleting namespace %s on the provider", target)
 		}
 		// The namespace watch requeues when it is gone; the timer only
 		// guards against a missed event.

@@ -62,7 +62,7 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 	t.Parallel()
 	p := testenv.StartProvider(t)
 	p.RunManager(t, func(mgr ctrl.Manager) error {
-		rec := mgr.GetEventRecorderFor("bindery-backend")
+		rec := mgr.GetEventRecorder("bindery-backend")
 		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
 			return err
 		}
