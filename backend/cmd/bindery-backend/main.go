@@ -22,6 +22,7 @@ import (
 	"github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/backend/internal/controller/exportrequest"
 	"github.com/bindery-dev/bindery/backend/internal/controller/servicenamespace"
+	"github.com/bindery-dev/bindery/backend/internal/controller/templatestatus"
 	"github.com/bindery-dev/bindery/backend/internal/options"
 	"github.com/bindery-dev/bindery/backend/internal/scheme"
 )
@@ -83,6 +84,9 @@ func run() error {
 	}
 	if err := (&servicenamespace.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the service namespace controller: %w", err)
+	}
+	if err := (&templatestatus.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the template status controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
