@@ -113,6 +113,16 @@ func Install(ctx context.Context, c client.Client, grs ...schema.GroupResource) 
 	return nil
 }
 
+// Established reports whether crd has the Established condition True.
+func Established(crd *apiextensionsv1.CustomResourceDefinition) bool {
+	for _, c := range crd.Status.Conditions {
+		if c.Type == apiextensionsv1.Established {
+			return c.Status == apiextensionsv1.ConditionTrue
+		}
+	}
+	return false
+}
+
 // WaitEstablished waits until the named CRD is Established, or ctx ends.
 func WaitEstablished(ctx context.Context, c client.Client, name string) error {
 	var last string
@@ -122,10 +132,10 @@ func WaitEstablished(ctx context.Context, c client.Client, name string) error {
 			last = err.Error()
 			return false, nil
 		}
+		if Established(crd) {
+			return true, nil
+		}
 		for _, cond := range crd.Status.Conditions {
-			if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
-				return true, nil
-			}
 			if cond.Type == apiextensionsv1.NamesAccepted && cond.Status == apiextensionsv1.ConditionFalse {
 				last = "names not accepted: " + cond.Message
 			}

@@ -19,6 +19,7 @@ import (
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/catalog"
+	apicrds "github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/apis/crdsnapshot"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
 	"github.com/bindery-dev/bindery/backend/internal/metrics"
@@ -136,7 +137,7 @@ func (r *Reconciler) plan(ctx context.Context, request *kubebindv1alpha1.APIServ
 		if crd == nil {
 			return nil, refuse("CRD %s does not exist on the provider; ask the platform operator to install it", name)
 		}
-		if !established(crd) {
+		if !apicrds.Established(crd) {
 			return nil, &waiting{msg: fmt.Sprintf("CRD %s is not established yet", name)}
 		}
 		if scope != "" && crd.Spec.Scope != scope {
@@ -290,13 +291,4 @@ func findCRD(crds []apiextensionsv1.CustomResourceDefinition, group, resource st
 		}
 	}
 	return nil
-}
-
-func established(crd *apiextensionsv1.CustomResourceDefinition) bool {
-	for _, c := range crd.Status.Conditions {
-		if c.Type == apiextensionsv1.Established {
-			return c.Status == apiextensionsv1.ConditionTrue
-		}
-	}
-	return false
 }

@@ -19,6 +19,7 @@ import (
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/catalog"
+	apicrds "github.com/bindery-dev/bindery/apis/crds"
 )
 
 // Reconciler reconciles the status of APIServiceExportTemplates.
@@ -91,7 +92,7 @@ func Resources(spec binderyv1alpha1.APIServiceExportTemplateSpec, crds []apiexte
 			}
 		}
 		switch {
-		case !established(&crd):
+		case !apicrds.Established(&crd):
 			st.State = binderyv1alpha1.ResourceNotEstablished
 			st.Message = fmt.Sprintf("CRD %s is not established", crd.Name)
 		case len(missing) > 0:
@@ -137,13 +138,4 @@ func Ready(resources []binderyv1alpha1.ResourceStatus, generation int64) metav1.
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, binderyv1alpha1.ReasonAllResourcesEstablished, "every resource is established and can be bound"
 	}
 	return cond
-}
-
-func established(crd *apiextensionsv1.CustomResourceDefinition) bool {
-	for _, c := range crd.Status.Conditions {
-		if c.Type == apiextensionsv1.Established {
-			return c.Status == apiextensionsv1.ConditionTrue
-		}
-	}
-	return false
 }
