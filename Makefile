@@ -78,7 +78,7 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code and CRD manifests.
 	@CONTROLLER_GEN=$(CONTROLLER_GEN) hack/generate.sh
 
 .PHONY: verify-generate
-GENERATED := apis/crds apis/bindery/v1alpha1/zz_generated.deepcopy.go
+GENERATED := apis/crds/*.yaml apis/bindery/v1alpha1/zz_generated.deepcopy.go
 verify-generate: generate ## Fail when generated files are stale.
 	@if ! git diff --quiet -- $(GENERATED) || [ -n "$$(git ls-files --others --exclude-standard -- $(GENERATED))" ]; then \
 		echo "generated files are stale; run 'make generate' and commit:"; git diff --stat -- $(GENERATED); \
