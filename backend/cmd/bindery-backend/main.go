@@ -20,7 +20,9 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/bindery-dev/bindery/apis/crds"
+	"github.com/bindery-dev/bindery/backend/internal/controller/clusterhealth"
 	"github.com/bindery-dev/bindery/backend/internal/controller/exportrequest"
+	"github.com/bindery-dev/bindery/backend/internal/controller/exportupdate"
 	"github.com/bindery-dev/bindery/backend/internal/controller/servicenamespace"
 	"github.com/bindery-dev/bindery/backend/internal/controller/templatestatus"
 	"github.com/bindery-dev/bindery/backend/internal/options"
@@ -84,6 +86,12 @@ func run() error {
 	}
 	if err := (&servicenamespace.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the service namespace controller: %w", err)
+	}
+	if err := (&exportupdate.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the export update controller: %w", err)
+	}
+	if err := (&clusterhealth.Reconciler{Client: mgr.GetClient(), Recorder: rec, DefaultInterval: opts.HeartbeatInterval}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the cluster health controller: %w", err)
 	}
 	if err := (&templatestatus.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the template status controller: %w", err)

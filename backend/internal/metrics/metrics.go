@@ -19,6 +19,18 @@ var (
 		Name: "bindery_backend_exports_created_total",
 		Help: "APIServiceExports created.",
 	})
+	// SchemaUpdates counts CRD changes applied to or refused for
+	// APIServiceExports, by outcome (applied, refused).
+	SchemaUpdates = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bindery_backend_schema_updates_total",
+		Help: "CRD changes applied to or refused for APIServiceExports, by outcome.",
+	}, []string{"outcome"})
+	// BoundConsumers is the number of consumer clusters with a
+	// ClusterBinding, by health (healthy, unhealthy).
+	BoundConsumers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "bindery_backend_bound_consumers",
+		Help: "Consumer clusters with a ClusterBinding, by konnector health.",
+	}, []string{"health"})
 	// ReconcileErrors counts reconcile errors by controller.
 	ReconcileErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bindery_backend_reconcile_errors_total",
@@ -27,5 +39,5 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(RequestsHandled, Exports, ReconcileErrors)
+	ctrlmetrics.Registry.MustRegister(RequestsHandled, Exports, SchemaUpdates, BoundConsumers, ReconcileErrors)
 }

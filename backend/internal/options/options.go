@@ -20,6 +20,7 @@ type Controllers struct {
 	LeaderElectionID        string
 	ProviderPrettyName      string
 	SyncPeriod              time.Duration
+	HeartbeatInterval       time.Duration
 }
 
 // NewControllers returns the defaults.
@@ -31,6 +32,7 @@ func NewControllers() *Controllers {
 		LeaderElectionID:   "bindery-backend",
 		ProviderPrettyName: "Bindery",
 		SyncPeriod:         10 * time.Hour,
+		HeartbeatInterval:  30 * time.Second,
 	}
 }
 
@@ -43,6 +45,7 @@ func (o *Controllers) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "Namespace of the leader election Lease; the pod's namespace when empty.")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "Name of the leader election Lease.")
 	fs.StringVar(&o.ProviderPrettyName, "provider-pretty-name", o.ProviderPrettyName, "Name of this provider as users see it.")
+	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", o.HeartbeatInterval, "Heartbeat interval asked of konnectors, and assumed for those that do not report theirs; a ClusterBinding without a heartbeat for 1.5 intervals is Unhealthy.")
 	fs.DurationVar(&o.SyncPeriod, "sync-period", o.SyncPeriod, "How often every object is reconciled again even without a change.")
 }
 
@@ -54,6 +57,9 @@ func (o *Controllers) Validate() error {
 	}
 	if o.SyncPeriod < time.Minute {
 		errs = append(errs, fmt.Errorf("--sync-period must be at least 1m, not %s", o.SyncPeriod))
+	}
+	if o.HeartbeatInterval < time.Second {
+		errs = append(errs, fmt.Errorf("--heartbeat-interval must be at least 1s, not %s", o.HeartbeatInterval))
 	}
 	if o.LeaderElection && o.LeaderElectionID == "" {
 		errs = append(errs, errors.New("--leader-election-id must not be empty with --leader-elect"))

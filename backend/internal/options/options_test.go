@@ -18,6 +18,7 @@ func TestControllers(t *testing.T) {
 		{name: "defaults are valid"},
 		{name: "empty pretty name", args: []string{"--provider-pretty-name="}, wantErr: "--provider-pretty-name must not be empty"},
 		{name: "too short sync period", args: []string{"--sync-period=1s"}, wantErr: "--sync-period must be at least 1m"},
+		{name: "too short heartbeat interval", args: []string{"--heartbeat-interval=100ms"}, wantErr: "--heartbeat-interval must be at least 1s"},
 		{name: "leader election without id", args: []string{"--leader-election-id="}, wantErr: "--leader-election-id must not be empty"},
 		{name: "no leader election needs no id", args: []string{"--leader-elect=false", "--leader-election-id="}},
 	}

@@ -89,6 +89,8 @@ func TestExportRequests(t *testing.T) {
 		assert.NotEmpty(t, export.Annotations[kubebindv1alpha1.SourceSpecHashAnnotationKey])
 		require.Len(t, export.Spec.Versions, 1)
 		assert.True(t, export.Spec.Versions[0].Storage)
+		assert.Contains(t, p.WaitEvent(t, got, "Exported"), "databases.db.example.com")
+		assert.Contains(t, p.WaitEvent(t, export, "Created"), `for "postgres"`)
 
 		// Idempotent: asking again for the same thing succeeds and
 		// changes nothing.
@@ -145,6 +147,7 @@ func TestExportRequests(t *testing.T) {
 			require.NoError(t, c.Create(ctx, req))
 			got := waitPhase(t, c, req, kubebindv1alpha1.APIServiceExportRequestPhaseFailed)
 			assert.Contains(t, got.Status.TerminalMessage, tt.wantMessage)
+			assert.Contains(t, p.WaitEvent(t, got, "Refused"), tt.wantMessage, "every decision is an event")
 		})
 	}
 

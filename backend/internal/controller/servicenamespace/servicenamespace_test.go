@@ -1,6 +1,8 @@
 package servicenamespace_test
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -15,6 +17,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -177,6 +181,66 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 		assert.ElementsMatch(t, []string{nsA, svcA}, cr.Rules[0].ResourceNames)
 	})
 
+	// Upstream's example-backend deletes and recreates its
+	// ClusterRoleBinding on alternate reconciles, so a konnector loses
+	// access now and then. Here grants are updated in place.
+	t.Run("grants are never deleted and recreated by reconciles", func(t *testing.T) {
+		uids := map[string]types.UID{}
+		rbs := &rbacv1.RoleBindingList{}
+		require.NoError(t, c.List(ctx, rbs))
+		for _, rb := range rbs.Items {
+			uids["rb/"+rb.Namespace+"/"+rb.Name] = rb.UID
+		}
+		crbs := &rbacv1.ClusterRoleBindingList{}
+		require.NoError(t, c.List(ctx, crbs))
+		for _, crb := range crbs.Items {
+			uids["crb/"+crb.Name] = crb.UID
+		}
+		rbWatch, err := p.Kube.RbacV1().RoleBindings("").Watch(ctx, metav1.ListOptions{ResourceVersion: rbs.ResourceVersion})
+		require.NoError(t, err)
+		defer rbWatch.Stop()
+		crbWatch, err := p.Kube.RbacV1().ClusterRoleBindings().Watch(ctx, metav1.ListOptions{ResourceVersion: crbs.ResourceVersion})
+		require.NoError(t, err)
+		defer crbWatch.Stop()
+
+		for i := range 5 {
+			// Bind again, touch the APIServiceNamespace, and add one,
+			// each of which reconciles the grants.
+			_, err := onboarding.Ensure(ctx, c, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "cluster-a"}, "Test Provider")
+			require.NoError(t, err)
+			sns := &kubebindv1alpha1.APIServiceNamespace{}
+			require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: nsA, Name: "default"}, sns))
+			sns.Annotations = map[string]string{"touched": fmt.Sprint(i)}
+			require.NoError(t, c.Update(ctx, sns))
+			extra := &kubebindv1alpha1.APIServiceNamespace{ObjectMeta: metav1.ObjectMeta{Namespace: nsA, Name: fmt.Sprintf("extra-%d", i)}}
+			require.NoError(t, clientA.Create(ctx, extra))
+			want := providername.ServiceNamespace(nsA, extra.Name)
+			framework.Eventually(t, func() (bool, string) {
+				cr := &rbacv1.ClusterRole{}
+				require.NoError(t, c.Get(ctx, client.ObjectKey{Name: onboarding.ClusterRoleName(nsA)}, cr))
+				return slices.Contains(cr.Rules[0].ResourceNames, want), "grant for " + want + " not there yet"
+			}, time.Minute)
+		}
+		for _, w := range []watch.Interface{rbWatch, crbWatch} {
+			drain(t, w, func(ev watch.Event) {
+				obj := ev.Object.(metav1.Object)
+				assert.NotEqual(t, watch.Deleted, ev.Type, "%T %s/%s was deleted", ev.Object, obj.GetNamespace(), obj.GetName())
+			})
+		}
+		require.NoError(t, c.List(ctx, rbs))
+		for _, rb := range rbs.Items {
+			if uid, ok := uids["rb/"+rb.Namespace+"/"+rb.Name]; ok {
+				assert.Equal(t, uid, rb.UID, "RoleBinding %s/%s was recreated", rb.Namespace, rb.Name)
+			}
+		}
+		require.NoError(t, c.List(ctx, crbs))
+		for _, crb := range crbs.Items {
+			if uid, ok := uids["crb/"+crb.Name]; ok {
+				assert.Equal(t, uid, crb.UID, "ClusterRoleBinding %s was recreated", crb.Name)
+			}
+		}
+	})
+
 	t.Run("deleting the APIServiceNamespace removes the namespace and the grant", func(t *testing.T) {
 		sns := &kubebindv1alpha1.APIServiceNamespace{ObjectMeta: metav1.ObjectMeta{Namespace: nsA, Name: "default"}}
 		require.NoError(t, clientA.Delete(ctx, sns))
@@ -188,8 +252,24 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 		assert.True(t, apierrors.IsNotFound(err), "the provider namespace is gone before the finalizer is released: %v", err)
 		cr := &rbacv1.ClusterRole{}
 		require.NoError(t, c.Get(ctx, client.ObjectKey{Name: onboarding.ClusterRoleName(nsA)}, cr))
-		assert.Equal(t, []string{nsA}, cr.Rules[0].ResourceNames)
+		assert.NotContains(t, cr.Rules[0].ResourceNames, svcA)
 	})
+}
+
+// drain reads the events w has buffered until it is quiet for a second.
+func drain(t *testing.T, w watch.Interface, f func(watch.Event)) {
+	t.Helper()
+	for {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				t.Fatal("watch closed")
+			}
+			f(ev)
+		case <-time.After(time.Second):
+			return
+		}
+	}
 }
 
 func listOf() *unstructured.UnstructuredList {

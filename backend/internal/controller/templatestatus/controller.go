@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	"github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/util/conditions"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +23,7 @@ import (
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/catalog"
 	apicrds "github.com/bindery-dev/bindery/apis/crds"
+	"github.com/bindery-dev/bindery/backend/internal/consumer"
 )
 
 // Reconciler reconciles the status of APIServiceExportTemplates.
@@ -45,6 +49,12 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("templatestatus").
 		For(&binderyv1alpha1.APIServiceExportTemplate{}).
 		Watches(&apiextensionsv1.CustomResourceDefinition{}, all).
+		Watches(&kubebindv1alpha1.APIServiceExport{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
+			if name := obj.GetLabels()[consumer.TemplateLabel]; name != "" {
+				return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: name}}}
+			}
+			return nil
+		})).
 		Complete(r)
 }
 
@@ -58,11 +68,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.List(ctx, crds); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing CRDs: %w", err)
 	}
+	exports := &kubebindv1alpha1.APIServiceExportList{}
+	if err := r.Client.List(ctx, exports, client.MatchingLabels{consumer.TemplateLabel: tmpl.Name}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing exports of template %s: %w", tmpl.Name, err)
+	}
 	patch := client.MergeFrom(tmpl.DeepCopy())
 	tmpl.Status.Resources = Resources(tmpl.Spec, crds.Items)
 	tmpl.Status.ResourceSummary = catalog.ResourceSummary(tmpl.Spec)
 	tmpl.Status.ObservedGeneration = tmpl.Generation
 	meta.SetStatusCondition(&tmpl.Status.Conditions, Ready(tmpl.Status.Resources, tmpl.Generation))
+	meta.SetStatusCondition(&tmpl.Status.Conditions, SchemaUpdatesApplied(exports.Items, tmpl.Generation))
 	if err := r.Client.Status().Patch(ctx, tmpl, patch); err != nil {
 		return ctrl.Result{}, fmt.Errorf("updating status of template %s: %w", tmpl.Name, err)
 	}
@@ -104,6 +119,33 @@ func Resources(spec binderyv1alpha1.APIServiceExportTemplateSpec, crds []apiexte
 		out = append(out, st)
 	}
 	return out
+}
+
+// SchemaUpdatesApplied lifts the schema update refusals of the template's
+// exports onto the template: False with reason BreakingChange naming each
+// refused CRD change once, however many consumers it concerns.
+func SchemaUpdatesApplied(exports []kubebindv1alpha1.APIServiceExport, generation int64) metav1.Condition {
+	cond := metav1.Condition{Type: binderyv1alpha1.TemplateConditionSchemaUpdatesApplied, ObservedGeneration: generation}
+	var msgs []string
+	count := 0
+	for i := range exports {
+		c := conditions.Get(&exports[i], binderyv1alpha1.TemplateConditionSchemaUpdatesApplied)
+		if c == nil || c.Status != corev1.ConditionFalse || c.Reason != binderyv1alpha1.ReasonBreakingChange {
+			continue
+		}
+		count++
+		if !slices.Contains(msgs, c.Message) {
+			msgs = append(msgs, c.Message)
+		}
+	}
+	if count == 0 {
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, binderyv1alpha1.ReasonUpToDate, "every export of this template matches its CRD or was changed compatibly"
+		return cond
+	}
+	slices.Sort(msgs)
+	cond.Status, cond.Reason = metav1.ConditionFalse, binderyv1alpha1.ReasonBreakingChange
+	cond.Message = fmt.Sprintf("%d export(s) kept their schema: %s", count, strings.Join(msgs, "; "))
+	return cond
 }
 
 // Ready summarizes resource states into the Ready condition.

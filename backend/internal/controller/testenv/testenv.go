@@ -4,11 +4,13 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -121,4 +123,30 @@ func SimpleCRD(group, plural, kind string, scope apiextensionsv1.ResourceScope) 
 			}},
 		},
 	}
+}
+
+// WaitEvent waits for an events.k8s.io Event about obj with reason, and
+// returns its note.
+func (p *Provider) WaitEvent(t *testing.T, obj client.Object, reason string) string {
+	t.Helper()
+	note := ""
+	framework.Eventually(t, func() (bool, string) {
+		list := &eventsv1.EventList{}
+		if err := p.Client.List(t.Context(), list, client.InNamespace(obj.GetNamespace())); err != nil {
+			return false, err.Error()
+		}
+		var seen []string
+		for _, e := range list.Items {
+			if e.Regarding.UID != obj.GetUID() {
+				continue
+			}
+			if e.Reason == reason {
+				note = e.Note
+				return true, ""
+			}
+			seen = append(seen, e.Reason)
+		}
+		return false, fmt.Sprintf("no %s event for %s/%s; seen %v", reason, obj.GetNamespace(), obj.GetName(), seen)
+	}, time.Minute)
+	return note
 }
