@@ -1,0 +1,273 @@
+// Package app assembles bindery-backend: the CRDs, the controllers and the
+// HTTP binding flow, on one controller-runtime manager. The controllers run
+// on the elected leader; every replica serves HTTP.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/gorilla/mux"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/bindery-dev/bindery/apis/crds"
+	"github.com/bindery-dev/bindery/backend/internal/auth/issuer"
+	"github.com/bindery-dev/bindery/backend/internal/auth/oidclogin"
+	"github.com/bindery-dev/bindery/backend/internal/auth/session"
+	"github.com/bindery-dev/bindery/backend/internal/bindflow"
+	"github.com/bindery-dev/bindery/backend/internal/controller/clusterhealth"
+	"github.com/bindery-dev/bindery/backend/internal/controller/exportrequest"
+	"github.com/bindery-dev/bindery/backend/internal/controller/exportupdate"
+	"github.com/bindery-dev/bindery/backend/internal/controller/servicenamespace"
+	"github.com/bindery-dev/bindery/backend/internal/controller/templatestatus"
+	"github.com/bindery-dev/bindery/backend/internal/credentials"
+	"github.com/bindery-dev/bindery/backend/internal/options"
+	"github.com/bindery-dev/bindery/backend/internal/scheme"
+)
+
+// Fields of the keys Secret used by the embedded issuer.
+const (
+	issuerKeyField    = "embedded-issuer-key"
+	issuerSecretField = "embedded-client-secret"
+)
+
+// Options are all of the backend's flags.
+type Options struct {
+	Controllers *options.Controllers
+	Server      *options.Server
+}
+
+// Run runs the backend until ctx ends.
+func Run(ctx context.Context, cfg *rest.Config, o Options, log logr.Logger) error {
+	direct, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		return fmt.Errorf("creating client: %w", err)
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("creating clientset: %w", err)
+	}
+
+	// The CRDs are installed before the manager starts, so that its
+	// caches find every type.
+	installCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := crds.Install(installCtx, direct, crds.Provider...); err != nil {
+		return fmt.Errorf("installing CRDs: %w", err)
+	}
+	log.Info("CRDs installed or up to date")
+
+	syncPeriod := o.Controllers.SyncPeriod
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme.Scheme,
+		Logger:                  log,
+		Metrics:                 metricsserver.Options{BindAddress: o.Controllers.MetricsAddr, SecureServing: o.Controllers.MetricsAddr != "0"},
+		HealthProbeBindAddress:  o.Controllers.HealthAddr,
+		LeaderElection:          o.Controllers.LeaderElection,
+		LeaderElectionID:        o.Controllers.LeaderElectionID,
+		LeaderElectionNamespace: o.Controllers.LeaderElectionNamespace,
+		Cache: cache.Options{
+			SyncPeriod: &syncPeriod,
+			// Only the kubeconfig Secrets the backend writes are watched.
+			ByObject: map[client.Object]cache.ByObject{
+				&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{credentials.ManagedLabel: "true"})},
+			},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+
+	creds, err := issuerOf(cfg, kube, direct, o.Server)
+	if err != nil {
+		return err
+	}
+	rec := mgr.GetEventRecorder("bindery-backend")
+	for name, setup := range map[string]func(ctrl.Manager) error{
+		"export request":    (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager,
+		"export update":     (&exportupdate.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager,
+		"service namespace": (&servicenamespace.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager,
+		"cluster health":    (&clusterhealth.Reconciler{Client: mgr.GetClient(), Recorder: rec, DefaultInterval: o.Controllers.HeartbeatInterval}).SetupWithManager,
+		"template status":   (&templatestatus.Reconciler{Client: mgr.GetClient()}).SetupWithManager,
+		"token rotation":    (&credentials.Rotator{Issuer: creds}).SetupWithManager,
+	} {
+		if err := setup(mgr); err != nil {
+			return fmt.Errorf("setting up the %s controller: %w", name, err)
+		}
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+
+	router, err := newRouter(ctx, direct, mgr.GetClient(), creds, o, log)
+	if err != nil {
+		return err
+	}
+	if err := mgr.Add(&httpServer{opts: o.Server, handler: router, log: log}); err != nil {
+		return err
+	}
+	log.Info("Starting", "leaderElection", o.Controllers.LeaderElection, "externalURL", o.Server.ExternalURL)
+	return mgr.Start(ctx)
+}
+
+func issuerOf(cfg *rest.Config, kube kubernetes.Interface, direct client.Client, o *options.Server) (*credentials.Issuer, error) {
+	server := o.ExternalAddress
+	if server == "" {
+		server = cfg.Host
+	}
+	ca := cfg.CAData
+	file := o.ExternalCAFile
+	if file == "" && len(ca) == 0 {
+		file = cfg.CAFile
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("reading the external CA: %w", err)
+		}
+		ca = b
+	}
+	return &credentials.Issuer{Client: direct, Kube: kube, Server: server, CA: ca, TTL: o.TokenTTL}, nil
+}
+
+// newRouter builds the HTTP routes: the binding flow and, with
+// --oidc-issuer=embedded, the development issuer under /oidc.
+func newRouter(ctx context.Context, direct, cached client.Client, creds *credentials.Issuer, o Options, log logr.Logger) (http.Handler, error) {
+	s := o.Server
+	if err := ensureNamespace(ctx, direct, s.Namespace); err != nil {
+		return nil, err
+	}
+	var keys session.Keys
+	var err error
+	if s.CookieSigningKey != "" {
+		keys, err = session.KeysFromBase64(s.CookieSigningKey, s.CookieEncryptionKey)
+	} else {
+		keys, err = session.LoadOrCreateKeys(ctx, direct, s.Namespace, s.KeysSecret)
+	}
+	if err != nil {
+		return nil, err
+	}
+	codec, err := session.NewCodec(keys)
+	if err != nil {
+		return nil, err
+	}
+
+	r := mux.NewRouter()
+	login := oidclogin.Config{
+		IssuerURL:   s.OIDCIssuer,
+		ClientID:    s.OIDCClientID,
+		RedirectURL: s.ExternalURL + "/callback",
+		Scopes:      s.OIDCScopes,
+		GroupsClaim: s.OIDCGroupsClaim,
+	}
+	if s.OIDCIssuer == options.EmbeddedIssuer {
+		log.Info("WARNING: using the embedded OIDC issuer, which accepts any user name. It is for development only; configure --oidc-issuer with your identity provider in production.")
+		data, err := session.EnsureSecretFields(ctx, direct, s.Namespace, s.KeysSecret, map[string]func() ([]byte, error){
+			issuerKeyField:    newRSAKeyPEM,
+			issuerSecretField: func() ([]byte, error) { return []byte(session.RandomString(32)), nil },
+		})
+		if err != nil {
+			return nil, err
+		}
+		iss, err := issuer.New(issuer.Config{
+			URL: s.ExternalURL + "/oidc", ClientID: s.OIDCClientID, ClientSecret: string(data[issuerSecretField]),
+			RedirectURL: login.RedirectURL, KeyPEM: data[issuerKeyField], Codec: codec,
+		})
+		if err != nil {
+			return nil, err
+		}
+		iss.Routes(r.PathPrefix("/oidc").Subrouter())
+		login.IssuerURL = s.ExternalURL + "/oidc"
+		login.ClientSecret = string(data[issuerSecretField])
+	} else {
+		if login.ClientSecret, err = s.ClientSecret(); err != nil {
+			return nil, err
+		}
+	}
+	(&bindflow.Handler{
+		ExternalURL:        s.ExternalURL,
+		ProviderPrettyName: o.Controllers.ProviderPrettyName,
+		Login:              oidclogin.New(login),
+		Codec:              codec,
+		Client:             cached,
+		Writer:             direct,
+		Credentials:        creds,
+		AllowedUsers:       s.AllowedUsers,
+		AllowedGroups:      s.AllowedGroups,
+		Log:                log.WithName("bindflow"),
+	}).Routes(r)
+	return r, nil
+}
+
+func newRSAKeyPEM() ([]byte, error) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}), nil
+}
+
+func ensureNamespace(ctx context.Context, c client.Client, name string) error {
+	err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	if err != nil && !apierrors.IsAlreadyExists(err) && !apierrors.IsForbidden(err) {
+		return fmt.Errorf("creating namespace %s: %w", name, err)
+	}
+	return nil
+}
+
+// httpServer serves the binding flow on every replica.
+type httpServer struct {
+	opts    *options.Server
+	handler http.Handler
+	log     logr.Logger
+}
+
+// NeedLeaderElection is false: every replica serves HTTP.
+func (*httpServer) NeedLeaderElection() bool { return false }
+
+func (s *httpServer) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.opts.ListenAddress)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", s.opts.ListenAddress, err)
+	}
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	s.log.Info("Serving the binding flow", "address", ln.Addr().String(), "url", s.opts.ExternalURL)
+	if s.opts.TLSCertFile != "" {
+		err = srv.ServeTLS(ln, s.opts.TLSCertFile, s.opts.TLSKeyFile)
+	} else {
+		err = srv.Serve(ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}

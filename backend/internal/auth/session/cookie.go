@@ -1,0 +1,133 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/securecookie"
+)
+
+// Login is what the backend remembers between /authorize and /callback,
+// in an encrypted cookie of the browser that started the login. The
+// OAuth2 state names the login's ID, so a callback is accepted only in the
+// browser that began it.
+type Login struct {
+	ID        string    `json:"id"`
+	Redirect  string    `json:"redirect"`
+	SessionID string    `json:"sid"`
+	ClusterID string    `json:"cid"`
+	Verifier  string    `json:"pkce"`
+	Nonce     string    `json:"nonce"`
+	Expires   time.Time `json:"exp"`
+}
+
+// State is the OAuth2 state parameter: it binds the callback to the login
+// cookie, and is itself signed and encrypted so it cannot be forged.
+type State struct {
+	LoginID   string    `json:"lid"`
+	SessionID string    `json:"sid"`
+	Expires   time.Time `json:"exp"`
+}
+
+// Session is an authenticated user choosing what to bind, for one CLI
+// session and one consumer cluster.
+type Session struct {
+	Issuer    string    `json:"iss"`
+	Subject   string    `json:"sub"`
+	Name      string    `json:"name,omitempty"`
+	Groups    []string  `json:"groups,omitempty"`
+	SessionID string    `json:"sid"`
+	ClusterID string    `json:"cid"`
+	Redirect  string    `json:"redirect"`
+	CSRF      string    `json:"csrf"`
+	Expires   time.Time `json:"exp"`
+}
+
+// Errors of Decode, so that pages can explain them.
+var (
+	ErrMissing  = errors.New("no login in progress in this browser")
+	ErrInvalid  = errors.New("the value is not one this provider issued, or it was altered")
+	ErrExpired  = errors.New("the login expired")
+	ErrMismatch = errors.New("the value belongs to another login")
+)
+
+// Codec signs, encrypts and decodes values with Keys.
+type Codec struct {
+	sc *securecookie.SecureCookie
+	// Secure sets the Secure flag on cookies. It is on unless the backend
+	// is served over plain HTTP on a non-loopback address for testing.
+	Secure bool
+}
+
+// NewCodec returns a codec for keys, which must be valid.
+func NewCodec(k Keys) (*Codec, error) {
+	if err := k.Validate(); err != nil {
+		return nil, err
+	}
+	sc := securecookie.New(k.Signing, k.Encryption)
+	sc.SetSerializer(securecookie.JSONEncoder{})
+	sc.MaxAge(int((24 * time.Hour).Seconds()))
+	sc.MaxLength(16 * 1024)
+	return &Codec{sc: sc, Secure: true}, nil
+}
+
+// Encode signs and encrypts v under name.
+func (c *Codec) Encode(name string, v any) (string, error) {
+	s, err := c.sc.Encode(name, v)
+	if err != nil {
+		return "", fmt.Errorf("encoding %s: %w", name, err)
+	}
+	return s, nil
+}
+
+// Decode verifies and decrypts value into v; a value made for another
+// name does not decode.
+func (c *Codec) Decode(name, value string, v any) error {
+	if value == "" {
+		return ErrMissing
+	}
+	if err := c.sc.Decode(name, value, v); err != nil {
+		var scErr securecookie.Error
+		if errors.As(err, &scErr) && scErr.IsDecode() {
+			return ErrInvalid
+		}
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return nil
+}
+
+// SetCookie sets an HttpOnly cookie with value v, valid for ttl.
+func (c *Codec) SetCookie(w http.ResponseWriter, name string, v any, ttl time.Duration) error {
+	value, err := c.Encode(name, v)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     "/",
+		MaxAge:   int(ttl.Seconds()),
+		HttpOnly: true,
+		Secure:   c.Secure,
+		// Lax: the cookie must come along on the top-level redirect
+		// back from the identity provider, but not on cross-site POSTs.
+		SameSite: http.SameSiteLaxMode,
+	})
+	return nil
+}
+
+// ReadCookie decodes the cookie name of r into v.
+func (c *Codec) ReadCookie(r *http.Request, name string, v any) error {
+	ck, err := r.Cookie(name)
+	if err != nil {
+		return ErrMissing
+	}
+	return c.Decode(name, ck.Value, v)
+}
+
+// ClearCookie removes the cookie name.
+func (c *Codec) ClearCookie(w http.ResponseWriter, name string) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: c.Secure, SameSite: http.SameSiteLaxMode})
+}
