@@ -1,0 +1,88 @@
+package framework
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// OIDCProvider is a running npm oidc-provider, a certified OpenID
+// provider, with one static client. Its development login page accepts any
+// user name and password and then asks for consent.
+type OIDCProvider struct {
+	IssuerURL    string
+	ClientID     string
+	ClientSecret string
+	process      *Process
+}
+
+// OIDCOptions configure StartOIDCProvider.
+type OIDCOptions struct {
+	RedirectURIs []string
+	// Groups maps user names to the groups in their ID tokens.
+	Groups map[string][]string
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// StartOIDCProvider starts test/oidcprovider on a free port of localhost
+// until the test ends. `make test-deps` installs its npm packages.
+func StartOIDCProvider(t testing.TB, o OIDCOptions) *OIDCProvider {
+	t.Helper()
+	dir := filepath.Join(RepoRoot(), "test", "oidcprovider")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "oidc-provider")); err != nil {
+		t.Fatalf("npm oidc-provider is not installed in %s: run `make test-deps`", dir)
+	}
+	groups, err := json.Marshal(o.Groups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := FreePort(t)
+	p := &OIDCProvider{IssuerURL: "http://localhost:" + strconv.Itoa(port), ClientID: "bindery", ClientSecret: "test-secret-" + strconv.Itoa(port)}
+	logs := newLogSet(t.TempDir())
+	p.process = &Process{
+		Name: "oidc-provider", Path: "node", Args: []string{"server.mjs"}, Dir: dir,
+		Env: append(os.Environ(),
+			"PORT="+strconv.Itoa(port), "CLIENT_ID="+p.ClientID, "CLIENT_SECRET="+p.ClientSecret,
+			"REDIRECT_URIS="+strings.Join(o.RedirectURIs, ","), "GROUPS="+string(groups)),
+		Log: logs.writer("oidc-provider"),
+	}
+	if err := p.process.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.process.Stop()
+		if t.Failed() {
+			logs.dump(t, "oidc")
+		}
+		logs.close()
+	})
+	Eventually(t, func() (bool, string) {
+		if done, err := p.process.Exited(); done {
+			return false, fmt.Sprintf("oidc-provider exited: %v", err)
+		}
+		resp, err := http.Get(p.IssuerURL + "/.well-known/openid-configuration")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status
+	}, 30*time.Second)
+	return p
+}

@@ -1,0 +1,46 @@
+// A certified OpenID provider (npm oidc-provider) for Bindery's login
+// tests. The test framework starts it with:
+//
+//   PORT           port on localhost to listen on
+//   CLIENT_ID      the static client's ID
+//   CLIENT_SECRET  the static client's secret
+//   REDIRECT_URIS  comma-separated redirect URIs of the client
+//   GROUPS         JSON object: user name -> list of groups
+//
+// Its development login page accepts any user name and password; the
+// consent page follows. PKCE is required.
+import Provider from 'oidc-provider';
+
+const port = Number(process.env.PORT);
+const issuer = `http://localhost:${port}`;
+const groups = JSON.parse(process.env.GROUPS || '{}');
+
+const provider = new Provider(issuer, {
+  clients: [{
+    client_id: process.env.CLIENT_ID,
+    client_secret: process.env.CLIENT_SECRET,
+    redirect_uris: process.env.REDIRECT_URIS.split(','),
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'client_secret_basic',
+  }],
+  pkce: { required: () => true },
+  scopes: ['openid', 'profile', 'email', 'offline_access'],
+  claims: { openid: ['sub'], profile: ['name', 'groups'], email: ['email'] },
+  // Put the scope's claims into the ID token, where the backend reads them.
+  conformIdTokenClaims: false,
+  findAccount: async (ctx, sub) => ({
+    accountId: sub,
+    claims: async () => ({ sub, name: sub, email: `${sub}@example.com`, groups: groups[sub] || [] }),
+  }),
+  features: { devInteractions: { enabled: true } },
+  cookies: { keys: ['bindery-test-only'] },
+});
+
+provider.on('server_error', (ctx, err) => console.error('server_error', err));
+provider.on('grant.error', (ctx, err) => console.error('grant.error', err.message, err.error_description || ''));
+provider.on('authorization.error', (ctx, err) => console.error('authorization.error', err.message, err.error_description || ''));
+
+provider.listen(port, '127.0.0.1', () => {
+  console.log(`oidc-provider listening on ${issuer}`);
+});
