@@ -50,7 +50,7 @@ build: ## Build every program into bin/.
 ##@ Test
 
 .PHONY: test
-test: envtest $(GOTESTSUM) verify-generate ## Run unit, integration and e2e tests (installs what is missing first).
+test: envtest test-deps $(GOTESTSUM) verify-generate ## Run unit, integration and e2e tests (installs what is missing first).
 	@status=0; \
 	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg -- \
 		-timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) $(PKGS) || status=$$?; \
@@ -60,6 +60,10 @@ test: envtest $(GOTESTSUM) verify-generate ## Run unit, integration and e2e test
 .PHONY: envtest
 envtest: ## Build etcd, kube-apiserver and kube-controller-manager from source into .cache/envtest.
 	@ENVTEST_DIR=$(ENVTEST_DIR) hack/envtest.sh >/dev/null
+
+.PHONY: test-deps
+test-deps: ## Install Chromium and the npm oidc-provider for the login tests.
+	@hack/test-deps.sh
 
 .PHONY: bench
 bench: ## Run the benchmarks and print their figures.

@@ -38,3 +38,37 @@ func TestControllers(t *testing.T) {
 		})
 	}
 }
+
+func TestServer(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		wantErr    string
+		wantExtURL string
+	}{
+		{name: "embedded issuer, local defaults", args: []string{"--oidc-issuer=embedded"}, wantExtURL: "http://localhost:8080"},
+		{name: "external issuer with a secret", args: []string{"--oidc-issuer=https://idp.example.com", "--oidc-client-secret-file=/x", "--external-url=https://bind.example.com/"}, wantExtURL: "https://bind.example.com"},
+		{name: "no issuer", wantErr: "--oidc-issuer is required"},
+		{name: "external issuer without a secret", args: []string{"--oidc-issuer=https://idp.example.com"}, wantErr: "--oidc-client-secret-file"},
+		{name: "issuer that is not a URL", args: []string{"--oidc-issuer=idp", "--oidc-client-secret=x"}, wantErr: "must be a URL"},
+		{name: "TLS cert without key", args: []string{"--oidc-issuer=embedded", "--tls-cert-file=c.pem"}, wantErr: "go together"},
+		{name: "one cookie key", args: []string{"--oidc-issuer=embedded", "--cookie-signing-key=abc"}, wantErr: "--cookie-signing-key and --cookie-encryption-key go together"},
+		{name: "short token TTL", args: []string{"--oidc-issuer=embedded", "--token-ttl=1m"}, wantErr: "--token-ttl must be at least 10m"},
+		{name: "bad external URL", args: []string{"--oidc-issuer=embedded", "--external-url=ftp://x"}, wantErr: "--external-url"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := NewServer()
+			fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+			o.AddFlags(fs)
+			require.NoError(t, fs.Parse(tt.args))
+			err := o.Validate()
+			if tt.wantErr != "" {
+				assert.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantExtURL, o.ExternalURL)
+		})
+	}
+}

@@ -1,0 +1,63 @@
+package bindflow_test
+
+import (
+	"context"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bindery-dev/bindery/test/framework"
+)
+
+// TestBrowserLogin clicks through the login and the selection page in a
+// real headless Chromium, as a user does after kubectl bind opened it.
+func TestBrowserLogin(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	cb := startCLI(t)
+	browserCtx := framework.Browser(t)
+	ctx, cancel := context.WithTimeout(browserCtx, 2*time.Minute)
+	defer cancel()
+
+	authorize := e.External + "/authorize?" + url.Values{"u": {cb.URL}, "s": {"browser"}, "c": {"cluster-b"}}.Encode()
+	var heading, description string
+	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			at, _ := chromedp.Run(browserCtx, chromedp.Location())
+			html, _ := chromedp.Run(browserCtx, chromedp.OuterHTML(chromedp.CSS("html")))
+			t.Fatalf("%s: %v\nat %s:\n%s", name, err, at, html)
+		}
+	}
+	step("login page", chromedp.Navigate(authorize),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="login"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), "alice"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "secret"),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+	step("consent page", chromedp.WaitNotPresent(chromedp.CSS(`input[name="login"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`button[type="submit"]`)),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+	step("selection page", chromedp.WaitVisible(chromedp.CSS(`#bind-postgres`)))
+	heading, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`h1`)))
+	require.NoError(t, err)
+	description, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`section[aria-labelledby="svc-postgres"]`)))
+	require.NoError(t, err)
+	assert.Equal(t, "Choose a service to bind", heading)
+	assert.Contains(t, description, "Managed PostgreSQL databases with daily backups.")
+	assert.Contains(t, description, "databases.db.example.com")
+	assert.Contains(t, description, "secrets referenced by .spec.writeConnectionSecretToRef.name, from the provider to your cluster")
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#bind-postgres`))))
+	select {
+	case raw := <-cb.responses:
+		br := decodeResponse(t, raw)
+		assert.Equal(t, "browser", br.Authentication.OAuth2CodeGrant.SessionID)
+		assert.NotEmpty(t, br.Kubeconfig)
+	case <-ctx.Done():
+		t.Fatal("the CLI's callback never received the BindingResponse")
+	}
+}
