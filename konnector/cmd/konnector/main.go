@@ -1,0 +1,142 @@
+// Command konnector runs in a consumer cluster. For each APIServiceBinding
+// it installs the provider's CRD and keeps objects in sync with the
+// provider: spec down, status up.
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/bindery-dev/bindery/apis/crds"
+	"github.com/bindery-dev/bindery/konnector/internal/controller/binding"
+	"github.com/bindery-dev/bindery/konnector/internal/options"
+	"github.com/bindery-dev/bindery/konnector/internal/provider"
+	"github.com/bindery-dev/bindery/konnector/internal/scheme"
+	"github.com/bindery-dev/bindery/konnector/internal/version"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "konnector:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	o := options.New()
+	fs := pflag.NewFlagSet("konnector", pflag.ExitOnError)
+	o.AddFlags(fs)
+	fs.Parse(os.Args[1:]) //nolint:errcheck // ExitOnError
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New())
+	log := ctrl.Log.WithName("konnector")
+
+	cfg, err := loadConfig(o.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	ctx := ctrl.SetupSignalHandler()
+	direct, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		return fmt.Errorf("creating client: %w", err)
+	}
+	if err := crds.Install(ctx, direct, crds.Consumer...); err != nil {
+		return fmt.Errorf("installing the APIServiceBinding CRD: %w", err)
+	}
+	clusterID, err := clusterID(ctx, cfg)
+	if err != nil {
+		return err
+	}
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme.Scheme,
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr, SecureServing: o.MetricsAddr != "0"},
+		HealthProbeBindAddress:  o.HealthAddr,
+		LeaderElection:          o.LeaderElection,
+		LeaderElectionID:        o.LeaderElectionID,
+		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Namespaces: map[string]cache.Config{o.SecretNamespace: {}}},
+		}},
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	r := &binding.Reconciler{
+		Client: mgr.GetClient(), Consumer: dyn, Recorder: mgr.GetEventRecorder("konnector"),
+		ClusterID: clusterID, Version: version.Version, HeartbeatInterval: o.HeartbeatInterval,
+		Limits:      provider.Limits{QPS: o.ProviderQPS, Burst: o.ProviderBurst},
+		SyncWorkers: o.SyncWorkers, Log: log,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	// Syncers run outside reconciles; stop them with the manager.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		r.StopAll()
+		return nil
+	})); err != nil {
+		return err
+	}
+	if o.HealthAddr != "0" {
+		if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+			return err
+		}
+		if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+			return err
+		}
+	}
+	log.Info("Starting", "version", version.Version, "clusterID", clusterID)
+	return mgr.Start(ctx)
+}
+
+// clusterID identifies this cluster on providers: a hash of the
+// kube-system namespace's UID, stable for the cluster's lifetime.
+func clusterID(ctx context.Context, cfg *rest.Config) (string, error) {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return "", err
+	}
+	ns, err := kube.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("reading the kube-system namespace for the cluster ID: %w", err)
+	}
+	sum := sha256.Sum256([]byte(ns.UID))
+	return hex.EncodeToString(sum[:6]), nil
+}
+
+func loadConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		return ctrl.GetConfig()
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig %s: %w", kubeconfig, err)
+	}
+	return cfg, nil
+}

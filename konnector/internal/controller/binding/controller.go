@@ -1,0 +1,72 @@
+// Package binding reconciles APIServiceBindings in the consumer cluster:
+// it connects to the provider with the binding's kubeconfig, installs the
+// CRD from the APIServiceExport of the same name, keeps the provider's
+// ClusterBinding heartbeat, and runs one sync.Syncer per binding for as
+// long as the binding exists.
+package binding
+
+import (
+	"context"
+	gosync "sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/bindery-dev/bindery/konnector/internal/provider"
+)
+
+// Reconciler reconciles APIServiceBindings.
+type Reconciler struct {
+	Client   client.Client
+	Consumer dynamic.Interface
+	Recorder events.EventRecorder
+	// ClusterID identifies this consumer cluster on providers.
+	ClusterID string
+	// Version is the konnector's version, reported in heartbeats.
+	Version string
+	// HeartbeatInterval is used unless the provider asks for another one.
+	HeartbeatInterval time.Duration
+	Limits            provider.Limits
+	SyncWorkers       int
+	Log               logr.Logger
+
+	mu      gosync.Mutex
+	running map[string]*runningSyncer
+}
+
+// SetupWithManager wires the reconciler: bindings, the Secrets they
+// reference and the CRDs they own.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	bySecret := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
+		list := &kubebindv1alpha1.APIServiceBindingList{}
+		if err := r.Client.List(ctx, list); err != nil {
+			return nil
+		}
+		var out []reconcile.Request
+		for _, b := range list.Items {
+			ref := b.Spec.KubeconfigSecretRef
+			if ref.Namespace == obj.GetNamespace() && ref.Name == obj.GetName() {
+				out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: b.Name}})
+			}
+		}
+		return out
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("apiservicebinding").
+		For(&kubebindv1alpha1.APIServiceBinding{}).
+		Owns(&apiextensionsv1.CustomResourceDefinition{}, builder.MatchEveryOwner).
+		Watches(&corev1.Secret{}, bySecret).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
+		Complete(r)
+}

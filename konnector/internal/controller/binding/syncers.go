@@ -1,0 +1,76 @@
+package binding
+
+import (
+	"context"
+	"encoding/json"
+
+	ksync "github.com/bindery-dev/bindery/konnector/internal/sync"
+)
+
+// runningSyncer is one binding's syncer; key says what it was started
+// with, so that a change of connection or version restarts it.
+type runningSyncer struct {
+	key    string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startSyncer starts the binding's syncer unless one with the same key
+// runs. The syncer lives until stopSyncer, not as long as a reconcile.
+func (r *Reconciler) startSyncer(name, key string, o ksync.Options) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running == nil {
+		r.running = map[string]*runningSyncer{}
+	}
+	if cur, ok := r.running[name]; ok {
+		if cur.key == key {
+			return
+		}
+		cur.cancel()
+		<-cur.done
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rs := &runningSyncer{key: key, cancel: cancel, done: make(chan struct{})}
+	r.running[name] = rs
+	go func() {
+		defer close(rs.done)
+		if err := ksync.New(o).Run(ctx); err != nil && ctx.Err() == nil {
+			o.Log.Error(err, "Syncer stopped")
+		}
+	}()
+}
+
+// stopSyncer stops the binding's syncer and waits until it has stopped.
+func (r *Reconciler) stopSyncer(name string) {
+	r.mu.Lock()
+	cur, ok := r.running[name]
+	delete(r.running, name)
+	r.mu.Unlock()
+	if ok {
+		cur.cancel()
+		<-cur.done
+	}
+}
+
+// Running returns how many syncers run, for tests and metrics.
+func (r *Reconciler) Running() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.running)
+}
+
+// StopAll stops every syncer; the manager calls it on shutdown.
+func (r *Reconciler) StopAll() {
+	r.mu.Lock()
+	names := make([]string, 0, len(r.running))
+	for n := range r.running {
+		names = append(names, n)
+	}
+	r.mu.Unlock()
+	for _, n := range names {
+		r.stopSyncer(n)
+	}
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

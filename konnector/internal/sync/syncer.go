@@ -1,0 +1,521 @@
+// Package sync moves objects of one bound resource between a consumer
+// cluster and the provider: spec down, status up.
+//
+// The consumer object is the source of truth for spec, labels and
+// annotations. Its provider copy lives in the provider namespace that the
+// backend assigns to the consumer namespace through an APIServiceNamespace.
+// The copy is written with server-side apply under one field manager, so
+// fields that provider-side controllers own are never clobbered. Status
+// flows back whole. A finalizer keeps the consumer object until the copy is
+// really gone, so provider-side finalizers (Crossplane deleting a cloud
+// resource) finish first.
+//
+// A Syncer lives as long as its binding: Run starts informers on both
+// clusters and a bounded, rate-limited work queue, and stops them all when
+// its context ends.
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	gosync "sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
+)
+
+// APIServiceNamespaces is the kube-bind resource that maps a consumer
+// namespace to its provider namespace.
+var APIServiceNamespaces = kubebindv1alpha1.SchemeGroupVersion.WithResource("apiservicenamespaces")
+
+// Options configure a Syncer.
+type Options struct {
+	// Name names the syncer in logs and metrics (the binding's name).
+	Name string
+	// GVR is the resource, at the version both clusters serve.
+	GVR schema.GroupVersionResource
+	// HasStatus says whether the resource has a status subresource.
+	HasStatus bool
+	Consumer  dynamic.Interface
+	Provider  dynamic.Interface
+	// ClusterNamespace is the consumer's namespace on the provider.
+	ClusterNamespace string
+	// ClusterID identifies the consumer cluster in provider labels.
+	ClusterID string
+	// Orphan reports whether the binding asks to keep provider copies
+	// when consumer objects are deleted.
+	Orphan func() bool
+	// Recorder records events on consumer objects.
+	Recorder events.EventRecorder
+	Workers  int
+	Log      logr.Logger
+}
+
+// Syncer syncs one resource of one binding.
+type Syncer struct {
+	o     Options
+	queue workqueue.TypedRateLimitingInterface[string]
+
+	consumerInformer cache.SharedIndexInformer
+	asnInformer      cache.SharedIndexInformer
+
+	mu        gosync.Mutex
+	providers map[string]*providerInformer // by provider namespace
+	ctx       context.Context
+}
+
+type providerInformer struct {
+	informer cache.SharedIndexInformer
+	cancel   context.CancelFunc
+}
+
+// New returns a syncer; Run runs it.
+func New(o Options) *Syncer {
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.Orphan == nil {
+		o.Orphan = func() bool { return false }
+	}
+	return &Syncer{o: o, providers: map[string]*providerInformer{}}
+}
+
+// Run syncs until ctx ends, then stops every informer and worker.
+func (s *Syncer) Run(ctx context.Context) error {
+	s.ctx = ctx
+	s.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
+		workqueue.NewTypedMaxOfRateLimiter(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, 5*time.Minute),
+		),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "sync-" + s.o.Name},
+	)
+	defer s.queue.ShutDown()
+
+	cf := dynamicinformer.NewDynamicSharedInformerFactory(s.o.Consumer, 0)
+	s.consumerInformer = cf.ForResource(s.o.GVR).Informer()
+	if _, err := s.consumerInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { s.enqueueConsumer(obj) },
+		UpdateFunc: func(_, obj any) { s.enqueueConsumer(obj) },
+		DeleteFunc: func(obj any) { s.enqueueConsumer(obj) },
+	}); err != nil {
+		return fmt.Errorf("watching consumer %s: %w", s.o.GVR.Resource, err)
+	}
+	pf := dynamicinformer.NewFilteredDynamicSharedInformerFactory(s.o.Provider, 0, s.o.ClusterNamespace, nil)
+	s.asnInformer = pf.ForResource(APIServiceNamespaces).Informer()
+	if _, err := s.asnInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { s.namespaceReady(obj) },
+		UpdateFunc: func(_, obj any) { s.namespaceReady(obj) },
+	}); err != nil {
+		return fmt.Errorf("watching APIServiceNamespaces: %w", err)
+	}
+	cf.Start(ctx.Done())
+	pf.Start(ctx.Done())
+	defer cf.Shutdown()
+	defer pf.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), s.consumerInformer.HasSynced, s.asnInformer.HasSynced) {
+		return ctx.Err()
+	}
+	s.o.Log.V(1).Info("Syncer started", "resource", s.o.GVR.String())
+
+	var wg gosync.WaitGroup
+	for range s.o.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s.processNext(ctx) {
+			}
+		}()
+	}
+	<-ctx.Done()
+	s.queue.ShutDown()
+	wg.Wait()
+	s.mu.Lock()
+	for _, p := range s.providers {
+		p.cancel()
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Syncer) enqueueConsumer(obj any) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err == nil {
+		s.queue.Add(key)
+	}
+}
+
+// enqueueOrigin enqueues the consumer object a provider copy comes from.
+func (s *Syncer) enqueueOrigin(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
+	a := u.GetAnnotations()
+	if a[OriginNameAnnotation] == "" {
+		return
+	}
+	s.queue.Add(a[OriginNamespaceAnnotation] + "/" + a[OriginNameAnnotation])
+}
+
+// namespaceReady starts watching the provider namespace of an
+// APIServiceNamespace once it is assigned, and enqueues the consumer
+// namespace's objects, which waited for it.
+func (s *Syncer) namespaceReady(obj any) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
+	pns, _, _ := unstructured.NestedString(u.Object, "status", "namespace")
+	if pns == "" {
+		return
+	}
+	s.watchProviderNamespace(pns)
+	objs, err := s.consumerInformer.GetIndexer().ByIndex(cache.NamespaceIndex, u.GetName())
+	if err != nil {
+		return
+	}
+	for _, o := range objs {
+		s.enqueueConsumer(o)
+	}
+}
+
+func (s *Syncer) watchProviderNamespace(pns string) cache.SharedIndexInformer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.providers[pns]; ok {
+		return p.informer
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(s.o.Provider, 0, pns, func(lo *metav1.ListOptions) {
+		lo.LabelSelector = labels.Set{ManagedByLabel: ManagedByValue}.String()
+	})
+	inf := f.ForResource(s.o.GVR).Informer()
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    s.enqueueOrigin,
+		UpdateFunc: func(_, obj any) { s.enqueueOrigin(obj) },
+		DeleteFunc: s.enqueueOrigin,
+	})
+	f.Start(ctx.Done())
+	go func() {
+		<-ctx.Done()
+		f.Shutdown()
+	}()
+	s.providers[pns] = &providerInformer{informer: inf, cancel: cancel}
+	return inf
+}
+
+func (s *Syncer) processNext(ctx context.Context) bool {
+	key, quit := s.queue.Get()
+	if quit {
+		return false
+	}
+	defer s.queue.Done(key)
+	requeue, err := s.sync(ctx, key)
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			s.o.Log.Info("Sync failed; retrying", "key", key, "error", err.Error())
+		}
+		s.queue.AddRateLimited(key)
+	case requeue > 0:
+		s.queue.Forget(key)
+		s.queue.AddAfter(key, requeue)
+	default:
+		s.queue.Forget(key)
+	}
+	return true
+}
+
+// errWaiting is returned while a consumer namespace has no provider
+// namespace yet; the APIServiceNamespace watch enqueues the object again.
+var errWaiting = errors.New("waiting for the provider namespace")
+
+// sync reconciles one consumer object with its provider copy.
+func (s *Syncer) sync(ctx context.Context, key string) (time.Duration, error) {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return 0, nil
+	}
+	item, exists, err := s.consumerInformer.GetIndexer().GetByKey(key)
+	if err != nil {
+		return 0, err
+	}
+	if !exists {
+		return 0, s.collectOrphan(ctx, ns, name)
+	}
+	obj := item.(*unstructured.Unstructured)
+	if obj.GetDeletionTimestamp() != nil {
+		return s.delete(ctx, obj)
+	}
+	pns, err := s.providerNamespace(ctx, ns)
+	if errors.Is(err, errWaiting) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	if !hasFinalizer(obj) {
+		obj = obj.DeepCopy()
+		obj.SetFinalizers(append(obj.GetFinalizers(), Finalizer))
+		if obj, err = s.o.Consumer.Resource(s.o.GVR).Namespace(ns).Update(ctx, obj, metav1.UpdateOptions{}); err != nil {
+			return 0, fmt.Errorf("adding finalizer to %s: %w", key, err)
+		}
+	}
+	copyObj, err := s.ensureProviderCopy(ctx, obj, pns)
+	if err != nil {
+		return 0, err
+	}
+	return 0, s.syncBack(ctx, obj, copyObj)
+}
+
+// providerNamespace returns the provider namespace of consumer namespace
+// ns, asking the backend for one with an APIServiceNamespace when there
+// is none yet.
+func (s *Syncer) providerNamespace(ctx context.Context, ns string) (string, error) {
+	item, exists, err := s.asnInformer.GetIndexer().GetByKey(s.o.ClusterNamespace + "/" + ns)
+	if err != nil {
+		return "", err
+	}
+	if exists {
+		if pns, _, _ := unstructured.NestedString(item.(*unstructured.Unstructured).Object, "status", "namespace"); pns != "" {
+			s.watchProviderNamespace(pns)
+			return pns, nil
+		}
+		return "", errWaiting
+	}
+	asn := &unstructured.Unstructured{}
+	asn.SetAPIVersion(kubebindv1alpha1.SchemeGroupVersion.String())
+	asn.SetKind("APIServiceNamespace")
+	asn.SetNamespace(s.o.ClusterNamespace)
+	asn.SetName(ns)
+	if _, err := s.o.Provider.Resource(APIServiceNamespaces).Namespace(s.o.ClusterNamespace).Create(ctx, asn, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", fmt.Errorf("creating APIServiceNamespace %s: %w", ns, err)
+	}
+	return "", errWaiting
+}
+
+// providerCopy is the desired provider copy of obj in namespace pns: the
+// consumer's spec (every top-level field but metadata and status), user
+// labels and annotations, and origin metadata.
+func (s *Syncer) providerCopy(obj *unstructured.Unstructured, pns string) *unstructured.Unstructured {
+	out := &unstructured.Unstructured{Object: map[string]any{}}
+	for k, v := range obj.Object {
+		switch k {
+		case "metadata", "status":
+			continue
+		}
+		out.Object[k] = v
+	}
+	out.SetNamespace(pns)
+	out.SetName(obj.GetName())
+	l := userMetadata(obj.GetLabels())
+	l[ManagedByLabel] = ManagedByValue
+	l[ConsumerClusterLabel] = s.o.ClusterID
+	out.SetLabels(l)
+	a := userMetadata(obj.GetAnnotations())
+	a[OriginNamespaceAnnotation] = obj.GetNamespace()
+	a[OriginNameAnnotation] = obj.GetName()
+	a[OriginUIDAnnotation] = string(obj.GetUID())
+	out.SetAnnotations(a)
+	a[AppliedHashAnnotation] = hashOf(out.Object)
+	out.SetAnnotations(a)
+	return out
+}
+
+func (s *Syncer) providerLister(pns string) cache.Indexer {
+	return s.watchProviderNamespace(pns).GetIndexer()
+}
+
+// ensureProviderCopy applies the provider copy when it differs from the
+// cached one, and returns the provider's current object.
+func (s *Syncer) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstructured, pns string) (*unstructured.Unstructured, error) {
+	desired := s.providerCopy(obj, pns)
+	if item, ok, _ := s.providerLister(pns).GetByKey(pns + "/" + obj.GetName()); ok {
+		cached := item.(*unstructured.Unstructured)
+		if uid := cached.GetAnnotations()[OriginUIDAnnotation]; uid != "" && uid != string(obj.GetUID()) && cached.GetDeletionTimestamp() == nil {
+			// A copy of an earlier object of the same name: replace it
+			// once it is gone.
+			if err := s.o.Provider.Resource(s.o.GVR).Namespace(pns).Delete(ctx, obj.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr(cached.GetUID())}}); err != nil && !apierrors.IsNotFound(err) {
+				return nil, fmt.Errorf("deleting the stale provider copy of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+			}
+			return nil, fmt.Errorf("waiting for the stale provider copy of %s/%s to go", obj.GetNamespace(), obj.GetName())
+		}
+		if upToDate(desired, cached) {
+			return cached, nil
+		}
+	}
+	applied, err := s.o.Provider.Resource(s.o.GVR).Namespace(pns).Apply(ctx, obj.GetName(), desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	if err != nil {
+		if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
+			s.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "SyncFailed", "Sync", "The provider refused the object: %v", err)
+		}
+		return nil, fmt.Errorf("applying the provider copy of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+	}
+	if obj.GetAnnotations()[SyncedGenerationAnnotation] == "" {
+		s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Synced", "Sync", "Created on the provider in namespace %s", pns)
+	}
+	return applied, nil
+}
+
+// upToDate reports whether the cached copy already has everything desired
+// holds; the provider may add fields (defaults, its own labels).
+func upToDate(desired, cached *unstructured.Unstructured) bool {
+	for k, v := range desired.Object {
+		if k == "metadata" || k == "apiVersion" || k == "kind" {
+			continue
+		}
+		if !equalJSON(v, cached.Object[k]) {
+			return false
+		}
+	}
+	// The hash covers labels and annotations, including ones the
+	// consumer removed, which a subset check cannot see.
+	return cached.GetAnnotations()[AppliedHashAnnotation] == desired.GetAnnotations()[AppliedHashAnnotation]
+}
+
+// syncBack copies the provider copy's status to the consumer object and
+// records the generation whose spec reached the provider.
+func (s *Syncer) syncBack(ctx context.Context, obj, copyObj *unstructured.Unstructured) error {
+	rc := s.o.Consumer.Resource(s.o.GVR).Namespace(obj.GetNamespace())
+	if s.o.HasStatus {
+		status, has := copyObj.Object["status"]
+		if has && !equalJSON(status, obj.Object["status"]) {
+			updated := obj.DeepCopy()
+			updated.Object["status"] = status
+			var err error
+			if obj, err = rc.UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil {
+				return fmt.Errorf("updating the status of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+			}
+		}
+	}
+	gen := fmt.Sprint(obj.GetGeneration())
+	if obj.GetAnnotations()[SyncedGenerationAnnotation] != gen {
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, SyncedGenerationAnnotation, gen)
+		if _, err := rc.Patch(ctx, obj.GetName(), typesMergePatch, []byte(patch), metav1.PatchOptions{}); err != nil {
+			return fmt.Errorf("recording the synced generation of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// delete deletes the provider copy of a deleted consumer object, and
+// releases the consumer object only when the copy is gone.
+func (s *Syncer) delete(ctx context.Context, obj *unstructured.Unstructured) (time.Duration, error) {
+	if !hasFinalizer(obj) {
+		return 0, nil
+	}
+	if !s.orphan(obj) {
+		pns, err := s.providerNamespace(ctx, obj.GetNamespace())
+		if err != nil && !errors.Is(err, errWaiting) {
+			return 0, err
+		}
+		if pns != "" {
+			rp := s.o.Provider.Resource(s.o.GVR).Namespace(pns)
+			live, err := rp.Get(ctx, obj.GetName(), metav1.GetOptions{})
+			switch {
+			case apierrors.IsNotFound(err):
+			case err != nil:
+				return 0, fmt.Errorf("getting the provider copy of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+			case live.GetAnnotations()[OriginUIDAnnotation] != string(obj.GetUID()):
+				// Not this object's copy; nothing to wait for.
+			default:
+				if live.GetDeletionTimestamp() == nil {
+					if err := rp.Delete(ctx, obj.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr(live.GetUID())}}); err != nil && !apierrors.IsNotFound(err) {
+						return 0, fmt.Errorf("deleting the provider copy of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+					}
+					s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "DeletingOnProvider", "Delete", "Waiting for the provider copy in %s to be deleted", pns)
+				}
+				// The provider watch enqueues the object when the copy
+				// is gone; the timer is a safety net.
+				return time.Minute, nil
+			}
+		}
+	} else if err := s.release(ctx, obj); err != nil {
+		return 0, err
+	}
+	return 0, s.removeFinalizer(ctx, obj)
+}
+
+// release leaves an orphaned provider copy to the provider: it stops being
+// managed, so the konnector never deletes or recreates it.
+func (s *Syncer) release(ctx context.Context, obj *unstructured.Unstructured) error {
+	pns, err := s.providerNamespace(ctx, obj.GetNamespace())
+	if err != nil {
+		if errors.Is(err, errWaiting) {
+			return nil
+		}
+		return err
+	}
+	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:null}}}`, ManagedByLabel)
+	if _, err := s.o.Provider.Resource(s.o.GVR).Namespace(pns).Patch(ctx, obj.GetName(), typesMergePatch, []byte(patch), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("releasing the provider copy of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+	}
+	s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Orphaned", "Delete", "The provider copy in %s is kept", pns)
+	return nil
+}
+
+func (s *Syncer) orphan(obj *unstructured.Unstructured) bool {
+	return obj.GetAnnotations()[OrphanAnnotation] == "true" || s.o.Orphan()
+}
+
+func (s *Syncer) removeFinalizer(ctx context.Context, obj *unstructured.Unstructured) error {
+	var kept []string
+	for _, f := range obj.GetFinalizers() {
+		if f != Finalizer {
+			kept = append(kept, f)
+		}
+	}
+	obj = obj.DeepCopy()
+	obj.SetFinalizers(kept)
+	if _, err := s.o.Consumer.Resource(s.o.GVR).Namespace(obj.GetNamespace()).Update(ctx, obj, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("removing the finalizer of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+	}
+	return nil
+}
+
+// collectOrphan deletes a managed provider copy whose consumer object is
+// gone without the finalizer having run (for example when someone removed
+// the finalizer by hand), so that no provider object is left behind.
+func (s *Syncer) collectOrphan(ctx context.Context, ns, name string) error {
+	item, exists, err := s.asnInformer.GetIndexer().GetByKey(s.o.ClusterNamespace + "/" + ns)
+	if err != nil || !exists {
+		return err
+	}
+	pns, _, _ := unstructured.NestedString(item.(*unstructured.Unstructured).Object, "status", "namespace")
+	if pns == "" {
+		return nil
+	}
+	cached, ok, _ := s.providerLister(pns).GetByKey(pns + "/" + name)
+	if !ok || cached.(*unstructured.Unstructured).GetDeletionTimestamp() != nil {
+		return nil
+	}
+	uid := cached.(*unstructured.Unstructured).GetUID()
+	if err := s.o.Provider.Resource(s.o.GVR).Namespace(pns).Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("deleting the provider copy of vanished %s/%s: %w", ns, name, err)
+	}
+	return nil
+}
+
+func hasFinalizer(obj *unstructured.Unstructured) bool {
+	for _, f := range obj.GetFinalizers() {
+		if f == Finalizer {
+			return true
+		}
+	}
+	return false
+}
