@@ -329,7 +329,7 @@ func (r *Reconciler) ensureSyncer(_ context.Context, st *state) error {
 // reconcileDelete handles the binding's objects before it goes: with the
 // orphan annotation it keeps the provider copies, otherwise it deletes the
 // consumer objects, whose finalizers delete the provider copies first.
-// The CRD, owned by the binding, is garbage-collected afterwards.
+// Then it deletes the CRD it owns.
 func (r *Reconciler) reconcileDelete(ctx context.Context, st *state) (ctrl.Result, error) {
 	b := st.binding
 	if !controllerutil.ContainsFinalizer(b, Finalizer) {
@@ -359,6 +359,11 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, st *state) (ctrl.Resul
 			conditions.MarkFalse(b, conditionsapi.ReadyCondition, "Deleting", conditionsapi.ConditionSeverityInfo,
 				"waiting for %d object(s) to be deleted on the provider first", remaining)
 			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+		}
+		// Delete the CRD now rather than waiting for the garbage
+		// collector, so that the resource is gone when unbind returns.
+		if err := r.Client.Delete(ctx, crd, client.Preconditions{UID: &crd.UID}); err != nil && !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("deleting CRD %s: %w", crd.Name, err)
 		}
 	} else if err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, err

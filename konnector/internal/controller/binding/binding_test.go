@@ -1,0 +1,383 @@
+package binding_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	conditionsapi "github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/apis/conditions/v1alpha1"
+	"github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/util/conditions"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/bindery-dev/bindery/apis/crds"
+	"github.com/bindery-dev/bindery/apis/crdsnapshot"
+	"github.com/bindery-dev/bindery/konnector/internal/controller/binding"
+	"github.com/bindery-dev/bindery/konnector/internal/provider"
+	"github.com/bindery-dev/bindery/konnector/internal/scheme"
+	ksync "github.com/bindery-dev/bindery/konnector/internal/sync"
+	"github.com/bindery-dev/bindery/test/framework"
+)
+
+func TestMain(m *testing.M) { framework.Main(m) }
+
+const clusterNS = "consumer-ns"
+
+var databases = schema.GroupVersionResource{Group: "db.example.com", Version: "v1", Resource: "databases"}
+
+func databaseCRD() *apiextensionsv1.CustomResourceDefinition {
+	yes := true
+	return &apiextensionsv1.CustomResourceDefinition{
+		ObjectMeta: metav1.ObjectMeta{Name: "databases.db.example.com"},
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+			Group: "db.example.com", Scope: apiextensionsv1.NamespaceScoped,
+			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "databases", Singular: "database", Kind: "Database", ListKind: "DatabaseList"},
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
+				Name: "v1", Served: true, Storage: true,
+				Subresources: &apiextensionsv1.CustomResourceSubresources{Status: &apiextensionsv1.CustomResourceSubresourceStatus{}},
+				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
+					Type: "object",
+					Properties: map[string]apiextensionsv1.JSONSchemaProps{
+						"spec":   {Type: "object", XPreserveUnknownFields: &yes},
+						"status": {Type: "object", XPreserveUnknownFields: &yes},
+					},
+				}},
+			}},
+		},
+	}
+}
+
+// providerSide sets up, with admin rights, what bindery-backend gives a
+// consumer: its cluster namespace, ClusterBinding and an export; and it
+// stands in for the backend's APIServiceNamespace controller. The real
+// backend is exercised end to end in test/e2e.
+func providerSide(t *testing.T, p *framework.Cluster) {
+	t.Helper()
+	ctx := t.Context()
+	c := schemeClient(t, p)
+	require.NoError(t, crds.Install(ctx, c, crds.Provider...))
+	crd := databaseCRD()
+	require.NoError(t, c.Create(ctx, crd))
+	require.NoError(t, crds.WaitEstablished(ctx, c, crd.Name))
+	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: clusterNS}}))
+	require.NoError(t, c.Create(ctx, &kubebindv1alpha1.ClusterBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: clusterNS, Name: "cluster"},
+		Spec:       kubebindv1alpha1.ClusterBindingSpec{ProviderPrettyName: "Test Provider", KubeconfigSecretRef: kubebindv1alpha1.LocalSecretKeyRef{Name: "kubeconfig", Key: "kubeconfig"}},
+	}))
+	snap, err := crdsnapshot.FromCRD(crd, nil)
+	require.NoError(t, err)
+	export := &kubebindv1alpha1.APIServiceExport{ObjectMeta: metav1.ObjectMeta{Namespace: clusterNS, Name: crd.Name}}
+	export.Spec.APIServiceExportCRDSpec = *snap
+	export.Spec.InformerScope = kubebindv1alpha1.NamespacedScope
+	require.NoError(t, c.Create(ctx, export))
+
+	ctx2, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() {
+		for ctx2.Err() == nil {
+			list := &kubebindv1alpha1.APIServiceNamespaceList{}
+			if err := c.List(ctx2, list, client.InNamespace(clusterNS)); err == nil {
+				for _, asn := range list.Items {
+					if asn.Status.Namespace != "" {
+						continue
+					}
+					pns := clusterNS + "-" + asn.Name
+					_ = c.Create(ctx2, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: pns}})
+					asn.Status.Namespace = pns
+					_ = c.Status().Update(ctx2, &asn)
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+}
+
+// providerKubeconfig is an admin kubeconfig whose context namespace is the
+// cluster namespace, as the backend's kubeconfigs are.
+func providerKubeconfig(t *testing.T, p *framework.Cluster) []byte {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(p.Kubeconfig)
+	require.NoError(t, err)
+	cfg.Contexts[cfg.CurrentContext].Namespace = clusterNS
+	out, err := clientcmd.Write(*cfg)
+	require.NoError(t, err)
+	return out
+}
+
+func TestBindingSyncsBothWays(t *testing.T) {
+	t.Parallel()
+	cs := framework.StartClusters(t, "provider", "consumer")
+	prov, cons := cs[0], cs[1]
+	providerSide(t, prov)
+	ctx := t.Context()
+	cc := schemeClient(t, cons)
+	pc := schemeClient(t, prov)
+	require.NoError(t, crds.Install(ctx, cc, crds.Consumer...))
+	require.NoError(t, cc.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-bind"}}))
+	require.NoError(t, cc.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "kube-bind", Name: "provider-kubeconfig"},
+		Data:       map[string][]byte{"kubeconfig": providerKubeconfig(t, prov)},
+	}))
+
+	r := runKonnector(t, cons)
+	consumerDyn, err := dynamic.NewForConfig(cons.Config)
+	require.NoError(t, err)
+	providerDyn, err := dynamic.NewForConfig(prov.Config)
+	require.NoError(t, err)
+
+	b := &kubebindv1alpha1.APIServiceBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "databases.db.example.com"},
+		Spec: kubebindv1alpha1.APIServiceBindingSpec{KubeconfigSecretRef: kubebindv1alpha1.ClusterSecretKeyRef{
+			LocalSecretKeyRef: kubebindv1alpha1.LocalSecretKeyRef{Name: "provider-kubeconfig", Key: "kubeconfig"}, Namespace: "kube-bind"}},
+	}
+	require.NoError(t, cc.Create(ctx, b))
+
+	t.Run("the binding installs the CRD, owned by it, and turns Ready", func(t *testing.T) {
+		waitCondition(t, cc, b.Name, "Ready", corev1.ConditionTrue, "")
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		require.NoError(t, cc.Get(ctx, client.ObjectKey{Name: b.Name}, crd))
+		require.NoError(t, cc.Get(ctx, client.ObjectKey{Name: b.Name}, b))
+		assert.True(t, metav1.IsControlledBy(crd, b))
+		assert.Equal(t, "Test Provider", b.Status.ProviderPrettyName)
+		assert.Equal(t, 1, r.Running())
+		cb := &kubebindv1alpha1.ClusterBinding{}
+		require.NoError(t, pc.Get(ctx, client.ObjectKey{Namespace: clusterNS, Name: "cluster"}, cb))
+		assert.False(t, cb.Status.LastHeartbeatTime.IsZero(), "heartbeat")
+		assert.NotEmpty(t, cb.Status.KonnectorVersion)
+	})
+
+	pns := clusterNS + "-default"
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "db.example.com/v1", "kind": "Database",
+		"metadata": map[string]any{"namespace": "default", "name": "orders",
+			"labels":      map[string]any{"team": "shop", "kubernetes.io/system": "x"},
+			"annotations": map[string]any{"note": "hello"}},
+		"spec": map[string]any{"size": "small"},
+	}}
+	t.Run("spec goes down with origin labels and annotations", func(t *testing.T) {
+		created, err := consumerDyn.Resource(databases).Namespace("default").Create(ctx, obj, metav1.CreateOptions{})
+		require.NoError(t, err)
+		var copyObj *unstructured.Unstructured
+		framework.Eventually(t, func() (bool, string) {
+			copyObj, err = providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
+			return err == nil, fmt.Sprint(err)
+		}, time.Minute)
+		size, _, _ := unstructured.NestedString(copyObj.Object, "spec", "size")
+		assert.Equal(t, "small", size)
+		assert.Equal(t, "shop", copyObj.GetLabels()["team"])
+		assert.NotContains(t, copyObj.GetLabels(), "kubernetes.io/system", "system labels stay home")
+		assert.Equal(t, ksync.ManagedByValue, copyObj.GetLabels()[ksync.ManagedByLabel])
+		assert.Equal(t, "hello", copyObj.GetAnnotations()["note"])
+		assert.Equal(t, "default", copyObj.GetAnnotations()[ksync.OriginNamespaceAnnotation])
+		assert.Equal(t, string(created.GetUID()), copyObj.GetAnnotations()[ksync.OriginUIDAnnotation])
+	})
+
+	t.Run("status comes up, and provider-owned fields are kept", func(t *testing.T) {
+		copyObj, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
+		require.NoError(t, err)
+		require.NoError(t, unstructured.SetNestedField(copyObj.Object, "Ready", "status", "phase"))
+		_, err = providerDyn.Resource(databases).Namespace(pns).UpdateStatus(ctx, copyObj, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		// A provider controller sets a spec field the consumer does not.
+		patch := []byte(`{"spec":{"endpoint":"db.internal:5432"}}`)
+		_, err = providerDyn.Resource(databases).Namespace(pns).Patch(ctx, "orders", "application/merge-patch+json", patch, metav1.PatchOptions{FieldManager: "provider-controller"})
+		require.NoError(t, err)
+		framework.Eventually(t, func() (bool, string) {
+			got, err := consumerDyn.Resource(databases).Namespace("default").Get(ctx, "orders", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			phase, _, _ := unstructured.NestedString(got.Object, "status", "phase")
+			return phase == "Ready" && got.GetAnnotations()[ksync.SyncedGenerationAnnotation] == fmt.Sprint(got.GetGeneration()), "phase " + phase
+		}, time.Minute)
+		// A consumer change goes down without removing the provider's field.
+		got, err := consumerDyn.Resource(databases).Namespace("default").Get(ctx, "orders", metav1.GetOptions{})
+		require.NoError(t, err)
+		require.NoError(t, unstructured.SetNestedField(got.Object, "large", "spec", "size"))
+		_, err = consumerDyn.Resource(databases).Namespace("default").Update(ctx, got, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		framework.Eventually(t, func() (bool, string) {
+			c, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			size, _, _ := unstructured.NestedString(c.Object, "spec", "size")
+			endpoint, _, _ := unstructured.NestedString(c.Object, "spec", "endpoint")
+			return size == "large" && endpoint == "db.internal:5432", fmt.Sprintf("size %q endpoint %q", size, endpoint)
+		}, time.Minute)
+	})
+
+	t.Run("a provider copy deleted out of band is recreated", func(t *testing.T) {
+		require.NoError(t, providerDyn.Resource(databases).Namespace(pns).Delete(ctx, "orders", metav1.DeleteOptions{}))
+		framework.Eventually(t, func() (bool, string) {
+			c, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
+			return err == nil && c.GetDeletionTimestamp() == nil, fmt.Sprint(err)
+		}, time.Minute)
+	})
+
+	t.Run("deleting waits for provider-side finalizers", func(t *testing.T) {
+		c, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
+		require.NoError(t, err)
+		c.SetFinalizers([]string{"example.com/cloud-resource"})
+		_, err = providerDyn.Resource(databases).Namespace(pns).Update(ctx, c, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		require.NoError(t, consumerDyn.Resource(databases).Namespace("default").Delete(ctx, "orders", metav1.DeleteOptions{}))
+		framework.Eventually(t, func() (bool, string) {
+			c, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
+			return err == nil && c.GetDeletionTimestamp() != nil, "provider copy not being deleted yet"
+		}, time.Minute)
+		time.Sleep(time.Second)
+		_, err = consumerDyn.Resource(databases).Namespace("default").Get(ctx, "orders", metav1.GetOptions{})
+		require.NoError(t, err, "the consumer object stays while the provider finalizer holds")
+		c, err = providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
+		require.NoError(t, err)
+		c.SetFinalizers(nil)
+		_, err = providerDyn.Resource(databases).Namespace(pns).Update(ctx, c, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		framework.Eventually(t, func() (bool, string) {
+			_, err := consumerDyn.Resource(databases).Namespace("default").Get(ctx, "orders", metav1.GetOptions{})
+			return apierrors.IsNotFound(err), fmt.Sprint(err)
+		}, time.Minute)
+	})
+
+	t.Run("an orphaned object keeps its provider copy", func(t *testing.T) {
+		o := obj.DeepCopy()
+		o.SetName("kept")
+		o.SetAnnotations(map[string]string{ksync.OrphanAnnotation: "true"})
+		_, err := consumerDyn.Resource(databases).Namespace("default").Create(ctx, o, metav1.CreateOptions{})
+		require.NoError(t, err)
+		framework.Eventually(t, func() (bool, string) {
+			_, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "kept", metav1.GetOptions{})
+			return err == nil, fmt.Sprint(err)
+		}, time.Minute)
+		require.NoError(t, consumerDyn.Resource(databases).Namespace("default").Delete(ctx, "kept", metav1.DeleteOptions{}))
+		framework.Eventually(t, func() (bool, string) {
+			_, err := consumerDyn.Resource(databases).Namespace("default").Get(ctx, "kept", metav1.GetOptions{})
+			return apierrors.IsNotFound(err), fmt.Sprint(err)
+		}, time.Minute)
+		kept, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "kept", metav1.GetOptions{})
+		require.NoError(t, err)
+		assert.NotContains(t, kept.GetLabels(), ksync.ManagedByLabel, "no longer managed")
+	})
+
+	t.Run("a foreign CRD is never touched", func(t *testing.T) {
+		foreign := databaseCRD()
+		foreign.Name = "caches.db.example.com"
+		foreign.Spec.Names = apiextensionsv1.CustomResourceDefinitionNames{Plural: "caches", Singular: "cache", Kind: "Cache", ListKind: "CacheList"}
+		require.NoError(t, cc.Create(ctx, foreign.DeepCopy()))
+		exp := databaseCRD()
+		exp.Name = foreign.Name
+		exp.Spec.Names = foreign.Spec.Names
+		exp.Spec.Versions[0].Name = "v2" // what the provider would offer
+		snap, err := crdsnapshot.FromCRD(exp, nil)
+		require.NoError(t, err)
+		export := &kubebindv1alpha1.APIServiceExport{ObjectMeta: metav1.ObjectMeta{Namespace: clusterNS, Name: foreign.Name}}
+		export.Spec.APIServiceExportCRDSpec = *snap
+		export.Spec.InformerScope = kubebindv1alpha1.NamespacedScope
+		require.NoError(t, pc.Create(ctx, export))
+		fb := b.DeepCopy()
+		fb.ObjectMeta = metav1.ObjectMeta{Name: foreign.Name}
+		require.NoError(t, cc.Create(ctx, fb))
+		cond := waitCondition(t, cc, fb.Name, "SchemaInSync", corev1.ConditionFalse, binding.ReasonForeignCRD)
+		assert.Contains(t, cond, "is not managed by a binding")
+		got := &apiextensionsv1.CustomResourceDefinition{}
+		require.NoError(t, cc.Get(ctx, client.ObjectKey{Name: foreign.Name}, got))
+		assert.Equal(t, "v1", got.Spec.Versions[0].Name, "unchanged")
+	})
+
+	t.Run("unbinding deletes provider copies first, then the CRD, and stops the syncer", func(t *testing.T) {
+		o := obj.DeepCopy()
+		o.SetName("last")
+		_, err := consumerDyn.Resource(databases).Namespace("default").Create(ctx, o, metav1.CreateOptions{})
+		require.NoError(t, err)
+		framework.Eventually(t, func() (bool, string) {
+			_, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "last", metav1.GetOptions{})
+			return err == nil, fmt.Sprint(err)
+		}, time.Minute)
+		require.NoError(t, cc.Delete(ctx, &kubebindv1alpha1.APIServiceBinding{ObjectMeta: metav1.ObjectMeta{Name: b.Name}}))
+		framework.Eventually(t, func() (bool, string) {
+			_, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "last", metav1.GetOptions{})
+			return apierrors.IsNotFound(err), "provider copy still there"
+		}, time.Minute)
+		framework.Eventually(t, func() (bool, string) {
+			err := cc.Get(ctx, client.ObjectKey{Name: b.Name}, &apiextensionsv1.CustomResourceDefinition{})
+			return apierrors.IsNotFound(err), "CRD still there"
+		}, time.Minute)
+		framework.Eventually(t, func() (bool, string) {
+			return r.Running() == 0, fmt.Sprintf("%d syncers running", r.Running())
+		}, time.Minute)
+	})
+}
+
+func runKonnector(t *testing.T, cons *framework.Cluster) *binding.Reconciler {
+	t.Helper()
+	mgr, err := ctrl.NewManager(cons.Config, ctrl.Options{
+		Scheme:  scheme.Scheme,
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		Logger:  zap.New(zap.WriteTo(cons.LogWriter("konnector")), zap.UseDevMode(true)),
+	})
+	require.NoError(t, err)
+	dyn, err := dynamic.NewForConfig(cons.Config)
+	require.NoError(t, err)
+	r := &binding.Reconciler{
+		Client: mgr.GetClient(), Consumer: dyn, Recorder: mgr.GetEventRecorder("konnector"),
+		ClusterID: "test-cluster", Version: "v0.0.1-test", HeartbeatInterval: 10 * time.Second,
+		Limits: provider.Limits{QPS: 100, Burst: 200}, SyncWorkers: 4,
+		Log: zap.New(zap.WriteTo(cons.LogWriter("konnector")), zap.UseDevMode(true)),
+	}
+	require.NoError(t, r.SetupWithManager(mgr))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		assert.NoError(t, mgr.Start(ctx))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		r.StopAll()
+	})
+	return r
+}
+
+// waitCondition waits for a binding condition and returns its message.
+func waitCondition(t *testing.T, c client.Client, name, condType string, status corev1.ConditionStatus, reason string) string {
+	t.Helper()
+	msg := ""
+	framework.Eventually(t, func() (bool, string) {
+		b := &kubebindv1alpha1.APIServiceBinding{}
+		if err := c.Get(t.Context(), client.ObjectKey{Name: name}, b); err != nil {
+			return false, err.Error()
+		}
+		cond := conditions.Get(b, conditionsType(condType))
+		if cond == nil {
+			return false, fmt.Sprintf("no %s condition; conditions %v", condType, b.Status.Conditions)
+		}
+		msg = cond.Message
+		return cond.Status == status && (reason == "" || cond.Reason == reason), fmt.Sprintf("%s %s: %s", cond.Status, cond.Reason, cond.Message)
+	}, time.Minute)
+	return msg
+}
+
+func conditionsType(s string) conditionsapi.ConditionType { return conditionsapi.ConditionType(s) }
+
+func schemeClient(t *testing.T, c *framework.Cluster) client.Client {
+	t.Helper()
+	cl, err := client.New(c.Config, client.Options{Scheme: scheme.Scheme})
+	require.NoError(t, err)
+	return cl
+}
