@@ -24,15 +24,6 @@ func equalJSON(a, b any) bool {
 	return err1 == nil && err2 == nil && string(ja) == string(jb)
 }
 
-func subset(a, b map[string]string) bool {
-	for k, v := range a {
-		if bv, ok := b[k]; !ok || bv != v {
-			return false
-		}
-	}
-	return true
-}
-
 // hashOf hashes a JSON object; encoding/json sorts map keys, so equal
 // objects hash equally.
 func hashOf(obj map[string]any) string {
