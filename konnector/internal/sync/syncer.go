@@ -397,10 +397,11 @@ func (s *Syncer) syncBack(ctx context.Context, obj, copyObj *unstructured.Unstru
 		if has && !equalJSON(status, obj.Object["status"]) {
 			updated := obj.DeepCopy()
 			updated.Object["status"] = status
-			var err error
-			if obj, err = rc.UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil {
+			got, err := rc.UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+			if err != nil {
 				return fmt.Errorf("updating the status of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
 			}
+			obj = got
 		}
 	}
 	gen := fmt.Sprint(obj.GetGeneration())
