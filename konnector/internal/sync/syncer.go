@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	gosync "sync"
 	"time"
 
@@ -226,7 +227,7 @@ func (s *Syncer) processNext(ctx context.Context) bool {
 		return false
 	}
 	defer s.queue.Done(key)
-	requeue, err := s.sync(ctx, key)
+	requeue, err := s.syncSafely(ctx, key)
 	switch {
 	case err != nil:
 		if ctx.Err() == nil {
@@ -240,6 +241,19 @@ func (s *Syncer) processNext(ctx context.Context) bool {
 		s.queue.Forget(key)
 	}
 	return true
+}
+
+// syncSafely runs sync and turns a panic into an error, as
+// controller-runtime does for reconcilers: one bad object must not stop
+// the konnector.
+func (s *Syncer) syncSafely(ctx context.Context, key string) (requeue time.Duration, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.o.Log.Error(fmt.Errorf("panic: %v", r), "Sync panicked", "key", key, "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic while syncing %s: %v", key, r)
+		}
+	}()
+	return s.sync(ctx, key)
 }
 
 // errWaiting is returned while a consumer namespace has no provider
