@@ -362,17 +362,28 @@ func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	offers, err := h.offers(r.Context())
-	if err != nil {
-		h.internal(w, r, err)
-		return
-	}
-	o, found := findOffer(offers, q.Get("template"), q.Get("group"), q.Get("resource"))
-	if !found {
-		h.fail(w, r, http.StatusNotFound, "This service is not offered", fmt.Sprintf("%s offers nothing named %q.", h.ProviderPrettyName, firstNonEmpty(q.Get("template"), q.Get("resource")+"."+q.Get("group"))), "Pick a service on the selection page.")
+	o, ok := h.chosenOffer(w, r, q)
+	if !ok {
 		return
 	}
 	h.render(w, http.StatusOK, "confirm.html", map[string]any{"Provider": h.ProviderPrettyName, "Session": s, "Offer": o})
+}
+
+// chosenOffer finds the offer that the template, or group and resource,
+// parameters of v name, or writes a 404 page.
+func (h *Handler) chosenOffer(w http.ResponseWriter, r *http.Request, v url.Values) (offer, bool) {
+	offers, err := h.offers(r.Context())
+	if err != nil {
+		h.internal(w, r, err)
+		return offer{}, false
+	}
+	o, found := findOffer(offers, v.Get("template"), v.Get("group"), v.Get("resource"))
+	if !found {
+		name := firstNonEmpty(v.Get("template"), v.Get("resource")+"."+v.Get("group"))
+		h.fail(w, r, http.StatusNotFound, "This service is not offered", fmt.Sprintf("%s offers nothing named %q.", h.ProviderPrettyName, name), "Pick a service on the selection page.")
+		return offer{}, false
+	}
+	return o, true
 }
 
 func firstNonEmpty(s ...string) string {
@@ -398,14 +409,8 @@ func (h *Handler) bind(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusForbidden, "This request did not come from the selection page", "The form's security token is missing or wrong.", "Open the selection page again and choose there.")
 		return
 	}
-	offers, err := h.offers(r.Context())
-	if err != nil {
-		h.internal(w, r, err)
-		return
-	}
-	o, found := findOffer(offers, f.Get("template"), f.Get("group"), f.Get("resource"))
-	if !found {
-		h.fail(w, r, http.StatusNotFound, "This service is not offered", fmt.Sprintf("%s offers nothing named %q.", h.ProviderPrettyName, firstNonEmpty(f.Get("template"), f.Get("resource")+"."+f.Get("group"))), "Pick a service on the selection page.")
+	o, ok := h.chosenOffer(w, r, f)
+	if !ok {
 		return
 	}
 	if !o.Ready {

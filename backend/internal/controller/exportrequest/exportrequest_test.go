@@ -153,7 +153,7 @@ func TestExportRequests(t *testing.T) {
 
 	t.Run("a request for a CRD that appears later succeeds without a timeout", func(t *testing.T) {
 		p.ClusterNamespace(t, "consumer-late")
-		late := testenv.SimpleCRD("late.example.com", "laters", "Later", apiextensionsv1.NamespaceScoped)
+		late := framework.SimpleCRD("late.example.com", "laters", "Later", apiextensionsv1.NamespaceScoped)
 		require.NoError(t, c.Create(ctx, template("later", binderyv1alpha1.ExportedResource{Group: "late.example.com", Resource: "laters"})))
 		req := request("consumer-late", "late", map[string]string{consumer.TemplateAnnotation: "later"}, res("late.example.com", "laters"))
 		require.NoError(t, c.Create(ctx, req))

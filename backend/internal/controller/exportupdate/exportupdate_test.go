@@ -45,7 +45,7 @@ func exportSpecProps(t *testing.T, e *kubebindv1alpha1.APIServiceExport) map[str
 
 // crdWithSize is a CRD whose spec has one string field, size.
 func crdWithSize(plural, kind string) *apiextensionsv1.CustomResourceDefinition {
-	crd := testenv.SimpleCRD(group, plural, kind, apiextensionsv1.NamespaceScoped)
+	crd := framework.SimpleCRD(group, plural, kind, apiextensionsv1.NamespaceScoped)
 	crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"] = apiextensionsv1.JSONSchemaProps{
 		Type:       "object",
 		Properties: map[string]apiextensionsv1.JSONSchemaProps{"size": {Type: "string"}},

@@ -5,7 +5,6 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -90,7 +89,7 @@ func (p *Provider) ClusterNamespace(t *testing.T, name string) {
 // CreateCRD creates a simple CRD and waits until it is established.
 func (p *Provider) CreateCRD(t *testing.T, group, plural, kind string, scope apiextensionsv1.ResourceScope, labels map[string]string) *apiextensionsv1.CustomResourceDefinition {
 	t.Helper()
-	crd := SimpleCRD(group, plural, kind, scope)
+	crd := framework.SimpleCRD(group, plural, kind, scope)
 	crd.Labels = labels
 	if err := p.Client.Create(t.Context(), crd); err != nil {
 		t.Fatal(err)
@@ -99,30 +98,6 @@ func (p *Provider) CreateCRD(t *testing.T, group, plural, kind string, scope api
 		t.Fatal(err)
 	}
 	return crd
-}
-
-// SimpleCRD is a CRD with a spec and status and a v1 version.
-func SimpleCRD(group, plural, kind string, scope apiextensionsv1.ResourceScope) *apiextensionsv1.CustomResourceDefinition {
-	yes := true
-	return &apiextensionsv1.CustomResourceDefinition{
-		ObjectMeta: metav1.ObjectMeta{Name: plural + "." + group},
-		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
-			Group: group,
-			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: plural, Singular: strings.ToLower(kind), Kind: kind, ListKind: kind + "List"},
-			Scope: scope,
-			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
-				Name: "v1", Served: true, Storage: true,
-				Subresources: &apiextensionsv1.CustomResourceSubresources{Status: &apiextensionsv1.CustomResourceSubresourceStatus{}},
-				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
-					Type: "object",
-					Properties: map[string]apiextensionsv1.JSONSchemaProps{
-						"spec":   {Type: "object", XPreserveUnknownFields: &yes},
-						"status": {Type: "object", XPreserveUnknownFields: &yes},
-					},
-				}},
-			}},
-		},
-	}
 }
 
 // WaitEvent waits for an events.k8s.io Event about obj with reason, and

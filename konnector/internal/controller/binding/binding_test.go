@@ -40,25 +40,7 @@ const clusterNS = "consumer-ns"
 var databases = schema.GroupVersionResource{Group: "db.example.com", Version: "v1", Resource: "databases"}
 
 func databaseCRD() *apiextensionsv1.CustomResourceDefinition {
-	yes := true
-	return &apiextensionsv1.CustomResourceDefinition{
-		ObjectMeta: metav1.ObjectMeta{Name: "databases.db.example.com"},
-		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
-			Group: "db.example.com", Scope: apiextensionsv1.NamespaceScoped,
-			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "databases", Singular: "database", Kind: "Database", ListKind: "DatabaseList"},
-			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
-				Name: "v1", Served: true, Storage: true,
-				Subresources: &apiextensionsv1.CustomResourceSubresources{Status: &apiextensionsv1.CustomResourceSubresourceStatus{}},
-				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
-					Type: "object",
-					Properties: map[string]apiextensionsv1.JSONSchemaProps{
-						"spec":   {Type: "object", XPreserveUnknownFields: &yes},
-						"status": {Type: "object", XPreserveUnknownFields: &yes},
-					},
-				}},
-			}},
-		},
-	}
+	return framework.SimpleCRD("db.example.com", "databases", "Database", apiextensionsv1.NamespaceScoped)
 }
 
 // providerSide sets up, with admin rights, what bindery-backend gives a
