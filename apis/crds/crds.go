@@ -123,7 +123,8 @@ func Established(crd *apiextensionsv1.CustomResourceDefinition) bool {
 	return false
 }
 
-// WaitEstablished waits until the named CRD is Established, or ctx ends.
+// WaitEstablished waits until the named CRD is Established and c can map
+// its kinds, or ctx ends.
 func WaitEstablished(ctx context.Context, c client.Client, name string) error {
 	var last string
 	err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
@@ -133,6 +134,20 @@ func WaitEstablished(ctx context.Context, c client.Client, name string) error {
 			return false, nil
 		}
 		if Established(crd) {
+			// Established comes a moment before discovery serves the
+			// resource; wait for the client's REST mapper to see it too,
+			// so that the caller's next request does not fail with
+			// "no matches for kind".
+			for _, v := range crd.Spec.Versions {
+				if !v.Served {
+					continue
+				}
+				gk := schema.GroupKind{Group: crd.Spec.Group, Kind: crd.Spec.Names.Kind}
+				if _, err := c.RESTMapper().RESTMapping(gk, v.Name); err != nil {
+					last = "not in discovery yet: " + err.Error()
+					return false, nil
+				}
+			}
 			return true, nil
 		}
 		for _, cond := range crd.Status.Conditions {
