@@ -26,7 +26,7 @@ type Rotator struct {
 
 // SetupWithManager wires the rotator to the kubeconfig Secrets it wrote.
 func (r *Rotator) SetupWithManager(mgr ctrl.Manager) error {
-	managed, err := predicate.LabelSelectorPredicate(metav1LabelSelector(ManagedLabel))
+	managed, err := predicate.LabelSelectorPredicate(metav1.LabelSelector{MatchLabels: map[string]string{ManagedLabel: "true"}})
 	if err != nil {
 		return err
 	}
@@ -70,8 +70,4 @@ func renewAt(s *corev1.Secret) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return issued.Add(expires.Sub(issued) * 2 / 3), true
-}
-
-func metav1LabelSelector(key string) metav1.LabelSelector {
-	return metav1.LabelSelector{MatchLabels: map[string]string{key: "true"}}
 }

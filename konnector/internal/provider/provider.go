@@ -7,23 +7,13 @@ import (
 	"encoding/hex"
 	"fmt"
 
-	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/dynamic"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bindery-dev/bindery/konnector/internal/scheme"
 )
-
-// Scheme knows the kube-bind types.
-var Scheme = runtime.NewScheme()
-
-func init() {
-	utilruntime.Must(clientgoscheme.AddToScheme(Scheme))
-	utilruntime.Must(kubebindv1alpha1.AddToScheme(Scheme))
-}
 
 // Conn is a connection to a provider.
 type Conn struct {
@@ -61,7 +51,7 @@ func Connect(kubeconfig []byte, limits Limits) (*Conn, error) {
 	}
 	cfg.QPS, cfg.Burst = limits.QPS, limits.Burst
 	cfg.UserAgent = "bindery-konnector"
-	c, err := client.New(cfg, client.Options{Scheme: Scheme})
+	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
 	if err != nil {
 		return nil, fmt.Errorf("creating a provider client: %w", err)
 	}
@@ -69,6 +59,11 @@ func Connect(kubeconfig []byte, limits Limits) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating a provider client: %w", err)
 	}
+	return &Conn{ID: ID(kubeconfig), Host: cfg.Host, Namespace: ns, Config: cfg, Client: c, Dynamic: d}, nil
+}
+
+// ID identifies a kubeconfig; it changes whenever the kubeconfig does.
+func ID(kubeconfig []byte) string {
 	sum := sha256.Sum256(kubeconfig)
-	return &Conn{ID: hex.EncodeToString(sum[:8]), Host: cfg.Host, Namespace: ns, Config: cfg, Client: c, Dynamic: d}, nil
+	return hex.EncodeToString(sum[:8])
 }

@@ -43,6 +43,7 @@ type Reconciler struct {
 
 	mu      gosync.Mutex
 	running map[string]*runningSyncer
+	conns   map[string]*provider.Conn
 }
 
 // SetupWithManager wires the reconciler: bindings, the Secrets they

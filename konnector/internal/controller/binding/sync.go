@@ -3,6 +3,7 @@ package binding
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -136,7 +137,7 @@ func (r *Reconciler) ensureSecret(ctx context.Context, st *state) error {
 		return errStop
 	}
 	st.secret = s
-	conn, err := provider.Connect(s.Data[ref.Key], r.Limits)
+	conn, err := r.connect(st.binding.Name, s.Data[ref.Key])
 	if err != nil {
 		conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSecretValid, ReasonSecretInvalid, conditionsapi.ConditionSeverityError,
 			"Secret %s/%s: %v", ref.Namespace, ref.Name, err)
@@ -228,7 +229,7 @@ func requestedInterval(cb *kubebindv1alpha1.ClusterBinding) (time.Duration, bool
 	var spec struct {
 		HeartbeatInterval metav1.Duration `json:"heartbeatInterval"`
 	}
-	if err := jsonUnmarshal(cb.Spec.ServiceProviderSpec.Raw, &spec); err != nil || spec.HeartbeatInterval.Duration < time.Second {
+	if err := json.Unmarshal(cb.Spec.ServiceProviderSpec.Raw, &spec); err != nil || spec.HeartbeatInterval.Duration < time.Second {
 		return 0, false
 	}
 	return spec.HeartbeatInterval.Duration, true

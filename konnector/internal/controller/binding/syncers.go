@@ -2,8 +2,8 @@ package binding
 
 import (
 	"context"
-	"encoding/json"
 
+	"github.com/bindery-dev/bindery/konnector/internal/provider"
 	ksync "github.com/bindery-dev/bindery/konnector/internal/sync"
 )
 
@@ -46,6 +46,7 @@ func (r *Reconciler) stopSyncer(name string) {
 	r.mu.Lock()
 	cur, ok := r.running[name]
 	delete(r.running, name)
+	delete(r.conns, name)
 	r.mu.Unlock()
 	if ok {
 		cur.cancel()
@@ -73,4 +74,26 @@ func (r *Reconciler) StopAll() {
 	}
 }
 
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+// connect returns the binding's provider connection, reusing the last one
+// while the kubeconfig is unchanged, so that a reconcile does not build
+// new clients (and rediscover the provider's API) every time.
+func (r *Reconciler) connect(binding string, kubeconfig []byte) (*provider.Conn, error) {
+	id := provider.ID(kubeconfig)
+	r.mu.Lock()
+	cur, ok := r.conns[binding]
+	r.mu.Unlock()
+	if ok && cur.ID == id {
+		return cur, nil
+	}
+	conn, err := provider.Connect(kubeconfig, r.Limits)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if r.conns == nil {
+		r.conns = map[string]*provider.Conn{}
+	}
+	r.conns[binding] = conn
+	r.mu.Unlock()
+	return conn, nil
+}
