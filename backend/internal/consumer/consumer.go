@@ -3,6 +3,8 @@
 // names of its ServiceAccount and RBAC.
 package consumer
 
+import binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+
 const (
 	// RoleLabel marks the namespaces Bindery creates: RoleCluster for the
 	// one namespace of a consumer cluster, RoleService for the namespace of
@@ -37,10 +39,10 @@ const (
 	// ClaimsAnnotation, on an APIServiceExport, holds the JSON list of the
 	// permission claims of its service at the time of binding, so that
 	// grants keep working when the template is later deleted.
-	ClaimsAnnotation = "bindery.dev/permission-claims"
+	ClaimsAnnotation = binderyv1alpha1.PermissionClaimsAnnotation
 	// NamespacesAnnotation, on an APIServiceExport, holds the comma-separated
 	// consumer namespaces the service covers; absent means all.
-	NamespacesAnnotation = "bindery.dev/consumer-namespaces"
+	NamespacesAnnotation = binderyv1alpha1.ConsumerNamespacesAnnotation
 
 	// ServiceNamespaceFinalizer guards an APIServiceNamespace until its
 	// provider namespace and grants are gone.

@@ -20,6 +20,9 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -36,6 +39,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
+
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 )
 
 // APIServiceNamespaces is the kube-bind resource that maps a consumer
@@ -59,6 +64,12 @@ type Options struct {
 	// Orphan reports whether the binding asks to keep provider copies
 	// when consumer objects are deleted.
 	Orphan func() bool
+	// Claims are the permission claims of the binding's export: Secrets
+	// and ConfigMaps that travel with the bound objects.
+	Claims []binderyv1alpha1.PermissionClaim
+	// Namespaces, when not empty, are the only consumer namespaces the
+	// provider serves; objects elsewhere get a Warning and stay local.
+	Namespaces []string
 	// Recorder records events on consumer objects.
 	Recorder events.EventRecorder
 	Workers  int
@@ -72,6 +83,7 @@ type Syncer struct {
 
 	consumerInformer cache.SharedIndexInformer
 	asnInformer      cache.SharedIndexInformer
+	claims           []*claimSync
 
 	mu        gosync.Mutex
 	providers map[string]*providerInformer // by provider namespace
@@ -107,9 +119,26 @@ func (s *Syncer) Run(ctx context.Context) error {
 
 	cf := dynamicinformer.NewDynamicSharedInformerFactory(s.o.Consumer, 0)
 	s.consumerInformer = cf.ForResource(s.o.GVR).Informer()
+	for i, c := range s.o.Claims {
+		cs, err := newClaimSync(s, i, c)
+		if err != nil {
+			return err
+		}
+		if c.Selector.Reference != nil {
+			if err := s.consumerInformer.AddIndexers(cache.Indexers{cs.refIndex(): cs.references}); err != nil {
+				return fmt.Errorf("indexing claim references: %w", err)
+			}
+		}
+		s.claims = append(s.claims, cs)
+	}
 	if _, err := s.consumerInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { s.enqueueConsumer(obj) },
-		UpdateFunc: func(_, obj any) { s.enqueueConsumer(obj) },
+		AddFunc: func(obj any) { s.enqueueConsumer(obj) },
+		UpdateFunc: func(old, obj any) {
+			s.enqueueConsumer(obj)
+			for _, c := range s.claims {
+				c.enqueueReferenced(old)
+			}
+		},
 		DeleteFunc: func(obj any) { s.enqueueConsumer(obj) },
 	}); err != nil {
 		return fmt.Errorf("watching consumer %s: %w", s.o.GVR.Resource, err)
@@ -156,6 +185,9 @@ func (s *Syncer) enqueueConsumer(obj any) {
 	if err == nil {
 		s.queue.Add(key)
 	}
+	for _, c := range s.claims {
+		c.enqueueReferenced(obj)
+	}
 }
 
 // enqueueOrigin enqueues the consumer object a provider copy comes from.
@@ -183,10 +215,13 @@ func (s *Syncer) namespaceReady(obj any) {
 		return
 	}
 	pns, _, _ := unstructured.NestedString(u.Object, "status", "namespace")
-	if pns == "" {
+	if pns == "" || !s.covers(u.GetName()) {
 		return
 	}
 	s.watchProviderNamespace(pns)
+	for _, c := range s.claims {
+		c.namespaceReady(u.GetName(), pns)
+	}
 	objs, err := s.consumerInformer.GetIndexer().ByIndex(cache.NamespaceIndex, u.GetName())
 	if err != nil {
 		return
@@ -256,12 +291,35 @@ func (s *Syncer) syncSafely(ctx context.Context, key string) (requeue time.Durat
 	return s.sync(ctx, key)
 }
 
+// readyNamespace returns the provider namespace of consumer namespace
+// cns, once the backend has assigned it.
+func (s *Syncer) readyNamespace(cns string) (string, bool) {
+	item, ok, _ := s.asnInformer.GetIndexer().GetByKey(s.o.ClusterNamespace + "/" + cns)
+	if !ok {
+		return "", false
+	}
+	pns, _, _ := unstructured.NestedString(item.(*unstructured.Unstructured).Object, "status", "namespace")
+	return pns, pns != ""
+}
+
+// covers reports whether the provider serves consumer namespace ns.
+func (s *Syncer) covers(ns string) bool {
+	return len(s.o.Namespaces) == 0 || slices.Contains(s.o.Namespaces, ns)
+}
+
 // errWaiting is returned while a consumer namespace has no provider
 // namespace yet; the APIServiceNamespace watch enqueues the object again.
 var errWaiting = errors.New("waiting for the provider namespace")
 
 // sync reconciles one consumer object with its provider copy.
 func (s *Syncer) sync(ctx context.Context, key string) (time.Duration, error) {
+	if parts := strings.SplitN(key, "/", 4); len(parts) == 4 && parts[0] == "claim" {
+		i, err := strconv.Atoi(parts[1])
+		if err != nil || i >= len(s.claims) {
+			return 0, nil
+		}
+		return 0, s.claims[i].sync(ctx, parts[2], parts[3])
+	}
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
 		return 0, nil
@@ -276,6 +334,13 @@ func (s *Syncer) sync(ctx context.Context, key string) (time.Duration, error) {
 	obj := item.(*unstructured.Unstructured)
 	if obj.GetDeletionTimestamp() != nil {
 		return s.delete(ctx, obj)
+	}
+	if !s.covers(ns) {
+		if obj.GetAnnotations()[SyncedGenerationAnnotation] == "" {
+			s.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "NamespaceNotBound", "Sync",
+				"The provider serves this resource only in namespaces %s; this object stays in this cluster", strings.Join(s.o.Namespaces, ", "))
+		}
+		return 0, nil
 	}
 	pns, err := s.providerNamespace(ctx, ns)
 	if errors.Is(err, errWaiting) {

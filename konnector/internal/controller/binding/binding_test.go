@@ -19,8 +19,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -47,7 +49,7 @@ func databaseCRD() *apiextensionsv1.CustomResourceDefinition {
 // consumer: its cluster namespace, ClusterBinding and an export; and it
 // stands in for the backend's APIServiceNamespace controller. The real
 // backend is exercised end to end in test/e2e.
-func providerSide(t *testing.T, p *framework.Cluster) {
+func providerSide(t *testing.T, p *framework.Cluster, mutate ...func(*kubebindv1alpha1.APIServiceExport)) {
 	t.Helper()
 	ctx := t.Context()
 	c := schemeClient(t, p)
@@ -65,6 +67,9 @@ func providerSide(t *testing.T, p *framework.Cluster) {
 	export := &kubebindv1alpha1.APIServiceExport{ObjectMeta: metav1.ObjectMeta{Namespace: clusterNS, Name: crd.Name}}
 	export.Spec.APIServiceExportCRDSpec = *snap
 	export.Spec.InformerScope = kubebindv1alpha1.NamespacedScope
+	for _, m := range mutate {
+		m(export)
+	}
 	require.NoError(t, c.Create(ctx, export))
 
 	ctx2, cancel := context.WithCancel(context.Background())
@@ -100,33 +105,51 @@ func providerKubeconfig(t *testing.T, p *framework.Cluster) []byte {
 	return out
 }
 
-func TestBindingSyncsBothWays(t *testing.T) {
-	t.Parallel()
+// env is a provider and a consumer cluster with a konnector running and
+// one binding of databases.db.example.com created.
+type env struct {
+	prov, cons               *framework.Cluster
+	pc, cc                   client.Client
+	providerDyn, consumerDyn dynamic.Interface
+	r                        *binding.Reconciler
+	binding                  *kubebindv1alpha1.APIServiceBinding
+}
+
+func newEnv(t *testing.T, mutate ...func(*kubebindv1alpha1.APIServiceExport)) *env {
+	t.Helper()
 	cs := framework.StartClusters(t, "provider", "consumer")
-	prov, cons := cs[0], cs[1]
-	providerSide(t, prov)
+	e := &env{prov: cs[0], cons: cs[1]}
+	providerSide(t, e.prov, mutate...)
 	ctx := t.Context()
-	cc := schemeClient(t, cons)
-	pc := schemeClient(t, prov)
-	require.NoError(t, crds.Install(ctx, cc, crds.Consumer...))
-	require.NoError(t, cc.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-bind"}}))
-	require.NoError(t, cc.Create(ctx, &corev1.Secret{
+	e.cc = schemeClient(t, e.cons)
+	e.pc = schemeClient(t, e.prov)
+	require.NoError(t, crds.Install(ctx, e.cc, crds.Consumer...))
+	require.NoError(t, e.cc.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-bind"}}))
+	require.NoError(t, e.cc.Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "kube-bind", Name: "provider-kubeconfig"},
-		Data:       map[string][]byte{"kubeconfig": providerKubeconfig(t, prov)},
+		Data:       map[string][]byte{"kubeconfig": providerKubeconfig(t, e.prov)},
 	}))
-
-	r := runKonnector(t, cons)
-	consumerDyn, err := dynamic.NewForConfig(cons.Config)
+	e.r = runKonnector(t, e.cons)
+	var err error
+	e.consumerDyn, err = dynamic.NewForConfig(e.cons.Config)
 	require.NoError(t, err)
-	providerDyn, err := dynamic.NewForConfig(prov.Config)
+	e.providerDyn, err = dynamic.NewForConfig(e.prov.Config)
 	require.NoError(t, err)
-
-	b := &kubebindv1alpha1.APIServiceBinding{
+	e.binding = &kubebindv1alpha1.APIServiceBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "databases.db.example.com"},
 		Spec: kubebindv1alpha1.APIServiceBindingSpec{KubeconfigSecretRef: kubebindv1alpha1.ClusterSecretKeyRef{
 			LocalSecretKeyRef: kubebindv1alpha1.LocalSecretKeyRef{Name: "provider-kubeconfig", Key: "kubeconfig"}, Namespace: "kube-bind"}},
 	}
-	require.NoError(t, cc.Create(ctx, b))
+	require.NoError(t, e.cc.Create(ctx, e.binding))
+	return e
+}
+
+func TestBindingSyncsBothWays(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	cc, pc, r, b := e.cc, e.pc, e.r, e.binding
+	consumerDyn, providerDyn := e.consumerDyn, e.providerDyn
 
 	t.Run("the binding installs the CRD, owned by it, and turns Ready", func(t *testing.T) {
 		waitCondition(t, cc, b.Name, "Ready", corev1.ConditionTrue, "")
@@ -310,7 +333,9 @@ func runKonnector(t *testing.T, cons *framework.Cluster) *binding.Reconciler {
 	mgr, err := ctrl.NewManager(cons.Config, ctrl.Options{
 		Scheme:  scheme.Scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		Logger:  zap.New(zap.WriteTo(cons.LogWriter("konnector")), zap.UseDevMode(true)),
+		// Several tests run a konnector in this process.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		Logger:     zap.New(zap.WriteTo(cons.LogWriter("konnector")), zap.UseDevMode(true)),
 	})
 	require.NoError(t, err)
 	dyn, err := dynamic.NewForConfig(cons.Config)

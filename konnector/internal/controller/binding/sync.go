@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
@@ -16,11 +17,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	apicrds "github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/apis/crdsnapshot"
 	"github.com/bindery-dev/bindery/konnector/internal/provider"
@@ -314,10 +317,25 @@ func (r *Reconciler) ensureSyncer(_ context.Context, st *state) error {
 		}
 	}
 	gvr := schema.GroupVersionResource{Group: st.crd.Spec.Group, Version: version, Resource: st.crd.Spec.Names.Plural}
-	key := st.conn.ID + "|" + gvr.String() + fmt.Sprint(hasStatus)
+	claimsJSON := st.export.Annotations[binderyv1alpha1.PermissionClaimsAnnotation]
+	var claims []binderyv1alpha1.PermissionClaim
+	if claimsJSON != "" {
+		if err := json.Unmarshal([]byte(claimsJSON), &claims); err != nil {
+			conditions.MarkFalse(st.binding, conditionsapi.ReadyCondition, "InvalidExport", conditionsapi.ConditionSeverityError,
+				"the export's %s annotation is not a list of permission claims: %v", binderyv1alpha1.PermissionClaimsAnnotation, err)
+			return errStop
+		}
+	}
+	var namespaces []string
+	if ns := st.export.Annotations[binderyv1alpha1.ConsumerNamespacesAnnotation]; ns != "" {
+		namespaces = strings.Split(ns, ",")
+	}
+	// Restart the syncer whenever what it was started with changes.
+	key := strings.Join([]string{st.conn.ID, gvr.String(), fmt.Sprint(hasStatus), claimsJSON, strings.Join(namespaces, ",")}, "|")
 	name := st.binding.Name
 	r.startSyncer(name, key, ksync.Options{
 		Name: name, GVR: gvr, HasStatus: hasStatus,
+		Claims: claims, Namespaces: namespaces,
 		Consumer: r.Consumer, Provider: st.conn.Dynamic,
 		ClusterNamespace: st.conn.Namespace, ClusterID: r.ClusterID,
 		Orphan:   func() bool { return r.orphan(name) },
@@ -370,6 +388,9 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, st *state) (ctrl.Resul
 		return ctrl.Result{}, err
 	}
 	r.stopSyncer(b.Name)
+	if err := r.deleteClaimCopies(ctx, b.Name); err != nil {
+		return ctrl.Result{}, err
+	}
 	controllerutil.RemoveFinalizer(b, Finalizer)
 	if err := r.Client.Update(ctx, b); err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, fmt.Errorf("removing the finalizer: %w", err)
@@ -400,6 +421,25 @@ func (r *Reconciler) deleteObjects(ctx context.Context, crd *apiextensionsv1.Cus
 		}
 	}
 	return len(list.Items), nil
+}
+
+// deleteClaimCopies deletes the Secrets and ConfigMaps the binding's
+// permission claims copied into this cluster.
+func (r *Reconciler) deleteClaimCopies(ctx context.Context, binding string) error {
+	sel := labels.Set{ksync.ClaimLabel: binding}.String()
+	for _, res := range []string{"secrets", "configmaps"} {
+		rc := r.Consumer.Resource(corev1.SchemeGroupVersion.WithResource(res))
+		list, err := rc.List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return fmt.Errorf("listing the %s binding %s copied: %w", res, binding, err)
+		}
+		for _, o := range list.Items {
+			if err := rc.Namespace(o.GetNamespace()).Delete(ctx, o.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("deleting %s %s/%s: %w", res, o.GetNamespace(), o.GetName(), err)
+			}
+		}
+	}
+	return nil
 }
 
 func (r *Reconciler) orphan(binding string) bool {

@@ -1,0 +1,163 @@
+package binding_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	ksync "github.com/bindery-dev/bindery/konnector/internal/sync"
+	"github.com/bindery-dev/bindery/test/framework"
+)
+
+// TestPermissionClaims covers the related objects that travel with bound
+// objects: connection Secrets come back to the consumer, settings go to
+// the provider, and nothing the konnector did not make is overwritten.
+func TestPermissionClaims(t *testing.T) {
+	t.Parallel()
+	claims := []binderyv1alpha1.PermissionClaim{
+		{Resource: "secrets", Direction: binderyv1alpha1.ClaimProviderToConsumer,
+			Selector: binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: "spec.writeConnectionSecretToRef.name"}}},
+		{Resource: "configmaps", Direction: binderyv1alpha1.ClaimConsumerToProvider,
+			Selector: binderyv1alpha1.ClaimSelector{Names: []string{"db-settings"}}},
+	}
+	raw, err := json.Marshal(claims)
+	require.NoError(t, err)
+	e := newEnv(t, func(x *kubebindv1alpha1.APIServiceExport) {
+		x.Annotations = map[string]string{
+			binderyv1alpha1.PermissionClaimsAnnotation:   string(raw),
+			binderyv1alpha1.ConsumerNamespacesAnnotation: "default,shop",
+		}
+	})
+	ctx := t.Context()
+	waitCondition(t, e.cc, e.binding.Name, "Ready", corev1.ConditionTrue, "")
+	pns := clusterNS + "-default"
+	db := func(name, secret string) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "db.example.com/v1", "kind": "Database",
+			"metadata": map[string]any{"namespace": "default", "name": name},
+			"spec":     map[string]any{"writeConnectionSecretToRef": map[string]any{"name": secret}},
+		}}
+	}
+	_, err = e.consumerDyn.Resource(databases).Namespace("default").Create(ctx, db("orders", "orders-conn"), metav1.CreateOptions{})
+	require.NoError(t, err)
+	framework.Eventually(t, func() (bool, string) {
+		_, err := e.providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
+		return err == nil, fmt.Sprint(err)
+	}, time.Minute)
+
+	t.Run("a referenced connection Secret comes back to the consumer and follows changes", func(t *testing.T) {
+		// What a Crossplane composition would write next to the claim.
+		conn := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: pns, Name: "orders-conn", Labels: map[string]string{"app": "db"}},
+			Data: map[string][]byte{"password": []byte("s3cret")}}
+		require.NoError(t, e.pc.Create(ctx, conn))
+		unrelated := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: pns, Name: "provider-internal"}, Data: map[string][]byte{"k": []byte("v")}}
+		require.NoError(t, e.pc.Create(ctx, unrelated))
+		got := &corev1.Secret{}
+		framework.Eventually(t, func() (bool, string) {
+			err := e.cc.Get(ctx, client.ObjectKey{Namespace: "default", Name: "orders-conn"}, got)
+			return err == nil && string(got.Data["password"]) == "s3cret", fmt.Sprint(err)
+		}, time.Minute)
+		assert.Equal(t, "db", got.Labels["app"])
+		assert.Equal(t, e.binding.Name, got.Labels[ksync.ClaimLabel])
+		assert.Equal(t, pns, got.Annotations[ksync.OriginNamespaceAnnotation])
+
+		conn.Data["password"] = []byte("rotated")
+		require.NoError(t, e.pc.Update(ctx, conn))
+		framework.Eventually(t, func() (bool, string) {
+			err := e.cc.Get(ctx, client.ObjectKey{Namespace: "default", Name: "orders-conn"}, got)
+			return err == nil && string(got.Data["password"]) == "rotated", fmt.Sprint(err, string(got.Data["password"]))
+		}, time.Minute)
+		err := e.cc.Get(ctx, client.ObjectKey{Namespace: "default", Name: "provider-internal"}, &corev1.Secret{})
+		assert.True(t, apierrors.IsNotFound(err), "an unclaimed provider Secret stays there: %v", err)
+	})
+
+	t.Run("a copy deleted in the consumer is copied again", func(t *testing.T) {
+		require.NoError(t, e.cc.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "orders-conn"}}))
+		framework.Eventually(t, func() (bool, string) {
+			s := &corev1.Secret{}
+			err := e.cc.Get(ctx, client.ObjectKey{Namespace: "default", Name: "orders-conn"}, s)
+			return err == nil && s.DeletionTimestamp == nil, fmt.Sprint(err)
+		}, time.Minute)
+	})
+
+	t.Run("a name clash leaves the consumer's own Secret untouched and says so", func(t *testing.T) {
+		mine := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "taken"}, Data: map[string][]byte{"mine": []byte("yes")}}
+		require.NoError(t, e.cc.Create(ctx, mine))
+		require.NoError(t, e.pc.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: pns, Name: "taken"}, Data: map[string][]byte{"theirs": []byte("yes")}}))
+		_, err := e.consumerDyn.Resource(databases).Namespace("default").Create(ctx, db("clash", "taken"), metav1.CreateOptions{})
+		require.NoError(t, err)
+		framework.Eventually(t, func() (bool, string) {
+			list := &eventsv1.EventList{}
+			if err := e.cc.List(ctx, list, client.InNamespace("default")); err != nil {
+				return false, err.Error()
+			}
+			for _, ev := range list.Items {
+				if ev.Regarding.Name == "clash" && ev.Reason == "ClaimConflict" {
+					return true, ""
+				}
+			}
+			return false, "no ClaimConflict event on the Database"
+		}, time.Minute)
+		got := &corev1.Secret{}
+		require.NoError(t, e.cc.Get(ctx, client.ObjectKey{Namespace: "default", Name: "taken"}, got))
+		assert.Equal(t, map[string][]byte{"mine": []byte("yes")}, got.Data)
+		assert.NotContains(t, got.Labels, ksync.ClaimLabel)
+	})
+
+	t.Run("a named ConfigMap goes to the provider", func(t *testing.T) {
+		require.NoError(t, e.cc.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "db-settings"}, Data: map[string]string{"max_connections": "100"}}))
+		require.NoError(t, e.cc.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "other"}, Data: map[string]string{"x": "y"}}))
+		got := &corev1.ConfigMap{}
+		framework.Eventually(t, func() (bool, string) {
+			err := e.pc.Get(ctx, client.ObjectKey{Namespace: pns, Name: "db-settings"}, got)
+			return err == nil && got.Data["max_connections"] == "100", fmt.Sprint(err)
+		}, time.Minute)
+		err := e.pc.Get(ctx, client.ObjectKey{Namespace: pns, Name: "other"}, &corev1.ConfigMap{})
+		assert.True(t, apierrors.IsNotFound(err), "an unclaimed ConfigMap stays home: %v", err)
+	})
+
+	t.Run("an object in a namespace the provider does not serve stays local, with a warning", func(t *testing.T) {
+		require.NoError(t, e.cc.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "elsewhere"}}))
+		o := db("stray", "x")
+		o.SetNamespace("elsewhere")
+		_, err := e.consumerDyn.Resource(databases).Namespace("elsewhere").Create(ctx, o, metav1.CreateOptions{})
+		require.NoError(t, err)
+		framework.Eventually(t, func() (bool, string) {
+			list := &eventsv1.EventList{}
+			if err := e.cc.List(ctx, list, client.InNamespace("elsewhere")); err != nil {
+				return false, err.Error()
+			}
+			for _, ev := range list.Items {
+				if ev.Regarding.Name == "stray" && ev.Reason == "NamespaceNotBound" {
+					return true, ""
+				}
+			}
+			return false, "no NamespaceNotBound event"
+		}, time.Minute)
+		asns := &kubebindv1alpha1.APIServiceNamespaceList{}
+		require.NoError(t, e.pc.List(ctx, asns, client.InNamespace(clusterNS)))
+		for _, a := range asns.Items {
+			assert.NotEqual(t, "elsewhere", a.Name, "no provider namespace is asked for")
+		}
+	})
+
+	t.Run("deleting the bound object removes its connection Secret", func(t *testing.T) {
+		require.NoError(t, e.consumerDyn.Resource(databases).Namespace("default").Delete(ctx, "orders", metav1.DeleteOptions{}))
+		framework.Eventually(t, func() (bool, string) {
+			err := e.cc.Get(ctx, client.ObjectKey{Namespace: "default", Name: "orders-conn"}, &corev1.Secret{})
+			return apierrors.IsNotFound(err), fmt.Sprint(err)
+		}, time.Minute)
+	})
+}

@@ -1,0 +1,292 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	gosync "sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
+
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+)
+
+// ClaimLabel, on a copied Secret or ConfigMap, names the binding whose
+// permission claim made it, so that unbinding can find it.
+const ClaimLabel = "bindery.dev/claimed-by"
+
+// claimSync copies the Secrets or ConfigMaps of one permission claim
+// between each bound consumer namespace and its provider namespace: from
+// the provider for ProviderToConsumer (e.g. Crossplane connection
+// Secrets), to it for ConsumerToProvider.
+//
+// Keys are "consumer-namespace/name" of the claimed object.
+type claimSync struct {
+	s     *Syncer
+	index int
+	claim binderyv1alpha1.PermissionClaim
+	gvr   schema.GroupVersionResource
+	sel   labels.Selector // for labelSelector claims
+
+	// Informers per consumer namespace, on the source side and on the
+	// target side (copies only).
+	mu             gosync.Mutex
+	source, target map[string]cache.SharedIndexInformer
+}
+
+func newClaimSync(s *Syncer, i int, c binderyv1alpha1.PermissionClaim) (*claimSync, error) {
+	cs := &claimSync{s: s, index: i, claim: c, gvr: schema.GroupVersionResource{Group: c.Group, Version: "v1", Resource: c.Resource}}
+	cs.source = map[string]cache.SharedIndexInformer{}
+	cs.target = map[string]cache.SharedIndexInformer{}
+	if c.Selector.LabelSelector != nil {
+		sel, err := metav1.LabelSelectorAsSelector(c.Selector.LabelSelector)
+		if err != nil {
+			return nil, fmt.Errorf("permission claim %d: %w", i, err)
+		}
+		cs.sel = sel
+	}
+	return cs, nil
+}
+
+func (c *claimSync) toConsumer() bool {
+	return c.claim.Direction != binderyv1alpha1.ClaimConsumerToProvider
+}
+
+// sides returns the source and target clients and namespaces.
+func (c *claimSync) sides(cns, pns string) (src dynamic.Interface, srcNS string, dst dynamic.Interface, dstNS string) {
+	if c.toConsumer() {
+		return c.s.o.Provider, pns, c.s.o.Consumer, cns
+	}
+	return c.s.o.Consumer, cns, c.s.o.Provider, pns
+}
+
+func (c *claimSync) key(cns, name string) string {
+	return fmt.Sprintf("claim/%d/%s/%s", c.index, cns, name)
+}
+
+// refIndex names the consumer informer's index of the objects a reference
+// claim points to.
+func (c *claimSync) refIndex() string { return fmt.Sprintf("claim-ref-%d", c.index) }
+
+// references returns the "namespace/name" keys obj refers to under a
+// reference claim.
+func (c *claimSync) references(obj any) ([]string, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	ref := c.claim.Selector.Reference
+	if !ok || ref == nil {
+		return nil, nil
+	}
+	if r := ref.Resource; r != nil && (r.Group != c.s.o.GVR.Group || r.Resource != c.s.o.GVR.Resource) {
+		return nil, nil
+	}
+	name, _, _ := unstructured.NestedString(u.Object, strings.Split(ref.NamePath, ".")...)
+	if name == "" {
+		return nil, nil
+	}
+	ns := u.GetNamespace()
+	if ref.NamespacePath != "" {
+		if v, _, _ := unstructured.NestedString(u.Object, strings.Split(ref.NamespacePath, ".")...); v != "" {
+			ns = v
+		}
+	}
+	return []string{ns + "/" + name}, nil
+}
+
+// enqueueReferenced enqueues what a bound object refers to.
+func (c *claimSync) enqueueReferenced(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	refs, _ := c.references(obj)
+	for _, r := range refs {
+		ns, name, _ := strings.Cut(r, "/")
+		c.s.queue.Add(c.key(ns, name))
+	}
+}
+
+// namespaceReady starts the claim's informers for a bound namespace pair.
+func (c *claimSync) namespaceReady(cns, pns string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.source[cns]; ok {
+		return
+	}
+	src, srcNS, dst, dstNS := c.sides(cns, pns)
+	enqueue := func(obj any) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		if u, ok := obj.(*unstructured.Unstructured); ok {
+			c.s.queue.Add(c.key(cns, u.GetName()))
+		}
+	}
+	handler := cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, o any) { enqueue(o) }, DeleteFunc: enqueue}
+
+	var srcTweak dynamicinformer.TweakListOptionsFunc
+	if c.sel != nil {
+		srcTweak = func(lo *metav1.ListOptions) { lo.LabelSelector = c.sel.String() }
+	}
+	sf := dynamicinformer.NewFilteredDynamicSharedInformerFactory(src, 0, srcNS, srcTweak)
+	si := sf.ForResource(c.gvr).Informer()
+	_, _ = si.AddEventHandler(handler)
+	tf := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dst, 0, dstNS, func(lo *metav1.ListOptions) {
+		lo.LabelSelector = labels.Set{ClaimLabel: c.s.o.Name}.String()
+	})
+	ti := tf.ForResource(c.gvr).Informer()
+	_, _ = ti.AddEventHandler(handler)
+	sf.Start(c.s.ctx.Done())
+	tf.Start(c.s.ctx.Done())
+	go func() {
+		<-c.s.ctx.Done()
+		sf.Shutdown()
+		tf.Shutdown()
+	}()
+	c.source[cns], c.target[cns] = si, ti
+}
+
+func (c *claimSync) informers(cns string) (src, dst cache.SharedIndexInformer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.source[cns], c.target[cns]
+}
+
+// claimed reports whether the source object is claimed.
+func (c *claimSync) claimed(cns string, src *unstructured.Unstructured) (bool, error) {
+	sel := c.claim.Selector
+	switch {
+	case len(sel.Names) > 0:
+		return slices.Contains(sel.Names, src.GetName()), nil
+	case c.sel != nil:
+		return c.sel.Matches(labels.Set(src.GetLabels())), nil
+	case sel.Reference != nil:
+		refs, err := c.s.consumerInformer.GetIndexer().ByIndex(c.refIndex(), cns+"/"+src.GetName())
+		if err != nil {
+			return false, err
+		}
+		for _, r := range refs {
+			if r.(*unstructured.Unstructured).GetDeletionTimestamp() == nil {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	return false, nil
+}
+
+// sync makes the target copy of the claimed object match its source, or
+// removes the copy when the object is no longer claimed or gone.
+func (c *claimSync) sync(ctx context.Context, cns, name string) error {
+	pns, ok := c.s.readyNamespace(cns)
+	if !ok {
+		return nil
+	}
+	si, ti := c.informers(cns)
+	if si == nil || !si.HasSynced() || !ti.HasSynced() {
+		return fmt.Errorf("waiting for the %s informers of %s", c.gvr.Resource, cns)
+	}
+	_, srcNS, dst, dstNS := c.sides(cns, pns)
+	rd := dst.Resource(c.gvr).Namespace(dstNS)
+	var copyObj *unstructured.Unstructured
+	if item, ok, _ := ti.GetIndexer().GetByKey(dstNS + "/" + name); ok {
+		copyObj = item.(*unstructured.Unstructured)
+	}
+
+	var src *unstructured.Unstructured
+	if item, ok, _ := si.GetIndexer().GetByKey(srcNS + "/" + name); ok {
+		src = item.(*unstructured.Unstructured)
+	}
+	want := false
+	if src != nil && src.GetDeletionTimestamp() == nil {
+		var err error
+		if want, err = c.claimed(cns, src); err != nil {
+			return err
+		}
+	}
+	if !want {
+		if copyObj == nil {
+			return nil
+		}
+		if err := rd.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr(copyObj.GetUID())}}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return fmt.Errorf("deleting the copy of claimed %s %s/%s: %w", c.gvr.Resource, dstNS, name, err)
+		}
+		return nil
+	}
+
+	desired := c.desired(src, dstNS)
+	if copyObj != nil && copyObj.GetAnnotations()[AppliedHashAnnotation] == desired.GetAnnotations()[AppliedHashAnnotation] {
+		return nil
+	}
+	if copyObj == nil {
+		// Never take over an object someone else made.
+		existing, err := rd.Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case err == nil && existing.GetLabels()[ClaimLabel] != c.s.o.Name:
+			c.conflict(cns, name, dstNS)
+			return nil
+		case err != nil && !apierrors.IsNotFound(err):
+			return fmt.Errorf("getting %s %s/%s: %w", c.gvr.Resource, dstNS, name, err)
+		}
+	}
+	if _, err := rd.Apply(ctx, name, desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
+		return fmt.Errorf("copying claimed %s %s/%s: %w", c.gvr.Resource, dstNS, name, err)
+	}
+	return nil
+}
+
+// desired is the copy of src in namespace ns: its payload, user labels and
+// annotations, and where it came from.
+func (c *claimSync) desired(src *unstructured.Unstructured, ns string) *unstructured.Unstructured {
+	out := &unstructured.Unstructured{Object: map[string]any{}}
+	for _, k := range []string{"data", "binaryData", "stringData", "type", "immutable"} {
+		if v, ok := src.Object[k]; ok {
+			out.Object[k] = v
+		}
+	}
+	out.SetAPIVersion("v1")
+	out.SetKind(kindOf(c.gvr.Resource))
+	out.SetNamespace(ns)
+	out.SetName(src.GetName())
+	l := userMetadata(src.GetLabels())
+	l[ManagedByLabel] = ManagedByValue
+	l[ClaimLabel] = c.s.o.Name
+	out.SetLabels(l)
+	a := userMetadata(src.GetAnnotations())
+	a[OriginNamespaceAnnotation] = src.GetNamespace()
+	a[OriginNameAnnotation] = src.GetName()
+	a[OriginUIDAnnotation] = string(src.GetUID())
+	out.SetAnnotations(a)
+	a[AppliedHashAnnotation] = hashOf(out.Object)
+	out.SetAnnotations(a)
+	return out
+}
+
+// conflict reports a claimed object that cannot be copied because an
+// object of that name, not made by this binding, is in the way. It is
+// left untouched; the bound objects referring to it get a Warning.
+func (c *claimSync) conflict(cns, name, dstNS string) {
+	c.s.o.Log.Info("A claimed object's copy would overwrite an existing object; left untouched", "resource", c.gvr.Resource, "namespace", dstNS, "name", name)
+	if c.claim.Selector.Reference == nil {
+		return
+	}
+	refs, _ := c.s.consumerInformer.GetIndexer().ByIndex(c.refIndex(), cns+"/"+name)
+	for _, r := range refs {
+		c.s.o.Recorder.Eventf(r.(*unstructured.Unstructured), nil, corev1.EventTypeWarning, "ClaimConflict", "CopyClaimed",
+			"%s %s/%s exists and was not made by binding %s; it is left untouched. Rename or remove it", kindOf(c.gvr.Resource), dstNS, name, c.s.o.Name)
+	}
+}
+
+func kindOf(resource string) string {
+	if resource == "configmaps" {
+		return "ConfigMap"
+	}
+	return "Secret"
+}
