@@ -85,6 +85,11 @@ type Syncer struct {
 	asnInformer      cache.SharedIndexInformer
 	claims           []*claimSync
 
+	// down and up time changes for the latency histogram; synced counts
+	// objects in sync.
+	down, up *tracker
+	synced   syncedSet
+
 	mu        gosync.Mutex
 	providers map[string]*providerInformer // by provider namespace
 	ctx       context.Context
@@ -103,7 +108,7 @@ func New(o Options) *Syncer {
 	if o.Orphan == nil {
 		o.Orphan = func() bool { return false }
 	}
-	return &Syncer{o: o, providers: map[string]*providerInformer{}}
+	return &Syncer{o: o, providers: map[string]*providerInformer{}, down: newTracker(), up: newTracker()}
 }
 
 // Run syncs until ctx ends, then stops every informer and worker.
@@ -116,6 +121,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "sync-" + s.o.Name},
 	)
 	defer s.queue.ShutDown()
+	defer forgetMetrics(s.o.Name)
 
 	cf := dynamicinformer.NewDynamicSharedInformerFactory(s.o.Consumer, 0)
 	s.consumerInformer = cf.ForResource(s.o.GVR).Informer()
@@ -183,6 +189,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 func (s *Syncer) enqueueConsumer(obj any) {
 	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
 	if err == nil {
+		s.down.observe(key)
 		s.queue.Add(key)
 	}
 	for _, c := range s.claims {
@@ -203,7 +210,9 @@ func (s *Syncer) enqueueOrigin(obj any) {
 	if a[OriginNameAnnotation] == "" {
 		return
 	}
-	s.queue.Add(a[OriginNamespaceAnnotation] + "/" + a[OriginNameAnnotation])
+	key := a[OriginNamespaceAnnotation] + "/" + a[OriginNameAnnotation]
+	s.up.observe(key)
+	s.queue.Add(key)
 }
 
 // namespaceReady starts watching the provider namespace of an
@@ -263,8 +272,13 @@ func (s *Syncer) processNext(ctx context.Context) bool {
 	}
 	defer s.queue.Done(key)
 	requeue, err := s.syncSafely(ctx, key)
+	if err == nil {
+		s.down.since(key)
+		s.up.since(key)
+	}
 	switch {
 	case err != nil:
+		SyncErrors.WithLabelValues(s.o.Name).Inc()
 		if ctx.Err() == nil {
 			s.o.Log.Info("Sync failed; retrying", "key", key, "error", err.Error())
 		}
@@ -329,6 +343,7 @@ func (s *Syncer) sync(ctx context.Context, key string) (time.Duration, error) {
 		return 0, err
 	}
 	if !exists {
+		SyncedObjects.WithLabelValues(s.o.Name).Set(float64(s.synced.set(key, false)))
 		return 0, s.collectOrphan(ctx, ns, name)
 	}
 	obj := item.(*unstructured.Unstructured)
@@ -359,7 +374,11 @@ func (s *Syncer) sync(ctx context.Context, key string) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	return 0, s.syncBack(ctx, obj, copyObj)
+	if err := s.syncBack(ctx, obj, copyObj); err != nil {
+		return 0, err
+	}
+	SyncedObjects.WithLabelValues(s.o.Name).Set(float64(s.synced.set(key, true)))
+	return 0, nil
 }
 
 // providerNamespace returns the provider namespace of consumer namespace
@@ -445,6 +464,10 @@ func (s *Syncer) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstr
 		}
 		return nil, fmt.Errorf("applying the provider copy of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
 	}
+	ProviderWrites.WithLabelValues(s.o.Name, "apply").Inc()
+	if d, ok := s.down.since(obj.GetNamespace() + "/" + obj.GetName()); ok {
+		SyncLatency.WithLabelValues(s.o.Name, "down").Observe(d.Seconds())
+	}
 	if obj.GetAnnotations()[SyncedGenerationAnnotation] == "" {
 		s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Synced", "Sync", "Created on the provider in namespace %s", pns)
 	}
@@ -479,6 +502,9 @@ func (s *Syncer) syncBack(ctx context.Context, obj, copyObj *unstructured.Unstru
 			got, err := rc.UpdateStatus(ctx, updated, metav1.UpdateOptions{})
 			if err != nil {
 				return fmt.Errorf("updating the status of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+			}
+			if d, ok := s.up.since(obj.GetNamespace() + "/" + obj.GetName()); ok {
+				SyncLatency.WithLabelValues(s.o.Name, "up").Observe(d.Seconds())
 			}
 			obj = got
 		}
@@ -518,6 +544,7 @@ func (s *Syncer) delete(ctx context.Context, obj *unstructured.Unstructured) (ti
 					if err := rp.Delete(ctx, obj.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr(live.GetUID())}}); err != nil && !apierrors.IsNotFound(err) {
 						return 0, fmt.Errorf("deleting the provider copy of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
 					}
+					ProviderWrites.WithLabelValues(s.o.Name, "delete").Inc()
 					s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "DeletingOnProvider", "Delete", "Waiting for the provider copy in %s to be deleted", pns)
 				}
 				// The provider watch enqueues the object when the copy

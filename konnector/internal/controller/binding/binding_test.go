@@ -9,6 +9,7 @@ import (
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	conditionsapi "github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/apis/conditions/v1alpha1"
 	"github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/util/conditions"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -24,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/bindery-dev/bindery/apis/crds"
@@ -189,6 +191,11 @@ func TestBindingSyncsBothWays(t *testing.T) {
 		assert.Equal(t, "hello", copyObj.GetAnnotations()["note"])
 		assert.Equal(t, "default", copyObj.GetAnnotations()[ksync.OriginNamespaceAnnotation])
 		assert.Equal(t, string(created.GetUID()), copyObj.GetAnnotations()[ksync.OriginUIDAnnotation])
+		framework.Eventually(t, func() (bool, string) {
+			n := testutil.ToFloat64(ksync.SyncedObjects.WithLabelValues(b.Name))
+			return n >= 1, fmt.Sprintf("bindery_konnector_synced_objects = %v", n)
+		}, time.Minute)
+		assert.Positive(t, histogramCount(t, "bindery_konnector_sync_latency_seconds", "down"), "the sync latency is measured")
 	})
 
 	t.Run("status comes up, and provider-owned fields are kept", func(t *testing.T) {
@@ -209,6 +216,7 @@ func TestBindingSyncsBothWays(t *testing.T) {
 			phase, _, _ := unstructured.NestedString(got.Object, "status", "phase")
 			return phase == "Ready" && got.GetAnnotations()[ksync.SyncedGenerationAnnotation] == fmt.Sprint(got.GetGeneration()), "phase " + phase
 		}, time.Minute)
+		assert.Positive(t, histogramCount(t, "bindery_konnector_sync_latency_seconds", "up"), "the status latency is measured")
 		// A consumer change goes down without removing the provider's field.
 		got, err := consumerDyn.Resource(databases).Namespace("default").Get(ctx, "orders", metav1.GetOptions{})
 		require.NoError(t, err)
@@ -378,6 +386,28 @@ func waitCondition(t *testing.T, c client.Client, name, condType string, status 
 		return cond.Status == status && (reason == "" || cond.Reason == reason), fmt.Sprintf("%s %s: %s", cond.Status, cond.Reason, cond.Message)
 	}, time.Minute)
 	return msg
+}
+
+// histogramCount returns how many observations a histogram of the
+// konnector's metrics registry holds for a direction.
+func histogramCount(t *testing.T, name, direction string) uint64 {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	require.NoError(t, err)
+	var n uint64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "direction" && l.GetValue() == direction {
+					n += m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return n
 }
 
 func conditionsType(s string) conditionsapi.ConditionType { return conditionsapi.ConditionType(s) }
