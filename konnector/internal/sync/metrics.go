@@ -79,6 +79,16 @@ func (t *tracker) since(key string) (time.Duration, bool) {
 	return time.Since(at), ok
 }
 
+// forgetBefore forgets key's pending change if it was seen before t: a
+// sync that started at t has handled it.
+func (t *tracker) forgetBefore(key string, before time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if at, ok := t.seen[key]; ok && at.Before(before) {
+		delete(t.seen, key)
+	}
+}
+
 // syncedSet is the set of objects in sync.
 type syncedSet struct {
 	mu   gosync.Mutex

@@ -271,10 +271,13 @@ func (s *Syncer) processNext(ctx context.Context) bool {
 		return false
 	}
 	defer s.queue.Done(key)
+	start := time.Now()
 	requeue, err := s.syncSafely(ctx, key)
 	if err == nil {
-		s.down.since(key)
-		s.up.since(key)
+		// Changes seen before this sync started are handled now, with
+		// or without a write.
+		s.down.forgetBefore(key, start)
+		s.up.forgetBefore(key, start)
 	}
 	switch {
 	case err != nil:

@@ -2,6 +2,7 @@ package binding_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -165,6 +166,27 @@ func TestBindingSyncsBothWays(t *testing.T) {
 		require.NoError(t, pc.Get(ctx, client.ObjectKey{Namespace: clusterNS, Name: "cluster"}, cb))
 		assert.False(t, cb.Status.LastHeartbeatTime.IsZero(), "heartbeat")
 		assert.NotEmpty(t, cb.Status.KonnectorVersion)
+	})
+
+	t.Run("kubectl get apiservicebindings shows provider, readiness and message", func(t *testing.T) {
+		raw, err := e.cons.Kube.Discovery().RESTClient().Get().AbsPath("/apis/kube-bind.io/v1alpha1/apiservicebindings").
+			SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").Do(ctx).Raw()
+		require.NoError(t, err)
+		table := &metav1.Table{}
+		require.NoError(t, json.Unmarshal(raw, table))
+		require.Len(t, table.Rows, 1)
+		var columns []string
+		cells := map[string]any{}
+		for i, c := range table.ColumnDefinitions {
+			if c.Priority == 0 {
+				columns = append(columns, c.Name)
+			}
+			cells[c.Name] = table.Rows[0].Cells[i]
+		}
+		assert.Equal(t, []string{"Name", "Provider", "Ready", "Message", "Age"}, columns)
+		assert.Equal(t, b.Name, cells["Name"])
+		assert.Equal(t, "Test Provider", cells["Provider"])
+		assert.Equal(t, "True", cells["Ready"])
 	})
 
 	pns := clusterNS + "-default"
