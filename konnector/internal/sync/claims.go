@@ -143,13 +143,8 @@ func (c *claimSync) namespaceReady(cns, pns string) {
 	})
 	ti := tf.ForResource(c.gvr).Informer()
 	_, _ = ti.AddEventHandler(handler)
-	sf.Start(c.s.ctx.Done())
-	tf.Start(c.s.ctx.Done())
-	go func() {
-		<-c.s.ctx.Done()
-		sf.Shutdown()
-		tf.Shutdown()
-	}()
+	c.s.start(c.s.ctx, sf)
+	c.s.start(c.s.ctx, tf)
 	c.source[cns], c.target[cns] = si, ti
 }
 

@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -70,6 +71,10 @@ type Options struct {
 	// Namespaces, when not empty, are the only consumer namespaces the
 	// provider serves; objects elsewhere get a Warning and stay local.
 	Namespaces []string
+	// Released, when set, is called after a deleted consumer object is
+	// released (its finalizer removed), so that an unbinding binding
+	// learns at once that one fewer object remains.
+	Released func()
 	// Recorder records events on consumer objects.
 	Recorder events.EventRecorder
 	Workers  int
@@ -92,6 +97,7 @@ type Syncer struct {
 
 	mu        gosync.Mutex
 	providers map[string]*providerInformer // by provider namespace
+	informers gosync.WaitGroup
 	ctx       context.Context
 }
 
@@ -113,6 +119,11 @@ func New(o Options) *Syncer {
 
 // Run syncs until ctx ends, then stops every informer and worker.
 func (s *Syncer) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	// Stop and wait for every informer, also those started later, before
+	// returning, so that a stopped syncer leaves nothing running.
+	defer s.informers.Wait()
+	defer cancel()
 	s.ctx = ctx
 	s.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.NewTypedMaxOfRateLimiter(
@@ -157,10 +168,8 @@ func (s *Syncer) Run(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("watching APIServiceNamespaces: %w", err)
 	}
-	cf.Start(ctx.Done())
-	pf.Start(ctx.Done())
-	defer cf.Shutdown()
-	defer pf.Shutdown()
+	s.start(ctx, cf)
+	s.start(ctx, pf)
 	if !cache.WaitForCacheSync(ctx.Done(), s.consumerInformer.HasSynced, s.asnInformer.HasSynced) {
 		return ctx.Err()
 	}
@@ -184,6 +193,26 @@ func (s *Syncer) Run(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// activeInformers counts the informer factories of all syncers that run.
+var activeInformers atomic.Int64
+
+// ActiveInformers returns how many informers all syncers run; it goes back
+// to zero when every binding is gone.
+func ActiveInformers() int64 { return activeInformers.Load() }
+
+// start starts an informer factory until ctx ends, and counts it.
+func (s *Syncer) start(ctx context.Context, f dynamicinformer.DynamicSharedInformerFactory) {
+	activeInformers.Add(1)
+	f.Start(ctx.Done())
+	s.informers.Add(1)
+	go func() {
+		defer s.informers.Done()
+		<-ctx.Done()
+		f.Shutdown()
+		activeInformers.Add(-1)
+	}()
 }
 
 func (s *Syncer) enqueueConsumer(obj any) {
@@ -256,11 +285,7 @@ func (s *Syncer) watchProviderNamespace(pns string) cache.SharedIndexInformer {
 		UpdateFunc: func(_, obj any) { s.enqueueOrigin(obj) },
 		DeleteFunc: s.enqueueOrigin,
 	})
-	f.Start(ctx.Done())
-	go func() {
-		<-ctx.Done()
-		f.Shutdown()
-	}()
+	s.start(ctx, f)
 	s.providers[pns] = &providerInformer{informer: inf, cancel: cancel}
 	return inf
 }
@@ -594,6 +619,9 @@ func (s *Syncer) removeFinalizer(ctx context.Context, obj *unstructured.Unstruct
 	obj.SetFinalizers(kept)
 	if _, err := s.o.Consumer.Resource(s.o.GVR).Namespace(obj.GetNamespace()).Update(ctx, obj, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("removing the finalizer of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+	}
+	if s.o.Released != nil {
+		s.o.Released()
 	}
 	return nil
 }

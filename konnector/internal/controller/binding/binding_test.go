@@ -10,6 +10,7 @@ import (
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	conditionsapi "github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/apis/conditions/v1alpha1"
 	"github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/util/conditions"
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -38,7 +39,12 @@ import (
 	"github.com/bindery-dev/bindery/test/framework"
 )
 
-func TestMain(m *testing.M) { framework.Main(m) }
+func TestMain(m *testing.M) {
+	// Informers log through klog to controller-runtime's logger; the
+	// konnectors under test log to their cluster's log.
+	ctrl.SetLogger(logr.Discard())
+	framework.Main(m)
+}
 
 const clusterNS = "consumer-ns"
 

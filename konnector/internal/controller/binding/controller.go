@@ -14,14 +14,17 @@ import (
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/bindery-dev/bindery/konnector/internal/provider"
 )
@@ -44,6 +47,18 @@ type Reconciler struct {
 	mu      gosync.Mutex
 	running map[string]*runningSyncer
 	conns   map[string]*provider.Conn
+	// wake carries bindings to reconcile now, e.g. an unbinding binding
+	// whose syncer released an object.
+	wake chan event.TypedGenericEvent[*kubebindv1alpha1.APIServiceBinding]
+}
+
+// wakeUp asks for a reconcile of the binding without blocking; the
+// periodic requeue is the fallback when the channel is full.
+func (r *Reconciler) wakeUp(name string) {
+	select {
+	case r.wake <- event.TypedGenericEvent[*kubebindv1alpha1.APIServiceBinding]{Object: &kubebindv1alpha1.APIServiceBinding{ObjectMeta: metav1.ObjectMeta{Name: name}}}:
+	default:
+	}
 }
 
 // SetupWithManager wires the reconciler: bindings, the Secrets they
@@ -63,11 +78,13 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		return out
 	})
+	r.wake = make(chan event.TypedGenericEvent[*kubebindv1alpha1.APIServiceBinding], 100)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("apiservicebinding").
 		For(&kubebindv1alpha1.APIServiceBinding{}).
 		Owns(&apiextensionsv1.CustomResourceDefinition{}, builder.MatchEveryOwner).
 		Watches(&corev1.Secret{}, bySecret).
+		WatchesRawSource(source.Channel(r.wake, &handler.TypedEnqueueRequestForObject[*kubebindv1alpha1.APIServiceBinding]{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
 		Complete(r)
 }

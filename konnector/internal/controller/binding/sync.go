@@ -60,6 +60,8 @@ type state struct {
 	crd     *apiextensionsv1.CustomResourceDefinition
 	// interval is the heartbeat interval in use.
 	interval time.Duration
+	// retry, when set, is how soon to come back for a short wait.
+	retry time.Duration
 }
 
 // Reconcile runs the binding's steps in order, each setting its condition.
@@ -109,6 +111,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	next := st.interval / 2
 	if !conditions.IsTrue(b, kubebindv1alpha1.APIServiceBindingConditionConnected) {
 		next = min(next, 10*time.Second)
+	}
+	if st.retry > 0 {
+		next = min(next, st.retry)
 	}
 	return ctrl.Result{RequeueAfter: next}, nil
 }
@@ -293,9 +298,28 @@ func (r *Reconciler) ensureCRD(ctx context.Context, st *state) error {
 			"waiting for CRD %s to be established", desired.Name)
 		return errStop
 	}
+	// An established CRD is served a moment later. Starting informers
+	// before that costs a reflector backoff of a second or more.
+	if _, err := r.Consumer.Resource(storageGVR(existing)).List(ctx, metav1.ListOptions{Limit: 1}); apierrors.IsNotFound(err) {
+		conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSchemaInSync, ReasonNotEstablished, conditionsapi.ConditionSeverityInfo,
+			"waiting for %s to be served", desired.Name)
+		st.retry = 100 * time.Millisecond
+		return errStop
+	}
 	st.crd = existing
 	conditions.MarkTrue(st.binding, kubebindv1alpha1.APIServiceBindingConditionSchemaInSync)
 	return nil
+}
+
+// storageGVR is the resource of a CRD at its storage version.
+func storageGVR(crd *apiextensionsv1.CustomResourceDefinition) schema.GroupVersionResource {
+	gvr := schema.GroupVersionResource{Group: crd.Spec.Group, Resource: crd.Spec.Names.Plural}
+	for _, v := range crd.Spec.Versions {
+		if v.Storage {
+			gvr.Version = v.Name
+		}
+	}
+	return gvr
 }
 
 func ownerText(o *metav1.OwnerReference) string {
@@ -308,15 +332,13 @@ func ownerText(o *metav1.OwnerReference) string {
 // ensureSyncer starts the binding's syncer, or restarts it when the
 // provider connection or the served version changed.
 func (r *Reconciler) ensureSyncer(_ context.Context, st *state) error {
-	version := ""
 	hasStatus := false
 	for _, v := range st.crd.Spec.Versions {
 		if v.Storage {
-			version = v.Name
 			hasStatus = v.Subresources != nil && v.Subresources.Status != nil
 		}
 	}
-	gvr := schema.GroupVersionResource{Group: st.crd.Spec.Group, Version: version, Resource: st.crd.Spec.Names.Plural}
+	gvr := storageGVR(st.crd)
 	claimsJSON := st.export.Annotations[binderyv1alpha1.PermissionClaimsAnnotation]
 	var claims []binderyv1alpha1.PermissionClaim
 	if claimsJSON != "" {
@@ -339,6 +361,7 @@ func (r *Reconciler) ensureSyncer(_ context.Context, st *state) error {
 		Consumer: r.Consumer, Provider: st.conn.Dynamic,
 		ClusterNamespace: st.conn.Namespace, ClusterID: r.ClusterID,
 		Orphan:   func() bool { return r.orphan(name) },
+		Released: func() { r.wakeUp(name) },
 		Recorder: r.Recorder, Workers: r.SyncWorkers,
 		Log: r.Log.WithValues("binding", name),
 	})
@@ -402,13 +425,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, st *state) (ctrl.Resul
 // returns how many remain; the syncer releases each once its provider
 // copy is gone (or at once, when orphaning).
 func (r *Reconciler) deleteObjects(ctx context.Context, crd *apiextensionsv1.CustomResourceDefinition) (int, error) {
-	version := ""
-	for _, v := range crd.Spec.Versions {
-		if v.Storage {
-			version = v.Name
-		}
-	}
-	rc := r.Consumer.Resource(schema.GroupVersionResource{Group: crd.Spec.Group, Version: version, Resource: crd.Spec.Names.Plural})
+	rc := r.Consumer.Resource(storageGVR(crd))
 	list, err := rc.List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return 0, fmt.Errorf("listing %s: %w", crd.Name, err)
