@@ -55,6 +55,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	cfg.QPS, cfg.Burst = o.ConsumerQPS, o.ConsumerBurst
+	cfg.UserAgent = "bindery-konnector/" + version.Version
 	ctx := ctrl.SetupSignalHandler()
 	direct, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
 	if err != nil {

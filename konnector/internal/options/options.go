@@ -21,6 +21,8 @@ type Options struct {
 	HeartbeatInterval       time.Duration
 	ProviderQPS             float32
 	ProviderBurst           int
+	ConsumerQPS             float32
+	ConsumerBurst           int
 	SyncWorkers             int
 }
 
@@ -36,6 +38,8 @@ func New() *Options {
 		HeartbeatInterval:       30 * time.Second,
 		ProviderQPS:             200,
 		ProviderBurst:           400,
+		ConsumerQPS:             200,
+		ConsumerBurst:           400,
 		SyncWorkers:             8,
 	}
 }
@@ -52,6 +56,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", o.HeartbeatInterval, "Heartbeat interval, unless the provider asks for another in its ClusterBinding.")
 	fs.Float32Var(&o.ProviderQPS, "provider-qps", o.ProviderQPS, "Client-side request rate limit towards each provider.")
 	fs.IntVar(&o.ProviderBurst, "provider-burst", o.ProviderBurst, "Client-side burst towards each provider.")
+	fs.Float32Var(&o.ConsumerQPS, "consumer-qps", o.ConsumerQPS, "Client-side request rate limit towards the consumer cluster.")
+	fs.IntVar(&o.ConsumerBurst, "consumer-burst", o.ConsumerBurst, "Client-side burst towards the consumer cluster.")
 	fs.IntVar(&o.SyncWorkers, "sync-workers", o.SyncWorkers, "Workers per binding that sync objects.")
 }
 
@@ -63,6 +69,9 @@ func (o *Options) Validate() error {
 	}
 	if o.ProviderQPS <= 0 || o.ProviderBurst <= 0 {
 		errs = append(errs, errors.New("--provider-qps and --provider-burst must be positive"))
+	}
+	if o.ConsumerQPS <= 0 || o.ConsumerBurst <= 0 {
+		errs = append(errs, errors.New("--consumer-qps and --consumer-burst must be positive"))
 	}
 	if o.SyncWorkers < 1 {
 		errs = append(errs, errors.New("--sync-workers must be at least 1"))

@@ -391,15 +391,14 @@ func (s *Syncer) sync(ctx context.Context, key string) (time.Duration, error) {
 	} else if err != nil {
 		return 0, err
 	}
-	if !hasFinalizer(obj) {
-		obj = obj.DeepCopy()
-		obj.SetFinalizers(append(obj.GetFinalizers(), Finalizer))
-		if obj, err = s.o.Consumer.Resource(s.o.GVR).Namespace(ns).Update(ctx, obj, metav1.UpdateOptions{}); err != nil {
-			return 0, fmt.Errorf("adding finalizer to %s: %w", key, err)
-		}
-	}
 	copyObj, err := s.ensureProviderCopy(ctx, obj, pns)
 	if err != nil {
+		return 0, err
+	}
+	// The finalizer comes with the first write back, after the copy
+	// exists: one consumer write instead of two. Should the consumer
+	// object go before that, collectOrphan deletes the copy.
+	if obj, err = s.ensureSyncedMetadata(ctx, obj); err != nil {
 		return 0, err
 	}
 	if err := s.syncBack(ctx, obj, copyObj); err != nil {
@@ -518,8 +517,7 @@ func upToDate(desired, cached *unstructured.Unstructured) bool {
 	return cached.GetAnnotations()[AppliedHashAnnotation] == desired.GetAnnotations()[AppliedHashAnnotation]
 }
 
-// syncBack copies the provider copy's status to the consumer object and
-// records the generation whose spec reached the provider.
+// syncBack copies the provider copy's status to the consumer object.
 func (s *Syncer) syncBack(ctx context.Context, obj, copyObj *unstructured.Unstructured) error {
 	rc := s.o.Consumer.Resource(s.o.GVR).Namespace(obj.GetNamespace())
 	if s.o.HasStatus {
@@ -537,14 +535,31 @@ func (s *Syncer) syncBack(ctx context.Context, obj, copyObj *unstructured.Unstru
 			obj = got
 		}
 	}
-	gen := fmt.Sprint(obj.GetGeneration())
-	if obj.GetAnnotations()[SyncedGenerationAnnotation] != gen {
-		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, SyncedGenerationAnnotation, gen)
-		if _, err := rc.Patch(ctx, obj.GetName(), typesMergePatch, []byte(patch), metav1.PatchOptions{}); err != nil {
-			return fmt.Errorf("recording the synced generation of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
-		}
-	}
 	return nil
+}
+
+// ensureSyncedMetadata puts the finalizer on the consumer object and
+// records the generation whose spec reached the provider, in one write.
+func (s *Syncer) ensureSyncedMetadata(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	gen := fmt.Sprint(obj.GetGeneration())
+	if hasFinalizer(obj) && obj.GetAnnotations()[SyncedGenerationAnnotation] == gen {
+		return obj, nil
+	}
+	obj = obj.DeepCopy()
+	if !hasFinalizer(obj) {
+		obj.SetFinalizers(append(obj.GetFinalizers(), Finalizer))
+	}
+	a := obj.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[SyncedGenerationAnnotation] = gen
+	obj.SetAnnotations(a)
+	got, err := s.o.Consumer.Resource(s.o.GVR).Namespace(obj.GetNamespace()).Update(ctx, obj, metav1.UpdateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("recording the sync of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+	}
+	return got, nil
 }
 
 // delete deletes the provider copy of a deleted consumer object, and
