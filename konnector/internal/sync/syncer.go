@@ -126,9 +126,9 @@ func (s *Syncer) Run(ctx context.Context) error {
 	defer cancel()
 	s.ctx = ctx
 	s.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
-		workqueue.NewTypedMaxOfRateLimiter(
-			workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, 5*time.Minute),
-		),
+		// Retries back off per object, to at most maxBackoff, so that
+		// objects converge soon after a provider outage ends.
+		workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, maxBackoff),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "sync-" + s.o.Name},
 	)
 	defer s.queue.ShutDown()
@@ -348,6 +348,9 @@ func (s *Syncer) readyNamespace(cns string) (string, bool) {
 func (s *Syncer) covers(ns string) bool {
 	return len(s.o.Namespaces) == 0 || slices.Contains(s.o.Namespaces, ns)
 }
+
+// maxBackoff is the longest wait before an object's next retry.
+const maxBackoff = 20 * time.Second
 
 // errWaiting is returned while a consumer namespace has no provider
 // namespace yet; the APIServiceNamespace watch enqueues the object again.

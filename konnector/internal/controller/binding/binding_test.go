@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	conditionsapi "github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/apis/conditions/v1alpha1"
 	"github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/util/conditions"
-	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -19,9 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,12 +28,12 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/apis/crdsnapshot"
 	"github.com/bindery-dev/bindery/konnector/internal/controller/binding"
 	"github.com/bindery-dev/bindery/konnector/internal/provider"
 	"github.com/bindery-dev/bindery/konnector/internal/scheme"
 	ksync "github.com/bindery-dev/bindery/konnector/internal/sync"
+	"github.com/bindery-dev/bindery/konnector/internal/testenv"
 	"github.com/bindery-dev/bindery/test/framework"
 )
 
@@ -44,74 +42,6 @@ func TestMain(m *testing.M) {
 	// konnectors under test log to their cluster's log.
 	ctrl.SetLogger(logr.Discard())
 	framework.Main(m)
-}
-
-const clusterNS = "consumer-ns"
-
-var databases = schema.GroupVersionResource{Group: "db.example.com", Version: "v1", Resource: "databases"}
-
-func databaseCRD() *apiextensionsv1.CustomResourceDefinition {
-	return framework.SimpleCRD("db.example.com", "databases", "Database", apiextensionsv1.NamespaceScoped)
-}
-
-// providerSide sets up, with admin rights, what bindery-backend gives a
-// consumer: its cluster namespace, ClusterBinding and an export; and it
-// stands in for the backend's APIServiceNamespace controller. The real
-// backend is exercised end to end in test/e2e.
-func providerSide(t *testing.T, p *framework.Cluster, mutate ...func(*kubebindv1alpha1.APIServiceExport)) {
-	t.Helper()
-	ctx := t.Context()
-	c := schemeClient(t, p)
-	require.NoError(t, crds.Install(ctx, c, crds.Provider...))
-	crd := databaseCRD()
-	require.NoError(t, c.Create(ctx, crd))
-	require.NoError(t, crds.WaitEstablished(ctx, c, crd.Name))
-	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: clusterNS}}))
-	require.NoError(t, c.Create(ctx, &kubebindv1alpha1.ClusterBinding{
-		ObjectMeta: metav1.ObjectMeta{Namespace: clusterNS, Name: "cluster"},
-		Spec:       kubebindv1alpha1.ClusterBindingSpec{ProviderPrettyName: "Test Provider", KubeconfigSecretRef: kubebindv1alpha1.LocalSecretKeyRef{Name: "kubeconfig", Key: "kubeconfig"}},
-	}))
-	snap, err := crdsnapshot.FromCRD(crd, nil)
-	require.NoError(t, err)
-	export := &kubebindv1alpha1.APIServiceExport{ObjectMeta: metav1.ObjectMeta{Namespace: clusterNS, Name: crd.Name}}
-	export.Spec.APIServiceExportCRDSpec = *snap
-	export.Spec.InformerScope = kubebindv1alpha1.NamespacedScope
-	for _, m := range mutate {
-		m(export)
-	}
-	require.NoError(t, c.Create(ctx, export))
-
-	ctx2, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() {
-		for ctx2.Err() == nil {
-			list := &kubebindv1alpha1.APIServiceNamespaceList{}
-			if err := c.List(ctx2, list, client.InNamespace(clusterNS)); err == nil {
-				for _, asn := range list.Items {
-					if asn.Status.Namespace != "" {
-						continue
-					}
-					pns := clusterNS + "-" + asn.Name
-					_ = c.Create(ctx2, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: pns}})
-					asn.Status.Namespace = pns
-					_ = c.Status().Update(ctx2, &asn)
-				}
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
-}
-
-// providerKubeconfig is an admin kubeconfig whose context namespace is the
-// cluster namespace, as the backend's kubeconfigs are.
-func providerKubeconfig(t *testing.T, p *framework.Cluster) []byte {
-	t.Helper()
-	cfg, err := clientcmd.LoadFromFile(p.Kubeconfig)
-	require.NoError(t, err)
-	cfg.Contexts[cfg.CurrentContext].Namespace = clusterNS
-	out, err := clientcmd.Write(*cfg)
-	require.NoError(t, err)
-	return out
 }
 
 // env is a provider and a consumer cluster with a konnector running and
@@ -128,27 +58,18 @@ func newEnv(t *testing.T, mutate ...func(*kubebindv1alpha1.APIServiceExport)) *e
 	t.Helper()
 	cs := framework.StartClusters(t, "provider", "consumer")
 	e := &env{prov: cs[0], cons: cs[1]}
-	providerSide(t, e.prov, mutate...)
+	testenv.ProviderSide(t, e.prov, mutate...)
+	testenv.ConsumerSide(t, e.cons, e.prov)
 	ctx := t.Context()
-	e.cc = schemeClient(t, e.cons)
-	e.pc = schemeClient(t, e.prov)
-	require.NoError(t, crds.Install(ctx, e.cc, crds.Consumer...))
-	require.NoError(t, e.cc.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-bind"}}))
-	require.NoError(t, e.cc.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "kube-bind", Name: "provider-kubeconfig"},
-		Data:       map[string][]byte{"kubeconfig": providerKubeconfig(t, e.prov)},
-	}))
+	e.cc = testenv.Client(t, e.cons)
+	e.pc = testenv.Client(t, e.prov)
 	e.r = runKonnector(t, e.cons)
 	var err error
 	e.consumerDyn, err = dynamic.NewForConfig(e.cons.Config)
 	require.NoError(t, err)
 	e.providerDyn, err = dynamic.NewForConfig(e.prov.Config)
 	require.NoError(t, err)
-	e.binding = &kubebindv1alpha1.APIServiceBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "databases.db.example.com"},
-		Spec: kubebindv1alpha1.APIServiceBindingSpec{KubeconfigSecretRef: kubebindv1alpha1.ClusterSecretKeyRef{
-			LocalSecretKeyRef: kubebindv1alpha1.LocalSecretKeyRef{Name: "provider-kubeconfig", Key: "kubeconfig"}, Namespace: "kube-bind"}},
-	}
+	e.binding = testenv.Binding()
 	require.NoError(t, e.cc.Create(ctx, e.binding))
 	return e
 }
@@ -440,9 +361,8 @@ func histogramCount(t *testing.T, name, direction string) uint64 {
 
 func conditionsType(s string) conditionsapi.ConditionType { return conditionsapi.ConditionType(s) }
 
-func schemeClient(t *testing.T, c *framework.Cluster) client.Client {
-	t.Helper()
-	cl, err := client.New(c.Config, client.Options{Scheme: scheme.Scheme})
-	require.NoError(t, err)
-	return cl
-}
+const clusterNS = testenv.ClusterNS
+
+var databases = testenv.Databases
+
+func databaseCRD() *apiextensionsv1.CustomResourceDefinition { return testenv.DatabaseCRD() }

@@ -62,6 +62,8 @@ type state struct {
 	interval time.Duration
 	// retry, when set, is how soon to come back for a short wait.
 	retry time.Duration
+	// wasConnected is the Connected condition before this reconcile.
+	wasConnected bool
 }
 
 // Reconcile runs the binding's steps in order, each setting its condition.
@@ -69,13 +71,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	b := &kubebindv1alpha1.APIServiceBinding{}
 	if err := r.Client.Get(ctx, req.NamespacedName, b); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.stopSyncer(req.Name)
+			r.stopSyncer(req.Name, true)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
 	}
 	before := b.DeepCopy()
-	st := &state{binding: b, interval: r.HeartbeatInterval}
+	st := &state{binding: b, interval: r.HeartbeatInterval,
+		wasConnected: conditions.IsTrue(b, kubebindv1alpha1.APIServiceBindingConditionConnected)}
 
 	if !b.DeletionTimestamp.IsZero() {
 		res, err := r.reconcileDelete(ctx, st)
@@ -355,6 +358,12 @@ func (r *Reconciler) ensureSyncer(_ context.Context, st *state) error {
 	// Restart the syncer whenever what it was started with changes.
 	key := strings.Join([]string{st.conn.ID, gvr.String(), fmt.Sprint(hasStatus), claimsJSON, strings.Join(namespaces, ",")}, "|")
 	name := st.binding.Name
+	if !st.wasConnected {
+		// The provider is back after an outage. A fresh syncer lists
+		// again at once, where the old one's informers and retries
+		// would wait out their backoff (up to a minute).
+		r.stopSyncer(name, false)
+	}
 	r.startSyncer(name, key, ksync.Options{
 		Name: name, GVR: gvr, HasStatus: hasStatus,
 		Claims: claims, Namespaces: namespaces,
@@ -375,7 +384,7 @@ func (r *Reconciler) ensureSyncer(_ context.Context, st *state) error {
 func (r *Reconciler) reconcileDelete(ctx context.Context, st *state) (ctrl.Result, error) {
 	b := st.binding
 	if !controllerutil.ContainsFinalizer(b, Finalizer) {
-		r.stopSyncer(b.Name)
+		r.stopSyncer(b.Name, true)
 		return ctrl.Result{}, nil
 	}
 	crd := &apiextensionsv1.CustomResourceDefinition{}
@@ -410,7 +419,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, st *state) (ctrl.Resul
 	} else if err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, err
 	}
-	r.stopSyncer(b.Name)
+	r.stopSyncer(b.Name, true)
 	if err := r.deleteClaimCopies(ctx, b.Name); err != nil {
 		return ctrl.Result{}, err
 	}

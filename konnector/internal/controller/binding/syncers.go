@@ -41,12 +41,15 @@ func (r *Reconciler) startSyncer(name, key string, o ksync.Options) {
 	}()
 }
 
-// stopSyncer stops the binding's syncer and waits until it has stopped.
-func (r *Reconciler) stopSyncer(name string) {
+// stopSyncer stops the binding's syncer and waits until it has stopped;
+// with forget, it also drops the binding's provider connection.
+func (r *Reconciler) stopSyncer(name string, forget bool) {
 	r.mu.Lock()
 	cur, ok := r.running[name]
 	delete(r.running, name)
-	delete(r.conns, name)
+	if forget {
+		delete(r.conns, name)
+	}
 	r.mu.Unlock()
 	if ok {
 		cur.cancel()
@@ -70,7 +73,7 @@ func (r *Reconciler) StopAll() {
 	}
 	r.mu.Unlock()
 	for _, n := range names {
-		r.stopSyncer(n)
+		r.stopSyncer(n, true)
 	}
 }
 

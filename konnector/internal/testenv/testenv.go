@@ -1,0 +1,131 @@
+// Package testenv sets up, for the konnector's integration tests, a
+// provider cluster the way bindery-backend would, and a consumer cluster
+// with a binding's kubeconfig Secret. It uses admin rights and stands in
+// for the backend's APIServiceNamespace controller; the real backend is
+// exercised end to end in test/e2e.
+package testenv
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bindery-dev/bindery/apis/crds"
+	"github.com/bindery-dev/bindery/apis/crdsnapshot"
+	"github.com/bindery-dev/bindery/konnector/internal/scheme"
+	"github.com/bindery-dev/bindery/test/framework"
+)
+
+// ClusterNS is the consumer's cluster namespace on the provider.
+const ClusterNS = "consumer-ns"
+
+// Databases is the bound resource.
+var Databases = schema.GroupVersionResource{Group: "db.example.com", Version: "v1", Resource: "databases"}
+
+// DatabaseCRD is the provider's CRD.
+func DatabaseCRD() *apiextensionsv1.CustomResourceDefinition {
+	return framework.SimpleCRD("db.example.com", "databases", "Database", apiextensionsv1.NamespaceScoped)
+}
+
+// ProviderSide sets up, with admin rights, what bindery-backend gives a
+// consumer: its cluster namespace, ClusterBinding and an export; and it
+// stands in for the backend's APIServiceNamespace controller. The real
+// backend is exercised end to end in test/e2e.
+func ProviderSide(t *testing.T, p *framework.Cluster, mutate ...func(*kubebindv1alpha1.APIServiceExport)) {
+	t.Helper()
+	ctx := t.Context()
+	c := Client(t, p)
+	require.NoError(t, crds.Install(ctx, c, crds.Provider...))
+	crd := DatabaseCRD()
+	require.NoError(t, c.Create(ctx, crd))
+	require.NoError(t, crds.WaitEstablished(ctx, c, crd.Name))
+	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ClusterNS}}))
+	require.NoError(t, c.Create(ctx, &kubebindv1alpha1.ClusterBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ClusterNS, Name: "cluster"},
+		Spec:       kubebindv1alpha1.ClusterBindingSpec{ProviderPrettyName: "Test Provider", KubeconfigSecretRef: kubebindv1alpha1.LocalSecretKeyRef{Name: "kubeconfig", Key: "kubeconfig"}},
+	}))
+	snap, err := crdsnapshot.FromCRD(crd, nil)
+	require.NoError(t, err)
+	export := &kubebindv1alpha1.APIServiceExport{ObjectMeta: metav1.ObjectMeta{Namespace: ClusterNS, Name: crd.Name}}
+	export.Spec.APIServiceExportCRDSpec = *snap
+	export.Spec.InformerScope = kubebindv1alpha1.NamespacedScope
+	for _, m := range mutate {
+		m(export)
+	}
+	require.NoError(t, c.Create(ctx, export))
+
+	ctx2, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() {
+		for ctx2.Err() == nil {
+			list := &kubebindv1alpha1.APIServiceNamespaceList{}
+			if err := c.List(ctx2, list, client.InNamespace(ClusterNS)); err == nil {
+				for _, asn := range list.Items {
+					if asn.Status.Namespace != "" {
+						continue
+					}
+					pns := ClusterNS + "-" + asn.Name
+					_ = c.Create(ctx2, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: pns}})
+					asn.Status.Namespace = pns
+					_ = c.Status().Update(ctx2, &asn)
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+}
+
+// ProviderKubeconfig is an admin kubeconfig whose context namespace is the
+// cluster namespace, as the backend's kubeconfigs are.
+func ProviderKubeconfig(t *testing.T, p *framework.Cluster) []byte {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(p.Kubeconfig)
+	require.NoError(t, err)
+	cfg.Contexts[cfg.CurrentContext].Namespace = ClusterNS
+	out, err := clientcmd.Write(*cfg)
+	require.NoError(t, err)
+	return out
+}
+
+// BindingName is the name of the binding of Databases.
+const BindingName = "databases.db.example.com"
+
+// ConsumerSide installs the APIServiceBinding CRD in the consumer and
+// stores the provider kubeconfig in Secret kube-bind/provider-kubeconfig.
+func ConsumerSide(t *testing.T, cons, prov *framework.Cluster) {
+	t.Helper()
+	ctx := t.Context()
+	c := Client(t, cons)
+	require.NoError(t, crds.Install(ctx, c, crds.Consumer...))
+	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-bind"}}))
+	require.NoError(t, c.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "kube-bind", Name: "provider-kubeconfig"},
+		Data:       map[string][]byte{"kubeconfig": ProviderKubeconfig(t, prov)},
+	}))
+}
+
+// Binding is the APIServiceBinding of Databases.
+func Binding() *kubebindv1alpha1.APIServiceBinding {
+	return &kubebindv1alpha1.APIServiceBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: BindingName},
+		Spec: kubebindv1alpha1.APIServiceBindingSpec{KubeconfigSecretRef: kubebindv1alpha1.ClusterSecretKeyRef{
+			LocalSecretKeyRef: kubebindv1alpha1.LocalSecretKeyRef{Name: "provider-kubeconfig", Key: "kubeconfig"}, Namespace: "kube-bind"}},
+	}
+}
+
+// Client is a client of c with the konnector's scheme.
+func Client(t *testing.T, c *framework.Cluster) client.Client {
+	t.Helper()
+	cl, err := client.New(c.Config, client.Options{Scheme: scheme.Scheme})
+	require.NoError(t, err)
+	return cl
+}
