@@ -66,8 +66,9 @@ test-deps: ## Install Chromium and the npm oidc-provider for the login tests.
 	@hack/test-deps.sh
 
 .PHONY: bench
-bench: ## Run the benchmarks and print their figures.
-	@echo "make bench: not implemented yet (the konnector and CLI issues add the benchmarks)" >&2; exit 1
+BENCH_PKGS ?= ./konnector/cmd/konnector
+bench: envtest ## Run the benchmarks against real API servers and print their figures.
+	@go test -run '^$$' -bench . -benchtime 1x -timeout 30m $(BENCH_PKGS) | hack/bench-report.sh
 
 ##@ Code quality
 

@@ -94,6 +94,16 @@ func (p *Process) Wait(timeout time.Duration) error {
 	}
 }
 
+// PID returns the process ID, or 0 when it is not running.
+func (p *Process) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Kill sends SIGKILL, as a crash would, and waits for the process to end.
 func (p *Process) Kill() {
 	p.signal(syscall.SIGKILL, 0)

@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 
 // startKonnector runs the konnector binary against the consumer cluster,
 // as its Deployment would, and stops it when the test ends.
-func startKonnector(t *testing.T, cons *framework.Cluster, extra ...string) *framework.Process {
+func startKonnector(t testing.TB, cons *framework.Cluster, extra ...string) *framework.Process {
 	t.Helper()
 	p := &framework.Process{
 		Name: "konnector",
@@ -70,7 +70,7 @@ func startKonnector(t *testing.T, cons *framework.Cluster, extra ...string) *fra
 
 // fastClient is a dynamic client without client-side throttling, to load
 // the clusters.
-func fastClient(t *testing.T, c *framework.Cluster) dynamic.Interface {
+func fastClient(t testing.TB, c *framework.Cluster) dynamic.Interface {
 	t.Helper()
 	cfg := rest.CopyConfig(c.Config)
 	cfg.QPS, cfg.Burst = 2000, 4000
@@ -88,7 +88,7 @@ func database(ns, name string) *unstructured.Unstructured {
 }
 
 // parallel runs f for 0..n-1 on workers goroutines.
-func parallel(t *testing.T, n, workers int, f func(i int) error) {
+func parallel(t testing.TB, n, workers int, f func(i int) error) {
 	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -185,7 +185,7 @@ func converged(ctx context.Context, cons, prov dynamic.Interface, namespaces []s
 
 // setup starts two clusters, the provider side and a binding, and a
 // konnector process; it returns when the binding is Ready.
-func setup(t *testing.T, namespaces []string) (cons, prov *framework.Cluster, consumerClient client.Client, p *framework.Process) {
+func setup(t testing.TB, namespaces []string) (cons, prov *framework.Cluster, consumerClient client.Client, p *framework.Process) {
 	t.Helper()
 	cs := framework.StartClusters(t, "provider", "consumer")
 	prov, cons = cs[0], cs[1]
@@ -205,7 +205,7 @@ func setup(t *testing.T, namespaces []string) (cons, prov *framework.Cluster, co
 	return cons, prov, consumerClient, p
 }
 
-func waitBinding(t *testing.T, c client.Client, cond func(*kubebindv1alpha1.APIServiceBinding) (bool, string)) {
+func waitBinding(t testing.TB, c client.Client, cond func(*kubebindv1alpha1.APIServiceBinding) (bool, string)) {
 	t.Helper()
 	framework.Eventually(t, func() (bool, string) {
 		b := &kubebindv1alpha1.APIServiceBinding{}

@@ -36,10 +36,10 @@ func New() *Options {
 		HealthAddr:              ":8081",
 		SecretNamespace:         "kube-bind",
 		HeartbeatInterval:       30 * time.Second,
-		ProviderQPS:             200,
-		ProviderBurst:           400,
-		ConsumerQPS:             200,
-		ConsumerBurst:           400,
+		ProviderQPS:             1000,
+		ProviderBurst:           2000,
+		ConsumerQPS:             1000,
+		ConsumerBurst:           2000,
 		SyncWorkers:             8,
 	}
 }

@@ -305,6 +305,10 @@ func (s *Syncer) processNext(ctx context.Context) bool {
 		s.up.forgetBefore(key, start)
 	}
 	switch {
+	case apierrors.IsConflict(err):
+		// The cache was behind: the newer version's event is on its
+		// way and enqueues the object again, without a backoff.
+		s.queue.Forget(key)
 	case err != nil:
 		SyncErrors.WithLabelValues(s.o.Name).Inc()
 		if ctx.Err() == nil {

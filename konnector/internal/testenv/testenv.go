@@ -40,7 +40,7 @@ func DatabaseCRD() *apiextensionsv1.CustomResourceDefinition {
 // consumer: its cluster namespace, ClusterBinding and an export; and it
 // stands in for the backend's APIServiceNamespace controller. The real
 // backend is exercised end to end in test/e2e.
-func ProviderSide(t *testing.T, p *framework.Cluster, mutate ...func(*kubebindv1alpha1.APIServiceExport)) {
+func ProviderSide(t testing.TB, p *framework.Cluster, mutate ...func(*kubebindv1alpha1.APIServiceExport)) {
 	t.Helper()
 	ctx := t.Context()
 	c := Client(t, p)
@@ -86,7 +86,7 @@ func ProviderSide(t *testing.T, p *framework.Cluster, mutate ...func(*kubebindv1
 
 // ProviderKubeconfig is an admin kubeconfig whose context namespace is the
 // cluster namespace, as the backend's kubeconfigs are.
-func ProviderKubeconfig(t *testing.T, p *framework.Cluster) []byte {
+func ProviderKubeconfig(t testing.TB, p *framework.Cluster) []byte {
 	t.Helper()
 	cfg, err := clientcmd.LoadFromFile(p.Kubeconfig)
 	require.NoError(t, err)
@@ -101,7 +101,7 @@ const BindingName = "databases.db.example.com"
 
 // ConsumerSide installs the APIServiceBinding CRD in the consumer and
 // stores the provider kubeconfig in Secret kube-bind/provider-kubeconfig.
-func ConsumerSide(t *testing.T, cons, prov *framework.Cluster) {
+func ConsumerSide(t testing.TB, cons, prov *framework.Cluster) {
 	t.Helper()
 	ctx := t.Context()
 	c := Client(t, cons)
@@ -123,7 +123,7 @@ func Binding() *kubebindv1alpha1.APIServiceBinding {
 }
 
 // Client is a client of c with the konnector's scheme.
-func Client(t *testing.T, c *framework.Cluster) client.Client {
+func Client(t testing.TB, c *framework.Cluster) client.Client {
 	t.Helper()
 	cl, err := client.New(c.Config, client.Options{Scheme: scheme.Scheme})
 	require.NoError(t, err)

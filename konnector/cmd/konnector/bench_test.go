@@ -1,0 +1,228 @@
+package main_test
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/bindery-dev/bindery/konnector/internal/testenv"
+)
+
+// The konnector issue's figures for upstream kube-bind's konnector v0.4.6
+// on this machine, for comparison.
+const (
+	upstreamP99DownMs = 22.0
+	upstreamP99UpMs   = 17.5
+	upstreamPeakMiB   = 88.0
+)
+
+// peakRSS returns the peak resident set size of a process in MiB.
+func peakRSS(b *testing.B, pid int) float64 {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(b, err)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, err := strconv.ParseFloat(f[1], 64)
+			require.NoError(b, err)
+			return kb / 1024
+		}
+	}
+	b.Fatal("no VmHWM in /proc status")
+	return 0
+}
+
+// cpuSeconds returns the CPU time a process has used.
+func cpuSeconds(b *testing.B, pid int) float64 {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	require.NoError(b, err)
+	// Fields after the command name, which is in parentheses.
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // USER_HZ
+}
+
+// machineBusy returns busy and total jiffies of all CPUs.
+func machineBusy(b *testing.B) (busy, total float64) {
+	b.Helper()
+	raw, err := os.ReadFile("/proc/stat")
+	require.NoError(b, err)
+	f := strings.Fields(strings.SplitN(string(raw), "\n", 2)[0])[1:]
+	for i, v := range f {
+		x, _ := strconv.ParseFloat(v, 64)
+		total += x
+		if i != 3 && i != 4 { // idle, iowait
+			busy += x
+		}
+	}
+	return busy, total
+}
+
+// countOn watches a namespace and counts ADDED and DELETED events of
+// Databases, so that waits end the moment the last object lands.
+func countOn(b *testing.B, d dynamic.Interface, ns string) (added, deleted *atomic.Int64, stop func()) {
+	b.Helper()
+	w, err := d.Resource(testenv.Databases).Namespace(ns).Watch(b.Context(), metav1.ListOptions{})
+	require.NoError(b, err)
+	added, deleted = &atomic.Int64{}, &atomic.Int64{}
+	go func() {
+		for ev := range w.ResultChan() {
+			switch ev.Type {
+			case watch.Added:
+				added.Add(1)
+			case watch.Deleted:
+				deleted.Add(1)
+			}
+		}
+	}()
+	return added, deleted, w.Stop
+}
+
+func waitCount(b *testing.B, c *atomic.Int64, n int64) {
+	b.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	for c.Load() < n {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d after 5 minutes", c.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// BenchmarkSync1000 measures how fast 1,000 objects created in the
+// consumer reach the provider, against how fast one client creates them
+// on the provider directly; then how fast deleting them empties the
+// provider; and the konnector's peak memory.
+func BenchmarkSync1000(b *testing.B) {
+	const n = 1000
+	cons, prov, _, p := setup(b, []string{"default"})
+	cd, pd := fastClient(b, cons), fastClient(b, prov)
+	ctx := b.Context()
+	require.NoError(b, testenv.Client(b, prov).Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "raw"}}))
+	pns := testenv.ClusterNS + "-default"
+	for round := 0; b.Loop(); round++ {
+		// Baseline: one client creating directly on the provider.
+		start := time.Now()
+		parallel(b, n, 8, func(i int) error {
+			_, err := pd.Resource(testenv.Databases).Namespace("raw").Create(ctx, database("raw", fmt.Sprintf("r%d-%04d", round, i)), metav1.CreateOptions{})
+			return err
+		})
+		raw := float64(n) / time.Since(start).Seconds()
+		start = time.Now()
+		parallel(b, n, 8, func(i int) error {
+			_, err := pd.Resource(testenv.Databases).Namespace("raw").Apply(ctx, fmt.Sprintf("a%d-%04d", round, i), database("raw", fmt.Sprintf("a%d-%04d", round, i)), metav1.ApplyOptions{FieldManager: "bench"})
+			return err
+		})
+		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "raw-applies/s")
+
+		added, deleted, stop := countOn(b, pd, pns)
+		cpu := cpuSeconds(b, p.PID())
+		busy0, total0 := machineBusy(b)
+		start = time.Now()
+		parallel(b, n, 8, func(i int) error {
+			_, err := cd.Resource(testenv.Databases).Namespace("default").Create(ctx, database("default", fmt.Sprintf("s%d-%04d", round, i)), metav1.CreateOptions{})
+			return err
+		})
+		waitCount(b, added, n)
+		synced := float64(n) / time.Since(start).Seconds()
+		b.ReportMetric((cpuSeconds(b, p.PID())-cpu)/time.Since(start).Seconds(), "konnector-cores")
+		busy1, total1 := machineBusy(b)
+		b.ReportMetric((busy1-busy0)/(total1-total0), "machine-busy")
+
+		start = time.Now()
+		parallel(b, n, 8, func(i int) error {
+			return cd.Resource(testenv.Databases).Namespace("default").Delete(ctx, fmt.Sprintf("s%d-%04d", round, i), metav1.DeleteOptions{})
+		})
+		waitCount(b, deleted, n)
+		deletes := float64(n) / time.Since(start).Seconds()
+		stop()
+
+		b.ReportMetric(raw, "raw-creates/s")
+		b.ReportMetric(synced, "synced/s")
+		b.ReportMetric(synced/raw, "x-raw")
+		b.ReportMetric(deletes, "deleted/s")
+		b.ReportMetric(deletes/synced, "delete/create")
+	}
+	rss := peakRSS(b, p.PID())
+	b.ReportMetric(rss, "peak-MiB")
+	b.ReportMetric(rss/upstreamPeakMiB, "x-upstream-MiB")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkLatency measures paced single-object latency: from creating an
+// object in the consumer to its copy on the provider (down), and from a
+// status write on the provider to the consumer's status (up).
+func BenchmarkLatency(b *testing.B) {
+	const n = 200
+	cons, prov, _, _ := setup(b, []string{"default"})
+	cd, pd := fastClient(b, cons), fastClient(b, prov)
+	ctx := b.Context()
+	pns := testenv.ClusterNS + "-default"
+	pw, err := pd.Resource(testenv.Databases).Namespace(pns).Watch(ctx, metav1.ListOptions{})
+	require.NoError(b, err)
+	defer pw.Stop()
+	cw, err := cd.Resource(testenv.Databases).Namespace("default").Watch(ctx, metav1.ListOptions{})
+	require.NoError(b, err)
+	defer cw.Stop()
+	waitFor := func(w watch.Interface, name string, ok func(*unstructured.Unstructured) bool) {
+		for ev := range w.ResultChan() {
+			if u, isU := ev.Object.(*unstructured.Unstructured); isU && u.GetName() == name && ok(u) {
+				return
+			}
+		}
+		b.Fatal("watch ended")
+	}
+	for round := 0; b.Loop(); round++ {
+		var down, up []time.Duration
+		for i := range n {
+			name := fmt.Sprintf("p%d-%03d", round, i)
+			start := time.Now()
+			_, err := cd.Resource(testenv.Databases).Namespace("default").Create(ctx, database("default", name), metav1.CreateOptions{})
+			require.NoError(b, err)
+			waitFor(pw, name, func(*unstructured.Unstructured) bool { return true })
+			down = append(down, time.Since(start))
+
+			copyObj, err := pd.Resource(testenv.Databases).Namespace(pns).Get(ctx, name, metav1.GetOptions{})
+			require.NoError(b, err)
+			copyObj.Object["status"] = map[string]any{"phase": "Ready"}
+			start = time.Now()
+			_, err = pd.Resource(testenv.Databases).Namespace(pns).UpdateStatus(ctx, copyObj, metav1.UpdateOptions{})
+			require.NoError(b, err)
+			waitFor(cw, name, func(u *unstructured.Unstructured) bool {
+				phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
+				return phase == "Ready"
+			})
+			up = append(up, time.Since(start))
+			time.Sleep(20 * time.Millisecond) // paced, not a burst
+		}
+		p99 := func(d []time.Duration) float64 {
+			slices.Sort(d)
+			return float64(d[len(d)*99/100].Microseconds()) / 1000
+		}
+		p50 := func(d []time.Duration) float64 {
+			slices.Sort(d)
+			return float64(d[len(d)/2].Microseconds()) / 1000
+		}
+		b.ReportMetric(p50(down), "p50-down-ms")
+		b.ReportMetric(p99(down), "p99-down-ms")
+		b.ReportMetric(p50(up), "p50-up-ms")
+		b.ReportMetric(p99(up), "p99-up-ms")
+		b.ReportMetric(p99(down)/upstreamP99DownMs, "x-upstream-down")
+		b.ReportMetric(p99(up)/upstreamP99UpMs, "x-upstream-up")
+	}
+	b.ReportMetric(0, "ns/op")
+}
