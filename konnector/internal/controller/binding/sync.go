@@ -456,7 +456,9 @@ func (r *Reconciler) deleteClaimCopies(ctx context.Context, binding string) erro
 	for _, res := range []string{"secrets", "configmaps"} {
 		rc := r.Consumer.Resource(corev1.SchemeGroupVersion.WithResource(res))
 		list, err := rc.List(ctx, metav1.ListOptions{LabelSelector: sel})
-		if err != nil {
+		if apierrors.IsForbidden(err) {
+			continue // not granted, so nothing was copied
+		} else if err != nil {
 			return fmt.Errorf("listing the %s binding %s copied: %w", res, binding, err)
 		}
 		for _, o := range list.Items {
