@@ -5,14 +5,11 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -25,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/bindery-dev/bindery/apis/clusterid"
 	"github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/konnector/internal/controller/binding"
 	"github.com/bindery-dev/bindery/konnector/internal/options"
@@ -117,19 +115,13 @@ func run() error {
 	return mgr.Start(ctx)
 }
 
-// clusterID identifies this cluster on providers: a hash of the
-// kube-system namespace's UID, stable for the cluster's lifetime.
+// clusterID identifies this cluster on providers (see apis/clusterid).
 func clusterID(ctx context.Context, cfg *rest.Config) (string, error) {
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return "", err
 	}
-	ns, err := kube.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
-	if err != nil {
-		return "", fmt.Errorf("reading the kube-system namespace for the cluster ID: %w", err)
-	}
-	sum := sha256.Sum256([]byte(ns.UID))
-	return hex.EncodeToString(sum[:6]), nil
+	return clusterid.Get(ctx, kube)
 }
 
 func loadConfig(kubeconfig string) (*rest.Config, error) {

@@ -1,0 +1,483 @@
+package bind
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/konnector/deploy"
+)
+
+// Resources of the kube-bind API.
+var (
+	ExportRequests = kubebindv1alpha1.SchemeGroupVersion.WithResource("apiserviceexportrequests")
+	Exports        = kubebindv1alpha1.SchemeGroupVersion.WithResource("apiserviceexports")
+	Bindings       = kubebindv1alpha1.SchemeGroupVersion.WithResource("apiservicebindings")
+	CRDs           = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+)
+
+// ResourcesAnnotation, on an APIServiceBinding, lists its resources for
+// `kubectl get apiservicebindings -o wide`, as kube-bind's CLI sets it.
+const ResourcesAnnotation = "kube-bind.io/resources"
+
+// FieldManager is kubectl bind's server-side apply field manager.
+const FieldManager = "kubectl-bind"
+
+// ApplyOptions configure the Kubernetes side of a bind.
+type ApplyOptions struct {
+	// Consumer is the consumer cluster's config.
+	Consumer *rest.Config
+	// Namespace holds the kubeconfig Secrets and the konnector.
+	Namespace string
+	// SkipKonnector leaves the konnector alone.
+	SkipKonnector bool
+	// KonnectorImage overrides the chart's image.
+	KonnectorImage string
+	// Timeout bounds each wait.
+	Timeout time.Duration
+	// Out receives the phases; Verbose adds their durations.
+	Out     io.Writer
+	Verbose bool
+}
+
+// Result is what a bind created.
+type Result struct {
+	Secret   string
+	Bindings []string
+	// Resources are the bound resources, "resource.group".
+	Resources []string
+}
+
+// phase prints a phase as it ends, with its duration when verbose.
+type phases struct {
+	out     io.Writer
+	verbose bool
+	start   time.Time
+}
+
+func (p *phases) done(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if p.verbose {
+		msg += fmt.Sprintf(" (%s)", time.Since(p.start).Round(time.Millisecond))
+	}
+	_, _ = fmt.Fprintln(p.out, "✓ "+msg)
+	p.start = time.Now()
+}
+
+// Apply does what a BindingResponse asks: it stores the provider
+// kubeconfig in the consumer, creates the export requests on the provider
+// and waits for them, creates the APIServiceBindings, deploys the
+// konnector and waits until the bindings are Ready.
+func Apply(ctx context.Context, resp *kubebindv1alpha1.BindingResponse, o ApplyOptions) (*Result, error) {
+	ph := &phases{out: o.Out, verbose: o.Verbose, start: time.Now()}
+	if o.Namespace == "" {
+		o.Namespace = "kube-bind"
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 2 * time.Minute
+	}
+	provider, providerNS, host, err := providerClient(resp.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	consumer, err := dynamic.NewForConfig(o.Consumer)
+	if err != nil {
+		return nil, err
+	}
+	kube, err := kubernetes.NewForConfig(o.Consumer)
+	if err != nil {
+		return nil, err
+	}
+
+	secret, err := ensureSecret(ctx, kube, o.Namespace, host, providerNS, resp.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	ph.done("Stored the provider's kubeconfig in Secret %s/%s", o.Namespace, secret)
+
+	res := &Result{Secret: secret}
+	var claimed []string
+	for _, raw := range resp.Requests {
+		req, err := decodeRequest(raw)
+		if err != nil {
+			return res, err
+		}
+		if err := createRequest(ctx, provider, providerNS, req); err != nil {
+			return res, err
+		}
+		if err := waitRequest(ctx, provider, providerNS, req.GetName(), o.Timeout, o.Out); err != nil {
+			return res, err
+		}
+		ph.done("The provider accepted request %s", req.GetName())
+		resources, _, _ := unstructured.NestedSlice(req.Object, "spec", "resources")
+		for _, r := range resources {
+			m, _ := r.(map[string]any)
+			name := fmt.Sprintf("%v.%v", m["resource"], m["group"])
+			res.Resources = append(res.Resources, name)
+			claimed = append(claimed, exportClaims(ctx, provider, providerNS, name)...)
+		}
+	}
+
+	for _, name := range res.Resources {
+		if err := ensureBinding(ctx, consumer, name, o.Namespace, secret); err != nil {
+			return res, err
+		}
+		res.Bindings = append(res.Bindings, name)
+	}
+	ph.done("Created APIServiceBinding(s) %s", strings.Join(res.Bindings, ", "))
+
+	if !o.SkipKonnector {
+		version, err := DeployKonnector(ctx, consumer, o.Namespace, o.KonnectorImage, claimed)
+		if err != nil {
+			return res, err
+		}
+		ph.done("Deployed the konnector %s in %s", version, o.Namespace)
+	}
+	for _, name := range res.Bindings {
+		if err := waitBindingReady(ctx, consumer, name, o.Timeout); err != nil {
+			return res, err
+		}
+	}
+	ph.done("The CRD(s) are established and the binding(s) Ready")
+	return res, nil
+}
+
+// providerClient builds a client from the provider kubeconfig; its
+// context's namespace is the consumer's namespace there.
+func providerClient(kubeconfig []byte) (dynamic.Interface, string, string, error) {
+	cc, err := clientcmd.NewClientConfigFromBytes(kubeconfig)
+	if err != nil {
+		return nil, "", "", hinted(err, "the provider's kubeconfig is not valid", "tell the provider's operators")
+	}
+	ns, _, err := cc.Namespace()
+	if err != nil || ns == "" {
+		return nil, "", "", hinted(err, "the provider's kubeconfig names no namespace", "tell the provider's operators")
+	}
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return nil, "", "", hinted(err, "the provider's kubeconfig is not valid", "tell the provider's operators")
+	}
+	cfg.UserAgent = "kubectl-bind"
+	d, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, "", "", err
+	}
+	return d, ns, cfg.Host, nil
+}
+
+// SecretName is the name of the Secret holding a provider's kubeconfig:
+// the same provider and consumer namespace always get the same Secret.
+func SecretName(host, providerNamespace string) string {
+	sum := sha256.Sum256([]byte(host + "\n" + providerNamespace))
+	return "kubeconfig-" + hex.EncodeToString(sum[:5])
+}
+
+func ensureSecret(ctx context.Context, kube kubernetes.Interface, ns, host, providerNS string, kubeconfig []byte) (string, error) {
+	if _, err := kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return "", consumerError(err, "creating namespace "+ns)
+		}
+	} else if err != nil {
+		return "", consumerError(err, "reading namespace "+ns)
+	}
+	name := SecretName(host, providerNS)
+	s := &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app.kubernetes.io/managed-by": FieldManager}, Annotations: map[string]string{"bindery.dev/provider": host}},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{"kubeconfig": kubeconfig},
+	}
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return "", err
+	}
+	if _, err := kube.CoreV1().Secrets(ns).Patch(ctx, name, "application/apply-patch+yaml", raw, metav1.PatchOptions{FieldManager: FieldManager, Force: ptrTrue()}); err != nil {
+		return "", consumerError(err, "storing the provider kubeconfig in Secret "+ns+"/"+name)
+	}
+	return name, nil
+}
+
+func ptrTrue() *bool { b := true; return &b }
+
+func decodeRequest(raw runtime.RawExtension) (*unstructured.Unstructured, error) {
+	u := &unstructured.Unstructured{}
+	if err := json.Unmarshal(raw.Raw, &u.Object); err != nil {
+		return nil, hinted(err, "the provider returned a request that is not valid", "tell the provider's operators")
+	}
+	if u.GetName() == "" {
+		return nil, hinted(nil, "the provider returned a request without a name", "tell the provider's operators")
+	}
+	u.SetAPIVersion(kubebindv1alpha1.SchemeGroupVersion.String())
+	u.SetKind("APIServiceExportRequest")
+	return u, nil
+}
+
+func createRequest(ctx context.Context, provider dynamic.Interface, ns string, req *unstructured.Unstructured) error {
+	rc := provider.Resource(ExportRequests).Namespace(ns)
+	req.SetNamespace(ns)
+	_, err := rc.Create(ctx, req, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		// Binding again: a failed earlier request is replaced, a
+		// succeeded one is kept.
+		old, gerr := rc.Get(ctx, req.GetName(), metav1.GetOptions{})
+		if gerr == nil {
+			if phase, _, _ := unstructured.NestedString(old.Object, "status", "phase"); phase == "Failed" {
+				if err := rc.Delete(ctx, req.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+					return hinted(err, "cannot replace the failed request "+req.GetName(), "delete it on the provider and bind again")
+				}
+				_, err = rc.Create(ctx, req, metav1.CreateOptions{})
+				return providerError(err, "creating request "+req.GetName())
+			}
+		}
+		return nil
+	}
+	return providerError(err, "creating request "+req.GetName())
+}
+
+// waitRequest watches the request until the provider decides.
+func waitRequest(ctx context.Context, provider dynamic.Interface, ns, name string, timeout time.Duration, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	rc := provider.Resource(ExportRequests).Namespace(ns)
+	last := ""
+	return watchUntil(ctx, rc, name, func(u *unstructured.Unstructured) (bool, error) {
+		phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
+		if phase != last && phase != "" && phase != "Succeeded" {
+			_, _ = fmt.Fprintf(out, "  request %s: %s\n", name, phase)
+		}
+		last = phase
+		switch phase {
+		case "Succeeded":
+			return true, nil
+		case "Failed":
+			msg, _, _ := unstructured.NestedString(u.Object, "status", "terminalMessage")
+			return false, hinted(nil, fmt.Sprintf("the provider refused request %s: %s", name, msg), "choose another service, or ask the provider's operators")
+		}
+		return false, nil
+	}, func() error {
+		return hinted(nil, fmt.Sprintf("the provider did not handle request %s within %s", name, timeout), "check that the provider's backend is running")
+	})
+}
+
+// watchUntil gets the named object and then watches it until cond says
+// done or fails; onTimeout explains a timeout.
+func watchUntil(ctx context.Context, rc dynamic.ResourceInterface, name string, cond func(*unstructured.Unstructured) (bool, error), onTimeout func() error) error {
+	for {
+		list, err := rc.List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()})
+		if err != nil {
+			if ctx.Err() != nil {
+				return onTimeout()
+			}
+			return err
+		}
+		for i := range list.Items {
+			if done, err := cond(&list.Items[i]); done || err != nil {
+				return err
+			}
+		}
+		w, err := rc.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String(), ResourceVersion: list.GetResourceVersion()})
+		if err != nil {
+			if ctx.Err() != nil {
+				return onTimeout()
+			}
+			return err
+		}
+		for ev := range w.ResultChan() {
+			if ev.Type == watch.Error {
+				break
+			}
+			if u, ok := ev.Object.(*unstructured.Unstructured); ok {
+				if done, err := cond(u); done || err != nil {
+					w.Stop()
+					return err
+				}
+			}
+		}
+		w.Stop()
+		if ctx.Err() != nil {
+			return onTimeout()
+		}
+	}
+}
+
+// exportClaims returns the kinds of related objects the export of a
+// resource claims, so that the konnector is granted them.
+func exportClaims(ctx context.Context, provider dynamic.Interface, ns, name string) []string {
+	e, err := provider.Resource(Exports).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil
+	}
+	var claims []binderyv1alpha1.PermissionClaim
+	if raw := e.GetAnnotations()[binderyv1alpha1.PermissionClaimsAnnotation]; raw == "" || json.Unmarshal([]byte(raw), &claims) != nil {
+		return nil
+	}
+	var out []string
+	for _, c := range claims {
+		out = append(out, c.Resource)
+	}
+	return out
+}
+
+func ensureBinding(ctx context.Context, consumer dynamic.Interface, name, ns, secret string) error {
+	b := &unstructured.Unstructured{}
+	b.SetAPIVersion(kubebindv1alpha1.SchemeGroupVersion.String())
+	b.SetKind("APIServiceBinding")
+	b.SetName(name)
+	b.SetAnnotations(map[string]string{ResourcesAnnotation: name})
+	_ = unstructured.SetNestedMap(b.Object, map[string]any{"name": secret, "namespace": ns, "key": "kubeconfig"}, "spec", "kubeconfigSecretRef")
+	if _, err := consumer.Resource(Bindings).Apply(ctx, name, b, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
+		if apierrors.IsNotFound(err) {
+			return hinted(err, "the consumer cluster does not serve APIServiceBindings yet", "deploy the konnector (drop --skip-konnector), which installs them")
+		}
+		return consumerError(err, "creating APIServiceBinding "+name)
+	}
+	return nil
+}
+
+// waitBindingReady waits for the binding's Ready condition, and reports
+// the binding's own message when it does not get there.
+func waitBindingReady(ctx context.Context, consumer dynamic.Interface, name string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	msg := "no status yet; is the konnector running?"
+	return watchUntil(ctx, consumer.Resource(Bindings), name, func(u *unstructured.Unstructured) (bool, error) {
+		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+		for _, c := range conds {
+			m, _ := c.(map[string]any)
+			if m["type"] == "Ready" {
+				if m["status"] == "True" {
+					return true, nil
+				}
+				msg = fmt.Sprint(m["message"])
+			}
+		}
+		return false, nil
+	}, func() error {
+		return hinted(nil, fmt.Sprintf("APIServiceBinding %s is not Ready after %s: %s", name, timeout, msg), "kubectl get apiservicebinding "+name+" -o yaml")
+	})
+}
+
+// DeployKonnector applies the konnector's manifests, granted every bound
+// resource of the cluster, and returns the version deployed.
+func DeployKonnector(ctx context.Context, consumer dynamic.Interface, ns, image string, claimed []string) (string, error) {
+	objs, err := KonnectorManifests(ctx, consumer, ns, image, claimed)
+	if err != nil {
+		return "", err
+	}
+	for _, o := range objs {
+		gvr, err := resourceOf(o)
+		if err != nil {
+			return "", err
+		}
+		var rc dynamic.ResourceInterface = consumer.Resource(gvr)
+		if o.GetNamespace() != "" {
+			rc = consumer.Resource(gvr).Namespace(o.GetNamespace())
+		}
+		if _, err := rc.Apply(ctx, o.GetName(), o, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
+			return "", consumerError(err, fmt.Sprintf("applying the konnector's %s %s", o.GetKind(), o.GetName()))
+		}
+	}
+	return deploy.ChartVersion()
+}
+
+// KonnectorManifests renders the konnector's chart for the bindings of
+// the cluster, plus claimed kinds.
+func KonnectorManifests(ctx context.Context, consumer dynamic.Interface, ns, image string, claimed []string) ([]*unstructured.Unstructured, error) {
+	var bound []deploy.Binding
+	list, err := consumer.Resource(Bindings).List(ctx, metav1.ListOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, consumerError(err, "listing APIServiceBindings")
+	}
+	if list != nil {
+		for _, b := range list.Items {
+			resource, group, ok := strings.Cut(b.GetName(), ".")
+			if ok {
+				bound = append(bound, deploy.Binding{Name: b.GetName(), Group: group, Resource: resource})
+			}
+		}
+	}
+	// Keep claims granted earlier.
+	if cr, err := consumer.Resource(schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"}).Get(ctx, "bindery-konnector", metav1.GetOptions{}); err == nil {
+		rules, _, _ := unstructured.NestedSlice(cr.Object, "rules")
+		for _, r := range rules {
+			m, _ := r.(map[string]any)
+			groups, _ := m["apiGroups"].([]any)
+			res, _ := m["resources"].([]any)
+			if len(groups) == 1 && groups[0] == "" {
+				for _, x := range res {
+					if s, _ := x.(string); s == "secrets" || s == "configmaps" {
+						claimed = append(claimed, s)
+					}
+				}
+			}
+		}
+	}
+	sort.Strings(claimed)
+	claimed = slices.Compact(claimed)
+	sort.Slice(bound, func(i, j int) bool { return bound[i].Name < bound[j].Name })
+	return deploy.Render(deploy.Options{Namespace: ns, Image: image, Bindings: bound, ClaimedResources: claimed})
+}
+
+func resourceOf(o *unstructured.Unstructured) (schema.GroupVersionResource, error) {
+	gv, err := schema.ParseGroupVersion(o.GetAPIVersion())
+	if err != nil {
+		return schema.GroupVersionResource{}, err
+	}
+	r, ok := map[string]string{
+		"ServiceAccount": "serviceaccounts", "ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings",
+		"Role": "roles", "RoleBinding": "rolebindings", "Deployment": "deployments", "Namespace": "namespaces",
+	}[o.GetKind()]
+	if !ok {
+		return schema.GroupVersionResource{}, fmt.Errorf("the konnector chart has a %s, which kubectl bind does not know", o.GetKind())
+	}
+	return gv.WithResource(r), nil
+}
+
+func consumerError(err error, what string) error {
+	switch {
+	case apierrors.IsForbidden(err):
+		return hinted(err, what+": not allowed in the consumer cluster", "kubectl bind needs to create Secrets, APIServiceBindings, CRDs and RBAC there; use an admin context")
+	case apierrors.IsUnauthorized(err):
+		return hinted(err, what+": the consumer cluster does not accept your credentials", "check --kubeconfig and --context")
+	case err != nil && (strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "no such host") || strings.Contains(err.Error(), "i/o timeout")):
+		return hinted(err, what+": cannot reach the consumer cluster", "check --kubeconfig and --context, and that the cluster is up")
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+func providerError(err error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
+		return hinted(err, what+": the provider refused the returned credentials", "run kubectl bind again; if it persists, tell the provider's operators")
+	case strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "no such host") || strings.Contains(err.Error(), "i/o timeout"):
+		return hinted(err, what+": cannot reach the provider's cluster", "the provider's API server may be down; try again later")
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

@@ -1,0 +1,86 @@
+// Package bind implements kubectl bind: it fetches a provider's
+// BindingProvider document, logs in through the browser with a loopback
+// callback, and then applies what the provider returned to both clusters.
+package bind
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+)
+
+// Error is a failure with a hint on what to do about it; the CLI prints
+// both on one line.
+type Error struct {
+	Msg  string
+	Hint string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	s := e.Msg
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	if e.Hint != "" {
+		s += " (hint: " + e.Hint + ")"
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func hinted(err error, msg, hint string) error { return &Error{Msg: msg, Hint: hint, Err: err} }
+
+// FetchProvider reads the BindingProvider document at u and checks that it
+// is one this CLI can bind with.
+func FetchProvider(ctx context.Context, c *http.Client, u string) (*kubebindv1alpha1.BindingProvider, error) {
+	parsed, err := url.Parse(u)
+	if err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" {
+		return nil, hinted(nil, fmt.Sprintf("%q is not an http(s) URL", u), "pass the provider's URL, e.g. https://bindery.example.com/export")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, hinted(err, "cannot reach the provider at "+u, "check the URL and your network")
+	}
+	defer resp.Body.Close() //nolint:errcheck
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, hinted(err, "cannot read the provider's answer", "try again")
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, hinted(nil, fmt.Sprintf("%s answered %s", u, resp.Status), "check the URL; a Bindery backend serves it at /export")
+	}
+	p := &kubebindv1alpha1.BindingProvider{}
+	if err := json.Unmarshal(body, p); err != nil || p.Kind != "BindingProvider" {
+		return nil, hinted(nil, u+" is not a Bindery or kube-bind provider", "a provider's URL serves a BindingProvider document, usually at /export")
+	}
+	if p.APIVersion != "v1alpha1" && p.APIVersion != kubebindv1alpha1.SchemeGroupVersion.String() {
+		return nil, hinted(nil, fmt.Sprintf("the provider speaks %q, this kubectl-bind speaks kube-bind.io/v1alpha1", p.APIVersion), "use a kubectl-bind matching the provider")
+	}
+	if authorizeURL(p) == "" {
+		return nil, hinted(nil, "the provider offers no browser login (oauth2code)", "ask the provider for a kubeconfig and use kubectl bind apiservice")
+	}
+	return p, nil
+}
+
+// authorizeURL is the provider's OAuth2 code grant login URL.
+func authorizeURL(p *kubebindv1alpha1.BindingProvider) string {
+	for _, m := range p.AuthenticationMethods {
+		if m.Method == "OAuth2CodeGrant" && m.OAuth2CodeGrant != nil {
+			return m.OAuth2CodeGrant.AuthenticatedURL
+		}
+	}
+	return ""
+}
+

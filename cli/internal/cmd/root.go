@@ -1,0 +1,114 @@
+// Package cmd holds kubectl-bind's commands.
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/bindery-dev/bindery/apis/clusterid"
+	"github.com/bindery-dev/bindery/cli/internal/bind"
+)
+
+// bindOptions are the flags of kubectl bind <url>.
+type bindOptions struct {
+	flags          *genericclioptions.ConfigFlags
+	streams        genericiooptions.IOStreams
+	noBrowser      bool
+	loginTimeout   time.Duration
+	timeout        time.Duration
+	skipKonnector  bool
+	konnectorImage string
+	verbose        bool
+}
+
+// NewRoot returns `kubectl bind`.
+func NewRoot(streams genericiooptions.IOStreams) *cobra.Command {
+	o := &bindOptions{flags: genericclioptions.NewConfigFlags(true), streams: streams}
+	cmd := &cobra.Command{
+		Use:   "kubectl-bind <url>",
+		Short: "Bind APIs from a Bindery or kube-bind provider into this cluster",
+		Long: `kubectl bind connects this cluster to a service provider: you log in to the
+provider in the browser and choose a service; kubectl bind then creates
+the binding here, deploys the konnector, and waits until the service's API
+is ready to use.`,
+		Example: `  # Bind from a provider; a browser opens for the login
+  kubectl bind https://bindery.example.com/export
+
+  # On a machine without a browser, print the login URL instead
+  kubectl bind https://bindery.example.com/export --no-browser
+
+  # See what is bound
+  kubectl bind list`,
+		Args:          cobra.MaximumNArgs(1),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			return o.run(cmd.Context(), args[0])
+		},
+	}
+	o.flags.AddFlags(cmd.PersistentFlags())
+	cmd.Flags().BoolVar(&o.noBrowser, "no-browser", false, "Print the login URL instead of opening a browser.")
+	cmd.Flags().DurationVar(&o.loginTimeout, "login-timeout", 5*time.Minute, "How long to wait for the login in the browser.")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 2*time.Minute, "How long to wait for the provider and for the binding to be Ready.")
+	cmd.Flags().BoolVar(&o.skipKonnector, "skip-konnector", false, "Do not deploy or upgrade the konnector.")
+	cmd.Flags().StringVar(&o.konnectorImage, "konnector-image", "", "Konnector image (repository:tag) instead of the one matching this kubectl-bind.")
+	cmd.PersistentFlags().BoolVarP(&o.verbose, "verbose", "v", false, "Print how long each phase took.")
+	cmd.AddCommand(newList(o.flags, streams), newUnbind(o.flags, streams))
+	return cmd
+}
+
+func (o *bindOptions) run(ctx context.Context, url string) error {
+	start := time.Now()
+	cfg, err := o.flags.ToRESTConfig()
+	if err != nil {
+		return fmt.Errorf("loading the consumer cluster's kubeconfig: %w (hint: check --kubeconfig and --context)", err)
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	id, err := clusterid.Get(ctx, kube)
+	if err != nil {
+		return &bind.Error{Msg: "cannot reach the consumer cluster at " + cfg.Host, Hint: "check --kubeconfig and --context, and that the cluster is up", Err: err}
+	}
+	p, err := bind.FetchProvider(ctx, &http.Client{Timeout: 30 * time.Second}, url)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.streams.Out, "Binding from %s\n", p.ProviderPrettyName) //nolint:errcheck
+	resp, err := bind.Login(ctx, p, bind.LoginOptions{ClusterID: id, NoBrowser: o.noBrowser, Timeout: o.loginTimeout, Out: o.streams.ErrOut})
+	if err != nil {
+		return err
+	}
+	loggedIn := time.Now()
+	ns := "kube-bind"
+	res, err := bind.Apply(ctx, resp, bind.ApplyOptions{
+		Consumer: cfg, Namespace: ns, SkipKonnector: o.skipKonnector, KonnectorImage: o.konnectorImage,
+		Timeout: o.timeout, Out: o.streams.Out, Verbose: o.verbose,
+	})
+	if err != nil {
+		if res != nil && len(res.Bindings)+len(res.Secret) > 0 {
+			fmt.Fprintf(o.streams.ErrOut, "Left in place: Secret %s/%s and APIServiceBinding(s) %v; remove them with kubectl bind unbind <binding>, or bind again.\n", ns, res.Secret, res.Bindings) //nolint:errcheck
+		}
+		return err
+	}
+	if o.verbose {
+		fmt.Fprintf(o.streams.Out, "Took %s after the login (%s in all).\n", time.Since(loggedIn).Round(time.Millisecond), time.Since(start).Round(time.Millisecond)) //nolint:errcheck
+	}
+	fmt.Fprintf(o.streams.Out, "\nBound %d resource(s) from %s. Next:\n", len(res.Resources), p.ProviderPrettyName) //nolint:errcheck
+	for _, r := range res.Resources {
+		fmt.Fprintf(o.streams.Out, "  kubectl get %s\n", r) //nolint:errcheck
+	}
+	fmt.Fprintln(o.streams.Out, "  kubectl bind list") //nolint:errcheck
+	return nil
+}
