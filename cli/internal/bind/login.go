@@ -97,6 +97,7 @@ func Login(ctx context.Context, p *kubebindv1alpha1.BindingProvider, o LoginOpti
 	if timeout <= 0 {
 		timeout = 5 * time.Minute
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	ticker := time.NewTicker(time.Second)
@@ -114,7 +115,7 @@ func Login(ctx context.Context, p *kubebindv1alpha1.BindingProvider, o LoginOpti
 			_, _ = fmt.Fprintf(o.Out, "\r\033[KWaiting for the login in the browser… %s (Ctrl-C to stop)", time.Since(start).Round(time.Second))
 		case <-ctx.Done():
 			_, _ = fmt.Fprint(o.Out, "\r\033[K")
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			if parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return nil, hinted(nil, fmt.Sprintf("no login within %s", timeout), "run kubectl bind again and finish the login in the browser, or raise --login-timeout")
 			}
 			return nil, hinted(ctx.Err(), "the login was interrupted", "run kubectl bind again")

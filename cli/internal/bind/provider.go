@@ -83,4 +83,3 @@ func authorizeURL(p *kubebindv1alpha1.BindingProvider) string {
 	}
 	return ""
 }
-

@@ -22,10 +22,10 @@ import (
 
 func newList(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	return &cobra.Command{
-		Use:   "list",
-		Short: "List the bindings in this cluster",
+		Use:     "list",
+		Short:   "List the bindings in this cluster",
 		Example: `  kubectl bind list`,
-		Args: cobra.NoArgs,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := flags.ToRESTConfig()
 			if err != nil {

@@ -532,14 +532,12 @@ func (s *Syncer) syncBack(ctx context.Context, obj, copyObj *unstructured.Unstru
 		if has && !equalJSON(status, obj.Object["status"]) {
 			updated := obj.DeepCopy()
 			updated.Object["status"] = status
-			got, err := rc.UpdateStatus(ctx, updated, metav1.UpdateOptions{})
-			if err != nil {
+			if _, err := rc.UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil {
 				return fmt.Errorf("updating the status of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
 			}
 			if d, ok := s.up.since(obj.GetNamespace() + "/" + obj.GetName()); ok {
 				SyncLatency.WithLabelValues(s.o.Name, "up").Observe(d.Seconds())
 			}
-			obj = got
 		}
 	}
 	return nil

@@ -1,0 +1,178 @@
+package bind
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+func providerDoc(authURL string) kubebindv1alpha1.BindingProvider {
+	p := kubebindv1alpha1.BindingProvider{ProviderPrettyName: "Acme", Version: "v0.4.6"}
+	p.APIVersion, p.Kind = "v1alpha1", "BindingProvider"
+	p.AuthenticationMethods = []kubebindv1alpha1.AuthenticationMethod{{Method: "OAuth2CodeGrant", OAuth2CodeGrant: &kubebindv1alpha1.OAuth2CodeGrant{AuthenticatedURL: authURL}}}
+	return p
+}
+
+func TestFetchProvider(t *testing.T) {
+	good := providerDoc("https://example.com/authorize")
+	noLogin := good
+	noLogin.AuthenticationMethods = nil
+	wrongVersion := good
+	wrongVersion.APIVersion = "v2"
+	tests := []struct {
+		name    string
+		status  int
+		body    any
+		wantErr string
+	}{
+		{"a Bindery or kube-bind provider", 200, good, ""},
+		{"a page that is not a provider", 200, map[string]string{"hello": "world"}, "is not a Bindery or kube-bind provider"},
+		{"an HTML page", 200, "<html>", "is not a Bindery or kube-bind provider"},
+		{"an error status", 404, nil, "answered 404"},
+		{"a provider without browser login", 200, noLogin, "no browser login"},
+		{"another protocol version", 200, wrongVersion, `speaks "v2"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(tt.status)
+				if s, ok := tt.body.(string); ok {
+					_, _ = w.Write([]byte(s))
+				} else if tt.body != nil {
+					_ = json.NewEncoder(w).Encode(tt.body)
+				}
+			}))
+			defer srv.Close()
+			p, err := FetchProvider(t.Context(), srv.Client(), srv.URL+"/export")
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+				assert.Equal(t, "Acme", p.ProviderPrettyName)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+			assert.Contains(t, err.Error(), "hint:", "every error says what to do")
+		})
+	}
+	t.Run("an unreachable URL", func(t *testing.T) {
+		srv := httptest.NewServer(http.NotFoundHandler())
+		u := srv.URL
+		srv.Close()
+		_, err := FetchProvider(t.Context(), http.DefaultClient, u)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "cannot reach the provider")
+	})
+	t.Run("not a URL", func(t *testing.T) {
+		_, err := FetchProvider(t.Context(), http.DefaultClient, "bindery.example.com")
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "is not an http(s) URL")
+	})
+}
+
+func response(t *testing.T, sid string) string {
+	t.Helper()
+	raw, err := json.Marshal(kubebindv1alpha1.BindingResponse{
+		Authentication: kubebindv1alpha1.BindingResponseAuthentication{OAuth2CodeGrant: &kubebindv1alpha1.BindingResponseAuthenticationOAuth2CodeGrant{SessionID: sid}},
+		Kubeconfig:     []byte("kubeconfig"),
+		Requests:       []runtime.RawExtension{{Raw: []byte(`{"metadata":{"name":"x"}}`)}},
+	})
+	require.NoError(t, err)
+	return base64.StdEncoding.EncodeToString(raw)
+}
+
+// fakeBrowser plays the provider's login: it follows the authorize URL's
+// redirect parameter back to the CLI, with a response for session sid
+// (the one asked for, unless overridden) at path (the one asked for,
+// unless overridden).
+func fakeBrowser(t *testing.T, sid, path string) func(string) error {
+	return func(authorize string) error {
+		u, err := url.Parse(authorize)
+		require.NoError(t, err)
+		q := u.Query()
+		back, err := url.Parse(q.Get("u"))
+		require.NoError(t, err)
+		assert.Equal(t, "127.0.0.1", back.Hostname(), "the callback is on loopback")
+		assert.NotEmpty(t, q.Get("c"))
+		if sid == "" {
+			sid = q.Get("s")
+		}
+		if path != "" {
+			back.Path = path
+		}
+		v := back.Query()
+		v.Set("response", response(t, sid))
+		back.RawQuery = v.Encode()
+		go func() {
+			resp, err := http.Get(back.String())
+			if err == nil {
+				_ = resp.Body.Close()
+			}
+		}()
+		return nil
+	}
+}
+
+func TestLogin(t *testing.T) {
+	t.Setenv("DISPLAY", ":0")
+	p := providerDoc("https://example.com/authorize")
+	t.Run("the provider's answer for this session is accepted", func(t *testing.T) {
+		resp, err := Login(t.Context(), &p, LoginOptions{ClusterID: "c1", Timeout: 10 * time.Second, Out: &bytes.Buffer{}, Open: fakeBrowser(t, "", "")})
+		require.NoError(t, err)
+		assert.Equal(t, []byte("kubeconfig"), resp.Kubeconfig)
+	})
+	t.Run("an answer for another session is refused", func(t *testing.T) {
+		_, err := Login(t.Context(), &p, LoginOptions{ClusterID: "c1", Timeout: 10 * time.Second, Out: &bytes.Buffer{}, Open: fakeBrowser(t, "someone-else", "")})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "another login session")
+	})
+	t.Run("a callback without the path secret is ignored, and the login times out", func(t *testing.T) {
+		_, err := Login(t.Context(), &p, LoginOptions{ClusterID: "c1", Timeout: 2 * time.Second, Out: &bytes.Buffer{}, Open: fakeBrowser(t, "", "/callback/guess")})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "no login within 2s")
+	})
+	t.Run("without a browser, the URL is printed", func(t *testing.T) {
+		out := &bytes.Buffer{}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		_, err := Login(ctx, &p, LoginOptions{ClusterID: "c1", NoBrowser: true, Timeout: time.Minute, Out: out})
+		require.Error(t, err)
+		assert.Contains(t, out.String(), "https://example.com/authorize?c=c1&s=")
+		assert.Contains(t, err.Error(), "interrupted", "a closed browser or Ctrl-C ends the wait with a clear error")
+	})
+}
+
+func TestDecodeResponse(t *testing.T) {
+	for name, tc := range map[string]struct {
+		raw, want string
+	}{
+		"empty":         {"", "no response"},
+		"not base64":    {"%%%", "not base64"},
+		"not JSON":      {base64.StdEncoding.EncodeToString([]byte("{")), "not a BindingResponse"},
+		"other session": {response(t, "other"), "another login session"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := decodeResponse(tc.raw, "mine")
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func TestSecretName(t *testing.T) {
+	a := SecretName("https://p.example.com", "ns-1")
+	assert.Equal(t, a, SecretName("https://p.example.com", "ns-1"), "the same provider reuses its Secret")
+	assert.NotEqual(t, a, SecretName("https://p.example.com", "ns-2"))
+	assert.True(t, strings.HasPrefix(a, "kubeconfig-"))
+}
