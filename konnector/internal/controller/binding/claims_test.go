@@ -98,18 +98,7 @@ func TestPermissionClaims(t *testing.T) {
 		require.NoError(t, e.pc.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: pns, Name: "taken"}, Data: map[string][]byte{"theirs": []byte("yes")}}))
 		_, err := e.consumerDyn.Resource(databases).Namespace("default").Create(ctx, db("clash", "taken"), metav1.CreateOptions{})
 		require.NoError(t, err)
-		framework.Eventually(t, func() (bool, string) {
-			list := &eventsv1.EventList{}
-			if err := e.cc.List(ctx, list, client.InNamespace("default")); err != nil {
-				return false, err.Error()
-			}
-			for _, ev := range list.Items {
-				if ev.Regarding.Name == "clash" && ev.Reason == "ClaimConflict" {
-					return true, ""
-				}
-			}
-			return false, "no ClaimConflict event on the Database"
-		}, time.Minute)
+		waitEvent(t, e.cc, "default", "clash", "ClaimConflict")
 		got := &corev1.Secret{}
 		require.NoError(t, e.cc.Get(ctx, client.ObjectKey{Namespace: "default", Name: "taken"}, got))
 		assert.Equal(t, map[string][]byte{"mine": []byte("yes")}, got.Data)
@@ -134,18 +123,7 @@ func TestPermissionClaims(t *testing.T) {
 		o.SetNamespace("elsewhere")
 		_, err := e.consumerDyn.Resource(databases).Namespace("elsewhere").Create(ctx, o, metav1.CreateOptions{})
 		require.NoError(t, err)
-		framework.Eventually(t, func() (bool, string) {
-			list := &eventsv1.EventList{}
-			if err := e.cc.List(ctx, list, client.InNamespace("elsewhere")); err != nil {
-				return false, err.Error()
-			}
-			for _, ev := range list.Items {
-				if ev.Regarding.Name == "stray" && ev.Reason == "NamespaceNotBound" {
-					return true, ""
-				}
-			}
-			return false, "no NamespaceNotBound event"
-		}, time.Minute)
+		waitEvent(t, e.cc, "elsewhere", "stray", "NamespaceNotBound")
 		asns := &kubebindv1alpha1.APIServiceNamespaceList{}
 		require.NoError(t, e.pc.List(ctx, asns, client.InNamespace(clusterNS)))
 		for _, a := range asns.Items {
@@ -160,4 +138,21 @@ func TestPermissionClaims(t *testing.T) {
 			return apierrors.IsNotFound(err), fmt.Sprint(err)
 		}, time.Minute)
 	})
+}
+
+// waitEvent waits for an event with reason on the named object.
+func waitEvent(t *testing.T, c client.Client, ns, name, reason string) {
+	t.Helper()
+	framework.Eventually(t, func() (bool, string) {
+		list := &eventsv1.EventList{}
+		if err := c.List(t.Context(), list, client.InNamespace(ns)); err != nil {
+			return false, err.Error()
+		}
+		for _, ev := range list.Items {
+			if ev.Regarding.Name == name && ev.Reason == reason {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("no %s event on %s/%s", reason, ns, name)
+	}, time.Minute)
 }
