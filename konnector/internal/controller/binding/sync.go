@@ -302,7 +302,12 @@ func (r *Reconciler) ensureCRD(ctx context.Context, st *state) error {
 		return errStop
 	}
 	// An established CRD is served a moment later. Starting informers
-	// before that costs a reflector backoff of a second or more.
+	// before that costs a reflector backoff of a second or more. Once the
+	// schema was in sync, the CRD is known to be served.
+	if conditions.IsTrue(st.binding, kubebindv1alpha1.APIServiceBindingConditionSchemaInSync) {
+		st.crd = existing
+		return nil
+	}
 	if _, err := r.Consumer.Resource(storageGVR(existing)).List(ctx, metav1.ListOptions{Limit: 1}); apierrors.IsNotFound(err) {
 		conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSchemaInSync, ReasonNotEstablished, conditionsapi.ConditionSeverityInfo,
 			"waiting for %s to be served", desired.Name)
