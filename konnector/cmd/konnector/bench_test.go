@@ -17,7 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 
-	"github.com/bindery-dev/bindery/konnector/internal/testenv"
+	"github.com/bindery-dev/bindery/konnector/testenv"
 )
 
 // The konnector issue's figures for upstream kube-bind's konnector v0.4.6

@@ -24,7 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ksync "github.com/bindery-dev/bindery/konnector/internal/sync"
-	"github.com/bindery-dev/bindery/konnector/internal/testenv"
+	"github.com/bindery-dev/bindery/konnector/testenv"
 	"github.com/bindery-dev/bindery/test/framework"
 )
 

@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindery-dev/bindery/konnector/deploy"
-	"github.com/bindery-dev/bindery/konnector/internal/testenv"
+	"github.com/bindery-dev/bindery/konnector/testenv"
 	"github.com/bindery-dev/bindery/test/framework"
 )
 

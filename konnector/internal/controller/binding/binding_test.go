@@ -33,7 +33,7 @@ import (
 	"github.com/bindery-dev/bindery/konnector/internal/provider"
 	"github.com/bindery-dev/bindery/konnector/internal/scheme"
 	ksync "github.com/bindery-dev/bindery/konnector/internal/sync"
-	"github.com/bindery-dev/bindery/konnector/internal/testenv"
+	"github.com/bindery-dev/bindery/konnector/testenv"
 	"github.com/bindery-dev/bindery/test/framework"
 )
 

@@ -1,7 +1,8 @@
-// Package testenv sets up, for the konnector's integration tests, a
-// provider cluster the way bindery-backend would, and a consumer cluster
-// with a binding's kubeconfig Secret. It uses admin rights and stands in
-// for the backend's APIServiceNamespace controller; the real backend is
+// Package testenv is test support for the integration tests of the
+// konnector and kubectl bind. It sets up a provider cluster the way
+// bindery-backend would, and a consumer cluster with a binding's
+// kubeconfig Secret. It uses admin rights and stands in for the backend's
+// APIServiceNamespace and export request controllers; the real backend is
 // exercised end to end in test/e2e.
 package testenv
 
@@ -128,4 +129,36 @@ func Client(t testing.TB, c *framework.Cluster) client.Client {
 	cl, err := client.New(c.Config, client.Options{Scheme: scheme.Scheme})
 	require.NoError(t, err)
 	return cl
+}
+
+// ServeExportRequests stands in for the backend's export request
+// controller: requests in the cluster namespace for databases turn
+// Succeeded (the export already exists); any other request turns Failed
+// with a terminal message, as the backend refuses what it does not offer.
+func ServeExportRequests(t testing.TB, p *framework.Cluster) {
+	t.Helper()
+	c := Client(t, p)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() {
+		for ctx.Err() == nil {
+			list := &kubebindv1alpha1.APIServiceExportRequestList{}
+			if err := c.List(ctx, list, client.InNamespace(ClusterNS)); err == nil {
+				for _, r := range list.Items {
+					if r.Status.Phase != "" && r.Status.Phase != kubebindv1alpha1.APIServiceExportRequestPhasePending {
+						continue
+					}
+					r.Status.Phase = kubebindv1alpha1.APIServiceExportRequestPhaseSucceeded
+					for _, res := range r.Spec.Resources {
+						if res.Group != Databases.Group || res.Resource != Databases.Resource {
+							r.Status.Phase = kubebindv1alpha1.APIServiceExportRequestPhaseFailed
+							r.Status.TerminalMessage = res.Resource + "." + res.Group + " is not offered"
+						}
+					}
+					_ = c.Status().Update(ctx, &r)
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
 }

@@ -1,0 +1,168 @@
+package cmd
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bindery-dev/bindery/cli/internal/bind"
+	"github.com/bindery-dev/bindery/konnector/testenv"
+	"github.com/bindery-dev/bindery/test/framework"
+)
+
+var konnectorBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kubectl-bind-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	konnectorBin = filepath.Join(dir, "konnector")
+	build := exec.Command("go", "build", "-o", konnectorBin, "github.com/bindery-dev/bindery/konnector/cmd/konnector")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the konnector:", err)
+		os.Exit(1)
+	}
+	framework.Main(m)
+	_ = os.RemoveAll(dir)
+}
+
+// response is what a provider returns after the login: the provider
+// kubeconfig and one request per resource.
+func response(t *testing.T, prov *framework.Cluster, resources ...kubebindv1alpha1.GroupResource) *kubebindv1alpha1.BindingResponse {
+	t.Helper()
+	req := map[string]any{
+		"apiVersion": "kube-bind.io/v1alpha1", "kind": "APIServiceExportRequest",
+		"metadata": map[string]any{"name": "databases"},
+		"spec":     map[string]any{"resources": resources},
+	}
+	raw, err := json.Marshal(req)
+	require.NoError(t, err)
+	return &kubebindv1alpha1.BindingResponse{Kubeconfig: testenv.ProviderKubeconfig(t, prov), Requests: []runtime.RawExtension{{Raw: raw}}}
+}
+
+// TestBindListUnbind covers the Kubernetes side of kubectl bind against
+// two real clusters: what a bind creates, what list shows, and what
+// unbind removes. The konnector runs as a process, since nothing runs the
+// Deployment kubectl bind applies.
+func TestBindListUnbind(t *testing.T) {
+	t.Parallel()
+	cs := framework.StartClusters(t, "provider", "consumer")
+	prov, cons := cs[0], cs[1]
+	testenv.ProviderSide(t, prov)
+	testenv.ServeExportRequests(t, prov)
+	ctx := t.Context()
+	k := &framework.Process{Name: "konnector", Path: konnectorBin, Log: cons.LogWriter("konnector"),
+		Args: []string{"--kubeconfig", cons.Kubeconfig, "--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0", "--heartbeat-interval=4s"}}
+	require.NoError(t, k.Start())
+	t.Cleanup(k.Stop)
+	cc := testenv.Client(t, cons)
+	framework.Eventually(t, func() (bool, string) {
+		err := cc.Get(ctx, client.ObjectKey{Name: "apiservicebindings.kube-bind.io"}, &apiextensionsv1.CustomResourceDefinition{})
+		return err == nil, fmt.Sprint(err) // the konnector installs it
+	}, time.Minute)
+
+	out := &bytes.Buffer{}
+	start := time.Now()
+	res, err := bind.Apply(ctx, response(t, prov, kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"}),
+		bind.ApplyOptions{Consumer: cons.Config, Timeout: time.Minute, Out: out, Verbose: true})
+	require.NoError(t, err, out.String())
+	t.Logf("bind took %s after the login:\n%s", time.Since(start), out)
+
+	t.Run("bind stores the kubeconfig, creates the binding and deploys the konnector granted it", func(t *testing.T) {
+		assert.Equal(t, []string{testenv.BindingName}, res.Bindings)
+		s := &corev1.Secret{}
+		require.NoError(t, cc.Get(ctx, client.ObjectKey{Namespace: "kube-bind", Name: res.Secret}, s))
+		assert.NotEmpty(t, s.Data["kubeconfig"])
+		b := &kubebindv1alpha1.APIServiceBinding{}
+		require.NoError(t, cc.Get(ctx, client.ObjectKey{Name: testenv.BindingName}, b))
+		assert.Equal(t, res.Secret, b.Spec.KubeconfigSecretRef.Name)
+		assert.Equal(t, testenv.BindingName, b.Annotations[bind.ResourcesAnnotation])
+		cr := &rbacv1.ClusterRole{}
+		require.NoError(t, cc.Get(ctx, client.ObjectKey{Name: "bindery-konnector"}, cr))
+		granted := false
+		for _, r := range cr.Rules {
+			granted = granted || (len(r.APIGroups) == 1 && r.APIGroups[0] == "db.example.com")
+		}
+		assert.True(t, granted, "the konnector is granted the bound resource")
+		assert.Contains(t, out.String(), "binding(s) Ready")
+	})
+
+	t.Run("binding again reuses the Secret", func(t *testing.T) {
+		again, err := bind.Apply(ctx, response(t, prov, kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"}),
+			bind.ApplyOptions{Consumer: cons.Config, Timeout: time.Minute, Out: &bytes.Buffer{}})
+		require.NoError(t, err)
+		assert.Equal(t, res.Secret, again.Secret)
+	})
+
+	t.Run("a refused request ends the bind with the provider's message", func(t *testing.T) {
+		bad := response(t, prov, kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "caches"})
+		raw := strings.Replace(string(bad.Requests[0].Raw), `"name":"databases"`, `"name":"caches"`, 1)
+		bad.Requests[0].Raw = []byte(raw)
+		_, err := bind.Apply(ctx, bad, bind.ApplyOptions{Consumer: cons.Config, Timeout: time.Minute, Out: &bytes.Buffer{}})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "caches.db.example.com is not offered")
+		assert.Contains(t, err.Error(), "hint:")
+	})
+
+	t.Run("an unreachable consumer cluster gets a clear error", func(t *testing.T) {
+		dead := rest.CopyConfig(cons.Config)
+		dead.Host = "https://127.0.0.1:1"
+		_, err := bind.Apply(ctx, response(t, prov, kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"}),
+			bind.ApplyOptions{Consumer: dead, Timeout: 10 * time.Second, Out: &bytes.Buffer{}})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "cannot reach the consumer cluster")
+	})
+
+	t.Run("list shows the binding, its provider, readiness and heartbeat", func(t *testing.T) {
+		d, err := dynamic.NewForConfig(cons.Config)
+		require.NoError(t, err)
+		var buf bytes.Buffer
+		framework.Eventually(t, func() (bool, string) {
+			buf.Reset()
+			require.NoError(t, list(ctx, d, cons.Kube, &buf, time.Now()))
+			return strings.Contains(buf.String(), "ago"), buf.String()
+		}, time.Minute)
+		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+		require.Len(t, lines, 2, buf.String())
+		assert.Regexp(t, `^NAME\s+PROVIDER\s+RESOURCES\s+READY\s+HEARTBEAT`, lines[0])
+		assert.Regexp(t, `^databases\.db\.example\.com\s+Test Provider\s+databases\.db\.example\.com\s+True\s+\S+ ago`, lines[1])
+	})
+
+	t.Run("unbind asks, then removes the binding and its CRD", func(t *testing.T) {
+		d, err := dynamic.NewForConfig(cons.Config)
+		require.NoError(t, err)
+		var outBuf bytes.Buffer
+		err = unbind(ctx, d, testenv.BindingName, &unbindOptions{timeout: time.Minute}, strings.NewReader("n\n"), &outBuf)
+		require.Error(t, err, "answering no keeps the binding")
+		assert.Contains(t, outBuf.String(), "deleted on the provider first")
+		require.NoError(t, cc.Get(ctx, client.ObjectKey{Name: testenv.BindingName}, &kubebindv1alpha1.APIServiceBinding{}))
+
+		require.NoError(t, unbind(ctx, d, testenv.BindingName, &unbindOptions{timeout: time.Minute}, strings.NewReader("y\n"), &outBuf))
+		err = cc.Get(ctx, client.ObjectKey{Name: testenv.BindingName}, &apiextensionsv1.CustomResourceDefinition{})
+		assert.True(t, apierrors.IsNotFound(err), "the CRD is gone: %v", err)
+		err = unbind(ctx, d, testenv.BindingName, &unbindOptions{yes: true, timeout: time.Minute}, nil, &outBuf)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "kubectl bind list")
+	})
+}
