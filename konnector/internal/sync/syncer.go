@@ -35,6 +35,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
@@ -98,6 +99,9 @@ type Syncer struct {
 	mu        gosync.Mutex
 	providers map[string]*providerInformer // by provider namespace
 	informers gosync.WaitGroup
+	// gone holds the origin UID of copies the provider cache saw deleted,
+	// by consumer key, until the consumer object is released.
+	gone map[string]string
 	ctx       context.Context
 }
 
@@ -283,7 +287,10 @@ func (s *Syncer) watchProviderNamespace(pns string) cache.SharedIndexInformer {
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    s.enqueueOrigin,
 		UpdateFunc: func(_, obj any) { s.enqueueOrigin(obj) },
-		DeleteFunc: s.enqueueOrigin,
+		DeleteFunc: func(obj any) {
+			s.copyGone(obj)
+			s.enqueueOrigin(obj)
+		},
 	})
 	s.start(ctx, f)
 	s.providers[pns] = &providerInformer{informer: inf, cancel: cancel}
@@ -378,6 +385,7 @@ func (s *Syncer) sync(ctx context.Context, key string) (time.Duration, error) {
 		return 0, err
 	}
 	if !exists {
+		s.sawGone(key, "") // forget what was seen of its copy
 		SyncedObjects.WithLabelValues(s.o.Name).Set(float64(s.synced.set(key, false)))
 		return 0, s.collectOrphan(ctx, ns, name)
 	}
@@ -579,31 +587,92 @@ func (s *Syncer) delete(ctx context.Context, obj *unstructured.Unstructured) (ti
 			return 0, err
 		}
 		if pns != "" {
-			rp := s.o.Provider.Resource(s.o.GVR).Namespace(pns)
-			live, err := rp.Get(ctx, obj.GetName(), metav1.GetOptions{})
-			switch {
-			case apierrors.IsNotFound(err):
-			case err != nil:
-				return 0, fmt.Errorf("getting the provider copy of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
-			case live.GetAnnotations()[OriginUIDAnnotation] != string(obj.GetUID()):
-				// Not this object's copy; nothing to wait for.
-			default:
-				if live.GetDeletionTimestamp() == nil {
-					if err := rp.Delete(ctx, obj.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr(live.GetUID())}}); err != nil && !apierrors.IsNotFound(err) {
-						return 0, fmt.Errorf("deleting the provider copy of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
-					}
-					ProviderWrites.WithLabelValues(s.o.Name, "delete").Inc()
-					s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "DeletingOnProvider", "Delete", "Waiting for the provider copy in %s to be deleted", pns)
-				}
-				// The provider watch enqueues the object when the copy
-				// is gone; the timer is a safety net.
-				return time.Minute, nil
+			wait, err := s.deleteCopy(ctx, obj, pns)
+			if err != nil || wait > 0 {
+				return wait, err
 			}
 		}
 	} else if err := s.release(ctx, obj); err != nil {
 		return 0, err
 	}
 	return 0, s.removeFinalizer(ctx, obj)
+}
+
+// deleteCopy deletes the provider copy of a deleted consumer object and
+// says how long to wait before looking again; zero means the copy is gone.
+// The provider cache answers when it can: a copy it holds is deleted by
+// UID, and a copy it saw deleted is gone. Only when it never saw the copy
+// does a live read decide, so that a copy created a moment ago is not
+// missed.
+func (s *Syncer) deleteCopy(ctx context.Context, obj *unstructured.Unstructured, pns string) (time.Duration, error) {
+	key := obj.GetNamespace() + "/" + obj.GetName()
+	copyObj := (*unstructured.Unstructured)(nil)
+	if item, ok, _ := s.providerLister(pns).GetByKey(pns + "/" + obj.GetName()); ok {
+		copyObj = item.(*unstructured.Unstructured)
+	} else if s.sawGone(key, obj.GetUID()) {
+		return 0, nil
+	} else {
+		live, err := s.o.Provider.Resource(s.o.GVR).Namespace(pns).Get(ctx, obj.GetName(), metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return 0, nil
+		case err != nil:
+			return 0, fmt.Errorf("getting the provider copy of %s: %w", key, err)
+		}
+		copyObj = live
+	}
+	if copyObj.GetAnnotations()[OriginUIDAnnotation] != string(obj.GetUID()) {
+		return 0, nil // not this object's copy; nothing to wait for
+	}
+	if copyObj.GetDeletionTimestamp() == nil {
+		err := s.o.Provider.Resource(s.o.GVR).Namespace(pns).Delete(ctx, obj.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr(copyObj.GetUID())}})
+		switch {
+		case apierrors.IsNotFound(err):
+			return 0, nil
+		case err != nil:
+			return 0, fmt.Errorf("deleting the provider copy of %s: %w", key, err)
+		}
+		ProviderWrites.WithLabelValues(s.o.Name, "delete").Inc()
+		s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "DeletingOnProvider", "Delete", "Waiting for the provider copy in %s to be deleted", pns)
+	}
+	// The provider watch enqueues the object when the copy is gone; the
+	// timer is a safety net.
+	return time.Minute, nil
+}
+
+// copyGone remembers a provider copy the cache saw deleted, by the UID of
+// the consumer object it came from.
+func (s *Syncer) copyGone(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
+	a := u.GetAnnotations()
+	if a[OriginUIDAnnotation] == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gone == nil {
+		s.gone = map[string]string{}
+	}
+	s.gone[a[OriginNamespaceAnnotation]+"/"+a[OriginNameAnnotation]] = a[OriginUIDAnnotation]
+}
+
+// sawGone reports, and forgets, whether the cache saw the copy of the
+// consumer object with uid deleted; an empty uid just forgets.
+func (s *Syncer) sawGone(key string, uid types.UID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen, ok := s.gone[key]
+	if uid != "" && (!ok || seen != string(uid)) {
+		return false
+	}
+	delete(s.gone, key)
+	return ok
 }
 
 // release leaves an orphaned provider copy to the provider: it stops being
