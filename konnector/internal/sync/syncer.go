@@ -102,7 +102,7 @@ type Syncer struct {
 	// gone holds the origin UID of copies the provider cache saw deleted,
 	// by consumer key, until the consumer object is released.
 	gone map[string]string
-	ctx       context.Context
+	ctx  context.Context
 }
 
 type providerInformer struct {
