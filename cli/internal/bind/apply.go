@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/konnector/deploy"
@@ -60,6 +61,9 @@ type ApplyOptions struct {
 	// Out receives the phases; Verbose adds their durations.
 	Out     io.Writer
 	Verbose bool
+	// DryRun prints every object the bind would create or change, as
+	// YAML, and changes nothing.
+	DryRun bool
 }
 
 // Result is what a bind created.
@@ -111,6 +115,9 @@ func Apply(ctx context.Context, resp *kubebindv1alpha1.BindingResponse, o ApplyO
 		return nil, err
 	}
 
+	if o.DryRun {
+		return nil, printDryRun(ctx, consumer, resp, o, host, providerNS)
+	}
 	secret, err := ensureSecret(ctx, kube, o.Namespace, host, providerNS, resp.Kubeconfig)
 	if err != nil {
 		return nil, err
@@ -162,6 +169,58 @@ func Apply(ctx context.Context, resp *kubebindv1alpha1.BindingResponse, o ApplyO
 	}
 	ph.done("The CRD(s) are established and the binding(s) Ready")
 	return res, nil
+}
+
+// printDryRun prints what a bind would create: the Secret (without the
+// credentials), the requests on the provider, the bindings and the
+// konnector's objects.
+func printDryRun(ctx context.Context, consumer dynamic.Interface, resp *kubebindv1alpha1.BindingResponse, o ApplyOptions, host, providerNS string) error {
+	var objs []*unstructured.Unstructured
+	secret := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Secret",
+		"metadata": map[string]any{"namespace": o.Namespace, "name": SecretName(host, providerNS)},
+		"data":     map[string]any{"kubeconfig": "(the provider's kubeconfig, not shown)"},
+	}}
+	objs = append(objs, secret)
+	var bound []deploy.Binding
+	for _, raw := range resp.Requests {
+		req, err := decodeRequest(raw)
+		if err != nil {
+			return err
+		}
+		req.SetNamespace(providerNS)
+		objs = append(objs, req)
+		resources, _, _ := unstructured.NestedSlice(req.Object, "spec", "resources")
+		for _, r := range resources {
+			m, _ := r.(map[string]any)
+			b := &unstructured.Unstructured{}
+			b.SetAPIVersion(kubebindv1alpha1.SchemeGroupVersion.String())
+			b.SetKind("APIServiceBinding")
+			b.SetName(fmt.Sprintf("%v.%v", m["resource"], m["group"]))
+			_ = unstructured.SetNestedMap(b.Object, map[string]any{"name": secret.GetName(), "namespace": o.Namespace, "key": "kubeconfig"}, "spec", "kubeconfigSecretRef")
+			objs = append(objs, b)
+			bound = append(bound, deploy.Binding{Name: b.GetName(), Group: fmt.Sprint(m["group"]), Resource: fmt.Sprint(m["resource"])})
+		}
+	}
+	if !o.SkipKonnector {
+		konnector, err := KonnectorManifests(ctx, consumer, o.Namespace, o.KonnectorImage, nil, bound...)
+		if err != nil {
+			return err
+		}
+		objs = append(objs, konnector...)
+	}
+	for _, obj := range objs {
+		raw, err := yaml.Marshal(obj.Object)
+		if err != nil {
+			return err
+		}
+		where := "consumer"
+		if obj.GetKind() == "APIServiceExportRequest" {
+			where = "provider"
+		}
+		_, _ = fmt.Fprintf(o.Out, "---\n# in the %s cluster\n%s", where, raw)
+	}
+	return nil
 }
 
 // providerClient builds a client from the provider kubeconfig; its
@@ -404,8 +463,8 @@ func DeployKonnector(ctx context.Context, consumer dynamic.Interface, ns, image 
 
 // KonnectorManifests renders the konnector's chart for the bindings of
 // the cluster, plus claimed kinds.
-func KonnectorManifests(ctx context.Context, consumer dynamic.Interface, ns, image string, claimed []string) ([]*unstructured.Unstructured, error) {
-	var bound []deploy.Binding
+func KonnectorManifests(ctx context.Context, consumer dynamic.Interface, ns, image string, claimed []string, extra ...deploy.Binding) ([]*unstructured.Unstructured, error) {
+	bound := append([]deploy.Binding(nil), extra...)
 	list, err := consumer.Resource(Bindings).List(ctx, metav1.ListOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, consumerError(err, "listing APIServiceBindings")
@@ -413,7 +472,7 @@ func KonnectorManifests(ctx context.Context, consumer dynamic.Interface, ns, ima
 	if list != nil {
 		for _, b := range list.Items {
 			resource, group, ok := strings.Cut(b.GetName(), ".")
-			if ok {
+			if ok && !slices.ContainsFunc(bound, func(x deploy.Binding) bool { return x.Name == b.GetName() }) {
 				bound = append(bound, deploy.Binding{Name: b.GetName(), Group: group, Resource: resource})
 			}
 		}

@@ -82,6 +82,21 @@ func TestBindListUnbind(t *testing.T) {
 		return err == nil, fmt.Sprint(err) // the konnector installs it
 	}, time.Minute)
 
+	t.Run("dry-run prints every object and creates nothing", func(t *testing.T) {
+		var buf bytes.Buffer
+		res, err := bind.Apply(ctx, response(t, prov, kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"}),
+			bind.ApplyOptions{Consumer: cons.Config, Out: &buf, DryRun: true})
+		require.NoError(t, err)
+		assert.Nil(t, res)
+		for _, kind := range []string{"Secret", "APIServiceExportRequest", "APIServiceBinding", "ServiceAccount", "ClusterRole", "Deployment"} {
+			assert.Contains(t, buf.String(), "kind: "+kind)
+		}
+		assert.Contains(t, buf.String(), "- databases.db.example.com", "the konnector is granted the new resource")
+		assert.NotContains(t, buf.String(), "client-key-data", "no credentials are printed")
+		err = cc.Get(ctx, client.ObjectKey{Name: testenv.BindingName}, &kubebindv1alpha1.APIServiceBinding{})
+		assert.True(t, apierrors.IsNotFound(err), "nothing is created: %v", err)
+	})
+
 	out := &bytes.Buffer{}
 	start := time.Now()
 	res, err := bind.Apply(ctx, response(t, prov, kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"}),

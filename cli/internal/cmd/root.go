@@ -26,6 +26,7 @@ type bindOptions struct {
 	skipKonnector  bool
 	konnectorImage string
 	verbose        bool
+	dryRun         bool
 }
 
 // NewRoot returns `kubectl bind`.
@@ -62,6 +63,7 @@ is ready to use.`,
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 2*time.Minute, "How long to wait for the provider and for the binding to be Ready.")
 	cmd.Flags().BoolVar(&o.skipKonnector, "skip-konnector", false, "Do not deploy or upgrade the konnector.")
 	cmd.Flags().StringVar(&o.konnectorImage, "konnector-image", "", "Konnector image (repository:tag) instead of the one matching this kubectl-bind.")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "After the login, print every object the bind would create, and create nothing.")
 	cmd.PersistentFlags().BoolVarP(&o.verbose, "verbose", "v", false, "Print how long each phase took.")
 	cmd.AddCommand(newList(o.flags, streams), newUnbind(o.flags, streams))
 	return cmd
@@ -94,13 +96,16 @@ func (o *bindOptions) run(ctx context.Context, url string) error {
 	ns := "kube-bind"
 	res, err := bind.Apply(ctx, resp, bind.ApplyOptions{
 		Consumer: cfg, Namespace: ns, SkipKonnector: o.skipKonnector, KonnectorImage: o.konnectorImage,
-		Timeout: o.timeout, Out: o.streams.Out, Verbose: o.verbose,
+		Timeout: o.timeout, Out: o.streams.Out, Verbose: o.verbose, DryRun: o.dryRun,
 	})
 	if err != nil {
 		if res != nil && len(res.Bindings)+len(res.Secret) > 0 {
 			fmt.Fprintf(o.streams.ErrOut, "Left in place: Secret %s/%s and APIServiceBinding(s) %v; remove them with kubectl bind unbind <binding>, or bind again.\n", ns, res.Secret, res.Bindings) //nolint:errcheck
 		}
 		return err
+	}
+	if o.dryRun {
+		return nil
 	}
 	if o.verbose {
 		fmt.Fprintf(o.streams.Out, "Took %s after the login (%s in all).\n", time.Since(loggedIn).Round(time.Millisecond), time.Since(start).Round(time.Millisecond)) //nolint:errcheck
