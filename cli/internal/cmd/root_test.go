@@ -1,0 +1,51 @@
+package cmd
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+)
+
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	root := NewRoot(genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: &out, ErrOut: &out})
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+func TestRootCommand(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    []string
+		wantErr string
+	}{
+		{"help has examples and kubectl's flags", []string{"--help"}, []string{"kubectl bind https://bindery.example.com/export", "--no-browser", "--kubeconfig", "--context", "--dry-run", "list", "unbind"}, ""},
+		{"no argument prints help", nil, []string{"Usage:"}, ""},
+		{"completion for bash", []string{"completion", "bash"}, []string{"bash completion"}, ""},
+		{"too many arguments", []string{"a", "b"}, nil, "accepts at most 1 arg"},
+		{"unbind needs a binding", []string{"unbind"}, nil, "accepts 1 arg"},
+		{"an unreachable consumer cluster", []string{"--server", "https://127.0.0.1:1", "--insecure-skip-tls-verify", "https://bindery.example.com/export"}, nil, "cannot reach the consumer cluster"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := run(t, tt.args...)
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			for _, w := range tt.want {
+				assert.Contains(t, out, w)
+			}
+		})
+	}
+}
