@@ -171,3 +171,24 @@ func ResourceSummary(spec binderyv1alpha1.APIServiceExportTemplateSpec) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// Listing is what a backend with a public catalog serves at /templates:
+// its services before any login, for `kubectl bind templates`.
+type Listing struct {
+	ProviderPrettyName string          `json:"providerPrettyName"`
+	Services           []ListedService `json:"services"`
+}
+
+// ListedService is one service of a Listing.
+type ListedService struct {
+	Name        string `json:"name"`
+	DisplayName string `json:"displayName"`
+	Description string `json:"description,omitempty"`
+	// Resources are "resource.group".
+	Resources []string `json:"resources"`
+	// Ready is false when the service cannot be bound now; Problem says why.
+	Ready   bool   `json:"ready"`
+	Problem string `json:"problem,omitempty"`
+	// Claims describe the related objects that travel with the service.
+	Claims []string `json:"claims,omitempty"`
+}

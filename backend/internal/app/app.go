@@ -217,6 +217,7 @@ func newRouter(ctx context.Context, direct, cached client.Client, creds *credent
 		Credentials:        creds,
 		AllowedUsers:       s.AllowedUsers,
 		AllowedGroups:      s.AllowedGroups,
+		PublicCatalog:      s.PublicCatalog,
 		Log:                log.WithName("bindflow"),
 	}).Routes(r)
 	return r, nil

@@ -100,6 +100,9 @@ type Handler struct {
 	// allows every authenticated user.
 	AllowedUsers  []string
 	AllowedGroups []string
+	// PublicCatalog serves the list of services at /templates without a
+	// login, for kubectl bind templates.
+	PublicCatalog bool
 	Log           logr.Logger
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
@@ -115,6 +118,7 @@ func (h *Handler) now() time.Time {
 // Routes adds the flow's routes to r.
 func (h *Handler) Routes(r *mux.Router) {
 	r.HandleFunc("/export", h.export).Methods(http.MethodGet)
+	r.HandleFunc("/templates", h.templates).Methods(http.MethodGet)
 	r.HandleFunc("/authorize", h.authorize).Methods(http.MethodGet)
 	r.HandleFunc("/callback", h.callback).Methods(http.MethodGet)
 	r.HandleFunc("/resources", h.resources).Methods(http.MethodGet)
@@ -138,6 +142,29 @@ func (h *Handler) export(w http.ResponseWriter, _ *http.Request) {
 			OAuth2CodeGrant: &kubebindv1alpha1.OAuth2CodeGrant{AuthenticatedURL: h.ExternalURL + "/authorize"},
 		}},
 	})
+}
+
+// templates lists the services, when the operator made the catalog public.
+func (h *Handler) templates(w http.ResponseWriter, r *http.Request) {
+	if !h.PublicCatalog {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "this provider shows its services only after login"})
+		return
+	}
+	offers, err := h.offers(r.Context())
+	if err != nil {
+		h.Log.Error(err, "Listing the services")
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "the services cannot be listed right now"})
+		return
+	}
+	l := catalog.Listing{ProviderPrettyName: h.ProviderPrettyName, Services: []catalog.ListedService{}}
+	for _, o := range offers {
+		s := catalog.ListedService{Name: o.Name, DisplayName: o.Spec.DisplayName, Description: o.Spec.Description, Ready: o.Ready, Problem: o.Problem, Claims: o.Claims}
+		for _, res := range o.Spec.Resources {
+			s.Resources = append(s.Resources, res.Resource+"."+res.Group)
+		}
+		l.Services = append(l.Services, s)
+	}
+	writeJSON(w, http.StatusOK, l)
 }
 
 func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {

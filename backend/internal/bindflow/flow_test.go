@@ -56,6 +56,8 @@ type env struct {
 	provider *testenv.Provider
 	idp      *framework.OIDCProvider
 	External string
+	// publicCatalog is the backends' --public-catalog.
+	publicCatalog bool
 
 	mu       sync.Mutex
 	replicas []*replica
@@ -87,7 +89,7 @@ func setup(t *testing.T) *env {
 	require.NoError(t, p.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: keysNamespace}}))
 
 	port := framework.FreePort(t)
-	e := &env{t: t, provider: p, External: "http://localhost:" + strconv.Itoa(port)}
+	e := &env{t: t, provider: p, External: "http://localhost:" + strconv.Itoa(port), publicCatalog: true}
 	e.idp = framework.StartOIDCProvider(t, framework.OIDCOptions{
 		RedirectURIs: []string{e.External + "/callback"},
 		Groups:       map[string][]string{"alice": {"developers"}, "bob": {"developers"}, "mallory": {"guests"}},
@@ -140,6 +142,7 @@ func (e *env) start() *replica {
 		Writer:        e.provider.Client,
 		Credentials:   &credentials.Issuer{Client: e.provider.Client, Kube: kube, Server: e.provider.Config.Host, CA: e.provider.Config.CAData, TTL: time.Hour},
 		AllowedGroups: []string{"developers"},
+		PublicCatalog: e.publicCatalog,
 		Log:           testr.New(t),
 	}
 	r := mux.NewRouter()
@@ -250,6 +253,25 @@ func TestBindingFlow(t *testing.T) {
 		require.Len(t, provider.AuthenticationMethods, 1)
 		assert.Equal(t, "OAuth2CodeGrant", provider.AuthenticationMethods[0].Method)
 		assert.Equal(t, e.External+"/authorize", provider.AuthenticationMethods[0].OAuth2CodeGrant.AuthenticatedURL)
+	})
+
+	t.Run("/templates lists the services before login when the catalog is public", func(t *testing.T) {
+		resp, err := http.Get(e.External + "/templates")
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		l := &catalog.Listing{}
+		require.NoError(t, json.Unmarshal([]byte(framework.ReadBody(resp)), l))
+		assert.Equal(t, "Example Provider", l.ProviderPrettyName)
+		var names []string
+		for _, s := range l.Services {
+			names = append(names, s.Name)
+			if s.Name == "postgres" {
+				assert.True(t, s.Ready)
+				assert.NotEmpty(t, s.DisplayName)
+				assert.NotEmpty(t, s.Resources)
+			}
+		}
+		assert.Contains(t, names, "postgres")
 	})
 
 	var boundNamespace string

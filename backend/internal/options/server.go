@@ -32,6 +32,7 @@ type Server struct {
 	OIDCScopes           []string
 	AllowedUsers         []string
 	AllowedGroups        []string
+	PublicCatalog        bool
 
 	CookieSigningKey    string
 	CookieEncryptionKey string
@@ -73,6 +74,7 @@ func (o *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.OIDCGroupsClaim, "oidc-groups-claim", o.OIDCGroupsClaim, "ID token claim that lists the user's groups.")
 	fs.StringSliceVar(&o.OIDCScopes, "oidc-scopes", o.OIDCScopes, "Scopes asked for besides openid.")
 	fs.StringSliceVar(&o.AllowedUsers, "oidc-allowed-users", o.AllowedUsers, "Only these users (subject, email or name claim) may bind; with --oidc-allowed-groups, members of those groups may too. Everyone who logs in when both are empty.")
+	fs.BoolVar(&o.PublicCatalog, "public-catalog", o.PublicCatalog, "Serve the list of services (names, descriptions, resources) at /templates without a login, for kubectl bind templates.")
 	fs.StringSliceVar(&o.AllowedGroups, "oidc-allowed-groups", o.AllowedGroups, "Only members of these groups may bind (see --oidc-allowed-users).")
 	fs.StringVar(&o.CookieSigningKey, "cookie-signing-key", o.CookieSigningKey, "Base64 HMAC key (32 bytes or more) for session cookies; with --cookie-encryption-key it replaces the keys Secret.")
 	fs.StringVar(&o.CookieEncryptionKey, "cookie-encryption-key", o.CookieEncryptionKey, "Base64 AES key (16, 24 or 32 bytes) for session cookies.")

@@ -176,3 +176,36 @@ func TestSecretName(t *testing.T) {
 	assert.NotEqual(t, a, SecretName("https://p.example.com", "ns-2"))
 	assert.True(t, strings.HasPrefix(a, "kubeconfig-"))
 }
+
+func TestFetchCatalog(t *testing.T) {
+	for name, tc := range map[string]struct {
+		status  int
+		wantErr string
+	}{
+		"a public catalog":                 {200, ""},
+		"a catalog shown after login only": {404, "only after login"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			mux := http.NewServeMux()
+			srv := httptest.NewServer(mux)
+			defer srv.Close()
+			mux.HandleFunc("/export", func(w http.ResponseWriter, _ *http.Request) {
+				_ = json.NewEncoder(w).Encode(providerDoc(srv.URL + "/authorize"))
+			})
+			mux.HandleFunc("/templates", func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(tc.status)
+				_, _ = w.Write([]byte(`{"providerPrettyName":"Acme","services":[{"name":"postgres","displayName":"PostgreSQL","resources":["databases.db.example.com"],"ready":true}]}`))
+			})
+			l, err := FetchCatalog(t.Context(), srv.Client(), srv.URL+"/export")
+			if tc.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.wantErr)
+				assert.Contains(t, err.Error(), "kubectl bind "+srv.URL+"/export", "the hint says how to see them")
+				return
+			}
+			require.NoError(t, err)
+			require.Len(t, l.Services, 1)
+			assert.Equal(t, "PostgreSQL", l.Services[0].DisplayName)
+		})
+	}
+}

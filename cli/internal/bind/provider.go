@@ -10,8 +10,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+
+	"github.com/bindery-dev/bindery/apis/catalog"
 )
 
 // Error is a failure with a hint on what to do about it; the CLI prints
@@ -82,4 +85,35 @@ func authorizeURL(p *kubebindv1alpha1.BindingProvider) string {
 		}
 	}
 	return ""
+}
+
+// FetchCatalog reads a provider's public list of services, served next to
+// its BindingProvider document (…/templates for …/export).
+func FetchCatalog(ctx context.Context, c *http.Client, exportURL string) (*catalog.Listing, error) {
+	if _, err := FetchProvider(ctx, c, exportURL); err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(exportURL)
+	u.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/export") + "/templates"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, hinted(err, "cannot reach the provider at "+u.String(), "check the URL and your network")
+	}
+	defer resp.Body.Close() //nolint:errcheck
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, hinted(nil, "this provider shows its services only after login", "run kubectl bind "+exportURL+" to log in and choose")
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, hinted(nil, fmt.Sprintf("%s answered %s", u, resp.Status), "try again later")
+	}
+	l := &catalog.Listing{}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(l); err != nil {
+		return nil, hinted(err, "the provider's list of services is not valid", "tell the provider's operators")
+	}
+	return l, nil
 }

@@ -7,6 +7,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/bindery-dev/bindery/apis/catalog"
 )
 
 func run(t *testing.T, args ...string) (string, error) {
@@ -48,4 +50,15 @@ func TestRootCommand(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestPrintCatalog(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, printCatalog(&out, &catalog.Listing{ProviderPrettyName: "Acme", Services: []catalog.ListedService{
+		{Name: "postgres", DisplayName: "PostgreSQL", Resources: []string{"databases.db.example.com"}, Ready: true, Description: "Managed databases."},
+		{Name: "cache", DisplayName: "Cache", Resources: []string{"caches.cache.example.com"}, Problem: "CRD missing"},
+	}}))
+	assert.Contains(t, out.String(), "Acme offers:")
+	assert.Regexp(t, `postgres\s+PostgreSQL\s+databases.db.example.com\s+True\s+Managed databases.`, out.String())
+	assert.Regexp(t, `cache\s+Cache\s+caches.cache.example.com\s+False: CRD missing`, out.String())
 }
