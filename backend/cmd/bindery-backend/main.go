@@ -26,6 +26,9 @@ func main() {
 }
 
 func run() error {
+	if len(os.Args) > 1 && os.Args[1] == "issue-kubeconfig" {
+		return issueKubeconfig(os.Args[2:])
+	}
 	opts := app.Options{Controllers: options.NewControllers(), Server: options.NewServer()}
 	zapOpts := zap.Options{}
 	fs := pflag.NewFlagSet("bindery-backend", pflag.ExitOnError)
@@ -45,6 +48,39 @@ func run() error {
 		return err
 	}
 	return app.Run(ctrl.SetupSignalHandler(), cfg, opts, ctrl.Log.WithName("bindery-backend"))
+}
+
+// issueKubeconfig onboards a consumer cluster without a login and prints
+// its kubeconfig, for kubectl bind apiservice in CI/CD.
+func issueKubeconfig(args []string) error {
+	opts := app.Options{Controllers: options.NewControllers(), Server: options.NewServer()}
+	fs := pflag.NewFlagSet("bindery-backend issue-kubeconfig", pflag.ExitOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(os.Stderr, "Usage: bindery-backend issue-kubeconfig --subject <name> --cluster-id <id> [flags]\n\nOnboards a consumer cluster without a browser login and prints its provider\nkubeconfig (for kubectl bind apiservice --remote-kubeconfig). The cluster ID is\nwhat kubectl bind cluster-id prints in the consumer cluster.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	subject := fs.String("subject", "", "Who the kubeconfig is for, e.g. ci-pipeline-42 (required).")
+	clusterID := fs.String("cluster-id", "", "The consumer cluster's ID, from kubectl bind cluster-id (required).")
+	fs.StringVar(&opts.Controllers.Kubeconfig, "kubeconfig", "", "Kubeconfig of the provider cluster; in-cluster config when empty.")
+	fs.StringVar(&opts.Controllers.ProviderPrettyName, "provider-pretty-name", opts.Controllers.ProviderPrettyName, "The provider's name shown to consumers.")
+	fs.StringVar(&opts.Server.ExternalAddress, "external-address", "", "The provider API server as consumers reach it.")
+	fs.StringVar(&opts.Server.ExternalCAFile, "external-ca-file", "", "CA of --external-address.")
+	fs.DurationVar(&opts.Server.TokenTTL, "token-ttl", opts.Server.TokenTTL, "Lifetime of the token; the running backend renews it in the ClusterBinding's Secret, which the konnector picks up.")
+	fs.Parse(args) //nolint:errcheck // ExitOnError
+	if *subject == "" || *clusterID == "" {
+		fs.Usage()
+		return fmt.Errorf("--subject and --cluster-id are required")
+	}
+	cfg, err := loadConfig(opts.Controllers.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	kubeconfig, err := app.IssueKubeconfig(ctrl.SetupSignalHandler(), cfg, opts, *subject, *clusterID)
+	if err != nil {
+		return err
+	}
+	_, err = os.Stdout.Write(kubeconfig)
+	return err
 }
 
 func loadConfig(kubeconfig string) (*rest.Config, error) {

@@ -149,6 +149,28 @@ func TestBindListUnbind(t *testing.T) {
 		assert.Contains(t, err.Error(), "cannot reach the consumer cluster")
 	})
 
+	t.Run("apiservice binds without a browser from files", func(t *testing.T) {
+		dir := t.TempDir()
+		remote := filepath.Join(dir, "provider.kubeconfig")
+		require.NoError(t, os.WriteFile(remote, testenv.ProviderKubeconfig(t, prov), 0o600))
+		req := filepath.Join(dir, "request.yaml")
+		require.NoError(t, os.WriteFile(req, []byte(`apiVersion: kube-bind.io/v1alpha1
+kind: APIServiceExportRequest
+metadata:
+  name: databases
+spec:
+  resources:
+  - group: db.example.com
+    resource: databases
+`), 0o600))
+		id, err := run(t, "--kubeconfig", cons.Kubeconfig, "cluster-id")
+		require.NoError(t, err)
+		assert.Regexp(t, `^[0-9a-f]{12}\n$`, id, "what bindery-backend issue-kubeconfig --cluster-id takes")
+		out, err := run(t, "--kubeconfig", cons.Kubeconfig, "apiservice", "--remote-kubeconfig", remote, "-f", req)
+		require.NoError(t, err, out)
+		assert.Contains(t, out, "Bound [databases.db.example.com]")
+	})
+
 	t.Run("list shows the binding, its provider, readiness and heartbeat", func(t *testing.T) {
 		d, err := dynamic.NewForConfig(cons.Config)
 		require.NoError(t, err)

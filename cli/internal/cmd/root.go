@@ -65,7 +65,7 @@ is ready to use.`,
 	cmd.Flags().StringVar(&o.konnectorImage, "konnector-image", "", "Konnector image (repository:tag) instead of the one matching this kubectl-bind.")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "After the login, print every object the bind would create, and create nothing.")
 	cmd.PersistentFlags().BoolVarP(&o.verbose, "verbose", "v", false, "Print how long each phase took.")
-	cmd.AddCommand(newList(o.flags, streams), newUnbind(o.flags, streams), newTemplates(streams))
+	cmd.AddCommand(newList(o.flags, streams), newUnbind(o.flags, streams), newTemplates(streams), newAPIService(o.flags, streams, &o.verbose), newClusterID(o.flags, streams))
 	return cmd
 }
 

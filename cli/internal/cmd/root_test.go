@@ -2,6 +2,9 @@ package cmd
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -34,6 +37,7 @@ func TestRootCommand(t *testing.T) {
 		{"completion for bash", []string{"completion", "bash"}, []string{"bash completion"}, ""},
 		{"too many arguments", []string{"a", "b"}, nil, "accepts at most 1 arg"},
 		{"unbind needs a binding", []string{"unbind"}, nil, "accepts 1 arg"},
+		{"apiservice needs its inputs", []string{"apiservice"}, nil, "--remote-kubeconfig and -f are required"},
 		{"an unreachable consumer cluster", []string{"--server", "https://127.0.0.1:1", "--insecure-skip-tls-verify", "https://bindery.example.com/export"}, nil, "cannot reach the consumer cluster"},
 	}
 	for _, tt := range tests {
@@ -61,4 +65,37 @@ func TestPrintCatalog(t *testing.T) {
 	assert.Contains(t, out.String(), "Acme offers:")
 	assert.Regexp(t, `postgres\s+PostgreSQL\s+databases.db.example.com\s+True\s+Managed databases.`, out.String())
 	assert.Regexp(t, `cache\s+Cache\s+caches.cache.example.com\s+False: CRD missing`, out.String())
+}
+
+func TestReadRequests(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+		return p
+	}
+	tests := []struct {
+		name, body, wantErr string
+		want                int
+	}{
+		{"two YAML documents", "kind: APIServiceExportRequest\nmetadata: {name: a}\n---\nkind: APIServiceExportRequest\nmetadata: {name: b}\n", "", 2},
+		{"JSON", `{"kind":"APIServiceExportRequest","metadata":{"name":"a"}}`, "", 1},
+		{"another kind", "kind: ConfigMap\n", "only APIServiceExportRequests", 0},
+		{"empty", "", "holds no APIServiceExportRequest", 0},
+		{"not YAML", "kind: [", "is not YAML or JSON", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := readRequests(write(strings.ReplaceAll(tt.name, " ", "-"), tt.body), nil)
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Len(t, got, tt.want)
+		})
+	}
+	_, err := readRequests(filepath.Join(dir, "missing.yaml"), nil)
+	assert.ErrorContains(t, err, "reading")
 }

@@ -1,0 +1,48 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bindery-dev/bindery/apis/crds"
+	"github.com/bindery-dev/bindery/apis/providername"
+	"github.com/bindery-dev/bindery/backend/internal/onboarding"
+	"github.com/bindery-dev/bindery/backend/internal/scheme"
+)
+
+// IssuedIssuer is the issuer recorded for consumers whose kubeconfig an
+// operator issued with IssueKubeconfig rather than through a login.
+const IssuedIssuer = "bindery-backend/issue-kubeconfig"
+
+// IssueKubeconfig onboards a consumer cluster without a browser login, as
+// an operator does for CI/CD: it creates what a bind creates (cluster
+// namespace, ServiceAccount, grants, ClusterBinding) for the subject and
+// cluster ID, and returns a kubeconfig for it, which kubectl bind
+// apiservice --remote-kubeconfig then uses.
+func IssueKubeconfig(ctx context.Context, cfg *rest.Config, o Options, subject, clusterID string) ([]byte, error) {
+	direct, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		return nil, fmt.Errorf("creating client: %w", err)
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating clientset: %w", err)
+	}
+	if err := crds.Install(ctx, direct, crds.Provider...); err != nil {
+		return nil, fmt.Errorf("installing CRDs: %w", err)
+	}
+	creds, err := issuerOf(cfg, kube, direct, o.Server)
+	if err != nil {
+		return nil, err
+	}
+	who := providername.Consumer{Issuer: IssuedIssuer, Subject: subject, ClusterID: clusterID}
+	res, err := onboarding.Ensure(ctx, direct, who, o.Controllers.ProviderPrettyName)
+	if err != nil {
+		return nil, err
+	}
+	return creds.Issue(ctx, res.Namespace)
+}
