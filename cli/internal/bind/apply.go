@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -441,6 +442,13 @@ func waitBindingReady(ctx context.Context, consumer dynamic.Interface, name stri
 // DeployKonnector applies the konnector's manifests, granted every bound
 // resource of the cluster, and returns the version deployed.
 func DeployKonnector(ctx context.Context, consumer dynamic.Interface, ns, image string, claimed []string) (string, error) {
+	ours, err := deploy.ChartVersion()
+	if err != nil {
+		return "", err
+	}
+	if err := checkNoDowngrade(ctx, consumer, ns, ours); err != nil {
+		return "", err
+	}
 	objs, err := KonnectorManifests(ctx, consumer, ns, image, claimed)
 	if err != nil {
 		return "", err
@@ -458,7 +466,27 @@ func DeployKonnector(ctx context.Context, consumer dynamic.Interface, ns, image 
 			return "", consumerError(err, fmt.Sprintf("applying the konnector's %s %s", o.GetKind(), o.GetName()))
 		}
 	}
-	return deploy.ChartVersion()
+	return ours, nil
+}
+
+// checkNoDowngrade refuses to replace a newer konnector with this
+// kubectl-bind's older one; the same or an older one is upgraded.
+func checkNoDowngrade(ctx context.Context, consumer dynamic.Interface, ns, ours string) error {
+	d, err := consumer.Resource(schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}).Namespace(ns).Get(ctx, "konnector", metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	} else if err != nil {
+		return consumerError(err, "reading the konnector's Deployment")
+	}
+	running, err1 := version.ParseSemantic(d.GetLabels()["app.kubernetes.io/version"])
+	mine, err2 := version.ParseSemantic(ours)
+	if err1 != nil || err2 != nil {
+		return nil // unversioned builds are replaced
+	}
+	if running.GreaterThan(mine) {
+		return hinted(nil, fmt.Sprintf("the konnector in %s is %s, newer than this kubectl-bind's %s", ns, running, mine), "upgrade kubectl-bind, or bind with --skip-konnector to keep the running konnector")
+	}
+	return nil
 }
 
 // KonnectorManifests renders the konnector's chart for the bindings of

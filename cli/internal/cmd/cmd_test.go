@@ -18,7 +18,10 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -169,6 +172,29 @@ spec:
 		out, err := run(t, "--kubeconfig", cons.Kubeconfig, "apiservice", "--remote-kubeconfig", remote, "-f", req)
 		require.NoError(t, err, out)
 		assert.Contains(t, out, "Bound [databases.db.example.com]")
+	})
+
+	t.Run("a newer konnector is not downgraded", func(t *testing.T) {
+		d, err := dynamic.NewForConfig(cons.Config)
+		require.NoError(t, err)
+		deployments := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+		patch := []byte(`{"metadata":{"labels":{"app.kubernetes.io/version":"v99.0.0"}}}`)
+		_, err = d.Resource(deployments).Namespace("kube-bind").Patch(ctx, "konnector", types.MergePatchType, patch, metav1.PatchOptions{})
+		require.NoError(t, err)
+		_, err = bind.Apply(ctx, response(t, prov, kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"}),
+			bind.ApplyOptions{Consumer: cons.Config, Timeout: time.Minute, Out: &bytes.Buffer{}})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "newer than this kubectl-bind's")
+		assert.Contains(t, err.Error(), "--skip-konnector")
+	})
+
+	t.Run("missing permissions in the consumer get a clear error", func(t *testing.T) {
+		nobody := cons.AddUser(t, "nobody")
+		_, err := bind.Apply(ctx, response(t, prov, kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"}),
+			bind.ApplyOptions{Consumer: nobody, Timeout: 10 * time.Second, Out: &bytes.Buffer{}})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "not allowed in the consumer cluster")
+		assert.Contains(t, err.Error(), "use an admin context")
 	})
 
 	t.Run("list shows the binding, its provider, readiness and heartbeat", func(t *testing.T) {
