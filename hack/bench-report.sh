@@ -4,7 +4,7 @@
 set -euo pipefail
 raw="$(cat)"
 printf '%s\n\n' "${raw}"
-grep -q '^ok' <<<"${raw}" || { echo "bench: a benchmark failed" >&2; exit 1; }
+if grep -q "^FAIL" <<<"${raw}" || ! grep -q "^ok" <<<"${raw}"; then echo "bench: a benchmark failed" >&2; exit 1; fi
 printf '%-22s %-22s %12s\n' BENCHMARK FIGURE VALUE
 grep '^Benchmark' <<<"${raw}" | while read -r name _ rest; do
   set -- ${rest}

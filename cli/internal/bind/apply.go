@@ -69,10 +69,32 @@ type ApplyOptions struct {
 
 // Result is what a bind created.
 type Result struct {
-	Secret   string
+	Namespace string
+	Secret    string
+	// Requests are the export requests created on the provider.
+	Requests []string
 	Bindings []string
 	// Resources are the bound resources, "resource.group".
 	Resources []string
+}
+
+// Leftovers says, after a failed bind, what it left in place and how to
+// remove it; empty when nothing was created.
+func (r *Result) Leftovers() string {
+	if r == nil || r.Secret == "" {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("The bind stopped half-way; it left in place:\n")
+	for _, name := range r.Bindings {
+		fmt.Fprintf(&b, "  APIServiceBinding %s       remove: kubectl bind unbind %s --yes\n", name, name)
+	}
+	fmt.Fprintf(&b, "  Secret %s/%s       remove: kubectl delete secret -n %s %s\n", r.Namespace, r.Secret, r.Namespace, r.Secret)
+	for _, name := range r.Requests {
+		fmt.Fprintf(&b, "  APIServiceExportRequest %s on the provider (the provider cleans it up)\n", name)
+	}
+	b.WriteString("Or run the bind again: it reuses what is there.\n")
+	return b.String()
 }
 
 // phase prints a phase as it ends, with its duration when verbose.
@@ -125,7 +147,7 @@ func Apply(ctx context.Context, resp *kubebindv1alpha1.BindingResponse, o ApplyO
 	}
 	ph.done("Stored the provider's kubeconfig in Secret %s/%s", o.Namespace, secret)
 
-	res := &Result{Secret: secret}
+	res := &Result{Namespace: o.Namespace, Secret: secret}
 	var claimed []string
 	for _, raw := range resp.Requests {
 		req, err := decodeRequest(raw)
@@ -135,6 +157,7 @@ func Apply(ctx context.Context, resp *kubebindv1alpha1.BindingResponse, o ApplyO
 		if err := createRequest(ctx, provider, providerNS, req); err != nil {
 			return res, err
 		}
+		res.Requests = append(res.Requests, req.GetName())
 		if err := waitRequest(ctx, provider, providerNS, req.GetName(), o.Timeout, o.Out); err != nil {
 			return res, err
 		}

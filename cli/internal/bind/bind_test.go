@@ -209,3 +209,14 @@ func TestFetchCatalog(t *testing.T) {
 		})
 	}
 }
+
+func TestLeftovers(t *testing.T) {
+	var none *Result
+	assert.Empty(t, none.Leftovers(), "nothing created, nothing to say")
+	assert.Empty(t, (&Result{}).Leftovers())
+	r := &Result{Namespace: "kube-bind", Secret: "kubeconfig-abc", Requests: []string{"postgres"}, Bindings: []string{"databases.db.example.com"}}
+	s := r.Leftovers()
+	assert.Contains(t, s, "kubectl bind unbind databases.db.example.com --yes")
+	assert.Contains(t, s, "kubectl delete secret -n kube-bind kubeconfig-abc")
+	assert.Contains(t, s, "APIServiceExportRequest postgres on the provider")
+}

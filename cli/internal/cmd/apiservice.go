@@ -62,8 +62,12 @@ from files, and then does what kubectl bind <url> does after the login.`,
 				Consumer: cfg, SkipKonnector: o.skipKonnector, KonnectorImage: o.konnectorImage,
 				Timeout: o.timeout, Out: streams.Out, Verbose: *verbose, DryRun: o.dryRun,
 			})
-			if err != nil || o.dryRun {
+			if err != nil {
+				fmt.Fprint(streams.ErrOut, res.Leftovers()) //nolint:errcheck
 				return err
+			}
+			if o.dryRun {
+				return nil
 			}
 			fmt.Fprintf(streams.Out, "Bound %v.\n", res.Resources) //nolint:errcheck
 			return nil

@@ -52,7 +52,7 @@ func TestMain(m *testing.M) {
 
 // response is what a provider returns after the login: the provider
 // kubeconfig and one request per resource.
-func response(t *testing.T, prov *framework.Cluster, resources ...kubebindv1alpha1.GroupResource) *kubebindv1alpha1.BindingResponse {
+func response(t testing.TB, prov *framework.Cluster, resources ...kubebindv1alpha1.GroupResource) *kubebindv1alpha1.BindingResponse {
 	t.Helper()
 	req := map[string]any{
 		"apiVersion": "kube-bind.io/v1alpha1", "kind": "APIServiceExportRequest",
@@ -64,26 +64,34 @@ func response(t *testing.T, prov *framework.Cluster, resources ...kubebindv1alph
 	return &kubebindv1alpha1.BindingResponse{Kubeconfig: testenv.ProviderKubeconfig(t, prov), Requests: []runtime.RawExtension{{Raw: raw}}}
 }
 
+// bindEnv starts a provider (with a stand-in for the backend's
+// controllers) and a consumer with the konnector running as a process.
+func bindEnv(t testing.TB) (prov, cons *framework.Cluster, cc client.Client) {
+	t.Helper()
+	cs := framework.StartClusters(t, "provider", "consumer")
+	prov, cons = cs[0], cs[1]
+	testenv.ProviderSide(t, prov)
+	testenv.ServeExportRequests(t, prov)
+	k := &framework.Process{Name: "konnector", Path: konnectorBin, Log: cons.LogWriter("konnector"),
+		Args: []string{"--kubeconfig", cons.Kubeconfig, "--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0", "--heartbeat-interval=4s"}}
+	require.NoError(t, k.Start())
+	t.Cleanup(k.Stop)
+	cc = testenv.Client(t, cons)
+	framework.Eventually(t, func() (bool, string) {
+		err := cc.Get(t.Context(), client.ObjectKey{Name: "apiservicebindings.kube-bind.io"}, &apiextensionsv1.CustomResourceDefinition{})
+		return err == nil, fmt.Sprint(err) // the konnector installs it
+	}, time.Minute)
+	return prov, cons, cc
+}
+
 // TestBindListUnbind covers the Kubernetes side of kubectl bind against
 // two real clusters: what a bind creates, what list shows, and what
 // unbind removes. The konnector runs as a process, since nothing runs the
 // Deployment kubectl bind applies.
 func TestBindListUnbind(t *testing.T) {
 	t.Parallel()
-	cs := framework.StartClusters(t, "provider", "consumer")
-	prov, cons := cs[0], cs[1]
-	testenv.ProviderSide(t, prov)
-	testenv.ServeExportRequests(t, prov)
+	prov, cons, cc := bindEnv(t)
 	ctx := t.Context()
-	k := &framework.Process{Name: "konnector", Path: konnectorBin, Log: cons.LogWriter("konnector"),
-		Args: []string{"--kubeconfig", cons.Kubeconfig, "--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0", "--heartbeat-interval=4s"}}
-	require.NoError(t, k.Start())
-	t.Cleanup(k.Stop)
-	cc := testenv.Client(t, cons)
-	framework.Eventually(t, func() (bool, string) {
-		err := cc.Get(ctx, client.ObjectKey{Name: "apiservicebindings.kube-bind.io"}, &apiextensionsv1.CustomResourceDefinition{})
-		return err == nil, fmt.Sprint(err) // the konnector installs it
-	}, time.Minute)
 
 	t.Run("dry-run prints every object and creates nothing", func(t *testing.T) {
 		var buf bytes.Buffer
@@ -137,10 +145,11 @@ func TestBindListUnbind(t *testing.T) {
 		bad := response(t, prov, kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "caches"})
 		raw := strings.Replace(string(bad.Requests[0].Raw), `"name":"databases"`, `"name":"caches"`, 1)
 		bad.Requests[0].Raw = []byte(raw)
-		_, err := bind.Apply(ctx, bad, bind.ApplyOptions{Consumer: cons.Config, Timeout: time.Minute, Out: &bytes.Buffer{}})
+		partial, err := bind.Apply(ctx, bad, bind.ApplyOptions{Consumer: cons.Config, Timeout: time.Minute, Out: &bytes.Buffer{}})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "caches.db.example.com is not offered")
 		assert.Contains(t, err.Error(), "hint:")
+		assert.Contains(t, partial.Leftovers(), "kubectl delete secret -n kube-bind "+res.Secret, "what was left in place is said")
 	})
 
 	t.Run("an unreachable consumer cluster gets a clear error", func(t *testing.T) {

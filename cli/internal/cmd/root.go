@@ -93,15 +93,12 @@ func (o *bindOptions) run(ctx context.Context, url string) error {
 		return err
 	}
 	loggedIn := time.Now()
-	ns := "kube-bind"
 	res, err := bind.Apply(ctx, resp, bind.ApplyOptions{
-		Consumer: cfg, Namespace: ns, SkipKonnector: o.skipKonnector, KonnectorImage: o.konnectorImage,
+		Consumer: cfg, SkipKonnector: o.skipKonnector, KonnectorImage: o.konnectorImage,
 		Timeout: o.timeout, Out: o.streams.Out, Verbose: o.verbose, DryRun: o.dryRun,
 	})
 	if err != nil {
-		if res != nil && len(res.Bindings)+len(res.Secret) > 0 {
-			fmt.Fprintf(o.streams.ErrOut, "Left in place: Secret %s/%s and APIServiceBinding(s) %v; remove them with kubectl bind unbind <binding>, or bind again.\n", ns, res.Secret, res.Bindings) //nolint:errcheck
-		}
+		fmt.Fprint(o.streams.ErrOut, res.Leftovers()) //nolint:errcheck
 		return err
 	}
 	if o.dryRun {
