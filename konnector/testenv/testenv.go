@@ -8,6 +8,10 @@ package testenv
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -161,4 +165,33 @@ func ServeExportRequests(t testing.TB, p *framework.Cluster) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}()
+}
+
+// BuildKonnector builds the konnector binary into dir, for tests that run
+// it as a process, and returns its path.
+func BuildKonnector(dir string) (string, error) {
+	bin := filepath.Join(dir, "konnector")
+	build := exec.Command("go", "build", "-o", bin, "github.com/bindery-dev/bindery/konnector/cmd/konnector")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("building the konnector: %w", err)
+	}
+	return bin, nil
+}
+
+// MainWithKonnector is a TestMain that builds the konnector into a
+// temporary directory, sets *bin to it, and runs the tests.
+func MainWithKonnector(m *testing.M, bin *string) {
+	dir, err := os.MkdirTemp("", "konnector-bin-")
+	if err == nil {
+		*bin, err = BuildKonnector(dir)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	framework.StopAll()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
 }

@@ -54,12 +54,12 @@ from files, and then does what kubectl bind <url> does after the login.`,
 				}
 				resp.Requests = append(resp.Requests, reqs...)
 			}
-			cfg, err := flags.ToRESTConfig()
+			c, err := clientsFor(flags)
 			if err != nil {
 				return err
 			}
 			res, err := bind.Apply(cmd.Context(), resp, bind.ApplyOptions{
-				Consumer: cfg, SkipKonnector: o.skipKonnector, KonnectorImage: o.konnectorImage,
+				Consumer: c.config, SkipKonnector: o.skipKonnector, KonnectorImage: o.konnectorImage,
 				Timeout: o.timeout, Out: streams.Out, Verbose: *verbose, DryRun: o.dryRun,
 			})
 			if err != nil {

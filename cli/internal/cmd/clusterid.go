@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/bindery-dev/bindery/apis/clusterid"
 )
@@ -21,15 +20,11 @@ kubeconfig for kubectl bind apiservice: bindery-backend issue-kubeconfig
 --cluster-id <id>.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := flags.ToRESTConfig()
+			c, err := clientsFor(flags)
 			if err != nil {
 				return err
 			}
-			kube, err := kubernetes.NewForConfig(cfg)
-			if err != nil {
-				return err
-			}
-			id, err := clusterid.Get(cmd.Context(), kube)
+			id, err := clusterid.Get(cmd.Context(), c.kube)
 			if err != nil {
 				return fmt.Errorf("%w (hint: check --kubeconfig and --context)", err)
 			}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,22 +32,7 @@ import (
 
 var konnectorBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "kubectl-bind-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	konnectorBin = filepath.Join(dir, "konnector")
-	build := exec.Command("go", "build", "-o", konnectorBin, "github.com/bindery-dev/bindery/konnector/cmd/konnector")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building the konnector:", err)
-		os.Exit(1)
-	}
-	framework.Main(m)
-	_ = os.RemoveAll(dir)
-}
+func TestMain(m *testing.M) { testenv.MainWithKonnector(m, &konnectorBin) }
 
 // response is what a provider returns after the login: the provider
 // kubeconfig and one request per resource.

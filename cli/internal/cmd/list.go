@@ -27,19 +27,11 @@ func newList(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOSt
 		Example: `  kubectl bind list`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := flags.ToRESTConfig()
+			c, err := clientsFor(flags)
 			if err != nil {
 				return err
 			}
-			d, err := dynamic.NewForConfig(cfg)
-			if err != nil {
-				return err
-			}
-			kube, err := kubernetes.NewForConfig(cfg)
-			if err != nil {
-				return err
-			}
-			return list(cmd.Context(), d, kube, streams.Out, time.Now())
+			return list(cmd.Context(), c.dynamic, c.kube, streams.Out, time.Now())
 		},
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/bindery-dev/bindery/apis/clusterid"
 	"github.com/bindery-dev/bindery/cli/internal/bind"
@@ -71,15 +70,12 @@ is ready to use.`,
 
 func (o *bindOptions) run(ctx context.Context, url string) error {
 	start := time.Now()
-	cfg, err := o.flags.ToRESTConfig()
-	if err != nil {
-		return fmt.Errorf("loading the consumer cluster's kubeconfig: %w (hint: check --kubeconfig and --context)", err)
-	}
-	kube, err := kubernetes.NewForConfig(cfg)
+	c, err := clientsFor(o.flags)
 	if err != nil {
 		return err
 	}
-	id, err := clusterid.Get(ctx, kube)
+	cfg := c.config
+	id, err := clusterid.Get(ctx, c.kube)
 	if err != nil {
 		return &bind.Error{Msg: "cannot reach the consumer cluster at " + cfg.Host, Hint: "check --kubeconfig and --context, and that the cluster is up", Err: err}
 	}

@@ -42,15 +42,11 @@ provider keeps its objects and only this cluster's are removed.`,
   kubectl bind unbind databases.db.example.com --orphan --yes`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := flags.ToRESTConfig()
+			c, err := clientsFor(flags)
 			if err != nil {
 				return err
 			}
-			d, err := dynamic.NewForConfig(cfg)
-			if err != nil {
-				return err
-			}
-			return unbind(cmd.Context(), d, args[0], o, streams.In, streams.Out)
+			return unbind(cmd.Context(), c.dynamic, args[0], o, streams.In, streams.Out)
 		},
 	}
 	cmd.Flags().BoolVar(&o.orphan, "orphan", false, "Keep the objects on the provider; remove only this cluster's.")

@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -31,22 +28,7 @@ import (
 // konnectorBin is the konnector built for these tests.
 var konnectorBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "konnector-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	konnectorBin = filepath.Join(dir, "konnector")
-	build := exec.Command("go", "build", "-o", konnectorBin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building the konnector:", err)
-		os.Exit(1)
-	}
-	framework.Main(m)
-	_ = os.RemoveAll(dir)
-}
+func TestMain(m *testing.M) { testenv.MainWithKonnector(m, &konnectorBin) }
 
 // startKonnector runs the konnector binary against the consumer cluster,
 // as its Deployment would, and stops it when the test ends.

@@ -250,17 +250,7 @@ func (c *claimSync) desired(src *unstructured.Unstructured, ns string) *unstruct
 	out.SetKind(kindOf(c.gvr.Resource))
 	out.SetNamespace(ns)
 	out.SetName(src.GetName())
-	l := userMetadata(src.GetLabels())
-	l[ManagedByLabel] = ManagedByValue
-	l[ClaimLabel] = c.s.o.Name
-	out.SetLabels(l)
-	a := userMetadata(src.GetAnnotations())
-	a[OriginNamespaceAnnotation] = src.GetNamespace()
-	a[OriginNameAnnotation] = src.GetName()
-	a[OriginUIDAnnotation] = string(src.GetUID())
-	out.SetAnnotations(a)
-	a[AppliedHashAnnotation] = hashOf(out.Object)
-	out.SetAnnotations(a)
+	stampCopy(out, src, map[string]string{ClaimLabel: c.s.o.Name})
 	return out
 }
 

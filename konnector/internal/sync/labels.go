@@ -2,6 +2,9 @@ package sync
 
 import (
 	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/cache"
 )
 
 // Labels and annotations on provider copies. They say where a copy came
@@ -65,4 +68,41 @@ func userMetadata(m map[string]string) map[string]string {
 		}
 	}
 	return out
+}
+
+// stampCopy gives out, a copy of src in another cluster, src's user
+// labels and annotations, the managed-by label plus extra labels, the
+// origin annotations, and the hash of all of it (AppliedHashAnnotation),
+// so that an unchanged copy is not written again.
+func stampCopy(out, src *unstructured.Unstructured, extra map[string]string) {
+	l := userMetadata(src.GetLabels())
+	l[ManagedByLabel] = ManagedByValue
+	for k, v := range extra {
+		l[k] = v
+	}
+	out.SetLabels(l)
+	a := userMetadata(src.GetAnnotations())
+	a[OriginNamespaceAnnotation] = src.GetNamespace()
+	a[OriginNameAnnotation] = src.GetName()
+	a[OriginUIDAnnotation] = string(src.GetUID())
+	out.SetAnnotations(a)
+	a[AppliedHashAnnotation] = hashOf(out.Object)
+	out.SetAnnotations(a)
+}
+
+// originOf returns the consumer key ("namespace/name") and UID a copy's
+// origin annotations name, from an informer event's object.
+func originOf(obj any) (key, uid string, ok bool) {
+	if d, isD := obj.(cache.DeletedFinalStateUnknown); isD {
+		obj = d.Obj
+	}
+	u, isU := obj.(*unstructured.Unstructured)
+	if !isU {
+		return "", "", false
+	}
+	a := u.GetAnnotations()
+	if a[OriginNameAnnotation] == "" {
+		return "", "", false
+	}
+	return a[OriginNamespaceAnnotation] + "/" + a[OriginNameAnnotation], a[OriginUIDAnnotation], true
 }

@@ -232,18 +232,10 @@ func (s *Syncer) enqueueConsumer(obj any) {
 
 // enqueueOrigin enqueues the consumer object a provider copy comes from.
 func (s *Syncer) enqueueOrigin(obj any) {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
-	u, ok := obj.(*unstructured.Unstructured)
+	key, _, ok := originOf(obj)
 	if !ok {
 		return
 	}
-	a := u.GetAnnotations()
-	if a[OriginNameAnnotation] == "" {
-		return
-	}
-	key := a[OriginNamespaceAnnotation] + "/" + a[OriginNameAnnotation]
 	s.up.observe(key)
 	s.queue.Add(key)
 }
@@ -463,17 +455,7 @@ func (s *Syncer) providerCopy(obj *unstructured.Unstructured, pns string) *unstr
 	}
 	out.SetNamespace(pns)
 	out.SetName(obj.GetName())
-	l := userMetadata(obj.GetLabels())
-	l[ManagedByLabel] = ManagedByValue
-	l[ConsumerClusterLabel] = s.o.ClusterID
-	out.SetLabels(l)
-	a := userMetadata(obj.GetAnnotations())
-	a[OriginNamespaceAnnotation] = obj.GetNamespace()
-	a[OriginNameAnnotation] = obj.GetName()
-	a[OriginUIDAnnotation] = string(obj.GetUID())
-	out.SetAnnotations(a)
-	a[AppliedHashAnnotation] = hashOf(out.Object)
-	out.SetAnnotations(a)
+	stampCopy(out, obj, map[string]string{ConsumerClusterLabel: s.o.ClusterID})
 	return out
 }
 
@@ -643,15 +625,8 @@ func (s *Syncer) deleteCopy(ctx context.Context, obj *unstructured.Unstructured,
 // copyGone remembers a provider copy the cache saw deleted, by the UID of
 // the consumer object it came from.
 func (s *Syncer) copyGone(obj any) {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
-	u, ok := obj.(*unstructured.Unstructured)
-	if !ok {
-		return
-	}
-	a := u.GetAnnotations()
-	if a[OriginUIDAnnotation] == "" {
+	key, uid, ok := originOf(obj)
+	if !ok || uid == "" {
 		return
 	}
 	s.mu.Lock()
@@ -659,7 +634,7 @@ func (s *Syncer) copyGone(obj any) {
 	if s.gone == nil {
 		s.gone = map[string]string{}
 	}
-	s.gone[a[OriginNamespaceAnnotation]+"/"+a[OriginNameAnnotation]] = a[OriginUIDAnnotation]
+	s.gone[key] = uid
 }
 
 // sawGone reports, and forgets, whether the cache saw the copy of the
