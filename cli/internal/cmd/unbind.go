@@ -84,8 +84,13 @@ func unbind(ctx context.Context, d dynamic.Interface, name string, o *unbindOpti
 		return fmt.Errorf("deleting binding %s: %w", name, err)
 	}
 	fmt.Fprintf(out, "Deleting %s; waiting for the konnector to clean up…\n", name) //nolint:errcheck
+	// The binding goes when the konnector is done; its CRD (of the same
+	// name) a moment later, once the API server has removed it.
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, o.timeout, true, func(ctx context.Context) (bool, error) {
-		_, err := rc.Get(ctx, name, metav1.GetOptions{})
+		if _, err := rc.Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		_, err := d.Resource(bind.CRDs).Get(ctx, name, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
 	if err != nil {
