@@ -239,3 +239,19 @@ func TestEveryFieldIsDescribed(t *testing.T) {
 	}
 	walk("", *root)
 }
+
+// TestExamplesAreValid applies the repository's example templates to a
+// real API server, so that what the docs and make demo use stays valid.
+func TestExamplesAreValid(t *testing.T) {
+	c := startAPIServer(t)
+	files, err := filepath.Glob("../../../examples/*/template*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		require.NoError(t, err)
+		tmpl := &binderyv1alpha1.APIServiceExportTemplate{}
+		require.NoError(t, yaml.UnmarshalStrict(raw, tmpl), f)
+		require.NoError(t, c.Create(t.Context(), tmpl), f)
+	}
+}
