@@ -52,6 +52,17 @@ type Reconciler struct {
 	wake chan event.TypedGenericEvent[*kubebindv1alpha1.APIServiceBinding]
 }
 
+// wakeIfDeleting wakes an unbinding binding, which waits for its objects
+// to be released. Other bindings are not woken: a reconcile reads from the
+// provider, and deleting many objects would cost as many reads.
+func (r *Reconciler) wakeIfDeleting(name string) {
+	b := &kubebindv1alpha1.APIServiceBinding{}
+	if err := r.Client.Get(context.Background(), client.ObjectKey{Name: name}, b); err != nil || b.DeletionTimestamp.IsZero() {
+		return
+	}
+	r.wakeUp(name)
+}
+
 // wakeUp asks for a reconcile of the binding without blocking; the
 // periodic requeue is the fallback when the channel is full.
 func (r *Reconciler) wakeUp(name string) {

@@ -375,7 +375,7 @@ func (r *Reconciler) ensureSyncer(_ context.Context, st *state) error {
 		Consumer: r.Consumer, Provider: st.conn.Dynamic,
 		ClusterNamespace: st.conn.Namespace, ClusterID: r.ClusterID,
 		Orphan:   func() bool { return r.orphan(name) },
-		Released: func() { r.wakeUp(name) },
+		Released: func() { r.wakeIfDeleting(name) },
 		Recorder: r.Recorder, Workers: r.SyncWorkers,
 		Log: r.Log.WithValues("binding", name),
 	})
