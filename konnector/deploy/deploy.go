@@ -19,6 +19,7 @@ import (
 	"text/template"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 )
 
@@ -140,4 +141,24 @@ func values(o Options) (map[string]any, error) {
 	}
 	v["claimedResources"] = claimed
 	return v, nil
+}
+
+// chartResources are the resources of the kinds the chart renders.
+var chartResources = map[string]string{
+	"ServiceAccount": "serviceaccounts", "ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings",
+	"Role": "roles", "RoleBinding": "rolebindings", "Deployment": "deployments",
+}
+
+// Resource returns the resource of a rendered object, for a dynamic
+// client to apply it.
+func Resource(o *unstructured.Unstructured) (schema.GroupVersionResource, error) {
+	gv, err := schema.ParseGroupVersion(o.GetAPIVersion())
+	if err != nil {
+		return schema.GroupVersionResource{}, err
+	}
+	r, ok := chartResources[o.GetKind()]
+	if !ok {
+		return schema.GroupVersionResource{}, fmt.Errorf("the konnector chart renders a %s, which is not known here", o.GetKind())
+	}
+	return gv.WithResource(r), nil
 }

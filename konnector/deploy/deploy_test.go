@@ -93,6 +93,10 @@ func TestRender(t *testing.T) {
 					}
 				}
 			}
+			for _, o := range objs {
+				_, err := deploy.Resource(o)
+				assert.NoError(t, err, "every rendered kind can be applied")
+			}
 			tt.check(t, objs)
 		})
 	}

@@ -477,7 +477,7 @@ func DeployKonnector(ctx context.Context, consumer dynamic.Interface, ns, image 
 		return "", err
 	}
 	for _, o := range objs {
-		gvr, err := resourceOf(o)
+		gvr, err := deploy.Resource(o)
 		if err != nil {
 			return "", err
 		}
@@ -550,20 +550,6 @@ func KonnectorManifests(ctx context.Context, consumer dynamic.Interface, ns, ima
 	return deploy.Render(deploy.Options{Namespace: ns, Image: image, Bindings: bound, ClaimedResources: claimed})
 }
 
-func resourceOf(o *unstructured.Unstructured) (schema.GroupVersionResource, error) {
-	gv, err := schema.ParseGroupVersion(o.GetAPIVersion())
-	if err != nil {
-		return schema.GroupVersionResource{}, err
-	}
-	r, ok := map[string]string{
-		"ServiceAccount": "serviceaccounts", "ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings",
-		"Role": "roles", "RoleBinding": "rolebindings", "Deployment": "deployments", "Namespace": "namespaces",
-	}[o.GetKind()]
-	if !ok {
-		return schema.GroupVersionResource{}, fmt.Errorf("the konnector chart has a %s, which kubectl bind does not know", o.GetKind())
-	}
-	return gv.WithResource(r), nil
-}
 
 func consumerError(err error, what string) error {
 	switch {

@@ -14,7 +14,6 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
@@ -44,12 +43,10 @@ func TestChartRBACIsEnough(t *testing.T) {
 		if o.GetKind() == "Deployment" {
 			continue // no container runtime here; the binary runs as that identity instead
 		}
-		gvk := o.GroupVersionKind()
-		gvr := schema.GroupVersionResource{Group: gvk.Group, Version: gvk.Version, Resource: map[string]string{
-			"ServiceAccount": "serviceaccounts", "ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings",
-			"Role": "roles", "RoleBinding": "rolebindings"}[gvk.Kind]}
-		_, err := admin.Resource(gvr).Namespace(o.GetNamespace()).Create(ctx, o, metav1.CreateOptions{})
-		require.NoError(t, err, "%s %s", gvk.Kind, o.GetName())
+		gvr, err := deploy.Resource(o)
+		require.NoError(t, err)
+		_, err = admin.Resource(gvr).Namespace(o.GetNamespace()).Create(ctx, o, metav1.CreateOptions{})
+		require.NoError(t, err, "%s %s", o.GetKind(), o.GetName())
 	}
 	tok, err := cons.Kube.CoreV1().ServiceAccounts("kube-bind").CreateToken(ctx, "konnector",
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
