@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"sort"
 	"strings"
@@ -550,14 +552,13 @@ func KonnectorManifests(ctx context.Context, consumer dynamic.Interface, ns, ima
 	return deploy.Render(deploy.Options{Namespace: ns, Image: image, Bindings: bound, ClaimedResources: claimed})
 }
 
-
 func consumerError(err error, what string) error {
 	switch {
 	case apierrors.IsForbidden(err):
 		return hinted(err, what+": not allowed in the consumer cluster", "kubectl bind needs to create Secrets, APIServiceBindings, CRDs and RBAC there; use an admin context")
 	case apierrors.IsUnauthorized(err):
 		return hinted(err, what+": the consumer cluster does not accept your credentials", "check --kubeconfig and --context")
-	case err != nil && (strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "no such host") || strings.Contains(err.Error(), "i/o timeout")):
+	case unreachable(err):
 		return hinted(err, what+": cannot reach the consumer cluster", "check --kubeconfig and --context, and that the cluster is up")
 	}
 	if err != nil {
@@ -572,8 +573,17 @@ func providerError(err error, what string) error {
 		return nil
 	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
 		return hinted(err, what+": the provider refused the returned credentials", "run kubectl bind again; if it persists, tell the provider's operators")
-	case strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "no such host") || strings.Contains(err.Error(), "i/o timeout"):
+	case unreachable(err):
 		return hinted(err, what+": cannot reach the provider's cluster", "the provider's API server may be down; try again later")
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// unreachable reports whether err is a failure to reach the server at
+// all (refused, no route, unknown host, dial timeout), as opposed to an
+// answer from it.
+func unreachable(err error) bool {
+	var op *net.OpError
+	var dns *net.DNSError
+	return err != nil && (errors.As(err, &op) || errors.As(err, &dns))
 }
