@@ -5,13 +5,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 )
 
-// dumpLines is how many trailing lines of each log a failed test prints.
-const dumpLines = 150
+// dumpLines is how many trailing lines of each log a failed test prints;
+// the control plane's own logs get fewer, so that the lines of the
+// processes under test, and the failure above them, stay in view. Every
+// log stays whole in the kept folder.
+const (
+	dumpLines             = 150
+	dumpLinesControlPlane = 25
+)
 
 // LogFile collects one process's output in a file.
 type LogFile struct {
@@ -87,7 +94,11 @@ func (s *logSet) dump(t testing.TB, owner string) {
 	s.mu.Unlock()
 	for _, name := range names {
 		path := filepath.Join(s.dir, name+".log")
-		lines, total := tail(path, dumpLines)
+		n := dumpLines
+		if slices.Contains(assetBinaries, name) {
+			n = dumpLinesControlPlane
+		}
+		lines, total := tail(path, n)
 		t.Logf("===== %s/%s: last %d of %d lines (%s) =====\n%s", owner, name, len(lines), total, path, strings.Join(lines, "\n"))
 	}
 }

@@ -589,6 +589,11 @@ func (s *Syncer) delete(ctx context.Context, obj *unstructured.Unstructured) (ti
 func (s *Syncer) deleteCopy(ctx context.Context, obj *unstructured.Unstructured, pns string) (time.Duration, error) {
 	key := obj.GetNamespace() + "/" + obj.GetName()
 	copyObj := (*unstructured.Unstructured)(nil)
+	// The watch announces the deletion of a copy the cache holds. A copy
+	// only a live read found may be gone before the cache lists (a
+	// namespace's informer starts with its first copy), and then no event
+	// comes: look again soon instead.
+	recheck := time.Minute
 	if item, ok, _ := s.providerLister(pns).GetByKey(pns + "/" + obj.GetName()); ok {
 		copyObj = item.(*unstructured.Unstructured)
 	} else if s.sawGone(key, obj.GetUID()) {
@@ -602,6 +607,7 @@ func (s *Syncer) deleteCopy(ctx context.Context, obj *unstructured.Unstructured,
 			return 0, fmt.Errorf("getting the provider copy of %s: %w", key, err)
 		}
 		copyObj = live
+		recheck = uncachedRecheck
 	}
 	if copyObj.GetAnnotations()[OriginUIDAnnotation] != string(obj.GetUID()) {
 		return 0, nil // not this object's copy; nothing to wait for
@@ -619,8 +625,12 @@ func (s *Syncer) deleteCopy(ctx context.Context, obj *unstructured.Unstructured,
 	}
 	// The provider watch enqueues the object when the copy is gone; the
 	// timer is a safety net.
-	return time.Minute, nil
+	return recheck, nil
 }
+
+// uncachedRecheck is how soon deleteCopy looks again at a copy that the
+// provider cache did not hold.
+const uncachedRecheck = time.Second
 
 // copyGone remembers a provider copy the cache saw deleted, by the UID of
 // the consumer object it came from.
