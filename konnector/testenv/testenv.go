@@ -10,8 +10,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -170,13 +168,11 @@ func ServeExportRequests(t testing.TB, p *framework.Cluster) {
 // BuildKonnector builds the konnector binary into dir, for tests that run
 // it as a process, and returns its path.
 func BuildKonnector(dir string) (string, error) {
-	bin := filepath.Join(dir, "konnector")
-	build := exec.Command("go", "build", "-o", bin, "github.com/bindery-dev/bindery/konnector/cmd/konnector")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return "", fmt.Errorf("building the konnector: %w", err)
+	bins, err := framework.Build(dir, framework.KonnectorPkg)
+	if err != nil {
+		return "", err
 	}
-	return bin, nil
+	return bins["konnector"], nil
 }
 
 // MainWithKonnector is a TestMain that builds the konnector into a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -40,4 +41,37 @@ func Browser(t testing.TB) context.Context {
 		t.Fatalf("starting chromium: %v", err)
 	}
 	return ctx
+}
+
+// LoginInBrowser opens url (a backend's /authorize link) in the browser
+// and logs in at the npm oidc-provider as user, consenting when asked,
+// until the backend's selection page shows. A failing step fails the test
+// with the page it was on.
+func LoginInBrowser(t testing.TB, browserCtx context.Context, url, user string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(browserCtx, 2*time.Minute)
+	defer cancel()
+	BrowserStep(t, ctx, "login page", chromedp.Navigate(url),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="login"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), user),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "secret"),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+	BrowserStep(t, ctx, "consent page", chromedp.WaitNotPresent(chromedp.CSS(`input[name="login"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`button[type="submit"]`)),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+	BrowserStep(t, ctx, "selection page", chromedp.WaitVisible(chromedp.CSS(`form[action$="/bind"]`)))
+}
+
+// BrowserStep runs actions in the browser; when they fail, it fails the
+// test with the page's address and HTML.
+func BrowserStep(t testing.TB, ctx context.Context, name string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		// The step's context may be what ran out; look with a fresh one.
+		diag, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		at, _ := chromedp.Run(diag, chromedp.Location())
+		html, _ := chromedp.Run(diag, chromedp.OuterHTML(chromedp.CSS("html")))
+		t.Fatalf("%s: %v\nat %s:\n%s", name, err, at, html)
+	}
 }

@@ -49,6 +49,9 @@ func StartOIDCProvider(t testing.TB, o OIDCOptions) *OIDCProvider {
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "oidc-provider")); err != nil {
 		t.Fatalf("npm oidc-provider is not installed in %s: run `make test-deps`", dir)
 	}
+	if o.Groups == nil {
+		o.Groups = map[string][]string{}
+	}
 	groups, err := json.Marshal(o.Groups)
 	if err != nil {
 		t.Fatal(err)

@@ -24,27 +24,11 @@ func TestBrowserLogin(t *testing.T) {
 	defer cancel()
 
 	authorize := e.External + "/authorize?" + url.Values{"u": {cb.URL}, "s": {"browser"}, "c": {"cluster-b"}}.Encode()
-	var heading, description string
-	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			at, _ := chromedp.Run(browserCtx, chromedp.Location())
-			html, _ := chromedp.Run(browserCtx, chromedp.OuterHTML(chromedp.CSS("html")))
-			t.Fatalf("%s: %v\nat %s:\n%s", name, err, at, html)
-		}
-	}
-	step("login page", chromedp.Navigate(authorize),
-		chromedp.WaitVisible(chromedp.CSS(`input[name="login"]`)),
-		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), "alice"),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "secret"),
-		chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
-	step("consent page", chromedp.WaitNotPresent(chromedp.CSS(`input[name="login"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`button[type="submit"]`)),
-		chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
-	step("selection page", chromedp.WaitVisible(chromedp.CSS(`#bind-postgres`)))
+	framework.LoginInBrowser(t, browserCtx, authorize, "alice")
+	framework.BrowserStep(t, ctx, "selection page", chromedp.WaitVisible(chromedp.CSS(`#bind-postgres`)))
 	heading, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`h1`)))
 	require.NoError(t, err)
-	description, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`section[aria-labelledby="svc-postgres"]`)))
+	description, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`section[aria-labelledby="svc-postgres"]`)))
 	require.NoError(t, err)
 	assert.Equal(t, "Choose a service to bind", heading)
 	assert.Contains(t, description, "Managed PostgreSQL databases with daily backups.")

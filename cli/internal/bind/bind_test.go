@@ -66,6 +66,21 @@ func TestFetchProvider(t *testing.T) {
 			assert.Contains(t, err.Error(), "hint:", "every error says what to do")
 		})
 	}
+	t.Run("a bare address means its /export", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/export" {
+				http.NotFound(w, r)
+				return
+			}
+			_ = json.NewEncoder(w).Encode(good)
+		}))
+		defer srv.Close()
+		for _, u := range []string{srv.URL, srv.URL + "/"} {
+			p, err := FetchProvider(t.Context(), srv.Client(), u)
+			require.NoError(t, err, u)
+			assert.Equal(t, "Acme", p.ProviderPrettyName)
+		}
+	})
 	t.Run("an unreachable URL", func(t *testing.T) {
 		srv := httptest.NewServer(http.NotFoundHandler())
 		u := srv.URL

@@ -47,6 +47,11 @@ func FetchProvider(ctx context.Context, c *http.Client, u string) (*kubebindv1al
 	if err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" {
 		return nil, hinted(nil, fmt.Sprintf("%q is not an http(s) URL", u), "pass the provider's URL, e.g. https://bindery.example.com/export")
 	}
+	if parsed.Path == "" || parsed.Path == "/" {
+		// The provider's bare address: its document is at /export.
+		parsed.Path = "/export"
+		u = parsed.String()
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
