@@ -18,11 +18,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindery-dev/bindery/test/framework"
+	"github.com/bindery-dev/bindery/test/stack"
 )
 
 // binding is the name of the APIServiceBinding (and CRD) of the example
 // template's resource.
-const binding = "databases.db.example.com"
+const binding = stack.DatabaseBinding
 
 // TestJourneys walks the three user journeys with the real programs: the
 // platform operator offers databases; an app team binds them with kubectl
@@ -35,19 +36,9 @@ func TestJourneys(t *testing.T) {
 	ctx := t.Context()
 
 	t.Run("1: the platform operator offers a template and sees it Ready", func(t *testing.T) {
-		framework.Eventually(t, func() (bool, string) {
-			err := p.cluster.Client.Get(ctx, client.ObjectKey{Name: binding}, &apiextensionsv1.CustomResourceDefinition{})
-			return err == nil, fmt.Sprint(err) // the example operator installs its CRD
-		}, time.Minute)
-		applyFile(t, p.dyn, templates, "examples/database/template.yaml")
-		framework.Eventually(t, func() (bool, string) {
-			tpl, err := p.dyn.Resource(templates).Get(ctx, "postgres", metav1.GetOptions{})
-			if err != nil {
-				return false, err.Error()
-			}
-			c := condition(tpl, "Ready")
-			return c["status"] == "True", fmt.Sprintf("Ready condition: %v", c)
-		}, time.Minute)
+		// The example operator installed its CRD; the template turns
+		// Ready once the backend sees it established.
+		stack.ApplyTemplate(t, p.dyn, "examples/database/template.yaml")
 	})
 	if t.Failed() {
 		return
@@ -212,17 +203,6 @@ func (k *consumer) bindingReady(t *testing.T) string {
 	t.Helper()
 	b, err := k.dyn.Resource(bindings).Get(t.Context(), binding, metav1.GetOptions{})
 	require.NoError(t, err)
-	s, _ := condition(b, "Ready")["status"].(string)
+	s, _ := stack.Condition(b, "Ready")["status"].(string)
 	return s
-}
-
-// condition returns the condition of type typ of an object.
-func condition(obj *unstructured.Unstructured, typ string) map[string]any {
-	conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
-	for _, c := range conds {
-		if m, ok := c.(map[string]any); ok && m["type"] == typ {
-			return m
-		}
-	}
-	return nil
 }

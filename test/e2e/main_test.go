@@ -10,15 +10,16 @@ import (
 	"testing"
 
 	"github.com/bindery-dev/bindery/test/framework"
+	"github.com/bindery-dev/bindery/test/stack"
 )
 
-// bins are the built programs, by name.
-var bins map[string]string
+// bins are the built programs.
+var bins stack.Programs
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "bindery-e2e-bin-")
 	if err == nil {
-		bins, err = framework.Build(dir, framework.BackendPkg, framework.KubectlBindPkg, framework.KonnectorPkg, framework.ExampleOperatorPkg)
+		bins, err = stack.Build(dir)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -3,7 +3,6 @@ package framework
 import (
 	"context"
 	"os/exec"
-	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -12,7 +11,7 @@ import (
 // Browser returns a chromedp context driving a fresh headless Chromium
 // (Debian's chromium; `make test-deps` installs it) until the test ends.
 // Each call gets its own profile, so tests do not share cookies.
-func Browser(t testing.TB) context.Context {
+func Browser(t TB) context.Context {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
@@ -47,7 +46,7 @@ func Browser(t testing.TB) context.Context {
 // and logs in at the npm oidc-provider as user, consenting when asked,
 // until the backend's selection page shows. A failing step fails the test
 // with the page it was on.
-func LoginInBrowser(t testing.TB, browserCtx context.Context, url, user string) {
+func LoginInBrowser(t TB, browserCtx context.Context, url, user string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(browserCtx, 2*time.Minute)
 	defer cancel()
@@ -64,7 +63,7 @@ func LoginInBrowser(t testing.TB, browserCtx context.Context, url, user string) 
 
 // BrowserStep runs actions in the browser; when they fail, it fails the
 // test with the page's address and HTML.
-func BrowserStep(t testing.TB, ctx context.Context, name string, actions ...chromedp.Action[chromedp.Void]) {
+func BrowserStep(t TB, ctx context.Context, name string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		// The step's context may be what ran out; look with a fresh one.

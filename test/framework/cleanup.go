@@ -45,15 +45,20 @@ func untrackPID(pid int) {
 	registryMu.Unlock()
 }
 
+// AfterInterrupt runs after SIGINT or SIGTERM stopped every cluster and
+// process; by default it exits with status 1, as an interrupted test run
+// does. A program such as the demo replaces it.
+var AfterInterrupt = func() { os.Exit(1) }
+
 func installSignalHandler() {
 	signalOnce.Do(func() {
 		ch := make(chan os.Signal, 1)
 		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
 		go func() {
 			sig := <-ch
-			fmt.Fprintf(os.Stderr, "framework: %s received, stopping test clusters\n", sig)
+			fmt.Fprintf(os.Stderr, "framework: %s received, stopping clusters and processes\n", sig)
 			StopAll()
-			os.Exit(1)
+			AfterInterrupt()
 		}()
 	})
 }

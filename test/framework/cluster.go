@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -72,7 +71,7 @@ func WithAPIServerArg(name string, values ...string) Option {
 
 // StartCluster starts a cluster and registers its shutdown with t.Cleanup.
 // It fails the test if the cluster does not come up.
-func StartCluster(t testing.TB, name string, opts ...Option) *Cluster {
+func StartCluster(t TB, name string, opts ...Option) *Cluster {
 	t.Helper()
 	c, err := startCluster(t, name, opts...)
 	if err != nil {
@@ -83,7 +82,7 @@ func StartCluster(t testing.TB, name string, opts ...Option) *Cluster {
 
 // StartClusters starts several clusters at once, in parallel, and returns
 // them in the order of names.
-func StartClusters(t testing.TB, names ...string) []*Cluster {
+func StartClusters(t TB, names ...string) []*Cluster {
 	t.Helper()
 	clusters := make([]*Cluster, len(names))
 	errs := make([]error, len(names))
@@ -104,7 +103,7 @@ func StartClusters(t testing.TB, names ...string) []*Cluster {
 	return clusters
 }
 
-func startCluster(t testing.TB, name string, opts ...Option) (*Cluster, error) {
+func startCluster(t TB, name string, opts ...Option) (*Cluster, error) {
 	o := clusterOptions{}
 	for _, opt := range opts {
 		opt(&o)
@@ -256,7 +255,7 @@ func (c *Cluster) startControllerManager(assets string) error {
 
 // AddUser provisions a client-certificate user with the given groups and
 // returns a client config for it.
-func (c *Cluster) AddUser(t testing.TB, name string, groups ...string) *rest.Config {
+func (c *Cluster) AddUser(t TB, name string, groups ...string) *rest.Config {
 	t.Helper()
 	u, err := c.env.AddUser(envtest.User{Name: name, Groups: groups}, nil)
 	if err != nil {

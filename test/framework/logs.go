@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 )
 
 // dumpLines is how many trailing lines of each log a failed test prints;
@@ -88,7 +87,7 @@ func (s *logSet) close() {
 
 // dump prints the tail of every log, so a failure can be diagnosed from the
 // test output alone.
-func (s *logSet) dump(t testing.TB, owner string) {
+func (s *logSet) dump(t TB, owner string) {
 	s.mu.Lock()
 	names := append([]string(nil), s.order...)
 	s.mu.Unlock()

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 )
 
@@ -31,7 +30,7 @@ type OIDCOptions struct {
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort(t testing.TB) int {
+func FreePort(t TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -43,7 +42,7 @@ func FreePort(t testing.TB) int {
 
 // StartOIDCProvider starts test/oidcprovider on a free port of localhost
 // until the test ends. `make test-deps` installs its npm packages.
-func StartOIDCProvider(t testing.TB, o OIDCOptions) *OIDCProvider {
+func StartOIDCProvider(t TB, o OIDCOptions) *OIDCProvider {
 	t.Helper()
 	dir := filepath.Join(RepoRoot(), "test", "oidcprovider")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "oidc-provider")); err != nil {

@@ -1,14 +1,13 @@
 package framework
 
 import (
-	"testing"
 	"time"
 )
 
 // Eventually polls cond every 100ms until it returns true or timeout
 // passes, then fails the test with the last reason cond gave. Tests wait for
 // eventual consistency with it; it is never a performance assertion.
-func Eventually(t testing.TB, cond func() (done bool, reason string), timeout time.Duration) {
+func Eventually(t TB, cond func() (done bool, reason string), timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var reason string
