@@ -93,8 +93,13 @@ verify-generate: generate ## Fail when generated files are stale.
 ##@ Demo
 
 .PHONY: demo
-demo: ## Run journey 2 locally: a provider, a consumer, the backend, and kubectl bind.
-	@echo "make demo: not implemented yet (issue: end-to-end journeys)" >&2; exit 1
+demo: build envtest ## Run the app team's journey locally until Ctrl-C (DEMO_AUTO_LOGIN=1 logs in headlessly).
+	@if [ "$${DEMO_AUTO_LOGIN:-}" = 1 ]; then hack/test-deps.sh; fi
+	@$(BIN)/bindery-demo --bin-dir $(BIN) --state-dir $(CACHE)/demo
+
+.PHONY: demo-down
+demo-down: ## Stop a running demo and everything it started.
+	@hack/demo-down.sh $(CACHE)/demo/demo.pid
 
 ##@ Tools
 

@@ -21,6 +21,11 @@ func TestMain(m *testing.M) {
 	if err == nil {
 		bins, err = stack.Build(dir)
 	}
+	if err == nil {
+		var demo map[string]string
+		demo, err = framework.Build(dir, "test/cmd/bindery-demo")
+		bins["bindery-demo"] = demo["bindery-demo"]
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

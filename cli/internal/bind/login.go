@@ -18,6 +18,7 @@ import (
 	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	"golang.org/x/term"
 )
 
 // LoginOptions configure the browser login.
@@ -102,11 +103,20 @@ func Login(ctx context.Context, p *kubebindv1alpha1.BindingProvider, o LoginOpti
 	defer cancel()
 	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
+	if !isTerminal(o.Out) {
+		// A progress line needs a terminal; in a log it is noise.
+		ticker.Stop()
+	}
+	clearLine := func() {
+		if isTerminal(o.Out) {
+			_, _ = fmt.Fprint(o.Out, "\r\033[K")
+		}
+	}
 	start := time.Now()
 	for {
 		select {
 		case r := <-results:
-			_, _ = fmt.Fprint(o.Out, "\r\033[K")
+			clearLine()
 			if r.err != nil {
 				return nil, hinted(r.err, "the provider's answer is not usable", "run kubectl bind again")
 			}
@@ -114,7 +124,7 @@ func Login(ctx context.Context, p *kubebindv1alpha1.BindingProvider, o LoginOpti
 		case <-ticker.C:
 			_, _ = fmt.Fprintf(o.Out, "\r\033[KWaiting for the login in the browser… %s (Ctrl-C to stop)", time.Since(start).Round(time.Second))
 		case <-ctx.Done():
-			_, _ = fmt.Fprint(o.Out, "\r\033[K")
+			clearLine()
 			if parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return nil, hinted(nil, fmt.Sprintf("no login within %s", timeout), "run kubectl bind again and finish the login in the browser, or raise --login-timeout")
 			}
@@ -177,4 +187,11 @@ func openBrowser(u string) error {
 		cmd = exec.Command("xdg-open", u)
 	}
 	return cmd.Start()
+}
+
+// isTerminal reports whether w is a terminal, where a progress line can
+// be redrawn.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
