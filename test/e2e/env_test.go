@@ -58,13 +58,22 @@ type consumer struct {
 	client  client.Client
 }
 
+// startConsumer returns the consumer of cluster c with Bindery's
+// konnector running.
 func startConsumer(t *testing.T, c *framework.Cluster) *consumer {
+	t.Helper()
+	k := newConsumer(t, c)
+	stack.StartKonnector(t, c, bins)
+	return k
+}
+
+// newConsumer returns the consumer of cluster c, without a konnector.
+func newConsumer(t *testing.T, c *framework.Cluster) *consumer {
 	t.Helper()
 	k := &consumer{cluster: c, client: c.Client}
 	var err error
 	k.dyn, err = dynamic.NewForConfig(c.Config)
 	require.NoError(t, err)
-	stack.StartKonnector(t, c, bins)
 	return k
 }
 

@@ -197,7 +197,8 @@ func LoginLink(t framework.TB, p *framework.Process, out *Output) string {
 	return link
 }
 
-// Output is a process's output, kept in memory and written on.
+// Output is a process's output, kept in memory and written on to the
+// writers it was made with, if any.
 type Output struct {
 	log  io.Writer
 	also io.Writer
@@ -205,12 +206,16 @@ type Output struct {
 	buf  bytes.Buffer
 }
 
+// Tee returns an Output that also writes to log.
+func Tee(log io.Writer) *Output { return &Output{log: log} }
+
 func (o *Output) Write(p []byte) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	_, _ = o.log.Write(p)
-	if o.also != nil {
-		_, _ = o.also.Write(p)
+	for _, w := range []io.Writer{o.log, o.also} {
+		if w != nil {
+			_, _ = w.Write(p)
+		}
 	}
 	return o.buf.Write(p)
 }

@@ -30,7 +30,10 @@ var (
 // the APIServiceExports (read, and their status), the requests the CLI
 // creates, and the APIServiceNamespaces it creates for consumer
 // namespaces. kubeconfigSecret is the Secret holding its own kubeconfig,
-// which it may read to pick up rotated credentials.
+// which it reads to pick up rotated credentials. kube-bind's konnector
+// watches the namespace's Secrets with an informer, which needs list, and
+// list cannot be limited by name; the cluster namespace holds no other
+// Secret, so the grant reveals nothing more.
 func ClusterNamespaceRules(kubeconfigSecret string) []rbacv1.PolicyRule {
 	g := kubebindv1alpha1.GroupName
 	rules := []rbacv1.PolicyRule{
@@ -43,7 +46,7 @@ func ClusterNamespaceRules(kubeconfigSecret string) []rbacv1.PolicyRule {
 		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	}
 	if kubeconfigSecret != "" {
-		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{kubeconfigSecret}, Verbs: []string{"get", "watch"}})
+		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: readVerbs})
 	}
 	return rules
 }
