@@ -143,6 +143,15 @@ func TestInterop(t *testing.T) {
 		upstreamBind(t, k, p.url+"/export", "carol", "postgres")
 		syncTen(t, p, k)
 	})
+	t.Run("c: upstream kubectl-bind with Bindery's konnector against bindery-backend", func(t *testing.T) {
+		t.Parallel()
+		cs := framework.StartClusters(t, "provider", "mixed-consumer")
+		p := startProvider(t, cs[0])
+		stack.ApplyTemplate(t, p.dyn, "examples/database/template.yaml")
+		k := startConsumer(t, cs[1])
+		upstreamBind(t, k, p.url+"/export", "dave", "postgres")
+		syncTen(t, p, k)
+	})
 }
 
 var (
