@@ -20,6 +20,7 @@ import (
 // nothing it started may be left.
 func TestDemo(t *testing.T) {
 	t.Parallel()
+	scenario(t)
 	state := t.TempDir()
 	logs := filepath.Join(t.TempDir(), "demo.log")
 	f, err := os.Create(logs)

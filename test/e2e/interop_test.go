@@ -2,20 +2,27 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/bindery-dev/bindery/test/framework"
 	"github.com/bindery-dev/bindery/test/stack"
@@ -37,9 +44,8 @@ func upstreamPrograms(t *testing.T) map[string]string {
 	t.Helper()
 	upstreamOnce.Do(func() {
 		dir := filepath.Join(filepath.Dir(bins["konnector"]), "upstream")
-		cmd := exec.Command("go", "-C", filepath.Join(framework.RepoRoot(), "test", "interop"), "build", "-o", dir+"/",
+		cmd := interopGo("build", "-o", dir+"/",
 			"github.com/kube-bind/kube-bind/cmd/konnector", "github.com/kube-bind/kube-bind/cmd/kubectl-bind", "github.com/kube-bind/kube-bind/cmd/example-backend")
-		cmd.Env = append(os.Environ(), "GOWORK=off")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			upstreamErr = fmt.Errorf("building upstream kube-bind v0.4.6 in test/interop: %v\n%s", err, out)
 			return
@@ -51,6 +57,13 @@ func upstreamPrograms(t *testing.T) map[string]string {
 	})
 	require.NoError(t, upstreamErr)
 	return upstream
+}
+
+// interopGo runs go in test/interop, outside the workspace.
+func interopGo(args ...string) *exec.Cmd {
+	cmd := exec.Command("go", append([]string{"-C", filepath.Join(framework.RepoRoot(), "test", "interop")}, args...)...)
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	return cmd
 }
 
 // startUpstreamKonnector runs upstream's konnector on the consumer until
@@ -135,6 +148,7 @@ func TestInterop(t *testing.T) {
 	t.Parallel()
 	t.Run("a: upstream kubectl-bind and konnector against bindery-backend", func(t *testing.T) {
 		t.Parallel()
+		scenario(t)
 		cs := framework.StartClusters(t, "provider", "upstream-consumer")
 		p := startProvider(t, cs[0])
 		stack.ApplyTemplate(t, p.dyn, "examples/database/template.yaml")
@@ -143,8 +157,18 @@ func TestInterop(t *testing.T) {
 		upstreamBind(t, k, p.url+"/export", "carol", "postgres")
 		syncTen(t, p, k)
 	})
+	t.Run("b: Bindery's kubectl-bind and konnector against upstream example-backend", func(t *testing.T) {
+		t.Parallel()
+		scenario(t)
+		cs := framework.StartClusters(t, "upstream-provider", "consumer")
+		p := startUpstreamBackend(t, cs[0])
+		k := startConsumer(t, cs[1])
+		k.bindAtUpstream(t, p, "erin", "databases")
+		syncTen(t, p, k)
+	})
 	t.Run("c: upstream kubectl-bind with Bindery's konnector against bindery-backend", func(t *testing.T) {
 		t.Parallel()
+		scenario(t)
 		cs := framework.StartClusters(t, "provider", "mixed-consumer")
 		p := startProvider(t, cs[0])
 		stack.ApplyTemplate(t, p.dyn, "examples/database/template.yaml")
@@ -154,7 +178,82 @@ func TestInterop(t *testing.T) {
 	})
 }
 
-var (
-	_ = corev1.SchemeGroupVersion
-	_ = apierrors.IsNotFound
-)
+// startUpstreamBackend runs upstream's example-backend on the provider,
+// logging users in at the npm oidc-provider (without PKCE, which upstream
+// does not use), with the example operator's databases exported by label.
+func startUpstreamBackend(t *testing.T, c *framework.Cluster) *provider {
+	t.Helper()
+	ctx := t.Context()
+	ups := upstreamPrograms(t)
+	p := &provider{cluster: c}
+	var err error
+	p.dyn, err = dynamic.NewForConfig(c.Config)
+	require.NoError(t, err)
+
+	// Upstream's backend expects its CRDs in place; they come with its
+	// module.
+	dir, err := interopGo("list", "-m", "-f", "{{.Dir}}", "github.com/kube-bind/kube-bind").Output()
+	require.NoError(t, err, "finding upstream's module")
+	for _, r := range []string{"clusterbindings", "apiserviceexports", "apiservicenamespaces", "apiserviceexportrequests"} {
+		raw, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(dir)), "deploy", "crd", "kube-bind.io_"+r+".yaml"))
+		require.NoError(t, err)
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		require.NoError(t, yaml.Unmarshal(raw, crd))
+		require.NoError(t, c.Client.Create(ctx, crd))
+	}
+	stack.StartOperator(t, c, bins)
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	require.NoError(t, c.Client.Get(ctx, client.ObjectKey{Name: stack.DatabaseBinding}, crd))
+	crd.Labels = map[string]string{"kube-bind.io/exported": "true"}
+	require.NoError(t, c.Client.Update(ctx, crd))
+
+	port := strconv.Itoa(framework.FreePort(t))
+	p.url = "http://localhost:" + port
+	idp := framework.StartOIDCProvider(t, framework.OIDCOptions{RedirectURIs: []string{p.url + "/callback"}, PKCEOptional: true})
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	require.NoError(t, os.WriteFile(caFile, c.Config.CAData, 0o600))
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	b := &framework.Process{Name: "upstream-example-backend", Path: ups["example-backend"], Log: c.LogWriter("upstream-example-backend"),
+		Args: []string{"--kubeconfig", c.Kubeconfig, "--listen-address", "127.0.0.1:" + port,
+			"--oidc-issuer-url", idp.IssuerURL, "--oidc-issuer-client-id", idp.ClientID, "--oidc-issuer-client-secret", idp.ClientSecret,
+			"--oidc-callback-url", p.url + "/callback", "--cookie-signing-key", base64.StdEncoding.EncodeToString(key),
+			"--pretty-name", "Upstream Example", "--consumer-scope", "namespaced",
+			"--external-address", c.Config.Host, "--external-ca-file", caFile}}
+	require.NoError(t, b.Start())
+	t.Cleanup(b.Stop)
+	framework.Eventually(t, func() (bool, string) {
+		if done, err := b.Exited(); done {
+			t.Fatalf("upstream example-backend exited: %v", err)
+		}
+		resp, err := http.Get(p.url + "/export")
+		if err != nil {
+			return false, err.Error()
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status
+	}, time.Minute)
+	return p
+}
+
+// bindAtUpstream runs Bindery's kubectl bind against upstream's backend:
+// the user logs in and clicks the resource's Bind button.
+func (k *consumer) bindAtUpstream(t *testing.T, p *provider, user, resource string) {
+	t.Helper()
+	proc, out := stack.KubectlBind(t, k.cluster, bins, nil, p.url+"/export", "--no-browser", "--skip-konnector", "--login-timeout=2m", "--timeout=2m")
+	link := stack.LoginLink(t, proc, out)
+	browser := framework.Browser(t)
+	ctx, cancel := context.WithTimeout(browser, 2*time.Minute)
+	defer cancel()
+	framework.BrowserStep(t, ctx, "login page", chromedp.Navigate(link),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="login"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), user),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "secret"),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+	framework.BrowserStep(t, ctx, "consent page", chromedp.WaitNotPresent(chromedp.CSS(`input[name="login"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`button[type="submit"]`)),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+	framework.BrowserStep(t, ctx, "resources page", chromedp.WaitVisible(chromedp.CSS("a."+resource)),
+		chromedp.Click(chromedp.CSS("a."+resource)))
+	require.NoError(t, proc.Wait(3*time.Minute), "kubectl-bind:\n%s", out)
+}

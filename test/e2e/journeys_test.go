@@ -31,6 +31,7 @@ const binding = stack.DatabaseBinding
 // the same template without seeing the first team's objects.
 func TestJourneys(t *testing.T) {
 	t.Parallel()
+	scenario(t)
 	cs := framework.StartClusters(t, "provider", "team-a", "team-b")
 	p := startProvider(t, cs[0])
 	ctx := t.Context()

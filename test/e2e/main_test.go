@@ -16,6 +16,17 @@ import (
 // bins are the built programs.
 var bins stack.Programs
 
+// scenarios limits how many scenarios (each with two or three clusters and
+// its programs) run at once, so that on a small machine none of them
+// starves while `make test` runs other packages too.
+var scenarios = make(chan struct{}, 2)
+
+// scenario takes one of the slots until the test ends.
+func scenario(t *testing.T) {
+	scenarios <- struct{}{}
+	t.Cleanup(func() { <-scenarios })
+}
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "bindery-e2e-bin-")
 	if err == nil {

@@ -27,6 +27,9 @@ type OIDCOptions struct {
 	RedirectURIs []string
 	// Groups maps user names to the groups in their ID tokens.
 	Groups map[string][]string
+	// PKCEOptional lets the client log in without PKCE, as kube-bind's
+	// example-backend does; PKCE is required otherwise.
+	PKCEOptional bool
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
@@ -55,6 +58,10 @@ func StartOIDCProvider(t TB, o OIDCOptions) *OIDCProvider {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pkce := "required"
+	if o.PKCEOptional {
+		pkce = "optional"
+	}
 	port := FreePort(t)
 	p := &OIDCProvider{IssuerURL: "http://localhost:" + strconv.Itoa(port), ClientID: "bindery", ClientSecret: "test-secret-" + strconv.Itoa(port)}
 	logs := newLogSet(t.TempDir())
@@ -62,7 +69,7 @@ func StartOIDCProvider(t TB, o OIDCOptions) *OIDCProvider {
 		Name: "oidc-provider", Path: "node", Args: []string{"server.mjs"}, Dir: dir,
 		Env: append(os.Environ(),
 			"PORT="+strconv.Itoa(port), "CLIENT_ID="+p.ClientID, "CLIENT_SECRET="+p.ClientSecret,
-			"REDIRECT_URIS="+strings.Join(o.RedirectURIs, ","), "GROUPS="+string(groups)),
+			"REDIRECT_URIS="+strings.Join(o.RedirectURIs, ","), "GROUPS="+string(groups), "PKCE="+pkce),
 		Log: logs.writer("oidc-provider"),
 	}
 	if err := p.process.Start(); err != nil {

@@ -6,9 +6,11 @@
 //   CLIENT_SECRET  the static client's secret
 //   REDIRECT_URIS  comma-separated redirect URIs of the client
 //   GROUPS         JSON object: user name -> list of groups
+//   PKCE           "optional" for clients without PKCE (kube-bind's
+//                  example-backend); required otherwise
 //
 // Its development login page accepts any user name and password; the
-// consent page follows. PKCE is required.
+// consent page follows.
 import Provider from 'oidc-provider';
 
 const port = Number(process.env.PORT);
@@ -24,7 +26,7 @@ const provider = new Provider(issuer, {
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
   }],
-  pkce: { required: () => true },
+  pkce: { required: () => process.env.PKCE !== 'optional' },
   scopes: ['openid', 'profile', 'email', 'offline_access'],
   claims: { openid: ['sub'], profile: ['name', 'groups'], email: ['email'] },
   // Put the scope's claims into the ID token, where the backend reads them.
