@@ -91,14 +91,21 @@ func (k *consumer) run(t *testing.T, args ...string) string {
 func (k *consumer) bind(t *testing.T, p *provider, user, template string) string {
 	t.Helper()
 	proc, out := stack.KubectlBind(t, k.cluster, bins, nil, p.url, "--no-browser", "--login-timeout=2m", "--timeout=2m")
-	link := stack.LoginLink(t, proc, out)
+	loginAndChoose(t, stack.LoginLink(t, proc, out), user, "#bind-"+template)
+	require.NoError(t, proc.Wait(3*time.Minute), "kubectl-bind:\n%s", out)
+	return out.String()
+}
+
+// loginAndChoose opens the login link a kubectl bind printed in a fresh
+// browser, logs in at the OpenID provider as user, and clicks the element
+// choice (a CSS selector) on the backend's selection page.
+func loginAndChoose(t *testing.T, link, user, choice string) {
+	t.Helper()
 	browser := framework.Browser(t)
 	framework.LoginInBrowser(t, browser, link, user)
 	ctx, cancel := context.WithTimeout(browser, time.Minute)
 	defer cancel()
-	framework.BrowserStep(t, ctx, "choose "+template, chromedp.Click(chromedp.CSS("#bind-"+template)))
-	require.NoError(t, proc.Wait(3*time.Minute), "kubectl-bind:\n%s", out)
-	return out.String()
+	framework.BrowserStep(t, ctx, "choose "+choice, chromedp.Click(chromedp.CSS(choice)))
 }
 
 // providerKubeconfig returns the provider kubeconfig kubectl bind stored

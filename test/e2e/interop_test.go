@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -91,12 +89,7 @@ func upstreamBind(t *testing.T, k *consumer, url, user, template string) {
 		Args: []string{url, "--kubeconfig", k.cluster.Kubeconfig, "--skip-konnector"}}
 	require.NoError(t, p.Start())
 	t.Cleanup(p.Stop)
-	link := stack.LoginLink(t, p, out)
-	browser := framework.Browser(t)
-	framework.LoginInBrowser(t, browser, link, user)
-	ctx, cancel := context.WithTimeout(browser, time.Minute)
-	defer cancel()
-	framework.BrowserStep(t, ctx, "choose "+template, chromedp.Click(chromedp.CSS("#bind-"+template)))
+	loginAndChoose(t, stack.LoginLink(t, p, out), user, "#bind-"+template)
 	require.NoError(t, p.Wait(3*time.Minute), "upstream kubectl-bind:\n%s", out)
 }
 
@@ -241,19 +234,8 @@ func startUpstreamBackend(t *testing.T, c *framework.Cluster) *provider {
 func (k *consumer) bindAtUpstream(t *testing.T, p *provider, user, resource string) {
 	t.Helper()
 	proc, out := stack.KubectlBind(t, k.cluster, bins, nil, p.url+"/export", "--no-browser", "--skip-konnector", "--login-timeout=2m", "--timeout=2m")
-	link := stack.LoginLink(t, proc, out)
-	browser := framework.Browser(t)
-	ctx, cancel := context.WithTimeout(browser, 2*time.Minute)
-	defer cancel()
-	framework.BrowserStep(t, ctx, "login page", chromedp.Navigate(link),
-		chromedp.WaitVisible(chromedp.CSS(`input[name="login"]`)),
-		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), user),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "secret"),
-		chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
-	framework.BrowserStep(t, ctx, "consent page", chromedp.WaitNotPresent(chromedp.CSS(`input[name="login"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`button[type="submit"]`)),
-		chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
-	framework.BrowserStep(t, ctx, "resources page", chromedp.WaitVisible(chromedp.CSS("a."+resource)),
-		chromedp.Click(chromedp.CSS("a."+resource)))
+	// Upstream's selection page has a Bind button per CRD, with the
+	// plural as its class.
+	loginAndChoose(t, stack.LoginLink(t, proc, out), user, "a."+resource)
 	require.NoError(t, proc.Wait(3*time.Minute), "kubectl-bind:\n%s", out)
 }

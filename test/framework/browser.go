@@ -43,9 +43,9 @@ func Browser(t TB) context.Context {
 }
 
 // LoginInBrowser opens url (a backend's /authorize link) in the browser
-// and logs in at the npm oidc-provider as user, consenting when asked,
-// until the backend's selection page shows. A failing step fails the test
-// with the page it was on.
+// and logs in at the npm oidc-provider as user, consenting when asked; the
+// backend's next page follows. A failing step fails the test with the page
+// it was on.
 func LoginInBrowser(t TB, browserCtx context.Context, url, user string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(browserCtx, 2*time.Minute)
@@ -58,7 +58,6 @@ func LoginInBrowser(t TB, browserCtx context.Context, url, user string) {
 	BrowserStep(t, ctx, "consent page", chromedp.WaitNotPresent(chromedp.CSS(`input[name="login"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`button[type="submit"]`)),
 		chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
-	BrowserStep(t, ctx, "selection page", chromedp.WaitVisible(chromedp.CSS(`form[action$="/bind"]`)))
 }
 
 // BrowserStep runs actions in the browser; when they fail, it fails the
