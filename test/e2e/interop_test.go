@@ -18,6 +18,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -195,10 +196,9 @@ func startUpstreamBackend(t *testing.T, c *framework.Cluster) *provider {
 		require.NoError(t, c.Client.Create(ctx, crd))
 	}
 	stack.StartOperator(t, c, bins)
-	crd := &apiextensionsv1.CustomResourceDefinition{}
-	require.NoError(t, c.Client.Get(ctx, client.ObjectKey{Name: stack.DatabaseBinding}, crd))
-	crd.Labels = map[string]string{"kube-bind.io/exported": "true"}
-	require.NoError(t, c.Client.Update(ctx, crd))
+	// A patch, since the API server is still writing the CRD's status.
+	exported := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: stack.DatabaseBinding}}
+	require.NoError(t, c.Client.Patch(ctx, exported, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"kube-bind.io/exported":"true"}}}`))))
 
 	port := strconv.Itoa(framework.FreePort(t))
 	p.url = "http://localhost:" + port
