@@ -9,11 +9,10 @@ import (
 	"os"
 
 	"github.com/spf13/pflag"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/bindery-dev/bindery/apis/kubeconfig"
 	"github.com/bindery-dev/bindery/backend/internal/app"
 	"github.com/bindery-dev/bindery/backend/internal/options"
 )
@@ -43,7 +42,7 @@ func run() error {
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
-	cfg, err := loadConfig(opts.Controllers.Kubeconfig)
+	cfg, err := kubeconfig.Load(opts.Controllers.Kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -71,25 +70,14 @@ func issueKubeconfig(args []string) error {
 		fs.Usage()
 		return fmt.Errorf("--subject and --cluster-id are required")
 	}
-	cfg, err := loadConfig(opts.Controllers.Kubeconfig)
+	cfg, err := kubeconfig.Load(opts.Controllers.Kubeconfig)
 	if err != nil {
 		return err
 	}
-	kubeconfig, err := app.IssueKubeconfig(ctrl.SetupSignalHandler(), cfg, opts, *subject, *clusterID)
+	issued, err := app.IssueKubeconfig(ctrl.SetupSignalHandler(), cfg, opts, *subject, *clusterID)
 	if err != nil {
 		return err
 	}
-	_, err = os.Stdout.Write(kubeconfig)
+	_, err = os.Stdout.Write(issued)
 	return err
-}
-
-func loadConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		return ctrl.GetConfig()
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("loading kubeconfig %s: %w", kubeconfig, err)
-	}
-	return cfg, nil
 }
