@@ -3,7 +3,7 @@
 // namespace of each bound consumer namespace, and the names of prefixed
 // cluster-scoped objects.
 //
-// Every name is deterministic, a valid DNS-1123 label of at most 63
+// Every namespace name is deterministic, a valid DNS-1123 label of at most 63
 // characters, and readable where possible: it starts with a cleaned-up,
 // possibly shortened copy of its inputs and always ends with a hash of the
 // exact inputs. Since cleaning up and shortening lose information, the hash
@@ -47,10 +47,18 @@ func ServiceNamespace(clusterNamespace, consumerNamespace string) string {
 	return Bounded("", []string{clusterNamespace, consumerNamespace}, "namespace", clusterNamespace, consumerNamespace)
 }
 
+// MaxObjectNameLength is the longest name of a custom object.
+const MaxObjectNameLength = 253
+
 // PrefixedName is the provider name of a cluster-scoped consumer object
-// under Prefixed isolation, e.g. "bindery-alice-5kq3n7-mydb-x7s2...".
-func PrefixedName(clusterNamespace, name string) string {
-	return Bounded("", []string{clusterNamespace, name}, "object", clusterNamespace, name)
+// under Prefixed isolation: the consumer's cluster namespace, a dash and
+// the consumer's name, as kube-bind names them, e.g.
+// "bindery-alice-5kq3n7o2xa4bq-mydb". A name stays readable and the prefix
+// can be checked by an admission policy. ok is false when the result would
+// be longer than an object name may be; such an object cannot be synced.
+func PrefixedName(clusterNamespace, name string) (string, bool) {
+	out := clusterNamespace + "-" + name
+	return out, len(out) <= MaxObjectNameLength
 }
 
 // Bounded builds a name from a prefix and readable parts, shortened to fit,

@@ -67,7 +67,7 @@ func TestServiceNamespaceAndPrefixedName(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {
-		for _, got := range []string{ServiceNamespace(tt.a, tt.b), PrefixedName(tt.a, tt.b)} {
+		for _, got := range []string{ServiceNamespace(tt.a, tt.b)} {
 			assertLabel(t, got)
 			assert.False(t, seen[got], "duplicate name %q", got)
 			seen[got] = true
@@ -77,6 +77,27 @@ func TestServiceNamespaceAndPrefixedName(t *testing.T) {
 	// The namespace of "a-b" in cluster "x" and of "b" in cluster "x-a"
 	// read the same but must differ.
 	assert.NotEqual(t, ServiceNamespace("x", "a-b"), ServiceNamespace("x-a", "b"))
+}
+
+func TestPrefixedName(t *testing.T) {
+	tests := []struct {
+		ns, name string
+		want     string
+		ok       bool
+	}{
+		{"bindery-alice-5kq3n7o2xa4bq", "mydb", "bindery-alice-5kq3n7o2xa4bq-mydb", true},
+		{"bindery-alice-5kq3n7o2xa4bq", "a.b", "bindery-alice-5kq3n7o2xa4bq-a.b", true},
+		{"bindery-alice-5kq3n7o2xa4bq", strings.Repeat("n", 253-28), "bindery-alice-5kq3n7o2xa4bq-" + strings.Repeat("n", 253-28), true},
+		{"bindery-alice-5kq3n7o2xa4bq", strings.Repeat("n", 253-27), "", false},
+	}
+	for _, tt := range tests {
+		got, ok := PrefixedName(tt.ns, tt.name)
+		assert.Equal(t, tt.ok, ok, tt.name)
+		if tt.ok {
+			assert.Equal(t, tt.want, got)
+			assert.True(t, strings.HasPrefix(got, tt.ns+"-"))
+		}
+	}
 }
 
 // FuzzNames checks that every derived name is a valid label of at most 63
@@ -103,11 +124,6 @@ func FuzzNames(f *testing.F) {
 		assertLabel(t, sa)
 		if (na != nb || s1 != s2) && sa == sb {
 			t.Fatalf("service namespaces collide: %q", sa)
-		}
-		pa := PrefixedName(na, c1)
-		assertLabel(t, pa)
-		if (na != nb || c1 != c2) && pa == PrefixedName(nb, c2) {
-			t.Fatalf("prefixed names collide: %q", pa)
 		}
 	})
 }

@@ -12,3 +12,11 @@ const (
 	// all of them.
 	ConsumerNamespacesAnnotation = "bindery.dev/consumer-namespaces"
 )
+
+// ClusterNamespaceLabel, on a cluster-scoped provider copy, names the
+// cluster namespace of the consumer it belongs to. A konnector may only
+// write such copies with its own cluster namespace in this label (an
+// admission policy checks it), and the backend grants it access to the
+// copies that carry it, by name. On a service namespace it names the
+// cluster namespace the service namespace belongs to.
+const ClusterNamespaceLabel = "bindery.dev/cluster-namespace"

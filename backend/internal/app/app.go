@@ -36,6 +36,7 @@ import (
 	"github.com/bindery-dev/bindery/backend/internal/auth/session"
 	"github.com/bindery-dev/bindery/backend/internal/bindflow"
 	"github.com/bindery-dev/bindery/backend/internal/controller/clusterhealth"
+	"github.com/bindery-dev/bindery/backend/internal/controller/clusterobjects"
 	"github.com/bindery-dev/bindery/backend/internal/controller/exportrequest"
 	"github.com/bindery-dev/bindery/backend/internal/controller/exportupdate"
 	"github.com/bindery-dev/bindery/backend/internal/controller/servicenamespace"
@@ -107,6 +108,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, log logr.Logger) erro
 		"export request":    (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager,
 		"export update":     (&exportupdate.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager,
 		"service namespace": (&servicenamespace.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager,
+		"cluster objects":   (&clusterobjects.Reconciler{Client: mgr.GetClient(), Cache: mgr.GetCache()}).SetupWithManager,
 		"cluster health":    (&clusterhealth.Reconciler{Client: mgr.GetClient(), Recorder: rec, DefaultInterval: o.Controllers.HeartbeatInterval}).SetupWithManager,
 		"template status":   (&templatestatus.Reconciler{Client: mgr.GetClient()}).SetupWithManager,
 		"token rotation":    (&credentials.Rotator{Issuer: creds}).SetupWithManager,

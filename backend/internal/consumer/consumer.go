@@ -15,7 +15,7 @@ const (
 
 	// ClusterNamespaceLabel, on a service namespace, names its cluster
 	// namespace.
-	ClusterNamespaceLabel = "bindery.dev/cluster-namespace"
+	ClusterNamespaceLabel = binderyv1alpha1.ClusterNamespaceLabel
 	// ConsumerNamespaceAnnotation, on a service namespace, names the
 	// consumer namespace it holds objects of.
 	ConsumerNamespaceAnnotation = "bindery.dev/consumer-namespace"

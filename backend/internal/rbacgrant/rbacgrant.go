@@ -152,3 +152,48 @@ func HasWildcard(rules []rbacv1.PolicyRule) bool {
 	}
 	return false
 }
+
+// ClusterResource is one cluster-scoped exported resource and the names of
+// the objects on the provider that belong to one consumer (those labelled
+// with its cluster namespace).
+type ClusterResource struct {
+	Group    string
+	Resource string
+	Names    []string
+	// Create grants create, once the admission policy is in force.
+	Create bool
+}
+
+// ClusterObjectRules are a konnector's rules on cluster-scoped exported
+// resources. RBAC cannot limit create by name, so create is granted on the
+// resource; the admission policy (ClusterObjectPolicy) confines it to
+// objects labelled with the consumer's cluster namespace and, under
+// Prefixed isolation, named with its prefix; create is granted only once
+// that policy is in force. Everything else (reading,
+// watching, updating, deleting) is granted by name, on the objects the
+// consumer owns only; a konnector watches each of them by name. Without
+// names there is no such rule, since empty resourceNames would mean all.
+func ClusterObjectRules(resources []ClusterResource) []rbacv1.PolicyRule {
+	sorted := append([]ClusterResource(nil), resources...)
+	sort.Slice(sorted, func(i, j int) bool {
+		if sorted[i].Group != sorted[j].Group {
+			return sorted[i].Group < sorted[j].Group
+		}
+		return sorted[i].Resource < sorted[j].Resource
+	})
+	var rules []rbacv1.PolicyRule
+	for _, r := range sorted {
+		if r.Create {
+			rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{r.Group}, Resources: []string{r.Resource}, Verbs: []string{"create"}})
+		}
+		if len(r.Names) == 0 {
+			continue
+		}
+		names := uniqueSorted(append([]string(nil), r.Names...))
+		rules = append(rules,
+			rbacv1.PolicyRule{APIGroups: []string{r.Group}, Resources: []string{r.Resource}, ResourceNames: names, Verbs: []string{"get", "list", "watch", "update", "patch", "delete"}},
+			rbacv1.PolicyRule{APIGroups: []string{r.Group}, Resources: []string{r.Resource + "/status"}, ResourceNames: names, Verbs: []string{"get", "update", "patch"}},
+		)
+	}
+	return rules
+}

@@ -9,7 +9,6 @@ import (
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -19,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -31,27 +29,10 @@ import (
 	"github.com/bindery-dev/bindery/backend/internal/controller/testenv"
 	"github.com/bindery-dev/bindery/backend/internal/onboarding"
 	"github.com/bindery-dev/bindery/backend/internal/rbacgrant"
-	"github.com/bindery-dev/bindery/backend/internal/scheme"
 	"github.com/bindery-dev/bindery/test/framework"
 )
 
 func TestMain(m *testing.M) { framework.Main(m) }
-
-// consumerClient onboards a consumer and returns a client that uses its
-// ServiceAccount's token, as its konnector would.
-func consumerClient(t *testing.T, p *testenv.Provider, who providername.Consumer) (string, client.Client) {
-	t.Helper()
-	res, err := onboarding.Ensure(t.Context(), p.Client, who, "Test Provider")
-	require.NoError(t, err)
-	tr, err := p.Kube.CoreV1().ServiceAccounts(res.Namespace).CreateToken(t.Context(), res.ServiceAccount,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr[int64](3600)}}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	cfg := rest.AnonymousClientConfig(p.Config)
-	cfg.BearerToken = tr.Status.Token
-	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
-	require.NoError(t, err)
-	return res.Namespace, c
-}
 
 func database(ns, name string) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{}
@@ -85,8 +66,8 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 		},
 	}))
 
-	nsA, clientA := consumerClient(t, p, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "cluster-a"})
-	nsB, clientB := consumerClient(t, p, providername.Consumer{Issuer: "https://idp", Subject: "bob", ClusterID: "cluster-b"})
+	nsA, clientA := p.ConsumerClient(t, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "cluster-a"})
+	nsB, clientB := p.ConsumerClient(t, providername.Consumer{Issuer: "https://idp", Subject: "bob", ClusterID: "cluster-b"})
 
 	// Each konnector asks for the export and for its "default" namespace,
 	// with its own credentials, as a real one does.

@@ -8,17 +8,21 @@ import (
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/bindery-dev/bindery/apis/crds"
+	"github.com/bindery-dev/bindery/apis/providername"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
+	"github.com/bindery-dev/bindery/backend/internal/onboarding"
 	"github.com/bindery-dev/bindery/backend/internal/scheme"
 	"github.com/bindery-dev/bindery/test/framework"
 )
@@ -124,4 +128,27 @@ func (p *Provider) WaitEvent(t *testing.T, obj client.Object, reason string) str
 		return false, fmt.Sprintf("no %s event for %s/%s; seen %v", reason, obj.GetNamespace(), obj.GetName(), seen)
 	}, time.Minute)
 	return note
+}
+
+// ConsumerClient onboards a consumer and returns its cluster namespace and a
+// client that uses its ServiceAccount's token, as its konnector would.
+func (p *Provider) ConsumerClient(t *testing.T, who providername.Consumer) (string, client.Client) {
+	t.Helper()
+	res, err := onboarding.Ensure(t.Context(), p.Client, who, "Test Provider")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ttl := int64(3600)
+	tr, err := p.Kube.CoreV1().ServiceAccounts(res.Namespace).CreateToken(t.Context(), res.ServiceAccount,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &ttl}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := rest.AnonymousClientConfig(p.Config)
+	cfg.BearerToken = tr.Status.Token
+	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Namespace, c
 }

@@ -1,0 +1,195 @@
+package clusterobjects_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/providername"
+	"github.com/bindery-dev/bindery/backend/internal/consumer"
+	"github.com/bindery-dev/bindery/backend/internal/controller/clusterobjects"
+	"github.com/bindery-dev/bindery/backend/internal/controller/exportrequest"
+	"github.com/bindery-dev/bindery/backend/internal/controller/testenv"
+	"github.com/bindery-dev/bindery/backend/internal/rbacgrant"
+	"github.com/bindery-dev/bindery/test/framework"
+)
+
+func TestMain(m *testing.M) { framework.Main(m) }
+
+func object(kind, name, owner string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion("geo.example.com/v1")
+	u.SetKind(kind)
+	u.SetName(name)
+	if owner != "" {
+		u.SetLabels(map[string]string{consumer.ClusterNamespaceLabel: owner})
+	}
+	return u
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// TestClusterScopedObjectsIsolateConsumers checks, with each konnector's
+// own credentials, that consumers of cluster-scoped resources write only
+// objects labelled (and, under Prefixed isolation, named) as theirs, and
+// never read or touch another consumer's.
+func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
+	t.Parallel()
+	p := testenv.StartProvider(t)
+	p.RunManager(t, func(mgr ctrl.Manager) error {
+		rec := mgr.GetEventRecorder("bindery-backend")
+		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
+			return err
+		}
+		return (&clusterobjects.Reconciler{Client: mgr.GetClient(), Cache: mgr.GetCache()}).SetupWithManager(mgr)
+	})
+	ctx := t.Context()
+	c := p.Client
+	p.CreateCRD(t, "geo.example.com", "regions", "Region", apiextensionsv1.ClusterScoped, nil)
+	p.CreateCRD(t, "geo.example.com", "zones", "Zone", apiextensionsv1.ClusterScoped, nil)
+	for name, iso := range map[string]binderyv1alpha1.Isolation{"regions": binderyv1alpha1.IsolationPrefixed, "zones": binderyv1alpha1.IsolationNone} {
+		require.NoError(t, c.Create(ctx, &binderyv1alpha1.APIServiceExportTemplate{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: binderyv1alpha1.APIServiceExportTemplateSpec{
+				DisplayName:            name,
+				Resources:              []binderyv1alpha1.ExportedResource{{Group: "geo.example.com", Resource: name}},
+				ClusterScopedIsolation: iso,
+			},
+		}))
+	}
+	nsA, clientA := p.ConsumerClient(t, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "a"})
+	nsB, clientB := p.ConsumerClient(t, providername.Consumer{Issuer: "https://idp", Subject: "bob", ClusterID: "b"})
+	for ns, cl := range map[string]client.Client{nsA: clientA, nsB: clientB} {
+		for _, resource := range []string{"regions", "zones"} {
+			require.NoError(t, cl.Create(ctx, &kubebindv1alpha1.APIServiceExportRequest{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: resource, Annotations: map[string]string{consumer.TemplateAnnotation: resource}},
+				Spec: kubebindv1alpha1.APIServiceExportRequestSpec{Resources: []kubebindv1alpha1.APIServiceExportRequestResource{
+					{GroupResource: kubebindv1alpha1.GroupResource{Group: "geo.example.com", Resource: resource}}}},
+			}))
+		}
+	}
+
+	mineA := object("Region", nsA+"-eu", nsA)
+	framework.Eventually(t, func() (bool, string) {
+		err := clientA.Create(ctx, mineA.DeepCopy())
+		return err == nil || apierrors.IsAlreadyExists(err), errString(err)
+	}, time.Minute)
+	mineB := object("Region", nsB+"-eu", nsB)
+	framework.Eventually(t, func() (bool, string) {
+		err := clientB.Create(ctx, mineB.DeepCopy())
+		return err == nil || apierrors.IsAlreadyExists(err), errString(err)
+	}, time.Minute)
+
+	// Create is granted once the admission policy is in force.
+	framework.Eventually(t, func() (bool, string) {
+		err := clientA.Create(ctx, object("Zone", "zone-1", nsA))
+		return err == nil || apierrors.IsAlreadyExists(err), errString(err)
+	}, time.Minute)
+
+	t.Run("a konnector reads, updates and watches its own objects by name", func(t *testing.T) {
+		framework.Eventually(t, func() (bool, string) {
+			got := object("Region", mineA.GetName(), "")
+			if err := clientA.Get(ctx, client.ObjectKeyFromObject(got), got); err != nil {
+				return false, err.Error()
+			}
+			got.Object["spec"] = map[string]any{"size": "large"}
+			return clientA.Update(ctx, got) == nil, "update refused"
+		}, time.Minute)
+		list := &unstructured.UnstructuredList{}
+		list.SetAPIVersion("geo.example.com/v1")
+		list.SetKind("RegionList")
+		require.NoError(t, clientA.List(ctx, list, client.MatchingFields{"metadata.name": mineA.GetName()}))
+		assert.Len(t, list.Items, 1)
+	})
+
+	t.Run("writes outside the consumer's label and prefix are refused", func(t *testing.T) {
+		cases := []struct {
+			name string
+			obj  *unstructured.Unstructured
+			want string
+		}{
+			{"no prefix", object("Region", "eu", nsA), "a konnector may only write objects named " + nsA + "-<name>"},
+			{"another consumer's prefix", object("Region", nsB+"-west", nsA), "named " + nsA + "-<name>"},
+			{"another consumer's label", object("Region", nsA+"-west", nsB), "a konnector may only write objects labelled " + consumer.ClusterNamespaceLabel + "=" + nsA},
+			{"no label", object("Region", nsA+"-west", ""), "labelled " + consumer.ClusterNamespaceLabel},
+			{"no label, None isolation", object("Zone", "zone-1", ""), "labelled " + consumer.ClusterNamespaceLabel},
+		}
+		for _, tt := range cases {
+			t.Run(tt.name, func(t *testing.T) {
+				err := clientA.Create(ctx, tt.obj)
+				require.Error(t, err)
+				assert.True(t, apierrors.IsForbidden(err) || apierrors.IsInvalid(err), err.Error())
+				assert.Contains(t, err.Error(), tt.want)
+			})
+		}
+	})
+
+	t.Run("a consumer gets 403 on another consumer's objects", func(t *testing.T) {
+		framework.Eventually(t, func() (bool, string) {
+			err := clientB.Get(ctx, client.ObjectKeyFromObject(mineB), object("Region", mineB.GetName(), ""))
+			return err == nil, errString(err) // B's own grant is in place
+		}, time.Minute)
+		list := &unstructured.UnstructuredList{}
+		list.SetAPIVersion("geo.example.com/v1")
+		list.SetKind("RegionList")
+		cases := map[string]error{
+			"get":               clientA.Get(ctx, client.ObjectKeyFromObject(mineB), object("Region", mineB.GetName(), "")),
+			"list cluster-wide": clientA.List(ctx, list),
+			"list B's by name":  clientA.List(ctx, list, client.MatchingFields{"metadata.name": mineB.GetName()}),
+			"delete":            clientA.Delete(ctx, object("Region", mineB.GetName(), "")),
+			"update":            clientA.Update(ctx, object("Region", mineB.GetName(), nsA)),
+		}
+		for what, err := range cases {
+			assert.True(t, apierrors.IsForbidden(err), "%s: want 403, got %v", what, err)
+		}
+	})
+
+	t.Run("under None isolation names are shared, and a taken name stays its owner's", func(t *testing.T) {
+		err := clientB.Create(ctx, object("Zone", "zone-1", nsB))
+		assert.True(t, apierrors.IsAlreadyExists(err), "got %v", err)
+		got := object("Zone", "zone-1", "")
+		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(got), got))
+		assert.Equal(t, nsA, got.GetLabels()[consumer.ClusterNamespaceLabel])
+		assert.True(t, apierrors.IsForbidden(clientB.Get(ctx, client.ObjectKeyFromObject(got), object("Zone", "zone-1", ""))))
+	})
+
+	t.Run("the grant names exactly the consumer's objects and follows deletions", func(t *testing.T) {
+		role := &rbacv1.ClusterRole{}
+		names := func() []string {
+			require.NoError(t, c.Get(ctx, client.ObjectKey{Name: clusterobjects.RoleName(nsA)}, role))
+			var out []string
+			for _, r := range role.Rules {
+				out = append(out, r.ResourceNames...)
+			}
+			return out
+		}
+		framework.Eventually(t, func() (bool, string) {
+			got := names()
+			return slices.Contains(got, mineA.GetName()) && slices.Contains(got, "zone-1") && !slices.Contains(got, mineB.GetName()), fmt.Sprint(got)
+		}, time.Minute)
+		assert.False(t, rbacgrant.HasWildcard(role.Rules))
+		require.NoError(t, clientA.Delete(ctx, object("Region", mineA.GetName(), "")))
+		framework.Eventually(t, func() (bool, string) {
+			got := names()
+			return !slices.Contains(got, mineA.GetName()), fmt.Sprint(got)
+		}, time.Minute)
+	})
+}

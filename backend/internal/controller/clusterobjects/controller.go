@@ -1,0 +1,302 @@
+// Package clusterobjects lets konnectors sync cluster-scoped resources
+// without seeing each other's objects. RBAC cannot limit create by name,
+// nor list and watch by label, so:
+//
+//   - an admission policy (rbacgrant.ClusterObjectPolicy) lets a konnector
+//     create and update only objects labelled with its own cluster
+//     namespace and, under Prefixed isolation, named with it;
+//   - a per-consumer ClusterRole grants create on the resource and every
+//     other verb on the names of the objects that carry the consumer's
+//     label, kept up to date as objects come and go.
+//
+// The controller watches the APIServiceExports and the metadata of every
+// cluster-scoped exported resource.
+package clusterobjects
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	gosync "sync"
+	"time"
+
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/bindery-dev/bindery/backend/internal/consumer"
+	"github.com/bindery-dev/bindery/backend/internal/rbacgrant"
+)
+
+// policyKey is the request that reconciles the admission policy; no
+// namespace can have this name.
+const policyKey = "#policy"
+
+// RoleName is the per-consumer ClusterRole (and ClusterRoleBinding) for
+// its cluster-scoped objects.
+func RoleName(clusterNamespace string) string {
+	return "bindery:konnector:" + clusterNamespace + ":objects"
+}
+
+// Reconciler keeps the admission policy and the per-consumer grants of
+// cluster-scoped objects.
+type Reconciler struct {
+	Client client.Client
+	Cache  cache.Cache
+
+	controller controller.Controller
+	mu         gosync.Mutex
+	watched    map[schema.GroupVersionKind]bool
+	// enforced holds, per resource, when this process first wrote or saw
+	// the admission policy cover it. Create is granted only policyGrace
+	// later, once every API server has loaded the policy.
+	enforced map[schema.GroupResource]time.Time
+}
+
+// policyGrace is how long after the admission policy covers a resource
+// konnectors get create on it: API servers load policies about once a
+// second.
+const policyGrace = 3 * time.Second
+
+// SetupWithManager wires the reconciler.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.watched = map[schema.GroupVersionKind]bool{}
+	r.enforced = map[schema.GroupResource]time.Time{}
+	c, err := ctrl.NewControllerManagedBy(mgr).
+		Named("clusterobjects").
+		Watches(&kubebindv1alpha1.APIServiceExport{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
+			return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: policyKey}}, {NamespacedName: client.ObjectKey{Name: obj.GetNamespace()}}}
+		})).
+		Build(r)
+	r.controller = c
+	return err
+}
+
+// Reconcile ensures the policy, or one consumer's grant.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	if req.Name == policyKey {
+		return r.ensurePolicy(ctx)
+	}
+	return r.ensureGrant(ctx, req.Name)
+}
+
+// clusterScoped returns the cluster-scoped exports, in one namespace or
+// (namespace "") in all.
+func (r *Reconciler) clusterScoped(ctx context.Context, namespace string) ([]kubebindv1alpha1.APIServiceExport, error) {
+	list := &kubebindv1alpha1.APIServiceExportList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(namespace)); err != nil {
+		return nil, fmt.Errorf("listing APIServiceExports: %w", err)
+	}
+	var out []kubebindv1alpha1.APIServiceExport
+	for _, e := range list.Items {
+		if e.Spec.Scope == apiextensionsv1.ClusterScoped && e.DeletionTimestamp == nil {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// ensurePolicy keeps the admission policy in line with all cluster-scoped
+// exports. A resource is checked for prefixes unless an export offers it
+// with None isolation.
+func (r *Reconciler) ensurePolicy(ctx context.Context) (ctrl.Result, error) {
+	exports, err := r.clusterScoped(ctx, "")
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	byGR := map[schema.GroupResource]*rbacgrant.PolicyResource{}
+	for _, e := range exports {
+		gr := schema.GroupResource{Group: e.Spec.Group, Resource: e.Spec.Names.Plural}
+		pr := byGR[gr]
+		if pr == nil {
+			pr = &rbacgrant.PolicyResource{Group: gr.Group, Resource: gr.Resource, Prefixed: true}
+			byGR[gr] = pr
+		}
+		for _, v := range e.Spec.Versions {
+			if v.Served && !slices.Contains(pr.Versions, v.Name) {
+				pr.Versions = append(pr.Versions, v.Name)
+			}
+		}
+		if e.Spec.ClusterScopedIsolation == kubebindv1alpha1.IsolationNone {
+			pr.Prefixed = false
+		}
+	}
+	var resources []rbacgrant.PolicyResource
+	for _, pr := range byGR {
+		resources = append(resources, *pr)
+	}
+	policy, binding := rbacgrant.ClusterObjectPolicy(consumer.ClusterNamespaceLabel, resources)
+	if policy == nil {
+		for _, obj := range []client.Object{
+			&admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: rbacgrant.ClusterObjectPolicyName}},
+			&admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: rbacgrant.ClusterObjectPolicyName}},
+		} {
+			if err := r.Client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+				return ctrl.Result{}, fmt.Errorf("deleting the cluster-scoped objects policy: %w", err)
+			}
+		}
+		return ctrl.Result{}, nil
+	}
+	existing := &admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: policy.Name}}
+	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, existing, func() error {
+		existing.Spec = policy.Spec
+		return nil
+	}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("ensuring ValidatingAdmissionPolicy %s: %w", policy.Name, err)
+	}
+	existingBinding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: binding.Name}}
+	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, existingBinding, func() error {
+		existingBinding.Spec = binding.Spec
+		return nil
+	}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("ensuring ValidatingAdmissionPolicyBinding %s: %w", binding.Name, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, pr := range resources {
+		gr := schema.GroupResource{Group: pr.Group, Resource: pr.Resource}
+		if _, ok := r.enforced[gr]; !ok {
+			r.enforced[gr] = time.Now()
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// creatable reports whether konnectors may create gr's objects yet, and
+// if not, how long to wait.
+func (r *Reconciler) creatable(gr schema.GroupResource) (bool, time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	since, ok := r.enforced[gr]
+	if !ok {
+		return false, time.Second
+	}
+	if wait := policyGrace - time.Since(since); wait > 0 {
+		return false, wait
+	}
+	return true, 0
+}
+
+// ensureGrant keeps one consumer's ClusterRole for its cluster-scoped
+// objects: create on each resource, the rest on the names it owns.
+func (r *Reconciler) ensureGrant(ctx context.Context, clusterNamespace string) (ctrl.Result, error) {
+	ns := &corev1.Namespace{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: clusterNamespace}, ns); err != nil {
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, nil // the grant is owned by the namespace and goes with it
+		}
+		return ctrl.Result{}, fmt.Errorf("getting namespace %s: %w", clusterNamespace, err)
+	}
+	if ns.Labels[consumer.RoleLabel] != consumer.RoleCluster || ns.DeletionTimestamp != nil {
+		return ctrl.Result{}, nil
+	}
+	exports, err := r.clusterScoped(ctx, clusterNamespace)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	name := RoleName(clusterNamespace)
+	if len(exports) == 0 {
+		for _, obj := range []client.Object{
+			&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}},
+			&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}},
+		} {
+			if err := r.Client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+				return ctrl.Result{}, fmt.Errorf("deleting the cluster-scoped objects grant of %s: %w", clusterNamespace, err)
+			}
+		}
+		return ctrl.Result{}, nil
+	}
+	var result ctrl.Result
+	var resources []rbacgrant.ClusterResource
+	for _, e := range exports {
+		gvk, ok := kindOf(&e)
+		if !ok {
+			continue
+		}
+		if err := r.watch(gvk); err != nil {
+			return ctrl.Result{}, err
+		}
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err := r.Client.List(ctx, list, client.MatchingLabels{consumer.ClusterNamespaceLabel: clusterNamespace}); err != nil {
+			return ctrl.Result{}, fmt.Errorf("listing %s of %s: %w", e.Name, clusterNamespace, err)
+		}
+		cr := rbacgrant.ClusterResource{Group: e.Spec.Group, Resource: e.Spec.Names.Plural}
+		if ok, wait := r.creatable(schema.GroupResource{Group: cr.Group, Resource: cr.Resource}); ok {
+			cr.Create = true
+		} else if result.RequeueAfter == 0 || wait < result.RequeueAfter {
+			result.RequeueAfter = wait
+		}
+		for _, o := range list.Items {
+			cr.Names = append(cr.Names, o.Name)
+		}
+		resources = append(resources, cr)
+	}
+	owner := metav1.OwnerReference{APIVersion: "v1", Kind: "Namespace", Name: ns.Name, UID: ns.UID}
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, role, func() error {
+		role.Labels = map[string]string{consumer.ClusterNamespaceLabel: clusterNamespace}
+		role.OwnerReferences = []metav1.OwnerReference{owner}
+		role.Rules = rbacgrant.ClusterObjectRules(resources)
+		return nil
+	}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("ensuring ClusterRole %s: %w", name, err)
+	}
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, binding, func() error {
+		binding.Labels = map[string]string{consumer.ClusterNamespaceLabel: clusterNamespace}
+		binding.OwnerReferences = []metav1.OwnerReference{owner}
+		binding.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name}
+		binding.Subjects = []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: clusterNamespace, Name: consumer.ServiceAccountName}}
+		return nil
+	}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("ensuring ClusterRoleBinding %s: %w", name, err)
+	}
+	return result, nil
+}
+
+// kindOf returns the export's kind at a served version.
+func kindOf(e *kubebindv1alpha1.APIServiceExport) (schema.GroupVersionKind, bool) {
+	for _, v := range e.Spec.Versions {
+		if v.Served {
+			return schema.GroupVersionKind{Group: e.Spec.Group, Version: v.Name, Kind: e.Spec.Names.Kind}, true
+		}
+	}
+	return schema.GroupVersionKind{}, false
+}
+
+// watch starts, once per kind, a metadata watch of its objects that
+// reconciles the grant of the consumer named in their label.
+func (r *Reconciler) watch(gvk schema.GroupVersionKind) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.watched[gvk] {
+		return nil
+	}
+	obj := &metav1.PartialObjectMetadata{}
+	obj.SetGroupVersionKind(gvk)
+	byOwner := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		if ns := o.GetLabels()[consumer.ClusterNamespaceLabel]; ns != "" {
+			return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: ns}}}
+		}
+		return nil
+	})
+	if err := r.controller.Watch(source.Kind[client.Object](r.Cache, obj, byOwner)); err != nil {
+		return fmt.Errorf("watching %s: %w", gvk, err)
+	}
+	r.watched[gvk] = true
+	return nil
+}

@@ -1,0 +1,99 @@
+package rbacgrant
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+// ClusterObjectPolicyName names the ValidatingAdmissionPolicy and its
+// binding that confine konnectors' writes of cluster-scoped objects.
+const ClusterObjectPolicyName = "bindery-konnector-cluster-objects"
+
+// PolicyResource is one cluster-scoped exported resource as the admission
+// policy sees it.
+type PolicyResource struct {
+	Group    string
+	Resource string
+	Versions []string
+	// Prefixed says whether names must start with the consumer's cluster
+	// namespace (Prefixed isolation); None keeps names as they are.
+	Prefixed bool
+}
+
+// ClusterObjectPolicy is the admission policy that makes the create grant
+// of ClusterObjectRules safe: a konnector (the ServiceAccount "konnector"
+// of a Bindery cluster namespace) may create or update a cluster-scoped
+// exported object only when it carries the label ownerLabel with its own
+// cluster namespace, and, under Prefixed isolation, only when its name
+// starts with that namespace and a dash. Since the backend grants every
+// other verb by the names of the objects that carry a consumer's label, a
+// konnector can never reach another consumer's objects. It returns nil
+// when there is no such resource.
+func ClusterObjectPolicy(ownerLabel string, resources []PolicyResource) (*admissionregistrationv1.ValidatingAdmissionPolicy, *admissionregistrationv1.ValidatingAdmissionPolicyBinding) {
+	if len(resources) == 0 {
+		return nil, nil
+	}
+	sorted := append([]PolicyResource(nil), resources...)
+	sort.Slice(sorted, func(i, j int) bool {
+		if sorted[i].Group != sorted[j].Group {
+			return sorted[i].Group < sorted[j].Group
+		}
+		return sorted[i].Resource < sorted[j].Resource
+	})
+	var rules []admissionregistrationv1.NamedRuleWithOperations
+	var unprefixed []string
+	for _, r := range sorted {
+		versions := uniqueSorted(append([]string(nil), r.Versions...))
+		rules = append(rules, admissionregistrationv1.NamedRuleWithOperations{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+			Rule: admissionregistrationv1.Rule{
+				APIGroups: []string{r.Group}, APIVersions: versions, Resources: []string{r.Resource},
+				Scope: ptr.To(admissionregistrationv1.ClusterScope),
+			},
+		}})
+		if !r.Prefixed {
+			unprefixed = append(unprefixed, fmt.Sprintf("%q", r.Group+"/"+r.Resource))
+		}
+	}
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: ClusterObjectPolicyName},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy:    ptr.To(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: rules},
+			MatchConditions: []admissionregistrationv1.MatchCondition{{
+				Name: "bindery-konnector",
+				Expression: `request.userInfo.username.startsWith("system:serviceaccount:bindery-") && ` +
+					`request.userInfo.username.endsWith(":konnector") && size(request.userInfo.username.split(":")) == 4`,
+			}},
+			Variables: []admissionregistrationv1.Variable{
+				{Name: "clusterNamespace", Expression: `request.userInfo.username.split(":")[2]`},
+				{Name: "prefixed", Expression: fmt.Sprintf(`!(request.resource.group + "/" + request.resource.resource in [%s])`, strings.Join(unprefixed, ", "))},
+			},
+			Validations: []admissionregistrationv1.Validation{
+				{
+					Expression:        fmt.Sprintf(`has(object.metadata.labels) && %q in object.metadata.labels && object.metadata.labels[%q] == variables.clusterNamespace`, ownerLabel, ownerLabel),
+					MessageExpression: fmt.Sprintf(`"a konnector may only write objects labelled %s=" + variables.clusterNamespace`, ownerLabel),
+					Reason:            ptr.To(metav1.StatusReasonForbidden),
+				},
+				{
+					Expression:        `!variables.prefixed || object.metadata.name.startsWith(variables.clusterNamespace + "-")`,
+					MessageExpression: `"under Prefixed isolation a konnector may only write objects named " + variables.clusterNamespace + "-<name>"`,
+					Reason:            ptr.To(metav1.StatusReasonForbidden),
+				},
+			},
+		},
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: ClusterObjectPolicyName},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        ClusterObjectPolicyName,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+		},
+	}
+	return policy, binding
+}
