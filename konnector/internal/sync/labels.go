@@ -90,7 +90,8 @@ func stampCopy(out, src *unstructured.Unstructured, extra map[string]string) {
 	out.SetAnnotations(a)
 }
 
-// originOf returns the consumer key ("namespace/name") and UID a copy's
+// originOf returns the consumer key ("namespace/name", or "name" for a
+// cluster-scoped object) and UID a copy's
 // origin annotations name, from an informer event's object.
 func originOf(obj any) (key, uid string, ok bool) {
 	if d, isD := obj.(cache.DeletedFinalStateUnknown); isD {
@@ -103,6 +104,9 @@ func originOf(obj any) (key, uid string, ok bool) {
 	a := u.GetAnnotations()
 	if a[OriginNameAnnotation] == "" {
 		return "", "", false
+	}
+	if a[OriginNamespaceAnnotation] == "" {
+		return a[OriginNameAnnotation], a[OriginUIDAnnotation], true // cluster-scoped
 	}
 	return a[OriginNamespaceAnnotation] + "/" + a[OriginNameAnnotation], a[OriginUIDAnnotation], true
 }

@@ -33,16 +33,20 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/csaupgrade"
 	"k8s.io/client-go/util/workqueue"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/providername"
 )
 
 // APIServiceNamespaces is the kube-bind resource that maps a consumer
@@ -61,6 +65,15 @@ type Options struct {
 	Provider  dynamic.Interface
 	// ClusterNamespace is the consumer's namespace on the provider.
 	ClusterNamespace string
+	// ClusterScoped says the resource is cluster-scoped. Its copies are
+	// cluster-scoped on the provider too, labelled with ClusterNamespace
+	// and, under Prefixed isolation, named "<ClusterNamespace>-<name>".
+	// The konnector may read them only by name, so each copy gets its own
+	// watch.
+	ClusterScoped bool
+	// Isolation is the export's isolation of cluster-scoped objects:
+	// Prefixed or None.
+	Isolation kubebindv1alpha1.Isolation
 	// ClusterID identifies the consumer cluster in provider labels.
 	ClusterID string
 	// Orphan reports whether the binding asks to keep provider copies
@@ -249,7 +262,7 @@ func (s *Syncer) namespaceReady(obj any) {
 		return
 	}
 	pns, _, _ := unstructured.NestedString(u.Object, "status", "namespace")
-	if pns == "" || !s.covers(u.GetName()) {
+	if pns == "" || s.o.ClusterScoped || !s.covers(u.GetName()) {
 		return
 	}
 	s.watchProviderNamespace(pns)
@@ -266,14 +279,28 @@ func (s *Syncer) namespaceReady(obj any) {
 }
 
 func (s *Syncer) watchProviderNamespace(pns string) cache.SharedIndexInformer {
+	return s.watchProvider(pns, "")
+}
+
+// watchProvider starts, once, the provider informer of the copies in
+// namespace pns, or, for a cluster-scoped resource, of the one copy named
+// name: a konnector may read those only by name.
+func (s *Syncer) watchProvider(pns, name string) cache.SharedIndexInformer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p, ok := s.providers[pns]; ok {
+	key := pns
+	if name != "" {
+		key = "object/" + name
+	}
+	if p, ok := s.providers[key]; ok {
 		return p.informer
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(s.o.Provider, 0, pns, func(lo *metav1.ListOptions) {
 		lo.LabelSelector = labels.Set{ManagedByLabel: ManagedByValue}.String()
+		if name != "" {
+			lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+		}
 	})
 	inf := f.ForResource(s.o.GVR).Informer()
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -285,8 +312,19 @@ func (s *Syncer) watchProviderNamespace(pns string) cache.SharedIndexInformer {
 		},
 	})
 	s.start(ctx, f)
-	s.providers[pns] = &providerInformer{informer: inf, cancel: cancel}
+	s.providers[key] = &providerInformer{informer: inf, cancel: cancel}
 	return inf
+}
+
+// unwatchProviderObject stops the informer of a cluster-scoped copy whose
+// consumer object is gone.
+func (s *Syncer) unwatchProviderObject(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.providers["object/"+name]; ok {
+		p.cancel()
+		delete(s.providers, "object/"+name)
+	}
 }
 
 func (s *Syncer) processNext(ctx context.Context) bool {
@@ -379,13 +417,21 @@ func (s *Syncer) sync(ctx context.Context, key string) (time.Duration, error) {
 	if !exists {
 		s.sawGone(key, "") // forget what was seen of its copy
 		SyncedObjects.WithLabelValues(s.o.Name).Set(float64(s.synced.set(key, false)))
-		return 0, s.collectOrphan(ctx, ns, name)
+		if err := s.collectOrphan(ctx, ns, name); err != nil {
+			return 0, err
+		}
+		if s.o.ClusterScoped {
+			if pname, err := s.providerName(name); err == nil {
+				s.unwatchProviderObject(pname)
+			}
+		}
+		return 0, nil
 	}
 	obj := item.(*unstructured.Unstructured)
 	if obj.GetDeletionTimestamp() != nil {
 		return s.delete(ctx, obj)
 	}
-	if !s.covers(ns) {
+	if !s.o.ClusterScoped && !s.covers(ns) {
 		if obj.GetAnnotations()[SyncedGenerationAnnotation] == "" {
 			s.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "NamespaceNotBound", "Sync",
 				"The provider serves this resource only in namespaces %s; this object stays in this cluster", strings.Join(s.o.Namespaces, ", "))
@@ -419,6 +465,9 @@ func (s *Syncer) sync(ctx context.Context, key string) (time.Duration, error) {
 // ns, asking the backend for one with an APIServiceNamespace when there
 // is none yet.
 func (s *Syncer) providerNamespace(ctx context.Context, ns string) (string, error) {
+	if s.o.ClusterScoped {
+		return "", nil
+	}
 	item, exists, err := s.asnInformer.GetIndexer().GetByKey(s.o.ClusterNamespace + "/" + ns)
 	if err != nil {
 		return "", err
@@ -441,10 +490,28 @@ func (s *Syncer) providerNamespace(ctx context.Context, ns string) (string, erro
 	return "", errWaiting
 }
 
+// errNameTooLong is returned for a cluster-scoped object whose prefixed
+// name would be longer than an object name may be.
+var errNameTooLong = errors.New("the name is too long for Prefixed isolation")
+
+// providerName is the name of the provider copy of the consumer object
+// named name: the same, or for a cluster-scoped resource under Prefixed
+// isolation "<cluster namespace>-<name>".
+func (s *Syncer) providerName(name string) (string, error) {
+	if !s.o.ClusterScoped || s.o.Isolation == kubebindv1alpha1.IsolationNone {
+		return name, nil
+	}
+	pname, ok := providername.PrefixedName(s.o.ClusterNamespace, name)
+	if !ok {
+		return "", fmt.Errorf("%w: %q becomes %d characters on the provider, more than %d", errNameTooLong, name, len(pname), providername.MaxObjectNameLength)
+	}
+	return pname, nil
+}
+
 // providerCopy is the desired provider copy of obj in namespace pns: the
 // consumer's spec (every top-level field but metadata and status), user
 // labels and annotations, and origin metadata.
-func (s *Syncer) providerCopy(obj *unstructured.Unstructured, pns string) *unstructured.Unstructured {
+func (s *Syncer) providerCopy(obj *unstructured.Unstructured, pns, pname string) *unstructured.Unstructured {
 	out := &unstructured.Unstructured{Object: map[string]any{}}
 	for k, v := range obj.Object {
 		switch k {
@@ -454,48 +521,112 @@ func (s *Syncer) providerCopy(obj *unstructured.Unstructured, pns string) *unstr
 		out.Object[k] = v
 	}
 	out.SetNamespace(pns)
-	out.SetName(obj.GetName())
-	stampCopy(out, obj, map[string]string{ConsumerClusterLabel: s.o.ClusterID})
+	out.SetName(pname)
+	extra := map[string]string{ConsumerClusterLabel: s.o.ClusterID}
+	if s.o.ClusterScoped {
+		// The backend's admission policy requires it, and grants the
+		// konnector the copies that carry it.
+		extra[binderyv1alpha1.ClusterNamespaceLabel] = s.o.ClusterNamespace
+	}
+	stampCopy(out, obj, extra)
 	return out
 }
 
-func (s *Syncer) providerLister(pns string) cache.Indexer {
-	return s.watchProviderNamespace(pns).GetIndexer()
+// cachedCopy returns the provider cache's copy named pname in pns.
+func (s *Syncer) cachedCopy(pns, pname string) (*unstructured.Unstructured, bool) {
+	key, inf := pns+"/"+pname, (cache.SharedIndexInformer)(nil)
+	if s.o.ClusterScoped {
+		key, inf = pname, s.watchProvider("", pname)
+	} else {
+		inf = s.watchProviderNamespace(pns)
+	}
+	item, ok, _ := inf.GetIndexer().GetByKey(key)
+	if !ok {
+		return nil, false
+	}
+	return item.(*unstructured.Unstructured), true
 }
 
 // ensureProviderCopy applies the provider copy when it differs from the
 // cached one, and returns the provider's current object.
 func (s *Syncer) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstructured, pns string) (*unstructured.Unstructured, error) {
-	desired := s.providerCopy(obj, pns)
-	if item, ok, _ := s.providerLister(pns).GetByKey(pns + "/" + obj.GetName()); ok {
-		cached := item.(*unstructured.Unstructured)
+	pname, err := s.providerName(obj.GetName())
+	if err != nil {
+		s.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "SyncFailed", "Sync", "Not synced: %v", err)
+		return nil, err
+	}
+	desired := s.providerCopy(obj, pns, pname)
+	rc := s.o.Provider.Resource(s.o.GVR).Namespace(pns)
+	cached, ok := s.cachedCopy(pns, pname)
+	if ok {
 		if uid := cached.GetAnnotations()[OriginUIDAnnotation]; uid != "" && uid != string(obj.GetUID()) && cached.GetDeletionTimestamp() == nil {
 			// A copy of an earlier object of the same name: replace it
 			// once it is gone.
-			if err := s.o.Provider.Resource(s.o.GVR).Namespace(pns).Delete(ctx, obj.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr(cached.GetUID())}}); err != nil && !apierrors.IsNotFound(err) {
-				return nil, fmt.Errorf("deleting the stale provider copy of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+			if err := rc.Delete(ctx, pname, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr(cached.GetUID())}}); err != nil && !apierrors.IsNotFound(err) {
+				return nil, fmt.Errorf("deleting the stale provider copy of %s: %w", keyOf(obj), err)
 			}
-			return nil, fmt.Errorf("waiting for the stale provider copy of %s/%s to go", obj.GetNamespace(), obj.GetName())
+			return nil, fmt.Errorf("waiting for the stale provider copy of %s to go", keyOf(obj))
 		}
 		if upToDate(desired, cached) {
 			return cached, nil
 		}
+		if err := s.upgradeOwnership(ctx, rc, cached); err != nil {
+			return nil, err
+		}
 	}
-	applied, err := s.o.Provider.Resource(s.o.GVR).Namespace(pns).Apply(ctx, obj.GetName(), desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	var applied *unstructured.Unstructured
+	if !ok && s.o.ClusterScoped {
+		// A konnector may patch (apply) cluster-scoped copies only by
+		// name, once they exist: it creates them.
+		applied, err = rc.Create(ctx, desired, metav1.CreateOptions{FieldManager: FieldManager})
+		if apierrors.IsAlreadyExists(err) {
+			s.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "NameTaken", "Sync",
+				"%s already exists on the provider and is not this object's copy (or not readable yet); rename the object if this persists", pname)
+		}
+	} else {
+		applied, err = rc.Apply(ctx, pname, desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	}
 	if err != nil {
 		if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
 			s.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "SyncFailed", "Sync", "The provider refused the object: %v", err)
 		}
-		return nil, fmt.Errorf("applying the provider copy of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+		return nil, fmt.Errorf("writing the provider copy of %s: %w", keyOf(obj), err)
 	}
 	ProviderWrites.WithLabelValues(s.o.Name, "apply").Inc()
-	if d, ok := s.down.since(obj.GetNamespace() + "/" + obj.GetName()); ok {
+	if d, ok := s.down.since(keyOf(obj)); ok {
 		SyncLatency.WithLabelValues(s.o.Name, "down").Observe(d.Seconds())
 	}
 	if obj.GetAnnotations()[SyncedGenerationAnnotation] == "" {
-		s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Synced", "Sync", "Created on the provider in namespace %s", pns)
+		where := "in namespace " + pns
+		if s.o.ClusterScoped {
+			where = "as " + pname
+		}
+		s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Synced", "Sync", "Created on the provider %s", where)
 	}
 	return applied, nil
+}
+
+// upgradeOwnership moves the fields a create gave the konnector's field
+// manager (as an update) to its apply entry, so that fields the consumer
+// later removes are removed on the provider too.
+func (s *Syncer) upgradeOwnership(ctx context.Context, rc dynamic.ResourceInterface, cached *unstructured.Unstructured) error {
+	patch, err := csaupgrade.UpgradeManagedFieldsPatch(cached, sets.New(FieldManager), FieldManager)
+	if err != nil || patch == nil {
+		return err
+	}
+	if _, err := rc.Patch(ctx, cached.GetName(), types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("taking over the fields of provider copy %s: %w", cached.GetName(), err)
+	}
+	return nil
+}
+
+// keyOf is the cache key of a consumer object: "namespace/name", or
+// "name" when cluster-scoped.
+func keyOf(obj *unstructured.Unstructured) string {
+	if obj.GetNamespace() == "" {
+		return obj.GetName()
+	}
+	return obj.GetNamespace() + "/" + obj.GetName()
 }
 
 // upToDate reports whether the cached copy already has everything desired
@@ -525,7 +656,7 @@ func (s *Syncer) syncBack(ctx context.Context, obj, copyObj *unstructured.Unstru
 			if _, err := rc.UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil {
 				return fmt.Errorf("updating the status of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
 			}
-			if d, ok := s.up.since(obj.GetNamespace() + "/" + obj.GetName()); ok {
+			if d, ok := s.up.since(keyOf(obj)); ok {
 				SyncLatency.WithLabelValues(s.o.Name, "up").Observe(d.Seconds())
 			}
 		}
@@ -568,7 +699,7 @@ func (s *Syncer) delete(ctx context.Context, obj *unstructured.Unstructured) (ti
 		if err != nil && !errors.Is(err, errWaiting) {
 			return 0, err
 		}
-		if pns != "" {
+		if pns != "" || s.o.ClusterScoped {
 			wait, err := s.deleteCopy(ctx, obj, pns)
 			if err != nil || wait > 0 {
 				return wait, err
@@ -587,21 +718,28 @@ func (s *Syncer) delete(ctx context.Context, obj *unstructured.Unstructured) (ti
 // does a live read decide, so that a copy created a moment ago is not
 // missed.
 func (s *Syncer) deleteCopy(ctx context.Context, obj *unstructured.Unstructured, pns string) (time.Duration, error) {
-	key := obj.GetNamespace() + "/" + obj.GetName()
-	copyObj := (*unstructured.Unstructured)(nil)
+	key := keyOf(obj)
+	pname, err := s.providerName(obj.GetName())
+	if err != nil {
+		return 0, nil // never synced
+	}
+	rc := s.o.Provider.Resource(s.o.GVR).Namespace(pns)
 	// The watch announces the deletion of a copy the cache holds. A copy
 	// only a live read found may be gone before the cache lists (a
 	// namespace's informer starts with its first copy), and then no event
 	// comes: look again soon instead.
 	recheck := time.Minute
-	if item, ok, _ := s.providerLister(pns).GetByKey(pns + "/" + obj.GetName()); ok {
-		copyObj = item.(*unstructured.Unstructured)
-	} else if s.sawGone(key, obj.GetUID()) {
-		return 0, nil
-	} else {
-		live, err := s.o.Provider.Resource(s.o.GVR).Namespace(pns).Get(ctx, obj.GetName(), metav1.GetOptions{})
+	copyObj, ok := s.cachedCopy(pns, pname)
+	if !ok {
+		if s.sawGone(key, obj.GetUID()) {
+			return 0, nil
+		}
+		live, err := rc.Get(ctx, pname, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
+			return 0, nil
+		case s.o.ClusterScoped && apierrors.IsForbidden(err):
+			// Not (or no longer) granted by name: not this object's copy.
 			return 0, nil
 		case err != nil:
 			return 0, fmt.Errorf("getting the provider copy of %s: %w", key, err)
@@ -613,7 +751,7 @@ func (s *Syncer) deleteCopy(ctx context.Context, obj *unstructured.Unstructured,
 		return 0, nil // not this object's copy; nothing to wait for
 	}
 	if copyObj.GetDeletionTimestamp() == nil {
-		err := s.o.Provider.Resource(s.o.GVR).Namespace(pns).Delete(ctx, obj.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr(copyObj.GetUID())}})
+		err := rc.Delete(ctx, pname, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr(copyObj.GetUID())}})
 		switch {
 		case apierrors.IsNotFound(err):
 			return 0, nil
@@ -621,7 +759,7 @@ func (s *Syncer) deleteCopy(ctx context.Context, obj *unstructured.Unstructured,
 			return 0, fmt.Errorf("deleting the provider copy of %s: %w", key, err)
 		}
 		ProviderWrites.WithLabelValues(s.o.Name, "delete").Inc()
-		s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "DeletingOnProvider", "Delete", "Waiting for the provider copy in %s to be deleted", pns)
+		s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "DeletingOnProvider", "Delete", "Waiting for the provider copy %s to be deleted", strings.TrimPrefix(pns+"/"+pname, "/"))
 	}
 	// The provider watch enqueues the object when the copy is gone; the
 	// timer is a safety net.
@@ -670,11 +808,15 @@ func (s *Syncer) release(ctx context.Context, obj *unstructured.Unstructured) er
 		}
 		return err
 	}
+	pname, err := s.providerName(obj.GetName())
+	if err != nil {
+		return nil
+	}
 	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:null}}}`, ManagedByLabel)
-	if _, err := s.o.Provider.Resource(s.o.GVR).Namespace(pns).Patch(ctx, obj.GetName(), typesMergePatch, []byte(patch), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+	if _, err := s.o.Provider.Resource(s.o.GVR).Namespace(pns).Patch(ctx, pname, typesMergePatch, []byte(patch), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("releasing the provider copy of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
 	}
-	s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Orphaned", "Delete", "The provider copy in %s is kept", pns)
+	s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Orphaned", "Delete", "The provider copy %s is kept", strings.TrimPrefix(pns+"/"+pname, "/"))
 	return nil
 }
 
@@ -704,21 +846,27 @@ func (s *Syncer) removeFinalizer(ctx context.Context, obj *unstructured.Unstruct
 // gone without the finalizer having run (for example when someone removed
 // the finalizer by hand), so that no provider object is left behind.
 func (s *Syncer) collectOrphan(ctx context.Context, ns, name string) error {
-	item, exists, err := s.asnInformer.GetIndexer().GetByKey(s.o.ClusterNamespace + "/" + ns)
-	if err != nil || !exists {
-		return err
+	pns := ""
+	if !s.o.ClusterScoped {
+		item, exists, err := s.asnInformer.GetIndexer().GetByKey(s.o.ClusterNamespace + "/" + ns)
+		if err != nil || !exists {
+			return err
+		}
+		if pns, _, _ = unstructured.NestedString(item.(*unstructured.Unstructured).Object, "status", "namespace"); pns == "" {
+			return nil
+		}
 	}
-	pns, _, _ := unstructured.NestedString(item.(*unstructured.Unstructured).Object, "status", "namespace")
-	if pns == "" {
+	pname, err := s.providerName(name)
+	if err != nil {
 		return nil
 	}
-	cached, ok, _ := s.providerLister(pns).GetByKey(pns + "/" + name)
-	if !ok || cached.(*unstructured.Unstructured).GetDeletionTimestamp() != nil {
+	cached, ok := s.cachedCopy(pns, pname)
+	if !ok || cached.GetDeletionTimestamp() != nil {
 		return nil
 	}
-	uid := cached.(*unstructured.Unstructured).GetUID()
-	if err := s.o.Provider.Resource(s.o.GVR).Namespace(pns).Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		return fmt.Errorf("deleting the provider copy of vanished %s/%s: %w", ns, name, err)
+	uid := cached.GetUID()
+	if err := s.o.Provider.Resource(s.o.GVR).Namespace(pns).Delete(ctx, pname, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("deleting the provider copy of vanished %s: %w", strings.TrimPrefix(ns+"/"+name, "/"), err)
 	}
 	return nil
 }

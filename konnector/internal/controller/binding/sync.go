@@ -36,15 +36,15 @@ const Finalizer = "bindery.dev/konnector"
 
 // Condition reasons.
 const (
-	ReasonSecretMissing    = "SecretMissing"
-	ReasonSecretInvalid    = "SecretInvalid"
-	ReasonUnreachable      = "ProviderUnreachable"
-	ReasonExportNotFound   = "ExportNotFound"
-	ReasonForeignCRD       = "ForeignCRD"
-	ReasonConflict         = "Conflict"
-	ReasonNotEstablished   = "CRDNotEstablished"
-	ReasonClusterScoped    = "ClusterScopedUnsupported"
-	ReasonNoClusterBinding = "ClusterBindingNotFound"
+	ReasonSecretMissing        = "SecretMissing"
+	ReasonSecretInvalid        = "SecretInvalid"
+	ReasonUnreachable          = "ProviderUnreachable"
+	ReasonExportNotFound       = "ExportNotFound"
+	ReasonForeignCRD           = "ForeignCRD"
+	ReasonConflict             = "Conflict"
+	ReasonNotEstablished       = "CRDNotEstablished"
+	ReasonIsolationUnsupported = "IsolationUnsupported"
+	ReasonNoClusterBinding     = "ClusterBindingNotFound"
 )
 
 // errStop ends a reconcile after a condition explains why; the binding is
@@ -254,9 +254,10 @@ func (r *Reconciler) ensureCRD(ctx context.Context, st *state) error {
 		conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSchemaInSync, "InvalidExport", conditionsapi.ConditionSeverityError, "%v", err)
 		return errStop
 	}
-	if desired.Spec.Scope == apiextensionsv1.ClusterScoped {
-		conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSchemaInSync, ReasonClusterScoped, conditionsapi.ConditionSeverityError,
-			"%s is cluster-scoped; this konnector syncs namespaced resources only", desired.Name)
+	if iso := st.export.Spec.ClusterScopedIsolation; desired.Spec.Scope == apiextensionsv1.ClusterScoped &&
+		iso != kubebindv1alpha1.IsolationPrefixed && iso != kubebindv1alpha1.IsolationNone {
+		conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSchemaInSync, ReasonIsolationUnsupported, conditionsapi.ConditionSeverityError,
+			"%s is cluster-scoped on the provider with isolation %q; this konnector syncs cluster-scoped objects with Prefixed or None isolation", desired.Name, iso)
 		return errStop
 	}
 	existing := &apiextensionsv1.CustomResourceDefinition{}
@@ -360,8 +361,14 @@ func (r *Reconciler) ensureSyncer(_ context.Context, st *state) error {
 	if ns := st.export.Annotations[binderyv1alpha1.ConsumerNamespacesAnnotation]; ns != "" {
 		namespaces = strings.Split(ns, ",")
 	}
+	clusterScoped := st.crd.Spec.Scope == apiextensionsv1.ClusterScoped
+	isolation := st.export.Spec.ClusterScopedIsolation
+	if clusterScoped {
+		// Claims and namespace scopes concern namespaced objects.
+		claims, namespaces = nil, nil
+	}
 	// Restart the syncer whenever what it was started with changes.
-	key := strings.Join([]string{st.conn.ID, gvr.String(), fmt.Sprint(hasStatus), claimsJSON, strings.Join(namespaces, ",")}, "|")
+	key := strings.Join([]string{st.conn.ID, gvr.String(), fmt.Sprint(hasStatus), claimsJSON, strings.Join(namespaces, ","), string(isolation)}, "|")
 	name := st.binding.Name
 	if !st.wasConnected {
 		// The provider is back after an outage. A fresh syncer lists
@@ -374,6 +381,7 @@ func (r *Reconciler) ensureSyncer(_ context.Context, st *state) error {
 		Claims: claims, Namespaces: namespaces,
 		Consumer: r.Consumer, Provider: st.conn.Dynamic,
 		ClusterNamespace: st.conn.Namespace, ClusterID: r.ClusterID,
+		ClusterScoped: clusterScoped, Isolation: isolation,
 		Orphan:   func() bool { return r.orphan(name) },
 		Released: func() { r.wakeIfDeleting(name) },
 		Recorder: r.Recorder, Workers: r.SyncWorkers,

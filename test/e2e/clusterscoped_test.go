@@ -1,0 +1,109 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/bindery-dev/bindery/test/framework"
+)
+
+var regions = schema.GroupVersionResource{Group: "geo.example.com", Version: "v1", Resource: "regions"}
+
+// TestClusterScoped binds a cluster-scoped resource with Prefixed
+// isolation through the real backend: the copy is named and labelled for
+// the consumer, spec goes down (also a removed field), status comes up,
+// and deleting the consumer object deletes the copy first.
+func TestClusterScoped(t *testing.T) {
+	t.Parallel()
+	scenario(t)
+	cs := framework.StartClusters(t, "provider", "team-a")
+	p := startProvider(t, cs[0])
+	ctx := t.Context()
+
+	require.NoError(t, p.cluster.Client.Create(ctx, framework.SimpleCRD("geo.example.com", "regions", "Region", apiextensionsv1.ClusterScoped)))
+	template := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "bindery.dev/v1alpha1", "kind": "APIServiceExportTemplate",
+		"metadata": map[string]any{"name": "regions"},
+		"spec": map[string]any{
+			"displayName": "Regions", "clusterScopedIsolation": "Prefixed",
+			"resources": []any{map[string]any{"group": "geo.example.com", "resource": "regions"}},
+		},
+	}}
+	templates := schema.GroupVersionResource{Group: "bindery.dev", Version: "v1alpha1", Resource: "apiserviceexporttemplates"}
+	_, err := p.dyn.Resource(templates).Create(ctx, template, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	a := startConsumer(t, cs[1])
+	out := a.bind(t, p, "alice", "regions")
+	require.Contains(t, out, "binding(s) Ready")
+
+	region := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "geo.example.com/v1", "kind": "Region",
+		"metadata": map[string]any{"name": "eu"},
+		"spec":     map[string]any{"size": "small", "zone": "eu-1"},
+	}}
+	framework.Eventually(t, func() (bool, string) {
+		_, err := a.dyn.Resource(regions).Create(ctx, region, metav1.CreateOptions{})
+		return err == nil, fmt.Sprint(err)
+	}, time.Minute)
+
+	// The copy is "<cluster namespace>-eu", labelled with the namespace.
+	var copyName string
+	framework.Eventually(t, func() (bool, string) {
+		list, err := p.dyn.Resource(regions).List(ctx, metav1.ListOptions{})
+		if err != nil || len(list.Items) != 1 {
+			return false, fmt.Sprint(err, list)
+		}
+		cp := list.Items[0]
+		ns := cp.GetLabels()["bindery.dev/cluster-namespace"]
+		copyName = cp.GetName()
+		return ns != "" && copyName == ns+"-eu", "copy " + copyName + " labelled " + ns
+	}, time.Minute)
+
+	t.Run("spec goes down, also a removed field", func(t *testing.T) {
+		_, err := a.dyn.Resource(regions).Patch(ctx, "eu", types.MergePatchType, []byte(`{"spec":{"size":"large","zone":null}}`), metav1.PatchOptions{})
+		require.NoError(t, err)
+		framework.Eventually(t, func() (bool, string) {
+			cp, err := p.dyn.Resource(regions).Get(ctx, copyName, metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			spec, _, _ := unstructured.NestedMap(cp.Object, "spec")
+			return fmt.Sprint(spec) == "map[size:large]", fmt.Sprint(spec)
+		}, time.Minute)
+	})
+
+	t.Run("status comes up", func(t *testing.T) {
+		cp, err := p.dyn.Resource(regions).Get(ctx, copyName, metav1.GetOptions{})
+		require.NoError(t, err)
+		cp.Object["status"] = map[string]any{"phase": "Ready"}
+		_, err = p.dyn.Resource(regions).UpdateStatus(ctx, cp, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		framework.Eventually(t, func() (bool, string) {
+			got, err := a.dyn.Resource(regions).Get(ctx, "eu", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			phase, _, _ := unstructured.NestedString(got.Object, "status", "phase")
+			return phase == "Ready", "phase " + phase
+		}, time.Minute)
+	})
+
+	t.Run("deleting the consumer object deletes the copy", func(t *testing.T) {
+		require.NoError(t, a.dyn.Resource(regions).Delete(ctx, "eu", metav1.DeleteOptions{}))
+		framework.Eventually(t, func() (bool, string) {
+			_, errP := p.dyn.Resource(regions).Get(ctx, copyName, metav1.GetOptions{})
+			_, errC := a.dyn.Resource(regions).Get(ctx, "eu", metav1.GetOptions{})
+			return apierrors.IsNotFound(errP) && apierrors.IsNotFound(errC), fmt.Sprint(errP, " / ", errC)
+		}, time.Minute)
+	})
+}
