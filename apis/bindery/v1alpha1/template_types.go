@@ -86,9 +86,11 @@ type APIServiceExportTemplateSpec struct {
 
 	// clusterScopedIsolation says how the objects of cluster-scoped
 	// resources of different consumers are kept apart on the control plane:
-	// Prefixed (the default) prefixes their names with the consumer's
-	// identity; Namespaced puts them in the consumer's namespace; None keeps
-	// names as they are, for resources that only one consumer binds.
+	// Prefixed (the default) names them "<cluster namespace>-<name>"; None
+	// keeps names as they are, for resources that only one consumer binds;
+	// Namespaced (kube-bind's mapping into the consumer's namespace) is not
+	// synced by Bindery's konnector yet. Either way a consumer reads and
+	// changes only its own objects.
 	// It has no effect for namespaced resources.
 	// +optional
 	// +kubebuilder:default=Prefixed

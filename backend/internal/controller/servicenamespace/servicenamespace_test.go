@@ -266,5 +266,3 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
-
-func ptr[T any](v T) *T { return &v }
