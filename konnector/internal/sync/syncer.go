@@ -445,7 +445,9 @@ func (s *Syncer) sync(ctx context.Context, key string) (time.Duration, error) {
 		return 0, err
 	}
 	copyObj, err := s.ensureProviderCopy(ctx, obj, pns)
-	if err != nil {
+	if errors.Is(err, errNameTooLong) {
+		return 0, nil // names are immutable: retrying cannot help
+	} else if err != nil {
 		return 0, err
 	}
 	// The finalizer comes with the first write back, after the copy
@@ -622,12 +624,7 @@ func (s *Syncer) upgradeOwnership(ctx context.Context, rc dynamic.ResourceInterf
 
 // keyOf is the cache key of a consumer object: "namespace/name", or
 // "name" when cluster-scoped.
-func keyOf(obj *unstructured.Unstructured) string {
-	if obj.GetNamespace() == "" {
-		return obj.GetName()
-	}
-	return obj.GetNamespace() + "/" + obj.GetName()
-}
+func keyOf(obj *unstructured.Unstructured) string { return cache.MetaObjectToName(obj).String() }
 
 // upToDate reports whether the cached copy already has everything desired
 // holds; the provider may add fields (defaults, its own labels).
@@ -759,7 +756,7 @@ func (s *Syncer) deleteCopy(ctx context.Context, obj *unstructured.Unstructured,
 			return 0, fmt.Errorf("deleting the provider copy of %s: %w", key, err)
 		}
 		ProviderWrites.WithLabelValues(s.o.Name, "delete").Inc()
-		s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "DeletingOnProvider", "Delete", "Waiting for the provider copy %s to be deleted", strings.TrimPrefix(pns+"/"+pname, "/"))
+		s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "DeletingOnProvider", "Delete", "Waiting for the provider copy %s to be deleted", cache.NewObjectName(pns, pname))
 	}
 	// The provider watch enqueues the object when the copy is gone; the
 	// timer is a safety net.
@@ -816,7 +813,7 @@ func (s *Syncer) release(ctx context.Context, obj *unstructured.Unstructured) er
 	if _, err := s.o.Provider.Resource(s.o.GVR).Namespace(pns).Patch(ctx, pname, typesMergePatch, []byte(patch), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("releasing the provider copy of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
 	}
-	s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Orphaned", "Delete", "The provider copy %s is kept", strings.TrimPrefix(pns+"/"+pname, "/"))
+	s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Orphaned", "Delete", "The provider copy %s is kept", cache.NewObjectName(pns, pname))
 	return nil
 }
 
@@ -848,11 +845,8 @@ func (s *Syncer) removeFinalizer(ctx context.Context, obj *unstructured.Unstruct
 func (s *Syncer) collectOrphan(ctx context.Context, ns, name string) error {
 	pns := ""
 	if !s.o.ClusterScoped {
-		item, exists, err := s.asnInformer.GetIndexer().GetByKey(s.o.ClusterNamespace + "/" + ns)
-		if err != nil || !exists {
-			return err
-		}
-		if pns, _, _ = unstructured.NestedString(item.(*unstructured.Unstructured).Object, "status", "namespace"); pns == "" {
+		var ok bool
+		if pns, ok = s.readyNamespace(ns); !ok {
 			return nil
 		}
 	}
@@ -866,7 +860,7 @@ func (s *Syncer) collectOrphan(ctx context.Context, ns, name string) error {
 	}
 	uid := cached.GetUID()
 	if err := s.o.Provider.Resource(s.o.GVR).Namespace(pns).Delete(ctx, pname, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		return fmt.Errorf("deleting the provider copy of vanished %s: %w", strings.TrimPrefix(ns+"/"+name, "/"), err)
+		return fmt.Errorf("deleting the provider copy of vanished %s: %w", cache.NewObjectName(ns, name), err)
 	}
 	return nil
 }

@@ -166,12 +166,17 @@ func (r *Reconciler) ensurePolicy(ctx context.Context) (ctrl.Result, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, pr := range resources {
-		gr := schema.GroupResource{Group: pr.Group, Resource: pr.Resource}
-		if _, ok := r.enforced[gr]; !ok {
-			r.enforced[gr] = time.Now()
+	enforced := map[schema.GroupResource]time.Time{}
+	for gr := range byGR {
+		if since, ok := r.enforced[gr]; ok {
+			enforced[gr] = since
+		} else {
+			enforced[gr] = time.Now()
 		}
 	}
+	// A resource the policy no longer covers starts its grace again
+	// when it comes back.
+	r.enforced = enforced
 	return ctrl.Result{}, nil
 }
 
