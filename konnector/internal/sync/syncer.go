@@ -115,8 +115,22 @@ type Syncer struct {
 	// gone holds the origin UID of copies the provider cache saw deleted,
 	// by consumer key, until the consumer object is released.
 	gone map[string]string
-	ctx  context.Context
+	// created holds the copies this syncer created that the provider
+	// cache has not shown yet, by provider cache key, so that the syncs
+	// in between do not write them again.
+	created map[string]createdCopy
+	ctx     context.Context
 }
+
+type createdCopy struct {
+	obj *unstructured.Unstructured
+	at  time.Time
+}
+
+// createdTTL bounds how long a created copy stands in for the provider
+// cache, should the cache never show it (for example when the copy is
+// deleted before the watch delivers it).
+const createdTTL = 30 * time.Second
 
 type providerInformer struct {
 	informer cache.SharedIndexInformer
@@ -307,6 +321,7 @@ func (s *Syncer) watchProvider(pns, name string) cache.SharedIndexInformer {
 		AddFunc:    s.enqueueOrigin,
 		UpdateFunc: func(_, obj any) { s.enqueueOrigin(obj) },
 		DeleteFunc: func(obj any) {
+			s.forgetCreated(obj)
 			s.copyGone(obj)
 			s.enqueueOrigin(obj)
 		},
@@ -543,10 +558,41 @@ func (s *Syncer) cachedCopy(pns, pname string) (*unstructured.Unstructured, bool
 		inf = s.watchProviderNamespace(pns)
 	}
 	item, ok, _ := inf.GetIndexer().GetByKey(key)
-	if !ok {
-		return nil, false
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, wasCreated := s.created[key]
+	switch {
+	case ok:
+		delete(s.created, key)
+		return item.(*unstructured.Unstructured), true
+	case wasCreated && time.Since(c.at) < createdTTL:
+		return c.obj, true
+	case wasCreated:
+		delete(s.created, key)
 	}
-	return item.(*unstructured.Unstructured), true
+	return nil, false
+}
+
+// rememberCreated keeps a copy the syncer created until the provider cache
+// shows it.
+func (s *Syncer) rememberCreated(obj *unstructured.Unstructured) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.created == nil {
+		s.created = map[string]createdCopy{}
+	}
+	s.created[cache.MetaObjectToName(obj).String()] = createdCopy{obj: obj, at: time.Now()}
+}
+
+// forgetCreated forgets a created copy the provider cache saw deleted.
+func (s *Syncer) forgetCreated(obj any) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.created, key)
 }
 
 // ensureProviderCopy applies the provider copy when it differs from the
@@ -577,15 +623,28 @@ func (s *Syncer) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstr
 		}
 	}
 	var applied *unstructured.Unstructured
-	if !ok && s.o.ClusterScoped {
-		// A konnector may patch (apply) cluster-scoped copies only by
-		// name, once they exist: it creates them.
+	if !ok {
+		// A first copy is created: that costs the provider less than an
+		// apply, which must look for an existing object first. And a
+		// konnector may patch (apply) cluster-scoped copies only by name,
+		// once they exist. upgradeOwnership hands the created fields to
+		// the apply manager before the next write.
 		applied, err = rc.Create(ctx, desired, metav1.CreateOptions{FieldManager: FieldManager})
-		if apierrors.IsAlreadyExists(err) {
+		switch {
+		case err == nil:
+			s.rememberCreated(applied)
+		case apierrors.IsAlreadyExists(err) && s.o.ClusterScoped:
 			s.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "NameTaken", "Sync",
 				"%s already exists on the provider and is not this object's copy (or not readable yet); rename the object if this persists", pname)
+		case apierrors.IsAlreadyExists(err):
+			// The provider namespace is this consumer's alone: the cache
+			// has not seen the copy yet, or it is an earlier copy the
+			// konnector released (orphaned), which the cache does not
+			// list. Apply takes it over, as for any other write.
+			ok = true
 		}
-	} else {
+	}
+	if ok {
 		applied, err = rc.Apply(ctx, pname, desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
 	}
 	if err != nil {

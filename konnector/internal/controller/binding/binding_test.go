@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -194,6 +195,43 @@ func TestBindingSyncsBothWays(t *testing.T) {
 		}, time.Minute)
 	})
 
+	t.Run("a field removed right after the copy is created is removed on the provider", func(t *testing.T) {
+		// The first copy is created, not applied; the first apply after
+		// it must still own, and so remove, what the create wrote.
+		obj := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "db.example.com/v1", "kind": "Database",
+			"metadata": map[string]any{"namespace": "default", "name": "inventory", "labels": map[string]any{"team": "shop"}},
+			"spec":     map[string]any{"size": "small", "tier": "gold"},
+		}}
+		_, err := consumerDyn.Resource(databases).Namespace("default").Create(ctx, obj, metav1.CreateOptions{})
+		require.NoError(t, err)
+		framework.Eventually(t, func() (bool, string) {
+			_, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "inventory", metav1.GetOptions{})
+			return err == nil, fmt.Sprint(err)
+		}, time.Minute)
+		require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			got, err := consumerDyn.Resource(databases).Namespace("default").Get(ctx, "inventory", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			unstructured.RemoveNestedField(got.Object, "spec", "tier")
+			got.SetLabels(nil)
+			_, err = consumerDyn.Resource(databases).Namespace("default").Update(ctx, got, metav1.UpdateOptions{})
+			return err
+		}))
+		framework.Eventually(t, func() (bool, string) {
+			c, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "inventory", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			_, hasTier, _ := unstructured.NestedString(c.Object, "spec", "tier")
+			size, _, _ := unstructured.NestedString(c.Object, "spec", "size")
+			_, hasLabel := c.GetLabels()["team"]
+			return !hasTier && !hasLabel && size == "small", fmt.Sprintf("tier kept %v, label kept %v, size %q", hasTier, hasLabel, size)
+		}, time.Minute)
+		require.NoError(t, consumerDyn.Resource(databases).Namespace("default").Delete(ctx, "inventory", metav1.DeleteOptions{}))
+	})
+
 	t.Run("a provider copy deleted out of band is recreated", func(t *testing.T) {
 		require.NoError(t, providerDyn.Resource(databases).Namespace(pns).Delete(ctx, "orders", metav1.DeleteOptions{}))
 		framework.Eventually(t, func() (bool, string) {
@@ -244,7 +282,7 @@ func TestBindingSyncsBothWays(t *testing.T) {
 		}, time.Minute)
 		kept, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "kept", metav1.GetOptions{})
 		require.NoError(t, err)
-		assert.NotContains(t, kept.GetLabels(), ksync.ManagedByLabel, "no longer managed")
+		assert.NotContains(t, kept.GetLabels(), ksync.ManagedByLabel, "no longer managed: %+v", kept.GetManagedFields())
 	})
 
 	t.Run("a foreign CRD is never touched", func(t *testing.T) {
