@@ -4,8 +4,9 @@
 // The consumer object is the source of truth for spec, labels and
 // annotations. Its provider copy lives in the provider namespace that the
 // backend assigns to the consumer namespace through an APIServiceNamespace.
-// The copy is written with server-side apply under one field manager, so
-// fields that provider-side controllers own are never clobbered. Status
+// The copy is created, then kept with server-side apply under one field
+// manager, so fields that provider-side controllers own are never
+// clobbered. Status
 // flows back whole. A finalizer keeps the consumer object until the copy is
 // really gone, so provider-side finalizers (Crossplane deleting a cloud
 // resource) finish first.
