@@ -9,6 +9,7 @@ import (
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -191,5 +192,18 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 			got := names()
 			return !slices.Contains(got, mineA.GetName()), fmt.Sprint(got)
 		}, time.Minute)
+	})
+
+	t.Run("a removed consumer's objects are deleted, and only its", func(t *testing.T) {
+		zone := object("Zone", "zone-1", "")
+		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(zone), zone), "A's object is there before")
+		require.NoError(t, c.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: nsA}}))
+		framework.Eventually(t, func() (bool, string) {
+			err := c.Get(ctx, client.ObjectKeyFromObject(zone), object("Zone", "zone-1", ""))
+			return apierrors.IsNotFound(err), "A's Zone is still there: " + errString(err)
+		}, time.Minute)
+		got := object("Region", mineB.GetName(), "")
+		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(got), got), "B's object is kept")
+		assert.Nil(t, got.GetDeletionTimestamp())
 	})
 }

@@ -9,6 +9,10 @@
 //     other verb on the names of the objects that carry the consumer's
 //     label, kept up to date as objects come and go.
 //
+// When a consumer's cluster namespace is deleted, its cluster-scoped objects
+// are deleted too: no owner reference can tie a cluster-scoped object to a
+// namespace.
+//
 // The controller watches the APIServiceExports and the metadata of every
 // cluster-scoped exported resource.
 package clusterobjects
@@ -26,6 +30,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -201,11 +206,15 @@ func (r *Reconciler) ensureGrant(ctx context.Context, clusterNamespace string) (
 	ns := &corev1.Namespace{}
 	if err := r.Client.Get(ctx, client.ObjectKey{Name: clusterNamespace}, ns); err != nil {
 		if apierrors.IsNotFound(err) {
-			return ctrl.Result{}, nil // the grant is owned by the namespace and goes with it
+			// The grant is owned by the namespace and went with it.
+			return ctrl.Result{}, r.collect(ctx, clusterNamespace)
 		}
 		return ctrl.Result{}, fmt.Errorf("getting namespace %s: %w", clusterNamespace, err)
 	}
-	if ns.Labels[consumer.RoleLabel] != consumer.RoleCluster || ns.DeletionTimestamp != nil {
+	if ns.DeletionTimestamp != nil {
+		return ctrl.Result{}, r.collect(ctx, clusterNamespace)
+	}
+	if ns.Labels[consumer.RoleLabel] != consumer.RoleCluster {
 		return ctrl.Result{}, nil
 	}
 	exports, err := r.clusterScoped(ctx, clusterNamespace)
@@ -271,6 +280,50 @@ func (r *Reconciler) ensureGrant(ctx context.Context, clusterNamespace string) (
 		return ctrl.Result{}, fmt.Errorf("ensuring ClusterRoleBinding %s: %w", name, err)
 	}
 	return result, nil
+}
+
+// collect deletes the cluster-scoped objects of a consumer whose cluster
+// namespace is gone or going: those labelled with it, of every kind some
+// cluster-scoped export offers or this process watches. Each deletion is
+// seen by the kind's watch, which calls collect again until none is left.
+func (r *Reconciler) collect(ctx context.Context, clusterNamespace string) error {
+	exports, err := r.clusterScoped(ctx, "")
+	if err != nil {
+		return err
+	}
+	kinds := map[schema.GroupVersionKind]bool{}
+	for _, e := range exports {
+		if gvk, ok := kindOf(&e); ok {
+			kinds[gvk] = true
+		}
+	}
+	r.mu.Lock()
+	for gvk := range r.watched {
+		kinds[gvk] = true
+	}
+	r.mu.Unlock()
+	log := ctrl.LoggerFrom(ctx)
+	for gvk := range kinds {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err := r.Client.List(ctx, list, client.MatchingLabels{consumer.ClusterNamespaceLabel: clusterNamespace}); err != nil {
+			if meta.IsNoMatchError(err) {
+				continue // the CRD is gone, and its objects with it
+			}
+			return fmt.Errorf("listing %s of removed consumer %s: %w", gvk.Kind, clusterNamespace, err)
+		}
+		for i := range list.Items {
+			o := &list.Items[i]
+			if o.DeletionTimestamp != nil {
+				continue
+			}
+			if err := r.Client.Delete(ctx, o, client.Preconditions{UID: &o.UID}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				return fmt.Errorf("deleting %s %s of removed consumer %s: %w", gvk.Kind, o.Name, clusterNamespace, err)
+			}
+			log.Info("Deleted a cluster-scoped object of a removed consumer", "kind", gvk.Kind, "name", o.Name, "clusterNamespace", clusterNamespace)
+		}
+	}
+	return nil
 }
 
 // kindOf returns the export's kind at a served version.
