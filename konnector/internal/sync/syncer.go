@@ -102,8 +102,12 @@ type Syncer struct {
 	queue workqueue.TypedRateLimitingInterface[string]
 
 	consumerInformer cache.SharedIndexInformer
-	asnInformer      cache.SharedIndexInformer
-	claims           []*claimSync
+	// consumerObjects is the consumer cache with the syncer's own writes
+	// laid over it until the watch delivers them, so that the next sync
+	// of an object does not write again from an older version.
+	consumerObjects cache.MutationCache
+	asnInformer     cache.SharedIndexInformer
+	claims          []*claimSync
 
 	// down and up time changes for the latency histogram; synced counts
 	// objects in sync.
@@ -168,6 +172,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 
 	cf := dynamicinformer.NewDynamicSharedInformerFactory(s.o.Consumer, 0)
 	s.consumerInformer = cf.ForResource(s.o.GVR).Informer()
+	s.consumerObjects = newConsumerObjects(s.o.Log, s.consumerInformer)
 	for i, c := range s.o.Claims {
 		cs, err := newClaimSync(s, i, c)
 		if err != nil {
@@ -225,6 +230,12 @@ func (s *Syncer) Run(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// newConsumerObjects lays written objects over an informer's cache, for a
+// minute at most, and never shows an object the cache does not hold.
+func newConsumerObjects(log logr.Logger, inf cache.SharedIndexInformer) cache.MutationCache {
+	return cache.NewIntegerResourceVersionMutationCache(log, inf.GetStore(), inf.GetIndexer(), time.Minute, false)
 }
 
 // activeInformers counts the informer factories of all syncers that run.
@@ -426,7 +437,7 @@ func (s *Syncer) sync(ctx context.Context, key string) (time.Duration, error) {
 	if err != nil {
 		return 0, nil
 	}
-	item, exists, err := s.consumerInformer.GetIndexer().GetByKey(key)
+	item, exists, err := s.consumerObjects.GetByKey(key)
 	if err != nil {
 		return 0, err
 	}
@@ -710,9 +721,11 @@ func (s *Syncer) syncBack(ctx context.Context, obj, copyObj *unstructured.Unstru
 		if has && !equalJSON(status, obj.Object["status"]) {
 			updated := obj.DeepCopy()
 			updated.Object["status"] = status
-			if _, err := rc.UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil {
+			got, err := rc.UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+			if err != nil {
 				return fmt.Errorf("updating the status of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
 			}
+			s.consumerObjects.Mutation(got)
 			if d, ok := s.up.since(keyOf(obj)); ok {
 				SyncLatency.WithLabelValues(s.o.Name, "up").Observe(d.Seconds())
 			}
@@ -742,6 +755,7 @@ func (s *Syncer) ensureSyncedMetadata(ctx context.Context, obj *unstructured.Uns
 	if err != nil {
 		return nil, fmt.Errorf("recording the sync of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
 	}
+	s.consumerObjects.Mutation(got)
 	return got, nil
 }
 

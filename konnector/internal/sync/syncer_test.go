@@ -2,11 +2,14 @@ package sync
 
 import (
 	"context"
+	"errors"
+	"strconv"
 	"testing"
 
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -38,15 +41,36 @@ func db(ns, name string) *unstructured.Unstructured {
 	}}
 }
 
-// TestSyncDoesNotRewriteACopyTheCacheHasNotShownYet: syncs of an object
-// that run after its copy was created, but before the provider watch
-// delivered the copy, must not write the copy again.
-func TestSyncDoesNotRewriteACopyTheCacheHasNotShownYet(t *testing.T) {
+// consumerWithVersions is a fake consumer whose updates, like an API
+// server's, need the current resourceVersion and bump it.
+func consumerWithVersions(t *testing.T, listKinds map[schema.GroupVersionResource]string, obj *unstructured.Unstructured) *dynamicfake.FakeDynamicClient {
+	obj.SetResourceVersion("1")
+	c := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds, obj)
+	c.PrependReactor("update", "databases", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		u := a.(clienttesting.UpdateAction).GetObject().(*unstructured.Unstructured).DeepCopy()
+		cur, err := c.Tracker().Get(databases, u.GetNamespace(), u.GetName())
+		if err != nil {
+			return true, nil, err
+		}
+		rv, _ := strconv.Atoi(cur.(*unstructured.Unstructured).GetResourceVersion())
+		if u.GetResourceVersion() != strconv.Itoa(rv) {
+			return true, nil, apierrors.NewConflict(databases.GroupResource(), u.GetName(), errors.New("stale resourceVersion"))
+		}
+		u.SetResourceVersion(strconv.Itoa(rv + 1))
+		return true, u, c.Tracker().Update(databases, u, u.GetNamespace())
+	})
+	return c
+}
+
+// TestSyncDoesNotRewriteWhatTheCachesHaveNotShownYet: syncs of an object
+// that run after its copy was created and its finalizer added, but before
+// the watches delivered those writes, must not write either again.
+func TestSyncDoesNotRewriteWhatTheCachesHaveNotShownYet(t *testing.T) {
 	const clusterNS, pns = "cluster-ns", "cluster-ns-default"
 	obj := db("default", "orders")
 	sch := runtime.NewScheme()
 	listKinds := map[schema.GroupVersionResource]string{databases: "DatabaseList"}
-	consumer := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(sch, listKinds, obj.DeepCopy())
+	consumer := consumerWithVersions(t, listKinds, obj)
 	provider := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(sch, listKinds)
 
 	asn := &unstructured.Unstructured{Object: map[string]any{
@@ -63,26 +87,29 @@ func TestSyncDoesNotRewriteACopyTheCacheHasNotShownYet(t *testing.T) {
 	defer cancel()
 	s.ctx = ctx
 	s.consumerInformer = unstartedInformer(obj)
+	s.consumerObjects = newConsumerObjects(logr.Discard(), s.consumerInformer)
 	s.asnInformer = unstartedInformer(asn)
 	s.providers[pns] = &providerInformer{informer: unstartedInformer(), cancel: func() {}}
 
-	_, err := s.sync(ctx, "default/orders")
-	require.NoError(t, err)
-	// The consumer's cache now shows the finalizer; the provider's does
-	// not show the copy yet.
-	updated, err := consumer.Resource(databases).Namespace("default").Get(ctx, "orders", metav1.GetOptions{})
-	require.NoError(t, err)
-	require.NoError(t, s.consumerInformer.GetIndexer().Update(updated))
-	_, err = s.sync(ctx, "default/orders")
-	require.NoError(t, err)
-
-	var writes []string
-	for _, a := range provider.Actions() {
-		if a.GetVerb() != "get" && a.GetVerb() != "list" && a.GetVerb() != "watch" {
-			writes = append(writes, a.GetVerb()+" "+a.GetResource().Resource)
-		}
+	for range 2 {
+		_, err := s.sync(ctx, "default/orders")
+		require.NoError(t, err)
 	}
-	assert.Equal(t, []string{"create databases"}, writes, "one write of the copy")
+
+	writes := func(c *dynamicfake.FakeDynamicClient) []string {
+		var out []string
+		for _, a := range c.Actions() {
+			if a.GetVerb() != "get" && a.GetVerb() != "list" && a.GetVerb() != "watch" {
+				out = append(out, a.GetVerb()+" "+a.GetResource().Resource)
+			}
+		}
+		return out
+	}
+	assert.Equal(t, []string{"create databases"}, writes(provider), "one write of the copy")
+	assert.Equal(t, []string{"update databases"}, writes(consumer), "one write of the finalizer and synced generation")
+	got, err := consumer.Resource(databases).Namespace("default").Get(ctx, "orders", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{Finalizer}, got.GetFinalizers())
 	created := provider.Actions()[0].(clienttesting.CreateAction).GetObject().(*unstructured.Unstructured)
 	assert.Equal(t, "orders", created.GetName())
 	assert.Equal(t, pns, created.GetNamespace())
