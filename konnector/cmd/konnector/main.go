@@ -27,6 +27,7 @@ import (
 	"github.com/bindery-dev/bindery/konnector/internal/controller/binding"
 	"github.com/bindery-dev/bindery/konnector/internal/options"
 	"github.com/bindery-dev/bindery/konnector/internal/provider"
+	"github.com/bindery-dev/bindery/konnector/internal/requestmetrics"
 	"github.com/bindery-dev/bindery/konnector/internal/scheme"
 	"github.com/bindery-dev/bindery/konnector/internal/version"
 )
@@ -55,6 +56,7 @@ func run() error {
 	}
 	cfg.QPS, cfg.Burst = o.ConsumerQPS, o.ConsumerBurst
 	cfg.UserAgent = "bindery-konnector/" + version.Version
+	requestmetrics.Instrument(cfg, "consumer")
 	ctx := ctrl.SetupSignalHandler()
 	direct, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
 	if err != nil {

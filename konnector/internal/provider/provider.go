@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/bindery-dev/bindery/konnector/internal/requestmetrics"
 	"github.com/bindery-dev/bindery/konnector/internal/scheme"
 )
 
@@ -51,6 +52,7 @@ func Connect(kubeconfig []byte, limits Limits) (*Conn, error) {
 	}
 	cfg.QPS, cfg.Burst = limits.QPS, limits.Burst
 	cfg.UserAgent = "bindery-konnector"
+	requestmetrics.Instrument(cfg, "provider")
 	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
 	if err != nil {
 		return nil, fmt.Errorf("creating a provider client: %w", err)

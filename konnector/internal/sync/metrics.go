@@ -35,7 +35,7 @@ var (
 	// ProviderWrites counts writes to the provider by binding and verb.
 	ProviderWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bindery_konnector_provider_writes_total",
-		Help: "Writes to the provider cluster, by binding and verb (apply, delete).",
+		Help: "Writes to the provider cluster, by binding and verb (create, apply, delete).",
 	}, []string{"binding", "verb"})
 )
 

@@ -635,7 +635,9 @@ func (s *Syncer) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstr
 		}
 	}
 	var applied *unstructured.Unstructured
+	verb := "apply"
 	if !ok {
+		verb = "create"
 		// A first copy is created: that costs the provider less than an
 		// apply, which must look for an existing object first. And a
 		// konnector may patch (apply) cluster-scoped copies only by name,
@@ -665,7 +667,7 @@ func (s *Syncer) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstr
 		}
 		return nil, fmt.Errorf("writing the provider copy of %s: %w", keyOf(obj), err)
 	}
-	ProviderWrites.WithLabelValues(s.o.Name, "apply").Inc()
+	ProviderWrites.WithLabelValues(s.o.Name, verb).Inc()
 	if d, ok := s.down.since(keyOf(obj)); ok {
 		SyncLatency.WithLabelValues(s.o.Name, "down").Observe(d.Seconds())
 	}

@@ -146,6 +146,7 @@ func TestBindingSyncsBothWays(t *testing.T) {
 			return n >= 1, fmt.Sprintf("bindery_konnector_synced_objects = %v", n)
 		}, time.Minute)
 		assert.Positive(t, histogramCount(t, "bindery_konnector_sync_latency_seconds", "down"), "the sync latency is measured")
+		assert.Positive(t, labelledHistogramCount(t, "bindery_konnector_api_request_duration_seconds", "cluster", "provider"), "provider round trips are measured")
 	})
 
 	t.Run("status comes up, and provider-owned fields are kept", func(t *testing.T) {
@@ -390,6 +391,13 @@ func waitCondition(t *testing.T, c client.Client, name, condType string, status 
 // konnector's metrics registry holds for a direction.
 func histogramCount(t *testing.T, name, direction string) uint64 {
 	t.Helper()
+	return labelledHistogramCount(t, name, "direction", direction)
+}
+
+// labelledHistogramCount counts the samples of histogram name whose label
+// is value.
+func labelledHistogramCount(t *testing.T, name, label, value string) uint64 {
+	t.Helper()
 	families, err := ctrlmetrics.Registry.Gather()
 	require.NoError(t, err)
 	var n uint64
@@ -399,7 +407,7 @@ func histogramCount(t *testing.T, name, direction string) uint64 {
 		}
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "direction" && l.GetValue() == direction {
+				if l.GetName() == label && l.GetValue() == value {
 					n += m.GetHistogram().GetSampleCount()
 				}
 			}
