@@ -6,13 +6,16 @@
 package catalog
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
 
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/crdsnapshot"
 )
 
 const (
@@ -56,6 +59,26 @@ func (s Service) Resource(group, resource string) (binderyv1alpha1.ExportedResou
 		}
 	}
 	return binderyv1alpha1.ExportedResource{}, false
+}
+
+// Snapshot is the schema the service gives consumers for crd, at versions
+// (every served one when empty): the CRD's snapshot, except that under
+// Namespaced isolation the CRD, which must be namespaced on the provider,
+// is cluster-scoped for consumers, and each consumer's objects live in its
+// cluster namespace on the provider.
+func (s Service) Snapshot(crd *apiextensionsv1.CustomResourceDefinition, versions []string) (*kubebindv1alpha1.APIServiceExportCRDSpec, error) {
+	spec, err := crdsnapshot.FromCRD(crd, versions)
+	if err != nil {
+		return nil, err
+	}
+	if s.Spec.ClusterScopedIsolation == binderyv1alpha1.IsolationNamespaced {
+		if crd.Spec.Scope != apiextensionsv1.NamespaceScoped {
+			return nil, fmt.Errorf("%q offers %s with Namespaced isolation, which maps each consumer's cluster-scoped objects into its namespace, "+
+				"so the CRD must be namespaced on the provider, and it is cluster-scoped; use Prefixed or None isolation", s.Name, crd.Name)
+		}
+		spec.Scope = apiextensionsv1.ClusterScoped
+	}
+	return spec, nil
 }
 
 // FromTemplate is the service a template describes, with the API's defaults

@@ -67,3 +67,34 @@ func TestBuild(t *testing.T) {
 		binderyv1alpha1.GroupResource{Group: "cache.example.com", Resource: "caches"}), "no single service offers both")
 	assert.Equal(t, "databases.db.example.com", ResourceSummary(services[0].Spec))
 }
+
+func TestSnapshotScope(t *testing.T) {
+	tests := []struct {
+		isolation binderyv1alpha1.Isolation
+		crdScope  apiextensionsv1.ResourceScope
+		want      apiextensionsv1.ResourceScope
+		wantErr   string
+	}{
+		{binderyv1alpha1.IsolationPrefixed, apiextensionsv1.NamespaceScoped, apiextensionsv1.NamespaceScoped, ""},
+		{binderyv1alpha1.IsolationPrefixed, apiextensionsv1.ClusterScoped, apiextensionsv1.ClusterScoped, ""},
+		{binderyv1alpha1.IsolationNone, apiextensionsv1.ClusterScoped, apiextensionsv1.ClusterScoped, ""},
+		{binderyv1alpha1.IsolationNamespaced, apiextensionsv1.NamespaceScoped, apiextensionsv1.ClusterScoped, ""},
+		{binderyv1alpha1.IsolationNamespaced, apiextensionsv1.ClusterScoped, "", "the CRD must be namespaced on the provider"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.isolation)+"/"+string(tt.crdScope), func(t *testing.T) {
+			c := crd("db.example.com", "databases", "Database", nil, nil)
+			c.Spec.Scope = tt.crdScope
+			c.Spec.Versions = []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1", Served: true, Storage: true,
+				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{Type: "object"}}}}
+			svc := FromTemplate(&binderyv1alpha1.APIServiceExportTemplate{Spec: binderyv1alpha1.APIServiceExportTemplateSpec{ClusterScopedIsolation: tt.isolation}})
+			got, err := svc.Snapshot(&c, nil)
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got.Scope)
+		})
+	}
+}

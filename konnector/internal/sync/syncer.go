@@ -66,14 +66,16 @@ type Options struct {
 	Provider  dynamic.Interface
 	// ClusterNamespace is the consumer's namespace on the provider.
 	ClusterNamespace string
-	// ClusterScoped says the resource is cluster-scoped. Its copies are
-	// cluster-scoped on the provider too, labelled with ClusterNamespace
-	// and, under Prefixed isolation, named "<ClusterNamespace>-<name>".
-	// The konnector may read them only by name, so each copy gets its own
-	// watch.
+	// ClusterScoped says the resource is cluster-scoped in the consumer.
+	// Under Prefixed and None isolation its copies are cluster-scoped on
+	// the provider too, labelled with ClusterNamespace and, under
+	// Prefixed isolation, named "<ClusterNamespace>-<name>"; the
+	// konnector may read them only by name, so each copy gets its own
+	// watch. Under Namespaced isolation the provider's resource is
+	// namespaced, and the copies keep their names in ClusterNamespace.
 	ClusterScoped bool
 	// Isolation is the export's isolation of cluster-scoped objects:
-	// Prefixed or None.
+	// Prefixed, Namespaced or None.
 	Isolation kubebindv1alpha1.Isolation
 	// ClusterID identifies the consumer cluster in provider labels.
 	ClusterID string
@@ -236,6 +238,12 @@ func (s *Syncer) Run(ctx context.Context) error {
 // minute at most, and never shows an object the cache does not hold.
 func newConsumerObjects(log logr.Logger, inf cache.SharedIndexInformer) cache.MutationCache {
 	return cache.NewIntegerResourceVersionMutationCache(log, inf.GetStore(), inf.GetIndexer(), time.Minute, false)
+}
+
+// clusterCopies reports whether provider copies are cluster-scoped: the
+// resource is cluster-scoped, and not mapped into the cluster namespace.
+func (s *Syncer) clusterCopies() bool {
+	return s.o.ClusterScoped && s.o.Isolation != kubebindv1alpha1.IsolationNamespaced
 }
 
 // activeInformers counts the informer factories of all syncers that run.
@@ -447,7 +455,7 @@ func (s *Syncer) sync(ctx context.Context, key string) (time.Duration, error) {
 		if err := s.collectOrphan(ctx, ns, name); err != nil {
 			return 0, err
 		}
-		if s.o.ClusterScoped {
+		if s.clusterCopies() {
 			if pname, err := s.providerName(name); err == nil {
 				s.unwatchProviderObject(pname)
 			}
@@ -494,8 +502,14 @@ func (s *Syncer) sync(ctx context.Context, key string) (time.Duration, error) {
 // ns, asking the backend for one with an APIServiceNamespace when there
 // is none yet.
 func (s *Syncer) providerNamespace(ctx context.Context, ns string) (string, error) {
-	if s.o.ClusterScoped {
+	switch {
+	case s.clusterCopies():
 		return "", nil
+	case s.o.ClusterScoped:
+		// Namespaced isolation: every copy lives in the cluster
+		// namespace.
+		s.watchProviderNamespace(s.o.ClusterNamespace)
+		return s.o.ClusterNamespace, nil
 	}
 	item, exists, err := s.asnInformer.GetIndexer().GetByKey(s.o.ClusterNamespace + "/" + ns)
 	if err != nil {
@@ -527,7 +541,7 @@ var errNameTooLong = errors.New("the name is too long for Prefixed isolation")
 // named name: the same, or for a cluster-scoped resource under Prefixed
 // isolation "<cluster namespace>-<name>".
 func (s *Syncer) providerName(name string) (string, error) {
-	if !s.o.ClusterScoped || s.o.Isolation == kubebindv1alpha1.IsolationNone {
+	if !s.clusterCopies() || s.o.Isolation == kubebindv1alpha1.IsolationNone {
 		return name, nil
 	}
 	pname, ok := providername.PrefixedName(s.o.ClusterNamespace, name)
@@ -552,7 +566,7 @@ func (s *Syncer) providerCopy(obj *unstructured.Unstructured, pns, pname string)
 	out.SetNamespace(pns)
 	out.SetName(pname)
 	extra := map[string]string{ConsumerClusterLabel: s.o.ClusterID}
-	if s.o.ClusterScoped {
+	if s.clusterCopies() {
 		// The backend's admission policy requires it, and grants the
 		// konnector the copies that carry it.
 		extra[binderyv1alpha1.ClusterNamespaceLabel] = s.o.ClusterNamespace
@@ -564,7 +578,7 @@ func (s *Syncer) providerCopy(obj *unstructured.Unstructured, pns, pname string)
 // cachedCopy returns the provider cache's copy named pname in pns.
 func (s *Syncer) cachedCopy(pns, pname string) (*unstructured.Unstructured, bool) {
 	key, inf := pns+"/"+pname, (cache.SharedIndexInformer)(nil)
-	if s.o.ClusterScoped {
+	if s.clusterCopies() {
 		key, inf = pname, s.watchProvider("", pname)
 	} else {
 		inf = s.watchProviderNamespace(pns)
@@ -647,7 +661,7 @@ func (s *Syncer) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstr
 		switch {
 		case err == nil:
 			s.rememberCreated(applied)
-		case apierrors.IsAlreadyExists(err) && s.o.ClusterScoped:
+		case apierrors.IsAlreadyExists(err) && s.clusterCopies():
 			s.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "NameTaken", "Sync",
 				"%s already exists on the provider and is not this object's copy (or not readable yet); rename the object if this persists", pname)
 		case apierrors.IsAlreadyExists(err):
@@ -673,7 +687,7 @@ func (s *Syncer) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstr
 	}
 	if obj.GetAnnotations()[SyncedGenerationAnnotation] == "" {
 		where := "in namespace " + pns
-		if s.o.ClusterScoped {
+		if s.clusterCopies() {
 			where = "as " + pname
 		}
 		s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Synced", "Sync", "Created on the provider %s", where)
@@ -772,7 +786,7 @@ func (s *Syncer) delete(ctx context.Context, obj *unstructured.Unstructured) (ti
 		if err != nil && !errors.Is(err, errWaiting) {
 			return 0, err
 		}
-		if pns != "" || s.o.ClusterScoped {
+		if pns != "" || s.clusterCopies() {
 			wait, err := s.deleteCopy(ctx, obj, pns)
 			if err != nil || wait > 0 {
 				return wait, err
@@ -811,7 +825,7 @@ func (s *Syncer) deleteCopy(ctx context.Context, obj *unstructured.Unstructured,
 		switch {
 		case apierrors.IsNotFound(err):
 			return 0, nil
-		case s.o.ClusterScoped && apierrors.IsForbidden(err):
+		case s.clusterCopies() && apierrors.IsForbidden(err):
 			// Not (or no longer) granted by name: not this object's copy.
 			return 0, nil
 		case err != nil:
@@ -920,11 +934,14 @@ func (s *Syncer) removeFinalizer(ctx context.Context, obj *unstructured.Unstruct
 // the finalizer by hand), so that no provider object is left behind.
 func (s *Syncer) collectOrphan(ctx context.Context, ns, name string) error {
 	pns := ""
-	if !s.o.ClusterScoped {
+	switch {
+	case !s.o.ClusterScoped:
 		var ok bool
 		if pns, ok = s.readyNamespace(ns); !ok {
 			return nil
 		}
+	case !s.clusterCopies():
+		pns = s.o.ClusterNamespace
 	}
 	pname, err := s.providerName(name)
 	if err != nil {

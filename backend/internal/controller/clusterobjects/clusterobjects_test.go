@@ -66,7 +66,10 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 	c := p.Client
 	p.CreateCRD(t, "geo.example.com", "regions", "Region", apiextensionsv1.ClusterScoped, nil)
 	p.CreateCRD(t, "geo.example.com", "zones", "Zone", apiextensionsv1.ClusterScoped, nil)
-	for name, iso := range map[string]binderyv1alpha1.Isolation{"regions": binderyv1alpha1.IsolationPrefixed, "zones": binderyv1alpha1.IsolationNone} {
+	p.CreateCRD(t, "geo.example.com", "sites", "Site", apiextensionsv1.NamespaceScoped, nil)
+	for name, iso := range map[string]binderyv1alpha1.Isolation{
+		"regions": binderyv1alpha1.IsolationPrefixed, "zones": binderyv1alpha1.IsolationNone, "sites": binderyv1alpha1.IsolationNamespaced,
+	} {
 		require.NoError(t, c.Create(ctx, &binderyv1alpha1.APIServiceExportTemplate{
 			ObjectMeta: metav1.ObjectMeta{Name: name},
 			Spec: binderyv1alpha1.APIServiceExportTemplateSpec{
@@ -79,7 +82,7 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 	nsA, clientA := p.ConsumerClient(t, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "a"})
 	nsB, clientB := p.ConsumerClient(t, providername.Consumer{Issuer: "https://idp", Subject: "bob", ClusterID: "b"})
 	for ns, cl := range map[string]client.Client{nsA: clientA, nsB: clientB} {
-		for _, resource := range []string{"regions", "zones"} {
+		for _, resource := range []string{"regions", "zones", "sites"} {
 			require.NoError(t, cl.Create(ctx, &kubebindv1alpha1.APIServiceExportRequest{
 				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: resource, Annotations: map[string]string{consumer.TemplateAnnotation: resource}},
 				Spec: kubebindv1alpha1.APIServiceExportRequestSpec{Resources: []kubebindv1alpha1.APIServiceExportRequestResource{
@@ -192,6 +195,43 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 			got := names()
 			return !slices.Contains(got, mineA.GetName()), fmt.Sprint(got)
 		}, time.Minute)
+	})
+
+	t.Run("under Namespaced isolation a consumer uses its objects in its own namespace only", func(t *testing.T) {
+		site := func(ns, name string) *unstructured.Unstructured {
+			u := object("Site", name, "")
+			u.SetNamespace(ns)
+			return u
+		}
+		framework.Eventually(t, func() (bool, string) {
+			err := clientA.Create(ctx, site(nsA, "berlin"))
+			return err == nil || apierrors.IsAlreadyExists(err), errString(err)
+		}, time.Minute)
+		got := site(nsA, "berlin")
+		require.NoError(t, clientA.Get(ctx, client.ObjectKeyFromObject(got), got))
+		got.Object["spec"] = map[string]any{"size": "large"}
+		require.NoError(t, clientA.Update(ctx, got))
+		framework.Eventually(t, func() (bool, string) {
+			err := clientB.Create(ctx, site(nsB, "berlin"))
+			return err == nil || apierrors.IsAlreadyExists(err), errString(err)
+		}, time.Minute)
+		list := &unstructured.UnstructuredList{}
+		list.SetAPIVersion("geo.example.com/v1")
+		list.SetKind("SiteList")
+		cases := map[string]error{
+			"get B's":           clientA.Get(ctx, client.ObjectKeyFromObject(site(nsB, "berlin")), site(nsB, "berlin")),
+			"list B's":          clientA.List(ctx, list, client.InNamespace(nsB)),
+			"list cluster-wide": clientA.List(ctx, list),
+			"create in B's":     clientA.Create(ctx, site(nsB, "paris")),
+			"delete B's":        clientA.Delete(ctx, site(nsB, "berlin")),
+		}
+		for what, err := range cases {
+			assert.True(t, apierrors.IsForbidden(err), "%s: want 403, got %v", what, err)
+		}
+		role := &rbacv1.Role{}
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: nsA, Name: clusterobjects.NamespacedRoleName}, role))
+		assert.False(t, rbacgrant.HasWildcard(role.Rules))
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Name: clusterobjects.RoleName(nsA)}, &rbacv1.ClusterRole{}))
 	})
 
 	t.Run("a removed consumer's objects are deleted, and only its", func(t *testing.T) {

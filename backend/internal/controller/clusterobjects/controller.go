@@ -9,6 +9,10 @@
 //     other verb on the names of the objects that carry the consumer's
 //     label, kept up to date as objects come and go.
 //
+// Under Namespaced isolation the provider's resource is namespaced and a
+// consumer's objects live in its cluster namespace: a Role there grants
+// them, and neither the policy nor the by-name grant is needed.
+//
 // When a consumer's cluster namespace is deleted, its cluster-scoped objects
 // are deleted too: no owner reference can tie a cluster-scoped object to a
 // namespace.
@@ -49,6 +53,11 @@ import (
 // policyKey is the request that reconciles the admission policy; no
 // namespace can have this name.
 const policyKey = "#policy"
+
+// NamespacedRoleName is the Role (and RoleBinding), in a consumer's cluster
+// namespace, for its objects of resources exported with Namespaced
+// isolation.
+const NamespacedRoleName = "bindery:konnector:objects"
 
 // RoleName is the per-consumer ClusterRole (and ClusterRoleBinding) for
 // its cluster-scoped objects.
@@ -98,9 +107,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return r.ensureGrant(ctx, req.Name)
 }
 
-// clusterScoped returns the cluster-scoped exports, in one namespace or
-// (namespace "") in all.
+// clusterScoped returns the exports of resources that are cluster-scoped
+// on the provider, in one namespace or (namespace "") in all.
 func (r *Reconciler) clusterScoped(ctx context.Context, namespace string) ([]kubebindv1alpha1.APIServiceExport, error) {
+	all, err := r.clusterScopedForConsumers(ctx, namespace)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, namespacedOnProvider), nil
+}
+
+// namespacedOnProvider reports whether a cluster-scoped export maps the
+// consumer's objects into its cluster namespace.
+func namespacedOnProvider(e kubebindv1alpha1.APIServiceExport) bool {
+	return e.Spec.ClusterScopedIsolation == kubebindv1alpha1.IsolationNamespaced
+}
+
+// clusterScopedForConsumers returns the exports that are cluster-scoped
+// for consumers, whatever their isolation.
+func (r *Reconciler) clusterScopedForConsumers(ctx context.Context, namespace string) ([]kubebindv1alpha1.APIServiceExport, error) {
 	list := &kubebindv1alpha1.APIServiceExportList{}
 	if err := r.Client.List(ctx, list, client.InNamespace(namespace)); err != nil {
 		return nil, fmt.Errorf("listing APIServiceExports: %w", err)
@@ -217,8 +242,19 @@ func (r *Reconciler) ensureGrant(ctx context.Context, clusterNamespace string) (
 	if ns.Labels[consumer.RoleLabel] != consumer.RoleCluster {
 		return ctrl.Result{}, nil
 	}
-	exports, err := r.clusterScoped(ctx, clusterNamespace)
+	all, err := r.clusterScopedForConsumers(ctx, clusterNamespace)
 	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var namespaced, exports []kubebindv1alpha1.APIServiceExport
+	for _, e := range all {
+		if namespacedOnProvider(e) {
+			namespaced = append(namespaced, e)
+		} else {
+			exports = append(exports, e)
+		}
+	}
+	if err := r.ensureNamespacedGrant(ctx, clusterNamespace, namespaced); err != nil {
 		return ctrl.Result{}, err
 	}
 	name := RoleName(clusterNamespace)
@@ -280,6 +316,43 @@ func (r *Reconciler) ensureGrant(ctx context.Context, clusterNamespace string) (
 		return ctrl.Result{}, fmt.Errorf("ensuring ClusterRoleBinding %s: %w", name, err)
 	}
 	return result, nil
+}
+
+// ensureNamespacedGrant keeps the Role in the cluster namespace for the
+// resources exported with Namespaced isolation, and deletes it when there
+// are none.
+func (r *Reconciler) ensureNamespacedGrant(ctx context.Context, clusterNamespace string, exports []kubebindv1alpha1.APIServiceExport) error {
+	if len(exports) == 0 {
+		for _, obj := range []client.Object{
+			&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: clusterNamespace, Name: NamespacedRoleName}},
+			&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: clusterNamespace, Name: NamespacedRoleName}},
+		} {
+			if err := r.Client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("deleting the namespaced objects grant of %s: %w", clusterNamespace, err)
+			}
+		}
+		return nil
+	}
+	grants := make([]rbacgrant.Export, 0, len(exports))
+	for _, e := range exports {
+		grants = append(grants, rbacgrant.Export{Group: e.Spec.Group, Resource: e.Spec.Names.Plural})
+	}
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: clusterNamespace, Name: NamespacedRoleName}}
+	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, role, func() error {
+		role.Rules = rbacgrant.ServiceNamespaceRules(grants)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("ensuring Role %s/%s: %w", clusterNamespace, NamespacedRoleName, err)
+	}
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: clusterNamespace, Name: NamespacedRoleName}}
+	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, binding, func() error {
+		binding.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: NamespacedRoleName}
+		binding.Subjects = []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: clusterNamespace, Name: consumer.ServiceAccountName}}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("ensuring RoleBinding %s/%s: %w", clusterNamespace, NamespacedRoleName, err)
+	}
+	return nil
 }
 
 // collect deletes the cluster-scoped objects of a consumer whose cluster

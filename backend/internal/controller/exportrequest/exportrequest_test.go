@@ -73,7 +73,23 @@ func TestExportRequests(t *testing.T) {
 	require.NoError(t, c.Create(ctx, template("postgres-admin",
 		binderyv1alpha1.ExportedResource{Group: "db.example.com", Resource: "databases"},
 		binderyv1alpha1.ExportedResource{Group: "db.example.com", Resource: "regions"})))
+	for name, resource := range map[string]string{"backups-per-cluster": "backups", "regions-namespaced": "regions"} {
+		tmpl := template(name, binderyv1alpha1.ExportedResource{Group: "db.example.com", Resource: resource})
+		tmpl.Spec.ClusterScopedIsolation = binderyv1alpha1.IsolationNamespaced
+		require.NoError(t, c.Create(ctx, tmpl))
+	}
 	p.ClusterNamespace(t, "consumer-a")
+
+	t.Run("Namespaced isolation offers a namespaced CRD cluster-scoped", func(t *testing.T) {
+		req := request("consumer-a", "backups", map[string]string{consumer.TemplateAnnotation: "backups-per-cluster"}, res("db.example.com", "backups"))
+		require.NoError(t, c.Create(ctx, req))
+		waitPhase(t, c, req, kubebindv1alpha1.APIServiceExportRequestPhaseSucceeded)
+		export := &kubebindv1alpha1.APIServiceExport{}
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: "consumer-a", Name: "backups.db.example.com"}, export))
+		assert.Equal(t, apiextensionsv1.ClusterScoped, export.Spec.Scope, "what consumers install")
+		assert.Equal(t, kubebindv1alpha1.ClusterScope, export.Spec.InformerScope)
+		assert.Equal(t, kubebindv1alpha1.IsolationNamespaced, export.Spec.ClusterScopedIsolation)
+	})
 
 	t.Run("a request for an offered CRD creates its export", func(t *testing.T) {
 		req := request("consumer-a", "db", nil, res("db.example.com", "databases"))
@@ -137,6 +153,9 @@ func TestExportRequests(t *testing.T) {
 		{"a name clash with an export from another template", "consumer-a", map[string]string{consumer.TemplateAnnotation: "postgres-admin"},
 			[]kubebindv1alpha1.APIServiceExportRequestResource{res("db.example.com", "databases")},
 			`APIServiceExport databases.db.example.com already exists in this cluster's namespace from "postgres"`},
+		{"Namespaced isolation of a cluster-scoped CRD", "consumer-a", map[string]string{consumer.TemplateAnnotation: "regions-namespaced"},
+			[]kubebindv1alpha1.APIServiceExportRequestResource{res("db.example.com", "regions")},
+			"the CRD must be namespaced on the provider, and it is cluster-scoped; use Prefixed or None isolation"},
 		{"a namespace that is not a consumer's", "default", nil,
 			[]kubebindv1alpha1.APIServiceExportRequestResource{res("db.example.com", "databases")},
 			"namespace default is not a consumer cluster namespace"},

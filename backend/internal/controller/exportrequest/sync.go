@@ -140,11 +140,6 @@ func (r *Reconciler) plan(ctx context.Context, request *kubebindv1alpha1.APIServ
 		if !apicrds.Established(crd) {
 			return nil, &waiting{msg: fmt.Sprintf("CRD %s is not established yet", name)}
 		}
-		if scope != "" && crd.Spec.Scope != scope {
-			return nil, refuse("the request mixes scopes: %s is %s but an earlier resource is %s; request them separately", name, crd.Spec.Scope, scope)
-		}
-		scope = crd.Spec.Scope
-
 		offered, _ := service.Resource(res.Group, res.Resource)
 		versions := res.Versions
 		if len(versions) > 0 && len(offered.Versions) > 0 {
@@ -157,10 +152,16 @@ func (r *Reconciler) plan(ctx context.Context, request *kubebindv1alpha1.APIServ
 		if len(versions) == 0 {
 			versions = offered.Versions
 		}
-		spec, err := crdsnapshot.FromCRD(crd, versions)
+		spec, err := service.Snapshot(crd, versions)
 		if err != nil {
 			return nil, refuse("%v", err)
 		}
+		// The scope consumers get: under Namespaced isolation a
+		// namespaced CRD is offered cluster-scoped.
+		if scope != "" && spec.Scope != scope {
+			return nil, refuse("the request mixes scopes: %s is %s but an earlier resource is %s; request them separately", name, spec.Scope, scope)
+		}
+		scope = spec.Scope
 		plan = append(plan, plannedExport{service: service, crd: crd, spec: spec})
 	}
 	return plan, nil

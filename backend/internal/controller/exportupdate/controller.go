@@ -173,7 +173,12 @@ func (r *Reconciler) service(ctx context.Context, export *kubebindv1alpha1.APISe
 	}
 	svc, ok := catalog.Find(catalog.Build(templates.Items, crds.Items), name)
 	if !ok {
-		return catalog.Service{Name: name}, binderyv1alpha1.SchemaUpdateNonBreaking, nil
+		// Keep the isolation the export was bound with, which decides
+		// the scope consumers see.
+		gone := catalog.Service{Name: name, Spec: binderyv1alpha1.APIServiceExportTemplateSpec{
+			ClusterScopedIsolation: binderyv1alpha1.Isolation(export.Spec.ClusterScopedIsolation),
+		}}
+		return gone, binderyv1alpha1.SchemaUpdateNonBreaking, nil
 	}
 	policy := svc.Spec.SchemaUpdatePolicy
 	if policy == "" {
@@ -197,7 +202,7 @@ func snapshot(crd *apiextensionsv1.CustomResourceDefinition, svc catalog.Service
 			return nil, fmt.Errorf("CRD %s no longer serves any offered version (%s)", crd.Name, strings.Join(offered.Versions, ", "))
 		}
 	}
-	return crdsnapshot.FromCRD(crd, versions)
+	return svc.Snapshot(crd, versions)
 }
 
 func (r *Reconciler) refuse(ctx context.Context, export *kubebindv1alpha1.APIServiceExport, svc catalog.Service, format string, args ...any) error {

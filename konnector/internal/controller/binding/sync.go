@@ -255,9 +255,9 @@ func (r *Reconciler) ensureCRD(ctx context.Context, st *state) error {
 		return errStop
 	}
 	if iso := st.export.Spec.ClusterScopedIsolation; desired.Spec.Scope == apiextensionsv1.ClusterScoped &&
-		iso != kubebindv1alpha1.IsolationPrefixed && iso != kubebindv1alpha1.IsolationNone {
+		iso != kubebindv1alpha1.IsolationPrefixed && iso != kubebindv1alpha1.IsolationNamespaced && iso != kubebindv1alpha1.IsolationNone {
 		conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSchemaInSync, ReasonIsolationUnsupported, conditionsapi.ConditionSeverityError,
-			"%s is cluster-scoped on the provider with isolation %q; this konnector syncs cluster-scoped objects with Prefixed or None isolation", desired.Name, iso)
+			"%s is cluster-scoped with isolation %q; this konnector syncs cluster-scoped objects with Prefixed, Namespaced or None isolation", desired.Name, iso)
 		return errStop
 	}
 	existing := &apiextensionsv1.CustomResourceDefinition{}
