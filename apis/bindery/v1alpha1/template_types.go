@@ -87,11 +87,13 @@ type APIServiceExportTemplateSpec struct {
 	// clusterScopedIsolation says how the objects of cluster-scoped
 	// resources of different consumers are kept apart on the control plane:
 	// Prefixed (the default) names them "<cluster namespace>-<name>"; None
-	// keeps names as they are, for resources that only one consumer binds;
-	// Namespaced (kube-bind's mapping into the consumer's namespace) is not
-	// synced by Bindery's konnector yet. Either way a consumer reads and
-	// changes only its own objects.
-	// It has no effect for namespaced resources.
+	// keeps names as they are, for resources that only one consumer binds.
+	// Namespaced (kube-bind's mapping into the consumer's namespace) is for
+	// CRDs that are namespaced on the control plane: consumers get them
+	// cluster-scoped, and each consumer's objects keep their names in its
+	// cluster namespace; a cluster-scoped CRD cannot be offered this way.
+	// Either way a consumer reads and changes only its own objects.
+	// Prefixed and None have no effect for namespaced resources.
 	// +optional
 	// +kubebuilder:default=Prefixed
 	ClusterScopedIsolation Isolation `json:"clusterScopedIsolation,omitempty"`
