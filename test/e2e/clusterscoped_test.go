@@ -16,12 +16,17 @@ import (
 	"github.com/bindery-dev/bindery/test/framework"
 )
 
-var regions = schema.GroupVersionResource{Group: "geo.example.com", Version: "v1", Resource: "regions"}
+var (
+	regions = schema.GroupVersionResource{Group: "geo.example.com", Version: "v1", Resource: "regions"}
+	sites   = schema.GroupVersionResource{Group: "geo.example.com", Version: "v1", Resource: "sites"}
+)
 
 // TestClusterScoped binds a cluster-scoped resource with Prefixed
 // isolation through the real backend: the copy is named and labelled for
 // the consumer, spec goes down (also a removed field), status comes up,
-// and deleting the consumer object deletes the copy first.
+// and deleting the consumer object deletes the copy first. Then it binds a
+// namespaced CRD offered cluster-scoped with Namespaced isolation: the
+// copy keeps its name in the consumer's cluster namespace.
 func TestClusterScoped(t *testing.T) {
 	t.Parallel()
 	scenario(t)
@@ -30,17 +35,20 @@ func TestClusterScoped(t *testing.T) {
 	ctx := t.Context()
 
 	require.NoError(t, p.cluster.Client.Create(ctx, framework.SimpleCRD("geo.example.com", "regions", "Region", apiextensionsv1.ClusterScoped)))
-	template := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "bindery.dev/v1alpha1", "kind": "APIServiceExportTemplate",
-		"metadata": map[string]any{"name": "regions"},
-		"spec": map[string]any{
-			"displayName": "Regions", "clusterScopedIsolation": "Prefixed",
-			"resources": []any{map[string]any{"group": "geo.example.com", "resource": "regions"}},
-		},
-	}}
+	require.NoError(t, p.cluster.Client.Create(ctx, framework.SimpleCRD("geo.example.com", "sites", "Site", apiextensionsv1.NamespaceScoped)))
 	templates := schema.GroupVersionResource{Group: "bindery.dev", Version: "v1alpha1", Resource: "apiserviceexporttemplates"}
-	_, err := p.dyn.Resource(templates).Create(ctx, template, metav1.CreateOptions{})
-	require.NoError(t, err)
+	for _, tmpl := range []struct{ name, isolation string }{{"regions", "Prefixed"}, {"sites", "Namespaced"}} {
+		template := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "bindery.dev/v1alpha1", "kind": "APIServiceExportTemplate",
+			"metadata": map[string]any{"name": tmpl.name},
+			"spec": map[string]any{
+				"displayName": tmpl.name, "clusterScopedIsolation": tmpl.isolation,
+				"resources": []any{map[string]any{"group": "geo.example.com", "resource": tmpl.name}},
+			},
+		}}
+		_, err := p.dyn.Resource(templates).Create(ctx, template, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
 
 	a := startConsumer(t, cs[1])
 	out := a.bind(t, p, "alice", "regions")
@@ -103,6 +111,44 @@ func TestClusterScoped(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			_, errP := p.dyn.Resource(regions).Get(ctx, copyName, metav1.GetOptions{})
 			_, errC := a.dyn.Resource(regions).Get(ctx, "eu", metav1.GetOptions{})
+			return apierrors.IsNotFound(errP) && apierrors.IsNotFound(errC), fmt.Sprint(errP, " / ", errC)
+		}, time.Minute)
+	})
+
+	t.Run("Namespaced isolation keeps the name in the cluster namespace", func(t *testing.T) {
+		clusterNS := copyName[:len(copyName)-len("-eu")]
+		out := a.bind(t, p, "alice", "sites")
+		require.Contains(t, out, "binding(s) Ready")
+		site := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "geo.example.com/v1", "kind": "Site",
+			"metadata": map[string]any{"name": "berlin"},
+			"spec":     map[string]any{"size": "small"},
+		}}
+		framework.Eventually(t, func() (bool, string) {
+			_, err := a.dyn.Resource(sites).Create(ctx, site, metav1.CreateOptions{})
+			return err == nil, fmt.Sprint(err)
+		}, time.Minute)
+		framework.Eventually(t, func() (bool, string) {
+			cp, err := p.dyn.Resource(sites).Namespace(clusterNS).Get(ctx, "berlin", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			cp.Object["status"] = map[string]any{"phase": "Ready"}
+			_, err = p.dyn.Resource(sites).Namespace(clusterNS).UpdateStatus(ctx, cp, metav1.UpdateOptions{})
+			return err == nil, fmt.Sprint(err)
+		}, time.Minute)
+		framework.Eventually(t, func() (bool, string) {
+			got, err := a.dyn.Resource(sites).Get(ctx, "berlin", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			phase, _, _ := unstructured.NestedString(got.Object, "status", "phase")
+			return phase == "Ready", "phase " + phase
+		}, time.Minute)
+		require.NoError(t, a.dyn.Resource(sites).Delete(ctx, "berlin", metav1.DeleteOptions{}))
+		framework.Eventually(t, func() (bool, string) {
+			_, errP := p.dyn.Resource(sites).Namespace(clusterNS).Get(ctx, "berlin", metav1.GetOptions{})
+			_, errC := a.dyn.Resource(sites).Get(ctx, "berlin", metav1.GetOptions{})
 			return apierrors.IsNotFound(errP) && apierrors.IsNotFound(errC), fmt.Sprint(errP, " / ", errC)
 		}, time.Minute)
 	})
