@@ -126,6 +126,9 @@ type Syncer struct {
 	// cache has not shown yet, by provider cache key, so that the syncs
 	// in between do not write them again.
 	created map[string]createdCopy
+	// orphans holds the keys of consumer objects that went with the
+	// orphan annotation, until collectOrphan has released their copies.
+	orphans map[string]bool
 	ctx     context.Context
 }
 
@@ -195,7 +198,10 @@ func (s *Syncer) Run(ctx context.Context) error {
 				c.enqueueReferenced(old)
 			}
 		},
-		DeleteFunc: func(obj any) { s.enqueueConsumer(obj) },
+		DeleteFunc: func(obj any) {
+			s.consumerDeleted(obj)
+			s.enqueueConsumer(obj)
+		},
 	}); err != nil {
 		return fmt.Errorf("watching consumer %s: %w", s.o.GVR.Resource, err)
 	}
@@ -275,6 +281,38 @@ func (s *Syncer) enqueueConsumer(obj any) {
 	for _, c := range s.claims {
 		c.enqueueReferenced(obj)
 	}
+}
+
+// consumerDeleted remembers a consumer object that went with the orphan
+// annotation. Normally the finalizer releases its copy first; an object
+// deleted before the konnector added the finalizer is gone by the time it
+// syncs, and collectOrphan must release its copy rather than delete it.
+func (s *Syncer) consumerDeleted(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok || u.GetAnnotations()[OrphanAnnotation] != "true" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.orphans == nil {
+		s.orphans = map[string]bool{}
+	}
+	s.orphans[keyOf(u)] = true
+}
+
+// wentOrphaned reports whether the consumer object of key went with the
+// orphan annotation; forget forgets it.
+func (s *Syncer) wentOrphaned(key string, forget bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	orphan := s.orphans[key]
+	if forget {
+		delete(s.orphans, key)
+	}
+	return orphan
 }
 
 // enqueueOrigin enqueues the consumer object a provider copy comes from.
@@ -899,11 +937,19 @@ func (s *Syncer) release(ctx context.Context, obj *unstructured.Unstructured) er
 	if err != nil {
 		return nil
 	}
-	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:null}}}`, ManagedByLabel)
-	if _, err := s.o.Provider.Resource(s.o.GVR).Namespace(pns).Patch(ctx, pname, typesMergePatch, []byte(patch), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("releasing the provider copy of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+	if err := s.releaseCopy(ctx, pns, pname); err != nil {
+		return fmt.Errorf("releasing the provider copy of %s: %w", keyOf(obj), err)
 	}
 	s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Orphaned", "Delete", "The provider copy %s is kept", cache.NewObjectName(pns, pname))
+	return nil
+}
+
+// releaseCopy stops managing the provider copy pns/pname.
+func (s *Syncer) releaseCopy(ctx context.Context, pns, pname string) error {
+	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:null}}}`, ManagedByLabel)
+	if _, err := s.o.Provider.Resource(s.o.GVR).Namespace(pns).Patch(ctx, pname, typesMergePatch, []byte(patch), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
 	return nil
 }
 
@@ -932,7 +978,14 @@ func (s *Syncer) removeFinalizer(ctx context.Context, obj *unstructured.Unstruct
 // collectOrphan deletes a managed provider copy whose consumer object is
 // gone without the finalizer having run (for example when someone removed
 // the finalizer by hand), so that no provider object is left behind.
-func (s *Syncer) collectOrphan(ctx context.Context, ns, name string) error {
+func (s *Syncer) collectOrphan(ctx context.Context, ns, name string) (err error) {
+	key := cache.NewObjectName(ns, name).String()
+	orphan := s.wentOrphaned(key, false) || s.o.Orphan()
+	defer func() {
+		if err == nil {
+			s.wentOrphaned(key, true)
+		}
+	}()
 	pns := ""
 	switch {
 	case !s.o.ClusterScoped:
@@ -949,6 +1002,14 @@ func (s *Syncer) collectOrphan(ctx context.Context, ns, name string) error {
 	}
 	cached, ok := s.cachedCopy(pns, pname)
 	if !ok || cached.GetDeletionTimestamp() != nil {
+		return nil
+	}
+	if orphan {
+		// Kept, as the object or its binding asked.
+		if err := s.releaseCopy(ctx, pns, pname); err != nil {
+			return fmt.Errorf("releasing the provider copy of vanished %s: %w", cache.NewObjectName(ns, name), err)
+		}
+		s.o.Log.Info("Released the provider copy of an object deleted before its finalizer was added", "key", cache.NewObjectName(ns, name).String(), "copy", cache.NewObjectName(pns, pname).String())
 		return nil
 	}
 	uid := cached.GetUID()

@@ -62,49 +62,60 @@ func consumerWithVersions(t *testing.T, listKinds map[schema.GroupVersionResourc
 	return c
 }
 
-// TestSyncDoesNotRewriteWhatTheCachesHaveNotShownYet: syncs of an object
-// that run after its copy was created and its finalizer added, but before
-// the watches delivered those writes, must not write either again.
-func TestSyncDoesNotRewriteWhatTheCachesHaveNotShownYet(t *testing.T) {
-	const clusterNS, pns = "cluster-ns", "cluster-ns-default"
-	obj := db("default", "orders")
-	sch := runtime.NewScheme()
+// testSyncer is a syncer of Databases between fake clusters, its caches
+// filled by hand: obj in the consumer, and namespace "default" served by
+// provider namespace pns.
+func testSyncer(t *testing.T, obj *unstructured.Unstructured) (s *Syncer, consumer, provider *dynamicfake.FakeDynamicClient) {
+	t.Helper()
+	const clusterNS = "cluster-ns"
 	listKinds := map[schema.GroupVersionResource]string{databases: "DatabaseList"}
-	consumer := consumerWithVersions(t, listKinds, obj)
-	provider := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(sch, listKinds)
-
+	consumer = consumerWithVersions(t, listKinds, obj)
+	provider = dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
 	asn := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "kube-bind.io/v1alpha1", "kind": "APIServiceNamespace",
 		"metadata": map[string]any{"namespace": clusterNS, "name": "default"},
 		"status":   map[string]any{"namespace": pns},
 	}}
-	s := New(Options{
+	s = New(Options{
 		Name: "test", GVR: databases, Consumer: consumer, Provider: provider,
 		ClusterNamespace: clusterNS, ClusterID: "c1",
 		Recorder: events.NewFakeRecorder(10), Log: logr.Discard(),
 	})
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
+	t.Cleanup(cancel)
 	s.ctx = ctx
 	s.consumerInformer = unstartedInformer(obj)
 	s.consumerObjects = newConsumerObjects(logr.Discard(), s.consumerInformer)
 	s.asnInformer = unstartedInformer(asn)
 	s.providers[pns] = &providerInformer{informer: unstartedInformer(), cancel: func() {}}
+	return s, consumer, provider
+}
 
+const pns = "cluster-ns-default"
+
+// writes lists a fake client's writes as "verb resource".
+func writes(c *dynamicfake.FakeDynamicClient) []string {
+	var out []string
+	for _, a := range c.Actions() {
+		if a.GetVerb() != "get" && a.GetVerb() != "list" && a.GetVerb() != "watch" {
+			out = append(out, a.GetVerb()+" "+a.GetResource().Resource)
+		}
+	}
+	return out
+}
+
+// TestSyncDoesNotRewriteWhatTheCachesHaveNotShownYet: syncs of an object
+// that run after its copy was created and its finalizer added, but before
+// the watches delivered those writes, must not write either again.
+func TestSyncDoesNotRewriteWhatTheCachesHaveNotShownYet(t *testing.T) {
+	obj := db("default", "orders")
+	s, consumer, provider := testSyncer(t, obj)
+	ctx := t.Context()
 	for range 2 {
 		_, err := s.sync(ctx, "default/orders")
 		require.NoError(t, err)
 	}
 
-	writes := func(c *dynamicfake.FakeDynamicClient) []string {
-		var out []string
-		for _, a := range c.Actions() {
-			if a.GetVerb() != "get" && a.GetVerb() != "list" && a.GetVerb() != "watch" {
-				out = append(out, a.GetVerb()+" "+a.GetResource().Resource)
-			}
-		}
-		return out
-	}
 	assert.Equal(t, []string{"create databases"}, writes(provider), "one write of the copy")
 	assert.Equal(t, []string{"update databases"}, writes(consumer), "one write of the finalizer and synced generation")
 	got, err := consumer.Resource(databases).Namespace("default").Get(ctx, "orders", metav1.GetOptions{})
@@ -113,4 +124,40 @@ func TestSyncDoesNotRewriteWhatTheCachesHaveNotShownYet(t *testing.T) {
 	created := provider.Actions()[0].(clienttesting.CreateAction).GetObject().(*unstructured.Unstructured)
 	assert.Equal(t, "orders", created.GetName())
 	assert.Equal(t, pns, created.GetNamespace())
+}
+
+// TestObjectGoneBeforeItsFinalizer: a consumer object deleted before the
+// konnector added its finalizer leaves a copy behind, which the next sync
+// deletes, or releases when the object asked to be orphaned.
+func TestObjectGoneBeforeItsFinalizer(t *testing.T) {
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		want        []string
+	}{
+		{"collected", nil, []string{"create databases", "delete databases"}},
+		{"orphaned", map[string]string{OrphanAnnotation: "true"}, []string{"create databases", "patch databases"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			obj := db("default", "orders")
+			obj.SetAnnotations(tt.annotations)
+			s, _, provider := testSyncer(t, obj)
+			ctx := t.Context()
+			_, err := s.sync(ctx, "default/orders")
+			require.NoError(t, err)
+			// Deleted at once: the watch says so, and the cache forgets it.
+			s.consumerDeleted(obj)
+			require.NoError(t, s.consumerInformer.GetIndexer().Delete(obj))
+			_, err = s.sync(ctx, "default/orders")
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, writes(provider))
+			if tt.annotations != nil {
+				kept, err := provider.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
+				require.NoError(t, err)
+				assert.NotContains(t, kept.GetLabels(), ManagedByLabel, "released")
+				assert.Empty(t, s.orphans, "forgotten once released")
+			}
+		})
+	}
 }
