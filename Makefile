@@ -28,7 +28,10 @@ export KUBEBUILDER_ASSETS := $(ENVTEST_DIR)
 export KUBE_VERSION ETCD_VERSION
 
 TEST_TIMEOUT ?= 40m
-GO_TEST_FLAGS ?=
+# -count=1: the integration and e2e tests build and run the programs as
+# processes, which Go's test cache does not see, so a cached pass could
+# hide a change to them.
+GO_TEST_FLAGS ?= -count=1
 
 ##@ General
 
