@@ -53,8 +53,11 @@ func cpuSeconds(b *testing.B, pid int) float64 {
 	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
 	utime, _ := strconv.ParseFloat(f[11], 64)
 	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / 100 // USER_HZ
+	return (utime + stime) / userHZ
 }
+
+// userHZ is the unit of the CPU times in /proc: jiffies per second.
+const userHZ = 100
 
 // machineBusy returns busy and total jiffies of all CPUs.
 func machineBusy(b *testing.B) (busy, total float64) {
@@ -120,12 +123,16 @@ func BenchmarkSync1000(b *testing.B) {
 	for round := 0; b.Loop(); round++ {
 		// Baseline: one client creating directly on the provider; and,
 		// for comparison, applying (what the konnector does on updates).
+		rawBusy0, _ := machineBusy(b)
 		start := time.Now()
 		for i := range n {
 			_, err := raws.Create(ctx, database("raw", fmt.Sprintf("r%d-%04d", round, i)), metav1.CreateOptions{})
 			require.NoError(b, err)
 		}
 		raw := float64(n) / time.Since(start).Seconds()
+		rawBusy1, _ := machineBusy(b)
+		// What one object costs the whole machine, in CPU milliseconds.
+		b.ReportMetric((rawBusy1-rawBusy0)*1000/userHZ/n, "raw-cpu-ms/object")
 		start = time.Now()
 		for i := range n {
 			name := fmt.Sprintf("a%d-%04d", round, i)
@@ -151,6 +158,7 @@ func BenchmarkSync1000(b *testing.B) {
 		b.ReportMetric((cpuSeconds(b, p.PID())-cpu)/time.Since(start).Seconds(), "konnector-cores")
 		busy1, total1 := machineBusy(b)
 		b.ReportMetric((busy1-busy0)/(total1-total0), "machine-busy")
+		b.ReportMetric((busy1-busy0)*1000/userHZ/n, "synced-cpu-ms/object")
 
 		start = time.Now()
 		for i := range n {

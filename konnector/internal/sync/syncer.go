@@ -884,7 +884,11 @@ func (s *Syncer) deleteCopy(ctx context.Context, obj *unstructured.Unstructured,
 			return 0, fmt.Errorf("deleting the provider copy of %s: %w", key, err)
 		}
 		ProviderWrites.WithLabelValues(s.o.Name, "delete").Inc()
-		s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "DeletingOnProvider", "Delete", "Waiting for the provider copy %s to be deleted", cache.NewObjectName(pns, pname))
+		if fins := copyObj.GetFinalizers(); len(fins) > 0 {
+			// Only then is there something to wait for.
+			s.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "DeletingOnProvider", "Delete",
+				"Waiting for the provider copy %s to be deleted (finalizers %s)", cache.NewObjectName(pns, pname), strings.Join(fins, ", "))
+		}
 	}
 	// The provider watch enqueues the object when the copy is gone; the
 	// timer is a safety net.

@@ -252,6 +252,7 @@ func TestBindingSyncsBothWays(t *testing.T) {
 			c, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
 			return err == nil && c.GetDeletionTimestamp() != nil, "provider copy not being deleted yet"
 		}, time.Minute)
+		waitEvent(t, cc, "default", "orders", "DeletingOnProvider")
 		time.Sleep(time.Second)
 		_, err = consumerDyn.Resource(databases).Namespace("default").Get(ctx, "orders", metav1.GetOptions{})
 		require.NoError(t, err, "the consumer object stays while the provider finalizer holds")
