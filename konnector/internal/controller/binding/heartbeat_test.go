@@ -1,0 +1,98 @@
+package binding_test
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/bindery-dev/bindery/konnector/testenv"
+	"github.com/bindery-dev/bindery/test/framework"
+)
+
+// TestHeartbeatAndRotatedCredentials: the konnector heartbeats at the
+// interval the provider asks for in its ClusterBinding, and picks up a
+// kubeconfig the provider renews in the Secret the ClusterBinding names,
+// without a restart, but never a broken one.
+func TestHeartbeatAndRotatedCredentials(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	waitCondition(t, e.cc, e.binding.Name, "Ready", corev1.ConditionTrue, "")
+	cbKey := client.ObjectKey{Namespace: clusterNS, Name: "cluster"}
+
+	t.Run("the requested heartbeat interval is used", func(t *testing.T) {
+		cb := &kubebindv1alpha1.ClusterBinding{}
+		require.NoError(t, e.pc.Get(ctx, cbKey, cb))
+		cb.Spec.ServiceProviderSpec = runtime.RawExtension{Raw: []byte(`{"heartbeatInterval":"2s"}`)}
+		require.NoError(t, e.pc.Update(ctx, cb))
+		var beats []time.Time
+		framework.Eventually(t, func() (bool, string) {
+			require.NoError(t, e.pc.Get(ctx, cbKey, cb))
+			if at := cb.Status.LastHeartbeatTime.Time; cb.Status.HeartbeatInterval.Duration == 2*time.Second &&
+				(len(beats) == 0 || at.After(beats[len(beats)-1])) {
+				beats = append(beats, at)
+			}
+			return len(beats) >= 3, fmt.Sprintf("interval %s, %d heartbeats at 2s", cb.Status.HeartbeatInterval.Duration, len(beats))
+		}, time.Minute)
+		// The default here is 10s, a beat every 5s; the requested 2s
+		// gives one every second or two.
+		assert.Less(t, beats[2].Sub(beats[1]), 5*time.Second)
+	})
+
+	consumerSecret := func() []byte {
+		s := &corev1.Secret{}
+		require.NoError(t, e.cc.Get(ctx, client.ObjectKey{Namespace: "kube-bind", Name: "provider-kubeconfig"}, s))
+		return s.Data["kubeconfig"]
+	}
+	renew := func(data []byte) {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: clusterNS, Name: "kubeconfig"}}
+		_, err := controllerutil.CreateOrUpdate(ctx, e.pc, s, func() error {
+			s.Data = map[string][]byte{"kubeconfig": data}
+			return nil
+		})
+		require.NoError(t, err)
+	}
+
+	t.Run("a renewed kubeconfig is picked up", func(t *testing.T) {
+		cfg, err := clientcmd.Load(testenv.ProviderKubeconfig(t, e.prov))
+		require.NoError(t, err)
+		ctxName := cfg.CurrentContext
+		cfg.Contexts["renewed"] = cfg.Contexts[ctxName]
+		cfg.CurrentContext = "renewed"
+		renewed, err := clientcmd.Write(*cfg)
+		require.NoError(t, err)
+		require.False(t, bytes.Equal(renewed, consumerSecret()))
+		renew(renewed)
+		framework.Eventually(t, func() (bool, string) {
+			return bytes.Equal(consumerSecret(), renewed), "not picked up yet"
+		}, time.Minute)
+		waitEvent(t, e.cc, "", e.binding.Name, "CredentialsRotated")
+		waitCondition(t, e.cc, e.binding.Name, "Ready", corev1.ConditionTrue, "")
+	})
+
+	t.Run("a broken kubeconfig is not", func(t *testing.T) {
+		before := consumerSecret()
+		renew([]byte("not a kubeconfig"))
+		cb := &kubebindv1alpha1.ClusterBinding{}
+		require.NoError(t, e.pc.Get(ctx, cbKey, cb))
+		seen := cb.Status.LastHeartbeatTime.Time
+		// Two heartbeats later, which each look at the Secret.
+		framework.Eventually(t, func() (bool, string) {
+			require.NoError(t, e.pc.Get(ctx, cbKey, cb))
+			return cb.Status.LastHeartbeatTime.Time.Sub(seen) >= 2*time.Second, "waiting for heartbeats"
+		}, time.Minute)
+		assert.Equal(t, before, consumerSecret())
+		waitCondition(t, e.cc, e.binding.Name, "Ready", corev1.ConditionTrue, "")
+	})
+}
