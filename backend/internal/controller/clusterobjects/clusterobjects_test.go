@@ -41,13 +41,6 @@ func object(kind, name, owner string) *unstructured.Unstructured {
 	return u
 }
 
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
-}
-
 // TestClusterScopedObjectsIsolateConsumers checks, with each konnector's
 // own credentials, that consumers of cluster-scoped resources write only
 // objects labelled (and, under Prefixed isolation, named) as theirs, and
@@ -94,18 +87,18 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 	mineA := object("Region", nsA+"-eu", nsA)
 	framework.Eventually(t, func() (bool, string) {
 		err := clientA.Create(ctx, mineA.DeepCopy())
-		return err == nil || apierrors.IsAlreadyExists(err), errString(err)
+		return err == nil || apierrors.IsAlreadyExists(err), fmt.Sprint(err)
 	}, time.Minute)
 	mineB := object("Region", nsB+"-eu", nsB)
 	framework.Eventually(t, func() (bool, string) {
 		err := clientB.Create(ctx, mineB.DeepCopy())
-		return err == nil || apierrors.IsAlreadyExists(err), errString(err)
+		return err == nil || apierrors.IsAlreadyExists(err), fmt.Sprint(err)
 	}, time.Minute)
 
 	// Create is granted once the admission policy is in force.
 	framework.Eventually(t, func() (bool, string) {
 		err := clientA.Create(ctx, object("Zone", "zone-1", nsA))
-		return err == nil || apierrors.IsAlreadyExists(err), errString(err)
+		return err == nil || apierrors.IsAlreadyExists(err), fmt.Sprint(err)
 	}, time.Minute)
 
 	t.Run("a konnector reads, updates and watches its own objects by name", func(t *testing.T) {
@@ -149,7 +142,7 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 	t.Run("a consumer gets 403 on another consumer's objects", func(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			err := clientB.Get(ctx, client.ObjectKeyFromObject(mineB), object("Region", mineB.GetName(), ""))
-			return err == nil, errString(err) // B's own grant is in place
+			return err == nil, fmt.Sprint(err) // B's own grant is in place
 		}, time.Minute)
 		list := &unstructured.UnstructuredList{}
 		list.SetAPIVersion("geo.example.com/v1")
@@ -205,7 +198,7 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 		}
 		framework.Eventually(t, func() (bool, string) {
 			err := clientA.Create(ctx, site(nsA, "berlin"))
-			return err == nil || apierrors.IsAlreadyExists(err), errString(err)
+			return err == nil || apierrors.IsAlreadyExists(err), fmt.Sprint(err)
 		}, time.Minute)
 		got := site(nsA, "berlin")
 		require.NoError(t, clientA.Get(ctx, client.ObjectKeyFromObject(got), got))
@@ -213,7 +206,7 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 		require.NoError(t, clientA.Update(ctx, got))
 		framework.Eventually(t, func() (bool, string) {
 			err := clientB.Create(ctx, site(nsB, "berlin"))
-			return err == nil || apierrors.IsAlreadyExists(err), errString(err)
+			return err == nil || apierrors.IsAlreadyExists(err), fmt.Sprint(err)
 		}, time.Minute)
 		list := &unstructured.UnstructuredList{}
 		list.SetAPIVersion("geo.example.com/v1")
@@ -240,7 +233,7 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 		require.NoError(t, c.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: nsA}}))
 		framework.Eventually(t, func() (bool, string) {
 			err := c.Get(ctx, client.ObjectKeyFromObject(zone), object("Zone", "zone-1", ""))
-			return apierrors.IsNotFound(err), "A's Zone is still there: " + errString(err)
+			return apierrors.IsNotFound(err), "A's Zone is still there: " + fmt.Sprint(err)
 		}, time.Minute)
 		got := object("Region", mineB.GetName(), "")
 		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(got), got), "B's object is kept")

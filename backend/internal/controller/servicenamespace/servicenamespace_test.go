@@ -101,7 +101,7 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 	t.Run("a consumer uses the exported resource in its own namespace", func(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			err := clientA.Create(ctx, database(svcA, "mine"))
-			return err == nil || apierrors.IsAlreadyExists(err), errString(err)
+			return err == nil || apierrors.IsAlreadyExists(err), fmt.Sprint(err)
 		}, time.Minute)
 		require.NoError(t, clientA.Get(ctx, client.ObjectKeyFromObject(database(svcA, "mine")), database(svcA, "mine")))
 	})
@@ -258,11 +258,4 @@ func listOf() *unstructured.UnstructuredList {
 	l.SetAPIVersion("db.example.com/v1")
 	l.SetKind("DatabaseList")
 	return l
-}
-
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
