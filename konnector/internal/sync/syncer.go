@@ -6,10 +6,9 @@
 // backend assigns to the consumer namespace through an APIServiceNamespace.
 // The copy is created, then kept with server-side apply under one field
 // manager, so fields that provider-side controllers own are never
-// clobbered. Status
-// flows back whole. A finalizer keeps the consumer object until the copy is
-// really gone, so provider-side finalizers (Crossplane deleting a cloud
-// resource) finish first.
+// clobbered. Status flows back whole. A finalizer keeps the consumer object
+// until the copy is really gone, so provider-side finalizers (Crossplane
+// deleting a cloud resource) finish first.
 //
 // A Syncer lives as long as its binding: Run starts informers on both
 // clusters and a bounded, rate-limited work queue, and stops them all when
