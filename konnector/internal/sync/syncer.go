@@ -123,7 +123,10 @@ type Syncer struct {
 	gone map[string]string
 	// created holds the copies this syncer created that the provider
 	// cache has not shown yet, by provider cache key, so that the syncs
-	// in between do not write them again.
+	// in between do not write them again. Unlike client-go's
+	// MutationCache with includeAdds (used for consumerObjects, without
+	// adds), an entry goes as soon as the provider watch reports the copy
+	// deleted, so a copy deleted out of band is never taken for present.
 	created map[string]createdCopy
 	// orphans holds the keys of consumer objects that went with the
 	// orphan annotation, until collectOrphan has released their copies.
