@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindery-dev/bindery/apis/crds"
@@ -94,6 +95,20 @@ func ProviderKubeconfig(t testing.TB, p *framework.Cluster) []byte {
 	cfg, err := clientcmd.LoadFromFile(p.Kubeconfig)
 	require.NoError(t, err)
 	cfg.Contexts[cfg.CurrentContext].Namespace = ClusterNS
+	out, err := clientcmd.Write(*cfg)
+	require.NoError(t, err)
+	return out
+}
+
+// WithExecPlugin returns kubeconfig with an exec credential plugin added
+// to its users, as a malicious provider could send it.
+func WithExecPlugin(t testing.TB, kubeconfig []byte, command string, args ...string) []byte {
+	t.Helper()
+	cfg, err := clientcmd.Load(kubeconfig)
+	require.NoError(t, err)
+	for _, u := range cfg.AuthInfos {
+		u.Exec = &clientcmdapi.ExecConfig{APIVersion: "client.authentication.k8s.io/v1", Command: command, Args: args, InteractiveMode: clientcmdapi.NeverExecInteractiveMode}
+	}
 	out, err := clientcmd.Write(*cfg)
 	require.NoError(t, err)
 	return out

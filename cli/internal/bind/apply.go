@@ -27,10 +27,10 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/kubeconfig"
 	"github.com/bindery-dev/bindery/konnector/deploy"
 )
 
@@ -59,6 +59,10 @@ type ApplyOptions struct {
 	SkipKonnector bool
 	// KonnectorImage overrides the chart's image.
 	KonnectorImage string
+	// ProviderInsecureTLS accepts insecure-skip-tls-verify in the
+	// provider's kubeconfig, and marks the stored Secret so that the
+	// konnector accepts it too.
+	ProviderInsecureTLS bool
 	// Timeout bounds each wait.
 	Timeout time.Duration
 	// Out receives the phases; Verbose adds their durations.
@@ -127,7 +131,8 @@ func Apply(ctx context.Context, resp *kubebindv1alpha1.BindingResponse, o ApplyO
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Minute
 	}
-	provider, providerNS, host, err := providerClient(resp.Kubeconfig)
+	accepted := kubeconfig.ProviderOptions{AllowInsecureTLS: o.ProviderInsecureTLS}
+	provider, providerNS, host, err := providerClient(resp.Kubeconfig, accepted)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +148,7 @@ func Apply(ctx context.Context, resp *kubebindv1alpha1.BindingResponse, o ApplyO
 	if o.DryRun {
 		return nil, printDryRun(ctx, consumer, resp, o, host, providerNS)
 	}
-	secret, err := ensureSecret(ctx, kube, o.Namespace, host, providerNS, resp.Kubeconfig)
+	secret, err := ensureSecret(ctx, kube, o.Namespace, host, providerNS, resp.Kubeconfig, accepted)
 	if err != nil {
 		return nil, err
 	}
@@ -250,20 +255,19 @@ func printDryRun(ctx context.Context, consumer dynamic.Interface, resp *kubebind
 }
 
 // providerClient builds a client from the provider kubeconfig; its
-// context's namespace is the consumer's namespace there.
-func providerClient(kubeconfig []byte) (dynamic.Interface, string, string, error) {
-	cc, err := clientcmd.NewClientConfigFromBytes(kubeconfig)
+// context's namespace is the consumer's namespace there. The kubeconfig is
+// data from the provider: nothing in it runs or is read here
+// (kubeconfig.ParseProvider).
+func providerClient(raw []byte, accepted kubeconfig.ProviderOptions) (dynamic.Interface, string, string, error) {
+	p, err := kubeconfig.ParseProvider(raw, accepted)
 	if err != nil {
-		return nil, "", "", hinted(err, "the provider's kubeconfig is not valid", "tell the provider's operators")
+		hint := "tell the provider's operators; nothing was created"
+		if strings.Contains(err.Error(), "insecure-skip-tls-verify") {
+			hint = "pass --provider-insecure-skip-tls-verify if you accept a provider whose certificate is not checked"
+		}
+		return nil, "", "", hinted(err, "refusing the provider's kubeconfig", hint)
 	}
-	ns, _, err := cc.Namespace()
-	if err != nil || ns == "" {
-		return nil, "", "", hinted(err, "the provider's kubeconfig names no namespace", "tell the provider's operators")
-	}
-	cfg, err := cc.ClientConfig()
-	if err != nil {
-		return nil, "", "", hinted(err, "the provider's kubeconfig is not valid", "tell the provider's operators")
-	}
+	ns, cfg := p.Namespace, p.Config
 	cfg.UserAgent = "kubectl-bind"
 	d, err := dynamic.NewForConfig(cfg)
 	if err != nil {
@@ -279,7 +283,7 @@ func SecretName(host, providerNamespace string) string {
 	return "kubeconfig-" + hex.EncodeToString(sum[:5])
 }
 
-func ensureSecret(ctx context.Context, kube kubernetes.Interface, ns, host, providerNS string, kubeconfig []byte) (string, error) {
+func ensureSecret(ctx context.Context, kube kubernetes.Interface, ns, host, providerNS string, raw []byte, accepted kubeconfig.ProviderOptions) (string, error) {
 	if _, err := kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
 		if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return "", consumerError(err, "creating namespace "+ns)
@@ -292,7 +296,10 @@ func ensureSecret(ctx context.Context, kube kubernetes.Interface, ns, host, prov
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app.kubernetes.io/managed-by": FieldManager}, Annotations: map[string]string{"bindery.dev/provider": host}},
 		Type:       corev1.SecretTypeOpaque,
-		Data:       map[string][]byte{"kubeconfig": kubeconfig},
+		Data:       map[string][]byte{"kubeconfig": raw},
+	}
+	if accepted.AllowInsecureTLS {
+		s.Annotations[kubeconfig.InsecureTLSAnnotation] = "true"
 	}
 	raw, err := json.Marshal(s)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -55,7 +57,7 @@ func TestFetchProvider(t *testing.T) {
 				}
 			}))
 			defer srv.Close()
-			p, err := FetchProvider(t.Context(), srv.Client(), srv.URL+"/export")
+			p, err := FetchProvider(t.Context(), srv.Client(), srv.URL+"/export", FetchOptions{})
 			if tt.wantErr == "" {
 				require.NoError(t, err)
 				assert.Equal(t, "Acme", p.ProviderPrettyName)
@@ -76,7 +78,7 @@ func TestFetchProvider(t *testing.T) {
 		}))
 		defer srv.Close()
 		for _, u := range []string{srv.URL, srv.URL + "/"} {
-			p, err := FetchProvider(t.Context(), srv.Client(), u)
+			p, err := FetchProvider(t.Context(), srv.Client(), u, FetchOptions{})
 			require.NoError(t, err, u)
 			assert.Equal(t, "Acme", p.ProviderPrettyName)
 		}
@@ -85,12 +87,30 @@ func TestFetchProvider(t *testing.T) {
 		srv := httptest.NewServer(http.NotFoundHandler())
 		u := srv.URL
 		srv.Close()
-		_, err := FetchProvider(t.Context(), http.DefaultClient, u)
+		_, err := FetchProvider(t.Context(), http.DefaultClient, u, FetchOptions{})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "cannot reach the provider")
 	})
+	t.Run("plain http outside this machine is refused unless asked for", func(t *testing.T) {
+		_, err := FetchProvider(t.Context(), http.DefaultClient, "http://bindery.example.com/export", FetchOptions{})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "plain http outside this machine")
+		assert.Contains(t, err.Error(), "--insecure-http")
+		_, err = FetchProvider(t.Context(), &http.Client{Transport: refuseAll{}}, "http://bindery.example.com/export", FetchOptions{InsecureHTTP: true})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "cannot reach the provider", "with the flag the request is made")
+	})
+	t.Run("a login URL on plain http outside this machine is refused", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_ = json.NewEncoder(w).Encode(providerDoc("http://login.example.com/authorize"))
+		}))
+		defer srv.Close()
+		_, err := FetchProvider(t.Context(), srv.Client(), srv.URL, FetchOptions{})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "http://login.example.com/authorize is plain http outside this machine")
+	})
 	t.Run("not a URL", func(t *testing.T) {
-		_, err := FetchProvider(t.Context(), http.DefaultClient, "bindery.example.com")
+		_, err := FetchProvider(t.Context(), http.DefaultClient, "bindery.example.com", FetchOptions{})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "is not an http(s) URL")
 	})
@@ -211,7 +231,7 @@ func TestFetchCatalog(t *testing.T) {
 				w.WriteHeader(tc.status)
 				_, _ = w.Write([]byte(`{"providerPrettyName":"Acme","services":[{"name":"postgres","displayName":"PostgreSQL","resources":["databases.db.example.com"],"ready":true}]}`))
 			})
-			l, err := FetchCatalog(t.Context(), srv.Client(), srv.URL+"/export")
+			l, err := FetchCatalog(t.Context(), srv.Client(), srv.URL+"/export", FetchOptions{})
 			if tc.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tc.wantErr)
@@ -234,4 +254,11 @@ func TestLeftovers(t *testing.T) {
 	assert.Contains(t, s, "kubectl bind unbind databases.db.example.com --yes")
 	assert.Contains(t, s, "kubectl delete secret -n kube-bind kubeconfig-abc")
 	assert.Contains(t, s, "APIServiceExportRequest postgres on the provider")
+}
+
+// refuseAll is a transport that sends nothing anywhere.
+type refuseAll struct{}
+
+func (refuseAll) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("refused by the test")}
 }

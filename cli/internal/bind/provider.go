@@ -15,6 +15,7 @@ import (
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 
 	"github.com/bindery-dev/bindery/apis/catalog"
+	"github.com/bindery-dev/bindery/apis/kubeconfig"
 )
 
 // Error is a failure with a hint on what to do about it; the CLI prints
@@ -40,12 +41,25 @@ func (e *Error) Unwrap() error { return e.Err }
 
 func hinted(err error, msg, hint string) error { return &Error{Msg: msg, Hint: hint, Err: err} }
 
+// FetchOptions say what a provider may do that is refused by default.
+type FetchOptions struct {
+	// InsecureHTTP accepts a provider at a plain http:// address outside
+	// this machine.
+	InsecureHTTP bool
+}
+
+// InsecureHTTPFlag is the flag that sets FetchOptions.InsecureHTTP.
+const InsecureHTTPFlag = "insecure-http"
+
 // FetchProvider reads the BindingProvider document at u and checks that it
 // is one this CLI can bind with.
-func FetchProvider(ctx context.Context, c *http.Client, u string) (*kubebindv1alpha1.BindingProvider, error) {
+func FetchProvider(ctx context.Context, c *http.Client, u string, o FetchOptions) (*kubebindv1alpha1.BindingProvider, error) {
 	parsed, err := url.Parse(u)
 	if err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" {
 		return nil, hinted(nil, fmt.Sprintf("%q is not an http(s) URL", u), "pass the provider's URL, e.g. https://bindery.example.com/export")
+	}
+	if err := checkTransport(parsed, o); err != nil {
+		return nil, err
 	}
 	if parsed.Path == "" || parsed.Path == "/" {
 		// The provider's bare address: its document is at /export.
@@ -79,7 +93,25 @@ func FetchProvider(ctx context.Context, c *http.Client, u string) (*kubebindv1al
 	if authorizeURL(p) == "" {
 		return nil, hinted(nil, "the provider offers no browser login (oauth2code)", "ask the provider for a kubeconfig and use kubectl bind apiservice")
 	}
+	login, err := url.Parse(authorizeURL(p))
+	if err != nil || (login.Scheme != "https" && login.Scheme != "http") || login.Host == "" {
+		return nil, hinted(nil, fmt.Sprintf("the provider's login URL %q is not an http(s) URL", authorizeURL(p)), "tell the provider's operators")
+	}
+	if err := checkTransport(login, o); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// checkTransport refuses plain http outside this machine: the login and
+// the credentials that come back would travel unencrypted, and anyone on
+// the way could read them or hand back a kubeconfig of their own.
+func checkTransport(u *url.URL, o FetchOptions) error {
+	if u.Scheme == "https" || kubeconfig.IsLoopback(u) || o.InsecureHTTP {
+		return nil
+	}
+	return hinted(nil, fmt.Sprintf("%s is plain http outside this machine: your login and the provider's credentials would travel unencrypted, and anyone on the way could read or replace them", u.Redacted()),
+		"use the provider's https:// address, or pass --"+InsecureHTTPFlag+" if you accept that risk")
 }
 
 // authorizeURL is the provider's OAuth2 code grant login URL.
@@ -94,8 +126,8 @@ func authorizeURL(p *kubebindv1alpha1.BindingProvider) string {
 
 // FetchCatalog reads a provider's public list of services, served next to
 // its BindingProvider document (…/templates for …/export).
-func FetchCatalog(ctx context.Context, c *http.Client, exportURL string) (*catalog.Listing, error) {
-	if _, err := FetchProvider(ctx, c, exportURL); err != nil {
+func FetchCatalog(ctx context.Context, c *http.Client, exportURL string, o FetchOptions) (*catalog.Listing, error) {
+	if _, err := FetchProvider(ctx, c, exportURL, o); err != nil {
 		return nil, err
 	}
 	u, _ := url.Parse(exportURL)

@@ -26,6 +26,7 @@ type apiserviceOptions struct {
 	konnectorImage   string
 	timeout          time.Duration
 	dryRun           bool
+	insecureTLS      bool
 }
 
 func newAPIService(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, verbose *bool) *cobra.Command {
@@ -59,7 +60,7 @@ from files, and then does what kubectl bind <url> does after the login.`,
 				return err
 			}
 			res, err := bind.Apply(cmd.Context(), resp, bind.ApplyOptions{
-				Consumer: c.config, SkipKonnector: o.skipKonnector, KonnectorImage: o.konnectorImage,
+				Consumer: c.config, SkipKonnector: o.skipKonnector, KonnectorImage: o.konnectorImage, ProviderInsecureTLS: o.insecureTLS,
 				Timeout: o.timeout, Out: streams.Out, Verbose: *verbose, DryRun: o.dryRun,
 			})
 			if err != nil {
@@ -77,6 +78,7 @@ from files, and then does what kubectl bind <url> does after the login.`,
 	cmd.Flags().StringSliceVarP(&o.files, "filename", "f", nil, "Files with APIServiceExportRequests (YAML or JSON; - for standard input).")
 	cmd.Flags().BoolVar(&o.skipKonnector, "skip-konnector", false, "Do not deploy or upgrade the konnector.")
 	cmd.Flags().StringVar(&o.konnectorImage, "konnector-image", "", "Konnector image (repository:tag).")
+	cmd.Flags().BoolVar(&o.insecureTLS, "provider-insecure-skip-tls-verify", false, "Accept a provider kubeconfig that skips TLS verification.")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 2*time.Minute, "How long to wait for the provider and for the binding to be Ready.")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "Print every object the bind would create, and create nothing.")
 	return cmd

@@ -77,6 +77,28 @@ func TestBindListUnbind(t *testing.T) {
 	prov, cons, cc := bindEnv(t)
 	ctx := t.Context()
 
+	t.Run("a provider kubeconfig that would run code is refused, runs nothing and creates nothing", func(t *testing.T) {
+		marker := filepath.Join(t.TempDir(), "pwned")
+		for _, o := range []bind.ApplyOptions{
+			{Consumer: cons.Config, Timeout: 10 * time.Second, Out: &bytes.Buffer{}},
+			{Consumer: cons.Config, Out: &bytes.Buffer{}, DryRun: true},
+		} {
+			resp := response(t, prov, kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"})
+			resp.Kubeconfig = testenv.WithExecPlugin(t, resp.Kubeconfig, "/bin/sh", "-c", "touch "+marker)
+			_, err := bind.Apply(ctx, resp, o)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), `refused exec (it would run "/bin/sh")`)
+			assert.Contains(t, err.Error(), "hint:")
+			_, statErr := os.Stat(marker)
+			assert.True(t, os.IsNotExist(statErr), "the provider's exec plugin ran")
+		}
+		secrets, err := cons.Kube.CoreV1().Secrets("kube-bind").List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		assert.Empty(t, secrets.Items, "no Secret is stored")
+		err = cc.Get(ctx, client.ObjectKey{Name: testenv.BindingName}, &kubebindv1alpha1.APIServiceBinding{})
+		assert.True(t, apierrors.IsNotFound(err), "no binding is created: %v", err)
+	})
+
 	t.Run("dry-run prints every object and creates nothing", func(t *testing.T) {
 		var buf bytes.Buffer
 		res, err := bind.Apply(ctx, response(t, prov, kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"}),
@@ -222,3 +244,4 @@ spec:
 		assert.Contains(t, err.Error(), "kubectl bind list")
 	})
 }
+

@@ -15,8 +15,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/bindery-dev/bindery/apis/kubeconfig"
 	"github.com/bindery-dev/bindery/cli/internal/bind"
 )
 
@@ -76,15 +76,11 @@ func heartbeatAge(ctx context.Context, kube kubernetes.Interface, b *unstructure
 	if err != nil {
 		return "unknown"
 	}
-	cc, err := clientcmd.NewClientConfigFromBytes(s.Data[key])
+	p, err := kubeconfig.ParseProvider(s.Data[key], kubeconfig.ProviderOptions{AllowInsecureTLS: s.Annotations[kubeconfig.InsecureTLSAnnotation] == "true"})
 	if err != nil {
 		return "unknown"
 	}
-	pns, _, _ := cc.Namespace()
-	cfg, err := cc.ClientConfig()
-	if err != nil {
-		return "unknown"
-	}
+	pns, cfg := p.Namespace, p.Config
 	cfg.Timeout = 5 * time.Second
 	pd, err := dynamic.NewForConfig(cfg)
 	if err != nil {

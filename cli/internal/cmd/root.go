@@ -26,6 +26,8 @@ type bindOptions struct {
 	konnectorImage string
 	verbose        bool
 	dryRun         bool
+	insecureHTTP   bool
+	insecureTLS    bool
 }
 
 // NewRoot returns `kubectl bind`.
@@ -63,6 +65,8 @@ is ready to use.`,
 	cmd.Flags().BoolVar(&o.skipKonnector, "skip-konnector", false, "Do not deploy or upgrade the konnector.")
 	cmd.Flags().StringVar(&o.konnectorImage, "konnector-image", "", "Konnector image (repository:tag) instead of the one matching this kubectl-bind.")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "After the login, print every object the bind would create, and create nothing.")
+	cmd.Flags().BoolVar(&o.insecureHTTP, bind.InsecureHTTPFlag, false, "Allow a provider at a plain http:// address outside this machine. Your login and the provider's credentials then travel unencrypted: anyone on the way can read them or hand you a kubeconfig of their own.")
+	cmd.Flags().BoolVar(&o.insecureTLS, "provider-insecure-skip-tls-verify", false, "Accept a provider kubeconfig that skips TLS verification. The konnector then talks to the provider without checking whom it talks to.")
 	cmd.PersistentFlags().BoolVarP(&o.verbose, "verbose", "v", false, "Print how long each phase took.")
 	cmd.AddCommand(newList(o.flags, streams), newUnbind(o.flags, streams), newTemplates(streams), newAPIService(o.flags, streams, &o.verbose), newClusterID(o.flags, streams))
 	return cmd
@@ -79,7 +83,7 @@ func (o *bindOptions) run(ctx context.Context, url string) error {
 	if err != nil {
 		return &bind.Error{Msg: "cannot reach the consumer cluster at " + cfg.Host, Hint: "check --kubeconfig and --context, and that the cluster is up", Err: err}
 	}
-	p, err := bind.FetchProvider(ctx, &http.Client{Timeout: 30 * time.Second}, url)
+	p, err := bind.FetchProvider(ctx, &http.Client{Timeout: 30 * time.Second}, url, bind.FetchOptions{InsecureHTTP: o.insecureHTTP})
 	if err != nil {
 		return err
 	}
@@ -90,7 +94,7 @@ func (o *bindOptions) run(ctx context.Context, url string) error {
 	}
 	loggedIn := time.Now()
 	res, err := bind.Apply(ctx, resp, bind.ApplyOptions{
-		Consumer: cfg, SkipKonnector: o.skipKonnector, KonnectorImage: o.konnectorImage,
+		Consumer: cfg, SkipKonnector: o.skipKonnector, KonnectorImage: o.konnectorImage, ProviderInsecureTLS: o.insecureTLS,
 		Timeout: o.timeout, Out: o.streams.Out, Verbose: o.verbose, DryRun: o.dryRun,
 	})
 	if err != nil {

@@ -16,7 +16,8 @@ import (
 )
 
 func newTemplates(streams genericiooptions.IOStreams) *cobra.Command {
-	return &cobra.Command{
+	var fo bind.FetchOptions
+	cmd := &cobra.Command{
 		Use:   "templates <url>",
 		Short: "List what a provider offers, before logging in",
 		Long: `templates lists the services a provider offers. It works before login when
@@ -25,13 +26,15 @@ the provider's operators made the catalog public (bindery-backend
 		Example: `  kubectl bind templates https://bindery.example.com/export`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := bind.FetchCatalog(cmd.Context(), &http.Client{Timeout: 30 * time.Second}, args[0])
+			l, err := bind.FetchCatalog(cmd.Context(), &http.Client{Timeout: 30 * time.Second}, args[0], fo)
 			if err != nil {
 				return err
 			}
 			return printCatalog(streams.Out, l)
 		},
 	}
+	cmd.Flags().BoolVar(&fo.InsecureHTTP, bind.InsecureHTTPFlag, false, "Allow a provider at a plain http:// address outside this machine; what it answers can then be read or changed on the way.")
+	return cmd
 }
 
 func printCatalog(out io.Writer, l *catalog.Listing) error {

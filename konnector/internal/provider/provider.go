@@ -7,10 +7,12 @@ import (
 	"encoding/hex"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bindery-dev/bindery/apis/kubeconfig"
 
 	"github.com/bindery-dev/bindery/konnector/internal/requestmetrics"
 	"github.com/bindery-dev/bindery/konnector/internal/scheme"
@@ -36,20 +38,17 @@ type Limits struct {
 	Burst int
 }
 
-// Connect builds clients from a kubeconfig.
-func Connect(kubeconfig []byte, limits Limits) (*Conn, error) {
-	cc, err := clientcmd.NewClientConfigFromBytes(kubeconfig)
+// Connect builds clients from a provider kubeconfig. The kubeconfig is
+// data from the provider, which is not trusted with this cluster: only its
+// server, CA and token or client certificate are used, and a kubeconfig
+// with anything that would run a program or read a file is refused
+// (kubeconfig.ParseProvider).
+func Connect(raw []byte, o kubeconfig.ProviderOptions, limits Limits) (*Conn, error) {
+	p, err := kubeconfig.ParseProvider(raw, o)
 	if err != nil {
-		return nil, fmt.Errorf("the kubeconfig is not valid: %w", err)
+		return nil, err
 	}
-	ns, _, err := cc.Namespace()
-	if err != nil || ns == "" || ns == "default" {
-		return nil, fmt.Errorf("the kubeconfig's current context names no consumer namespace on the provider")
-	}
-	cfg, err := cc.ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("the kubeconfig is not valid: %w", err)
-	}
+	cfg, ns := p.Config, p.Namespace
 	cfg.QPS, cfg.Burst = limits.QPS, limits.Burst
 	cfg.UserAgent = "bindery-konnector"
 	requestmetrics.Instrument(cfg, "provider")
@@ -61,11 +60,21 @@ func Connect(kubeconfig []byte, limits Limits) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating a provider client: %w", err)
 	}
-	return &Conn{ID: ID(kubeconfig), Host: cfg.Host, Namespace: ns, Config: cfg, Client: c, Dynamic: d}, nil
+	return &Conn{ID: ID(raw, o), Host: cfg.Host, Namespace: ns, Config: cfg, Client: c, Dynamic: d}, nil
 }
 
-// ID identifies a kubeconfig; it changes whenever the kubeconfig does.
-func ID(kubeconfig []byte) string {
-	sum := sha256.Sum256(kubeconfig)
-	return hex.EncodeToString(sum[:8])
+// ID identifies a kubeconfig and what it was accepted with; it changes
+// whenever either does.
+func ID(raw []byte, o kubeconfig.ProviderOptions) string {
+	h := sha256.New()
+	h.Write(raw)
+	fmt.Fprintf(h, "\n%t", o.AllowInsecureTLS)
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// OptionsFor returns what the user accepted for the provider kubeconfig in
+// Secret s: insecure-skip-tls-verify only when kubectl bind was asked to
+// allow it and marked the Secret so.
+func OptionsFor(s *corev1.Secret) kubeconfig.ProviderOptions {
+	return kubeconfig.ProviderOptions{AllowInsecureTLS: s.Annotations[kubeconfig.InsecureTLSAnnotation] == "true"}
 }

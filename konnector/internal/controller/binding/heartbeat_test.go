@@ -3,6 +3,8 @@ package binding_test
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	"github.com/bindery-dev/bindery/konnector/internal/controller/binding"
 	"github.com/bindery-dev/bindery/konnector/testenv"
 	"github.com/bindery-dev/bindery/test/framework"
 )
@@ -94,5 +97,37 @@ func TestHeartbeatAndRotatedCredentials(t *testing.T) {
 		}, time.Minute)
 		assert.Equal(t, before, consumerSecret())
 		waitCondition(t, e.cc, e.binding.Name, "Ready", corev1.ConditionTrue, "")
+	})
+
+	// A provider is not trusted with the consumer cluster: a kubeconfig
+	// that would run a program in the konnector is never used.
+	marker := filepath.Join(t.TempDir(), "pwned")
+	evil := testenv.WithExecPlugin(t, testenv.ProviderKubeconfig(t, e.prov), "/bin/sh", "-c", "touch "+marker)
+
+	t.Run("a renewed kubeconfig with an exec plugin is not picked up", func(t *testing.T) {
+		before := consumerSecret()
+		renew(evil)
+		cb := &kubebindv1alpha1.ClusterBinding{}
+		require.NoError(t, e.pc.Get(ctx, cbKey, cb))
+		seen := cb.Status.LastHeartbeatTime.Time
+		framework.Eventually(t, func() (bool, string) {
+			require.NoError(t, e.pc.Get(ctx, cbKey, cb))
+			return cb.Status.LastHeartbeatTime.Time.Sub(seen) >= 2*time.Second, "waiting for heartbeats"
+		}, time.Minute)
+		assert.Equal(t, before, consumerSecret())
+		_, err := os.Stat(marker)
+		assert.True(t, os.IsNotExist(err), "the provider's exec plugin ran")
+	})
+
+	t.Run("a stored kubeconfig with an exec plugin is refused with a clear condition", func(t *testing.T) {
+		s := &corev1.Secret{}
+		require.NoError(t, e.cc.Get(ctx, client.ObjectKey{Namespace: "kube-bind", Name: "provider-kubeconfig"}, s))
+		s.Data["kubeconfig"] = evil
+		require.NoError(t, e.cc.Update(ctx, s))
+		msg := waitCondition(t, e.cc, e.binding.Name, "SecretValid", corev1.ConditionFalse, binding.ReasonSecretInvalid)
+		assert.Contains(t, msg, `refused exec (it would run "/bin/sh")`)
+		waitCondition(t, e.cc, e.binding.Name, "Ready", corev1.ConditionFalse, "")
+		_, err := os.Stat(marker)
+		assert.True(t, os.IsNotExist(err), "the provider's exec plugin ran")
 	})
 }

@@ -148,7 +148,7 @@ func (r *Reconciler) ensureSecret(ctx context.Context, st *state) error {
 		return errStop
 	}
 	st.secret = s
-	conn, err := r.connect(st.binding.Name, s.Data[ref.Key])
+	conn, err := r.connect(st.binding.Name, s.Data[ref.Key], provider.OptionsFor(s))
 	if err != nil {
 		conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSecretValid, ReasonSecretInvalid, conditionsapi.ConditionSeverityError,
 			"Secret %s/%s: %v", ref.Namespace, ref.Name, err)
@@ -218,7 +218,7 @@ func (r *Reconciler) ensureHeartbeat(ctx context.Context, st *state) error {
 	}
 	key := st.binding.Spec.KubeconfigSecretRef.Key
 	if data := fresh.Data[ref.Key]; len(data) > 0 && !bytes.Equal(data, st.secret.Data[key]) {
-		if _, err := provider.Connect(data, r.Limits); err != nil {
+		if _, err := provider.Connect(data, provider.OptionsFor(st.secret), r.Limits); err != nil {
 			return nil // never replace a working kubeconfig with a broken one
 		}
 		patch := client.MergeFrom(st.secret.DeepCopy())

@@ -3,6 +3,7 @@ package binding
 import (
 	"context"
 
+	"github.com/bindery-dev/bindery/apis/kubeconfig"
 	"github.com/bindery-dev/bindery/konnector/internal/provider"
 	ksync "github.com/bindery-dev/bindery/konnector/internal/sync"
 )
@@ -80,15 +81,15 @@ func (r *Reconciler) StopAll() {
 // connect returns the binding's provider connection, reusing the last one
 // while the kubeconfig is unchanged, so that a reconcile does not build
 // new clients (and rediscover the provider's API) every time.
-func (r *Reconciler) connect(binding string, kubeconfig []byte) (*provider.Conn, error) {
-	id := provider.ID(kubeconfig)
+func (r *Reconciler) connect(binding string, raw []byte, o kubeconfig.ProviderOptions) (*provider.Conn, error) {
+	id := provider.ID(raw, o)
 	r.mu.Lock()
 	cur, ok := r.conns[binding]
 	r.mu.Unlock()
 	if ok && cur.ID == id {
 		return cur, nil
 	}
-	conn, err := provider.Connect(kubeconfig, r.Limits)
+	conn, err := provider.Connect(raw, o, r.Limits)
 	if err != nil {
 		return nil, err
 	}
