@@ -53,7 +53,7 @@ build: ## Build every program into bin/.
 ##@ Test
 
 .PHONY: test
-test: envtest test-deps $(GOTESTSUM) verify-generate ## Run unit, integration and e2e tests (installs what is missing first).
+test: envtest test-deps $(GOTESTSUM) verify-generate check-repo ## Run unit, integration and e2e tests (installs what is missing first).
 	@status=0; \
 	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg -- \
 		-timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) $(PKGS) || status=$$?; \
@@ -76,10 +76,14 @@ bench: envtest ## Run the benchmarks against real API servers and print their fi
 ##@ Code quality
 
 .PHONY: lint
-lint: $(STATICCHECK) ## gofmt, go vet and staticcheck.
+lint: $(STATICCHECK) check-repo ## gofmt, go vet, staticcheck, and no binaries in git.
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet $(PKGS)
 	$(STATICCHECK) $(PKGS)
+
+.PHONY: check-repo
+check-repo: ## Fail when git tracks a binary or a file over 1 MB.
+	@hack/check-repo.sh
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy code and CRD manifests.
