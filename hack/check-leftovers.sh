@@ -1,16 +1,57 @@
 #!/usr/bin/env bash
-# Fails when a control-plane process started from the test cache is still
-# running after the tests, and kills it: a test must never leave etcd,
-# kube-apiserver or kube-controller-manager behind.
+# Fails when a test left something running or installed on the machine, and
+# removes it: a control-plane process started from the test cache (etcd,
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubelet), or
+# what a test node leaves when it is not stopped (containerd and its shims,
+# container processes in a node's cgroup, a node's bridge, iptables rules
+# or cgroups).
 set -uo pipefail
 cache="${1:?usage: check-leftovers.sh CACHE_DIR}"
-pattern="${cache}/envtest/[^ ]*/(etcd|kube-apiserver|kube-controller-manager)( |$)"
-pids=$(pgrep -f "${pattern}" || true)
-if [[ -z "${pids}" ]]; then
-  echo "check-leftovers: no etcd, kube-apiserver or kube-controller-manager left running"
-  exit 0
+status=0
+
+fail() {
+	echo "check-leftovers: FAIL: $*" >&2
+	status=1
+}
+
+pattern="${cache}/envtest/[^ ]*/(etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kubelet)( |$)"
+node_pattern="(containerd --config /tmp/bindery-[^ ]*/containerd.toml|containerd-shim.*-address /tmp/bindery-|sleep 2147483647)"
+pids=$(pgrep -f "${pattern}" || true; pgrep -f "${node_pattern}" || true)
+# The processes of pods a node ran.
+for cg in /sys/fs/cgroup/*/bindery-node-*; do
+	[ -d "$cg" ] || continue
+	pids+=" $(find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null | tr '\n' ' ')"
+done
+pids=$(echo ${pids} | tr ' ' '\n' | sort -u | tr '\n' ' ')
+if [[ -n "${pids// /}" ]]; then
+	fail "test processes still running after the tests:"
+	ps -o pid,etime,args -p ${pids// /,} >&2 || true
+	kill -9 ${pids} 2>/dev/null || true
+	sleep 1
 fi
-echo "check-leftovers: FAIL: test processes still running after the tests:" >&2
-ps -o pid,etime,args -p ${pids} >&2 || true
-kill -9 ${pids} 2>/dev/null || true
-exit 1
+
+for cg in /sys/fs/cgroup/*/bindery-node-*; do
+	[ -d "$cg" ] || continue
+	fail "cgroup $cg left behind"
+	find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+done
+
+for link in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | grep '^bindery' | cut -d@ -f1); do
+	fail "network link $link left behind"
+	ip link delete "$link" 2>/dev/null || true
+done
+
+if command -v iptables-save >/dev/null 2>&1; then
+	for table in nat filter; do
+		while read -r rule; do
+			[ -n "$rule" ] || continue
+			fail "iptables rule left behind in $table: $rule"
+			eval "iptables -w -t $table $rule" 2>/dev/null || true
+		done < <(iptables-save -t "$table" 2>/dev/null | grep -- '--comment "\?bindery-node-' | sed 's/^-A /-D /')
+	done
+fi
+
+if [ "$status" = 0 ]; then
+	echo "check-leftovers: no test process, node, bridge, iptables rule or cgroup left behind"
+fi
+exit "$status"

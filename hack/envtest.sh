@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the control-plane binaries the integration and e2e tests run against:
-# etcd, kube-apiserver and kube-controller-manager, from the Go module proxy.
+# Builds the Kubernetes binaries the integration and e2e tests run against,
+# from the Go module proxy: etcd, kube-apiserver and kube-controller-manager
+# for every test cluster, and kube-scheduler and kubelet for the tests that
+# run pods on a real node.
 #
 # Pinned versions; the output goes to $ENVTEST_DIR (default
 # .cache/envtest/<k8s-version>) and a binary that is already there is not
@@ -46,7 +48,7 @@ build_etcd() {
 
 build_kube() {
   local missing=()
-  for b in kube-apiserver kube-controller-manager; do
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubelet; do
     if [[ -x "${ENVTEST_DIR}/${b}" ]]; then
       log "${b} ${KUBE_VERSION} already built in ${ENVTEST_DIR}"
     else
@@ -54,8 +56,11 @@ build_kube() {
     fi
   done
   [[ ${#missing[@]} -eq 0 ]] && return
-  log "building ${missing[*]} ${KUBE_VERSION} (about 5 minutes per binary on 2 cores)"
+  log "building ${missing[*]} ${KUBE_VERSION} (about 5 minutes per binary on 2 cores the first time)"
   local staging_version="v0${KUBE_VERSION#v1}"
+  local minor="${KUBE_VERSION#v1.}"
+  minor="${minor%%.*}"
+  local ldflags="-X k8s.io/component-base/version.gitVersion=${KUBE_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor}"
   mkdir -p "${work}/kube"
   (
     cd "${work}/kube"
@@ -66,7 +71,8 @@ build_kube() {
     done
     for b in "${missing[@]}"; do
       log "go build k8s.io/kubernetes/cmd/${b}"
-      GOFLAGS=-mod=mod go build -o "${ENVTEST_DIR}/${b}.tmp" "k8s.io/kubernetes/cmd/${b}"
+      # Stamped, or the node reports v0.0.0-master.
+      GOFLAGS=-mod=mod go build -ldflags "${ldflags}" -o "${ENVTEST_DIR}/${b}.tmp" "k8s.io/kubernetes/cmd/${b}"
       mv "${ENVTEST_DIR}/${b}.tmp" "${ENVTEST_DIR}/${b}"
     done
   )

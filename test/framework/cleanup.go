@@ -88,5 +88,8 @@ func StopAll() {
 func Main(m *testing.M) {
 	code := m.Run()
 	StopAll()
+	if dir, err := workDir(); err == nil {
+		_ = os.RemoveAll(dir)
+	}
 	os.Exit(code)
 }

@@ -29,6 +29,11 @@ var kcmControllers = []string{
 	"serviceaccount-token",
 }
 
+// podControllers are the controllers a WithPods cluster runs as well:
+// Deployments get pods, a Ready node loses its not-ready taint, and every
+// namespace gets the kube-root-ca.crt ConfigMap pods mount.
+var podControllers = []string{"deployment", "replicaset", "nodelifecycle", "root-ca-cert-publisher"}
+
 // Cluster is one running test cluster: etcd, kube-apiserver and
 // kube-controller-manager.
 type Cluster struct {
@@ -49,6 +54,12 @@ type Cluster struct {
 	kcm  *Process
 	logs *logSet
 
+	// pods is set for a cluster that nodes can join (WithPods).
+	pods      bool
+	nodesMu   sync.Mutex
+	nodes     []*Node
+	scheduler *Process
+
 	stopOnce sync.Once
 }
 
@@ -57,6 +68,16 @@ type Option func(*clusterOptions)
 
 type clusterOptions struct {
 	apiServerArgs map[string][]string
+	pods          bool
+}
+
+// WithPods readies a cluster for nodes (StartNode): its API server listens
+// on every address with a certificate for this machine's address and the
+// in-cluster name kubernetes.default.svc (10.0.0.1), so that pods reach it
+// as they would in a real cluster, and it reaches kubelets by their
+// InternalIP. Only tests that run pods need it.
+func WithPods() Option {
+	return func(o *clusterOptions) { o.pods = true }
 }
 
 // WithAPIServerArg sets an extra kube-apiserver flag.
@@ -83,6 +104,11 @@ func StartCluster(t TB, name string, opts ...Option) *Cluster {
 // StartClusters starts several clusters at once, in parallel, and returns
 // them in the order of names.
 func StartClusters(t TB, names ...string) []*Cluster {
+	return StartClustersWith(t, nil, names...)
+}
+
+// StartClustersWith starts several clusters at once, each with opts.
+func StartClustersWith(t TB, opts []Option, names ...string) []*Cluster {
 	t.Helper()
 	clusters := make([]*Cluster, len(names))
 	errs := make([]error, len(names))
@@ -91,7 +117,7 @@ func StartClusters(t TB, names ...string) []*Cluster {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			clusters[i], errs[i] = startCluster(t, name)
+			clusters[i], errs[i] = startCluster(t, name, opts...)
 		}()
 	}
 	wg.Wait()
@@ -117,7 +143,7 @@ func startCluster(t TB, name string, opts ...Option) (*Cluster, error) {
 		return nil, fmt.Errorf("creating cluster dir: %w", err)
 	}
 
-	c := &Cluster{Name: name, Dir: dir, logs: newLogSet(dir)}
+	c := &Cluster{Name: name, Dir: dir, logs: newLogSet(dir), pods: o.pods}
 	// Registered first so that it runs last: the directory outlives the
 	// processes that write into it.
 	t.Cleanup(func() {
@@ -152,6 +178,11 @@ func startCluster(t TB, name string, opts ...Option) (*Cluster, error) {
 	// Needed where there is no default route, for example inside a network
 	// namespace.
 	args.Set("advertise-address", "127.0.0.1")
+	if o.pods {
+		if err := servePods(apiServer, args, certDir); err != nil {
+			return nil, err
+		}
+	}
 	for k, v := range o.apiServerArgs {
 		args.Set(k, v...)
 	}
@@ -213,12 +244,16 @@ func (c *Cluster) startControllerManager(assets string) error {
 		return fmt.Errorf("writing CA: %w", err)
 	}
 
+	controllers := kcmControllers
+	if c.pods {
+		controllers = append(append([]string(nil), kcmControllers...), podControllers...)
+	}
 	c.kcm = &Process{
 		Name: "kube-controller-manager",
 		Path: filepath.Join(assets, "kube-controller-manager"),
 		Args: []string{
 			"--kubeconfig=" + kubeconfigPath,
-			"--controllers=" + strings.Join(kcmControllers, ","),
+			"--controllers=" + strings.Join(controllers, ","),
 			"--service-account-private-key-file=" + filepath.Join(c.env.ControlPlane.APIServer.CertDir, "sa-signer.key"),
 			"--root-ca-file=" + caPath,
 			"--leader-elect=false",
@@ -293,6 +328,15 @@ func (c *Cluster) LogWriter(process string) *LogFile {
 // more than once.
 func (c *Cluster) Stop() {
 	c.stopOnce.Do(func() {
+		c.nodesMu.Lock()
+		nodes := c.nodes
+		c.nodesMu.Unlock()
+		for _, n := range nodes {
+			n.Stop()
+		}
+		if c.scheduler != nil {
+			c.scheduler.Stop()
+		}
 		if c.kcm != nil {
 			c.kcm.Stop()
 		}

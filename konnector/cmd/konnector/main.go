@@ -29,7 +29,7 @@ import (
 	"github.com/bindery-dev/bindery/konnector/internal/provider"
 	"github.com/bindery-dev/bindery/konnector/internal/requestmetrics"
 	"github.com/bindery-dev/bindery/konnector/internal/scheme"
-	"github.com/bindery-dev/bindery/konnector/internal/version"
+	"github.com/bindery-dev/bindery/apis/version"
 )
 
 func main() {
