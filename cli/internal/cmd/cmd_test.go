@@ -244,4 +244,3 @@ spec:
 		assert.Contains(t, err.Error(), "kubectl bind list")
 	})
 }
-

@@ -24,12 +24,12 @@ import (
 	"github.com/bindery-dev/bindery/apis/clusterid"
 	"github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/apis/kubeconfig"
+	"github.com/bindery-dev/bindery/apis/version"
 	"github.com/bindery-dev/bindery/konnector/internal/controller/binding"
 	"github.com/bindery-dev/bindery/konnector/internal/options"
 	"github.com/bindery-dev/bindery/konnector/internal/provider"
 	"github.com/bindery-dev/bindery/konnector/internal/requestmetrics"
 	"github.com/bindery-dev/bindery/konnector/internal/scheme"
-	"github.com/bindery-dev/bindery/apis/version"
 )
 
 func main() {
