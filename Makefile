@@ -18,14 +18,23 @@ ETCD_VERSION           ?= v3.6.16
 CONTROLLER_GEN_VERSION ?= v0.20.1
 STATICCHECK_VERSION    ?= v0.8.2
 GOTESTSUM_VERSION      ?= v1.13.0
+HELM_VERSION           ?= v3.22.0
 
 ENVTEST_DIR    := $(CACHE)/envtest/$(KUBE_VERSION)
 CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 STATICCHECK    := $(TOOLS_BIN)/staticcheck-$(STATICCHECK_VERSION)
 GOTESTSUM      := $(TOOLS_BIN)/gotestsum-$(GOTESTSUM_VERSION)
+HELM           := $(TOOLS_BIN)/helm-$(HELM_VERSION)
 
 export KUBEBUILDER_ASSETS := $(ENVTEST_DIR)
 export KUBE_VERSION ETCD_VERSION
+# The tests install the charts with this helm.
+export HELM
+
+# The version of a build: the charts' appVersion, which is what kubectl
+# bind deploys by default (see hack/release.sh).
+VERSION := $(shell sed -n 's/^appVersion: *//p' konnector/deploy/chart/Chart.yaml)
+LDFLAGS := -X github.com/bindery-dev/bindery/apis/version.Version=$(VERSION)
 
 TEST_TIMEOUT ?= 40m
 # -count=1: the integration and e2e tests build and run the programs as
@@ -47,13 +56,21 @@ build: ## Build every program into bin/.
 	@for main in $$(ls -d */cmd/*/ 2>/dev/null); do \
 		name=$$(basename $$main); \
 		echo "go build -o bin/$$name ./$$main"; \
-		go build -o $(BIN)/$$name ./$$main; \
+		go build -ldflags "$(LDFLAGS)" -o $(BIN)/$$name ./$$main; \
 	done
+
+.PHONY: images
+images: ## Build the konnector and backend images as OCI archives into _output/images, offline.
+	@go -C test run ./cmd/bindery-images --root $(ROOT) --out $(ROOT)/_output/images --version $(VERSION) --revision "$$(git rev-parse HEAD 2>/dev/null)"
+
+.PHONY: release
+release: $(HELM) ## Build a release into _output/release: images, charts, kubectl-bind archives, krew manifest.
+	@hack/release.sh
 
 ##@ Test
 
 .PHONY: test
-test: envtest test-deps $(GOTESTSUM) verify-generate check-repo ## Run unit, integration and e2e tests (installs what is missing first).
+test: envtest test-deps $(GOTESTSUM) $(HELM) verify-generate check-repo ## Run unit, integration and e2e tests (installs what is missing first).
 	@status=0; \
 	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg -- \
 		-timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) $(PKGS) || status=$$?; \
@@ -117,6 +134,10 @@ $(CONTROLLER_GEN):
 $(STATICCHECK):
 	GOBIN=$(TOOLS_BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	mv $(TOOLS_BIN)/staticcheck $@
+
+$(HELM):
+	GOBIN=$(TOOLS_BIN) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(TOOLS_BIN)/helm $@
 
 $(GOTESTSUM):
 	GOBIN=$(TOOLS_BIN) go install gotest.tools/gotestsum@$(GOTESTSUM_VERSION)

@@ -13,6 +13,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	// go-digest finds sha256 through the crypto registry.
+	_ "crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
