@@ -697,6 +697,17 @@ func mustLookPath(name string) string {
 	return p
 }
 
+// PodReachableURL is the API server's address as pods, on this cluster's
+// nodes or another's, reach it: this machine's address. Only a cluster
+// started WithPods listens there.
+func (c *Cluster) PodReachableURL() string {
+	ip, err := HostIP()
+	if err != nil {
+		return ""
+	}
+	return "https://" + net.JoinHostPort(ip.String(), c.env.ControlPlane.APIServer.SecureServing.Port)
+}
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

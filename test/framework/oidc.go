@@ -30,17 +30,20 @@ type OIDCOptions struct {
 	// PKCEOptional lets the client log in without PKCE, as kube-bind's
 	// example-backend does; PKCE is required otherwise.
 	PKCEOptional bool
+	// Host is the address it listens on and names in its issuer URL;
+	// "localhost" when empty. Pods on a node reach this machine by
+	// HostIP, so a backend running in a pod needs that.
+	Host string
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // StartOIDCProvider starts test/oidcprovider on a free port of localhost
@@ -63,12 +66,16 @@ func StartOIDCProvider(t TB, o OIDCOptions) *OIDCProvider {
 		pkce = "optional"
 	}
 	port := FreePort(t)
-	p := &OIDCProvider{IssuerURL: "http://localhost:" + strconv.Itoa(port), ClientID: "bindery", ClientSecret: "test-secret-" + strconv.Itoa(port)}
+	host := o.Host
+	if host == "" {
+		host = "localhost"
+	}
+	p := &OIDCProvider{IssuerURL: "http://" + net.JoinHostPort(host, strconv.Itoa(port)), ClientID: "bindery", ClientSecret: "test-secret-" + strconv.Itoa(port)}
 	logs := newLogSet(t.TempDir())
 	p.process = &Process{
 		Name: "oidc-provider", Path: "node", Args: []string{"server.mjs"}, Dir: dir,
 		Env: append(os.Environ(),
-			"PORT="+strconv.Itoa(port), "CLIENT_ID="+p.ClientID, "CLIENT_SECRET="+p.ClientSecret,
+			"PORT="+strconv.Itoa(port), "HOST="+host, "CLIENT_ID="+p.ClientID, "CLIENT_SECRET="+p.ClientSecret,
 			"REDIRECT_URIS="+strings.Join(o.RedirectURIs, ","), "GROUPS="+string(groups), "PKCE="+pkce),
 		Log: logs.writer("oidc-provider"),
 	}

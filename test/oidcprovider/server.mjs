@@ -1,7 +1,9 @@
 // A certified OpenID provider (npm oidc-provider) for Bindery's login
 // tests. The test framework starts it with:
 //
-//   PORT           port on localhost to listen on
+//   PORT           port to listen on
+//   HOST           address to listen on and name in the issuer URL
+//                  (localhost, on 127.0.0.1, when empty)
 //   CLIENT_ID      the static client's ID
 //   CLIENT_SECRET  the static client's secret
 //   REDIRECT_URIS  comma-separated redirect URIs of the client
@@ -14,7 +16,8 @@
 import Provider from 'oidc-provider';
 
 const port = Number(process.env.PORT);
-const issuer = `http://localhost:${port}`;
+const host = process.env.HOST || 'localhost';
+const issuer = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 const groups = JSON.parse(process.env.GROUPS || '{}');
 
 const provider = new Provider(issuer, {
@@ -43,6 +46,6 @@ provider.on('server_error', (ctx, err) => console.error('server_error', err));
 provider.on('grant.error', (ctx, err) => console.error('grant.error', err.message, err.error_description || ''));
 provider.on('authorization.error', (ctx, err) => console.error('authorization.error', err.message, err.error_description || ''));
 
-provider.listen(port, '127.0.0.1', () => {
+provider.listen(port, host === 'localhost' ? '127.0.0.1' : host, () => {
   console.log(`oidc-provider listening on ${issuer}`);
 });

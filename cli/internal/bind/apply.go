@@ -16,6 +16,7 @@ import (
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -27,9 +28,11 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/apis/kubeconfig"
 	"github.com/bindery-dev/bindery/konnector/deploy"
 )
@@ -178,6 +181,9 @@ func Apply(ctx context.Context, resp *kubebindv1alpha1.BindingResponse, o ApplyO
 		}
 	}
 
+	if err := ensureBindingCRD(ctx, o.Consumer); err != nil {
+		return res, err
+	}
 	for _, name := range res.Resources {
 		if err := ensureBinding(ctx, consumer, name, o.Namespace, secret); err != nil {
 			return res, err
@@ -430,6 +436,26 @@ func exportClaims(ctx context.Context, provider dynamic.Interface, ns, name stri
 		out = append(out, c.Resource)
 	}
 	return out
+}
+
+// ensureBindingCRD installs the APIServiceBinding CRD, from the same
+// embedded source as the konnector, which installs it too when it starts:
+// the bindings are created before the konnector is deployed.
+func ensureBindingCRD(ctx context.Context, cfg *rest.Config) error {
+	s := runtime.NewScheme()
+	if err := apiextensionsv1.AddToScheme(s); err != nil {
+		return err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: s})
+	if err != nil {
+		return consumerError(err, "connecting to the consumer cluster")
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := crds.Install(ctx, c, crds.Consumer...); err != nil {
+		return consumerError(err, "installing the APIServiceBinding CRD")
+	}
+	return nil
 }
 
 func ensureBinding(ctx context.Context, consumer dynamic.Interface, name, ns, secret string) error {

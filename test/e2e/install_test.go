@@ -1,0 +1,188 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bindery-dev/bindery/test/framework"
+	"github.com/bindery-dev/bindery/test/stack"
+)
+
+// TestPlatformTeamInstall is the journey as a platform team and an app
+// team run Bindery on real clusters: the backend is installed with Helm
+// and runs as a pod on the provider's node under the chart's ServiceAccount
+// and ClusterRole; kubectl bind deploys the konnector chart's Deployment
+// with its default image, which runs as a pod on the consumer's node; a
+// Database syncs through both pods and comes back with its status and
+// connection Secret; kubectl bind unbind removes it.
+func TestPlatformTeamInstall(t *testing.T) {
+	t.Parallel()
+	scenario(t)
+	began := time.Now()
+	ctx := t.Context()
+	cs := framework.StartClustersWith(t, []framework.Option{framework.WithPods()}, "provider", "consumer")
+	prov, cons := cs[0], cs[1]
+	provNode, consNode := framework.StartNode(t, prov), framework.StartNode(t, cons)
+	images := framework.Images(t)
+	provNode.ImportImage(t, images["bindery-backend"].Path)
+	consNode.ImportImage(t, images["konnector"].Path)
+
+	p := &provider{cluster: prov}
+	var err error
+	p.dyn, err = dynamic.NewForConfig(prov.Config)
+	require.NoError(t, err)
+	stack.StartOperator(t, prov, bins) // the provider's own controllers
+	// What runs for the whole journey is started with the test's t, not a
+	// step's.
+	journey := t
+
+	t.Run("1: helm installs the backend, which runs on the provider's node", func(t *testing.T) {
+		hostIP, err := framework.HostIP()
+		require.NoError(t, err)
+		localPort := framework.FreePort(t)
+		p.url = "http://localhost:" + strconv.Itoa(localPort)
+		// The backend in its pod reaches the OpenID provider at this
+		// machine's address, and so does the browser.
+		idp := framework.StartOIDCProvider(journey, framework.OIDCOptions{Host: hostIP.String(), RedirectURIs: []string{p.url + "/callback"}})
+		_, err = prov.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bindery-system"}}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		_, err = prov.Kube.CoreV1().Secrets("bindery-system").Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "oidc"},
+			StringData: map[string]string{"client-secret": idp.ClientSecret},
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+
+		prov.Helm(t, "install", "bindery-backend", filepath.Join(framework.RepoRoot(), "charts", "backend"),
+			"--namespace", "bindery-system", "--wait", "--timeout", "3m",
+			"--set", "externalURL="+p.url,
+			"--set", "apiServer="+prov.PodReachableURL(),
+			"--set", "providerPrettyName=Example Databases",
+			"--set", "heartbeatInterval=10s",
+			"--set", "oidc.issuerURL="+idp.IssuerURL,
+			"--set", "oidc.clientID="+idp.ClientID,
+			"--set", "oidc.clientSecret.secretName=oidc",
+			"--set", "exportedResources[0].group=db.example.com",
+			"--set", "exportedResources[0].resources={databases}")
+		pod := runningPod(t, prov, "bindery-system", "app.kubernetes.io/name=bindery-backend")
+		assert.Equal(t, provNode.Name, pod.Spec.NodeName)
+		assert.Equal(t, images["bindery-backend"].Ref, pod.Spec.Containers[0].Image, "the chart's default image is the one make images builds")
+		assert.Equal(t, "bindery-backend", pod.Spec.ServiceAccountName)
+
+		// Browsers and kubectl bind reach it as they would through an
+		// Ingress; here, through a port-forward to the pod.
+		prov.PortForward(journey, "bindery-system", pod.Name, localPort, 8080)
+		framework.Eventually(t, func() (bool, string) {
+			resp, err := http.Get(p.url + "/export")
+			if err != nil {
+				return false, err.Error()
+			}
+			_ = resp.Body.Close()
+			return resp.StatusCode == http.StatusOK, resp.Status
+		}, time.Minute)
+		stack.ApplyTemplate(t, p.dyn, "examples/database/template.yaml")
+	})
+	if t.Failed() {
+		return
+	}
+
+	k := newConsumer(t, cons)
+	t.Run("2: kubectl bind deploys the konnector, which runs on the consumer's node", func(t *testing.T) {
+		out := k.bind(t, p, "alice", "postgres")
+		assert.Contains(t, out, "Deployed the konnector")
+		assert.Contains(t, out, "binding(s) Ready")
+		pod := runningPod(t, cons, "kube-bind", "app.kubernetes.io/name=konnector")
+		assert.Equal(t, consNode.Name, pod.Spec.NodeName)
+		assert.Equal(t, images["konnector"].Ref, pod.Spec.Containers[0].Image, "kubectl bind deploys the image make images builds by default")
+		assert.Equal(t, "konnector", pod.Spec.ServiceAccountName)
+		require.NoError(t, k.client.Get(ctx, client.ObjectKey{Name: binding}, &apiextensionsv1.CustomResourceDefinition{}), "the CRD appears")
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("3: a Database syncs through both pods; status and Secret come back", func(t *testing.T) {
+		k.createDatabase(t, "orders", "small")
+		db := k.waitReady(t, "orders")
+		endpoint, _, _ := unstructured.NestedString(db.Object, "status", "endpoint")
+		assert.Contains(t, endpoint, ".db.example.com:5432")
+		conn := &corev1.Secret{}
+		framework.Eventually(t, func() (bool, string) {
+			err := k.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "orders-conn"}, conn)
+			return err == nil, fmt.Sprint(err)
+		}, time.Minute)
+		assert.Equal(t, endpoint, string(conn.Data["endpoint"]))
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("4: kubectl bind unbind removes the binding, its CRD and the provider's copy", func(t *testing.T) {
+		pns := k.providerNamespace(t, p)
+		k.run(t, "unbind", binding, "--yes")
+		err := k.client.Get(ctx, client.ObjectKey{Name: binding}, &apiextensionsv1.CustomResourceDefinition{})
+		assert.True(t, apierrors.IsNotFound(err), "the CRD is gone: %v", err)
+		_, err = p.dyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
+		assert.True(t, apierrors.IsNotFound(err), "the provider's copy is gone: %v", err)
+	})
+	t.Run("5: both programs had every permission they used from their charts", func(t *testing.T) {
+		for _, c := range []struct {
+			cluster      *framework.Cluster
+			ns, selector string
+		}{
+			{prov, "bindery-system", "app.kubernetes.io/name=bindery-backend"},
+			{cons, "kube-bind", "app.kubernetes.io/name=konnector"},
+		} {
+			pod := runningPod(t, c.cluster, c.ns, c.selector)
+			raw, err := c.cluster.Kube.CoreV1().Pods(c.ns).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+			require.NoError(t, err)
+			assert.NotContains(t, strings.ToLower(string(raw)), "forbidden", "%s logged a refused request:\n%s", pod.Name, raw)
+		}
+	})
+	t.Logf("platform-team journey: %s wall time, nodes included", time.Since(began).Round(time.Second))
+}
+
+// runningPod waits for the one Running pod of a selector and returns it.
+func runningPod(t *testing.T, c *framework.Cluster, ns, selector string) corev1.Pod {
+	t.Helper()
+	var pod corev1.Pod
+	framework.Eventually(t, func() (bool, string) {
+		list, err := c.Kube.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			return false, err.Error()
+		}
+		var states []string
+		for _, p := range list.Items {
+			states = append(states, p.Name+" "+string(p.Status.Phase)+" "+podWaitingReason(p))
+			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+				pod = p
+				return true, ""
+			}
+		}
+		return false, "pods " + selector + ": " + strings.Join(states, "; ")
+	}, 2*time.Minute)
+	return pod
+}
+
+func podWaitingReason(p corev1.Pod) string {
+	for _, s := range p.Status.ContainerStatuses {
+		if s.State.Waiting != nil {
+			return s.State.Waiting.Reason + ": " + s.State.Waiting.Message
+		}
+	}
+	return ""
+}
