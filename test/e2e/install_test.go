@@ -26,10 +26,12 @@ import (
 // TestPlatformTeamInstall is the journey as a platform team and an app
 // team run Bindery on real clusters: the backend is installed with Helm
 // and runs as a pod on the provider's node under the chart's ServiceAccount
-// and ClusterRole; kubectl bind deploys the konnector chart's Deployment
-// with its default image, which runs as a pod on the consumer's node; a
-// Database syncs through both pods and comes back with its status and
-// connection Secret; kubectl bind unbind removes it.
+// and ClusterRole; a konnector image the node cannot get is reported by
+// kubectl bind; kubectl bind then deploys the konnector chart's Deployment
+// with its default image (replacing the broken one), which runs as a pod
+// on the consumer's node; a Database syncs through both pods and comes
+// back with its status and connection Secret; kubectl bind unbind removes
+// it.
 func TestPlatformTeamInstall(t *testing.T) {
 	t.Parallel()
 	scenario(t)
@@ -101,6 +103,20 @@ func TestPlatformTeamInstall(t *testing.T) {
 	}
 
 	k := newConsumer(t, cons)
+	t.Run("2a: a konnector image the node cannot get is reported by kubectl bind, not timed out", func(t *testing.T) {
+		// A registry on loopback that does not answer: nothing leaves
+		// the machine.
+		missing := "127.0.0.1:1/bindery/konnector:missing"
+		proc, out := stack.KubectlBind(t, cons, bins, nil, p.url, "--no-browser", "--login-timeout=2m", "--timeout=3m", "--konnector-image", missing)
+		loginAndChoose(t, stack.LoginLink(t, proc, out), "alice", "#bind-postgres")
+		start := time.Now()
+		err := proc.Wait(3 * time.Minute)
+		require.Error(t, err, "kubectl-bind:\n%s", out)
+		assert.Less(t, time.Since(start), 2*time.Minute, "reported before --timeout")
+		assert.Contains(t, out.String(), "the konnector ("+missing+") cannot start: the image cannot be pulled")
+		assert.Regexp(t, `is (ErrImagePull|ImagePullBackOff)`, out.String())
+		assert.Contains(t, out.String(), "hint: make the image available to the cluster's nodes")
+	})
 	t.Run("2: kubectl bind deploys the konnector, which runs on the consumer's node", func(t *testing.T) {
 		out := k.bind(t, p, "alice", "postgres")
 		assert.Contains(t, out, "Deployed the konnector")
@@ -126,6 +142,31 @@ func TestPlatformTeamInstall(t *testing.T) {
 			return err == nil, fmt.Sprint(err)
 		}, time.Minute)
 		assert.Equal(t, endpoint, string(conn.Data["endpoint"]))
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("3b: a konnector pod deleted mid-sync comes back and loses nothing", func(t *testing.T) {
+		before := runningPod(t, cons, "kube-bind", "app.kubernetes.io/name=konnector")
+		const n = 30
+		for i := range n {
+			k.createDatabase(t, fmt.Sprintf("burst-%02d", i), "small")
+			if i == n/3 {
+				require.NoError(t, cons.Kube.CoreV1().Pods("kube-bind").Delete(ctx, before.Name, metav1.DeleteOptions{}))
+			}
+		}
+		framework.Eventually(t, func() (bool, string) {
+			pod := runningPod(t, cons, "kube-bind", "app.kubernetes.io/name=konnector")
+			return pod.Name != before.Name, "the Deployment replaces the pod"
+		}, 2*time.Minute)
+		for i := range n {
+			k.waitReady(t, fmt.Sprintf("burst-%02d", i))
+		}
+		pns := k.providerNamespace(t, p)
+		list, err := p.dyn.Resource(databases).Namespace(pns).List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		assert.Len(t, list.Items, n+1, "one provider copy per Database, no more")
 	})
 	if t.Failed() {
 		return

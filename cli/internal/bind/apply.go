@@ -28,6 +28,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -192,15 +194,27 @@ func Apply(ctx context.Context, resp *kubebindv1alpha1.BindingResponse, o ApplyO
 	}
 	ph.done("Created APIServiceBinding(s) %s", strings.Join(res.Bindings, ", "))
 
+	// While the bindings get Ready, a konnector pod that cannot start ends
+	// the wait with its own reason instead of a timeout.
+	waitCtx, stopWaiting := context.WithCancelCause(ctx)
+	defer stopWaiting(nil)
 	if !o.SkipKonnector {
-		version, err := DeployKonnector(ctx, consumer, o.Namespace, o.KonnectorImage, claimed)
+		version, image, err := DeployKonnector(ctx, consumer, o.Namespace, o.KonnectorImage, claimed)
 		if err != nil {
 			return res, err
 		}
 		ph.done("Deployed the konnector %s in %s", version, o.Namespace)
+		go func() {
+			if err := watchKonnectorFailures(waitCtx, kube, o.Namespace, image); err != nil {
+				stopWaiting(err)
+			}
+		}()
 	}
 	for _, name := range res.Bindings {
-		if err := waitBindingReady(ctx, consumer, name, o.Timeout); err != nil {
+		if err := waitBindingReady(waitCtx, consumer, name, o.Timeout); err != nil {
+			if cause := context.Cause(waitCtx); cause != nil && !errors.Is(cause, context.Canceled) && ctx.Err() == nil {
+				return res, cause
+			}
 			return res, err
 		}
 	}
@@ -498,33 +512,88 @@ func waitBindingReady(ctx context.Context, consumer dynamic.Interface, name stri
 }
 
 // DeployKonnector applies the konnector's manifests, granted every bound
-// resource of the cluster, and returns the version deployed.
-func DeployKonnector(ctx context.Context, consumer dynamic.Interface, ns, image string, claimed []string) (string, error) {
+// resource of the cluster, and returns the version and image deployed.
+func DeployKonnector(ctx context.Context, consumer dynamic.Interface, ns, image string, claimed []string) (string, string, error) {
 	ours, err := deploy.ChartVersion()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if err := checkNoDowngrade(ctx, consumer, ns, ours); err != nil {
-		return "", err
+		return "", "", err
 	}
 	objs, err := KonnectorManifests(ctx, consumer, ns, image, claimed)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
+	deployed := ""
 	for _, o := range objs {
 		gvr, err := deploy.Resource(o)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		var rc dynamic.ResourceInterface = consumer.Resource(gvr)
 		if o.GetNamespace() != "" {
 			rc = consumer.Resource(gvr).Namespace(o.GetNamespace())
 		}
 		if _, err := rc.Apply(ctx, o.GetName(), o, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
-			return "", consumerError(err, fmt.Sprintf("applying the konnector's %s %s", o.GetKind(), o.GetName()))
+			return "", "", consumerError(err, fmt.Sprintf("applying the konnector's %s %s", o.GetKind(), o.GetName()))
+		}
+		if o.GetKind() == "Deployment" {
+			containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+			if len(containers) > 0 {
+				deployed, _, _ = unstructured.NestedString(containers[0].(map[string]any), "image")
+			}
 		}
 	}
-	return ours, nil
+	return ours, deployed, nil
+}
+
+// podFailures are the waiting reasons of a container that will not start
+// by waiting longer.
+var podFailures = map[string]string{
+	"ErrImagePull":               "the image cannot be pulled",
+	"ImagePullBackOff":           "the image cannot be pulled",
+	"ErrImageNeverPull":          "the image is not on the node and its pull policy is Never",
+	"InvalidImageName":           "the image name is not valid",
+	"CreateContainerConfigError": "the container cannot be configured",
+	"CrashLoopBackOff":           "it keeps crashing",
+}
+
+// watchKonnectorFailures watches the konnector's pods of image until ctx
+// ends, and returns an error, with the pod's own reason, as soon as one
+// cannot start: a missing image, a crash loop.
+func watchKonnectorFailures(ctx context.Context, kube kubernetes.Interface, ns, image string) error {
+	selector := "app.kubernetes.io/name=konnector"
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = selector
+			return kube.CoreV1().Pods(ns).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = selector
+			return kube.CoreV1().Pods(ns).Watch(ctx, o)
+		},
+	}
+	_, err := watchtools.UntilWithSync(ctx, lw, &corev1.Pod{}, nil, func(ev watch.Event) (bool, error) {
+		pod, ok := ev.Object.(*corev1.Pod)
+		if !ok || ev.Type == watch.Deleted || pod.DeletionTimestamp != nil || len(pod.Spec.Containers) == 0 || pod.Spec.Containers[0].Image != image {
+			return false, nil
+		}
+		for _, c := range pod.Status.ContainerStatuses {
+			if w := c.State.Waiting; w != nil {
+				if why, fatal := podFailures[w.Reason]; fatal {
+					return false, hinted(nil, fmt.Sprintf("the konnector (%s) cannot start: %s: pod %s/%s is %s: %s", image, why, ns, pod.Name, w.Reason, w.Message),
+						"make the image available to the cluster's nodes (push it to a registry they reach; see docs/install.md) or pass --konnector-image; then bind again")
+				}
+			}
+		}
+		return false, nil
+	})
+	var bindErr *Error
+	if errors.As(err, &bindErr) {
+		return err
+	}
+	return nil // the bind ended, or the watch did: the binding wait decides
 }
 
 // checkNoDowngrade refuses to replace a newer konnector with this
