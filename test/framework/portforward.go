@@ -45,4 +45,3 @@ func (c *Cluster) PortForward(t TB, namespace, pod string, localPort, podPort in
 	}
 	return int(ports[0].Local)
 }
-
