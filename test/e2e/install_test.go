@@ -52,6 +52,8 @@ func TestPlatformTeamInstall(t *testing.T) {
 	// What runs for the whole journey is started with the test's t, not a
 	// step's.
 	journey := t
+	backendChart := filepath.Join(framework.RepoRoot(), "charts", "backend")
+	var values []string
 
 	t.Run("1: helm installs the backend, which runs on the provider's node", func(t *testing.T) {
 		hostIP, err := framework.HostIP()
@@ -69,17 +71,18 @@ func TestPlatformTeamInstall(t *testing.T) {
 		}, metav1.CreateOptions{})
 		require.NoError(t, err)
 
-		prov.Helm(t, "install", "bindery-backend", filepath.Join(framework.RepoRoot(), "charts", "backend"),
-			"--namespace", "bindery-system", "--wait", "--timeout", "3m",
-			"--set", "externalURL="+p.url,
-			"--set", "apiServer="+prov.PodReachableURL(),
+		values = []string{
+			"--set", "externalURL=" + p.url,
+			"--set", "apiServer=" + prov.PodReachableURL(),
 			"--set", "providerPrettyName=Example Databases",
 			"--set", "heartbeatInterval=10s",
-			"--set", "oidc.issuerURL="+idp.IssuerURL,
-			"--set", "oidc.clientID="+idp.ClientID,
+			"--set", "oidc.issuerURL=" + idp.IssuerURL,
+			"--set", "oidc.clientID=" + idp.ClientID,
 			"--set", "oidc.clientSecret.secretName=oidc",
 			"--set", "exportedResources[0].group=db.example.com",
-			"--set", "exportedResources[0].resources={databases}")
+			"--set", "exportedResources[0].resources={databases}",
+		}
+		prov.Helm(t, append([]string{"install", "bindery-backend", backendChart, "--namespace", "bindery-system", "--wait", "--timeout", "3m"}, values...)...)
 		pod := runningPod(t, prov, "bindery-system", "app.kubernetes.io/name=bindery-backend")
 		assert.Equal(t, provNode.Name, pod.Spec.NodeName)
 		assert.Equal(t, images["bindery-backend"].Ref, pod.Spec.Containers[0].Image, "the chart's default image is the one make images builds")
@@ -101,6 +104,21 @@ func TestPlatformTeamInstall(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+
+	t.Run("1b: installing the chart twice is refused and changes nothing", func(t *testing.T) {
+		out, err := prov.HelmErr(t, append([]string{"install", "bindery-backend", backendChart, "--namespace", "bindery-system"}, values...)...)
+		require.Error(t, err)
+		assert.Contains(t, out, "cannot re-use a name that is still in use")
+		out, err = prov.HelmErr(t, append([]string{"install", "second", backendChart, "--namespace", "other", "--create-namespace"}, values...)...)
+		require.Error(t, err)
+		assert.Contains(t, out, `bindery-backend is already installed in this cluster (release "bindery-backend" in namespace bindery-system)`)
+		_, err = prov.Kube.AppsV1().Deployments("other").Get(ctx, "second", metav1.GetOptions{})
+		assert.True(t, apierrors.IsNotFound(err), "nothing of the second release was created: %v", err)
+		resp, err := http.Get(p.url + "/export")
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "the first backend still serves")
+	})
 
 	k := newConsumer(t, cons)
 	t.Run("2a: a konnector image the node cannot get is reported by kubectl bind, not timed out", func(t *testing.T) {

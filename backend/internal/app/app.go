@@ -69,10 +69,24 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, log logr.Logger) erro
 		return fmt.Errorf("creating clientset: %w", err)
 	}
 
-	// The CRDs are installed before the manager starts, so that its
-	// caches find every type.
+	// Say at once, and all of it, what is missing, rather than fail
+	// later on one request after another.
 	installCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	perms := RequiredPermissions
+	leaseNS := o.Controllers.LeaderElectionNamespace
+	if o.Controllers.LeaderElection {
+		if leaseNS == "" {
+			leaseNS = o.Server.Namespace
+		}
+		perms = append(append([]Permission(nil), perms...), LeaderElectionPermissions...)
+	}
+	if err := CheckPermissions(installCtx, kube, leaseNS, perms); err != nil {
+		return err
+	}
+
+	// The CRDs are installed before the manager starts, so that its
+	// caches find every type.
 	if err := crds.Install(installCtx, direct, crds.Provider...); err != nil {
 		return fmt.Errorf("installing CRDs: %w", err)
 	}
