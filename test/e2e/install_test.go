@@ -91,14 +91,7 @@ func TestPlatformTeamInstall(t *testing.T) {
 		// Browsers and kubectl bind reach it as they would through an
 		// Ingress; here, through a port-forward to the pod.
 		prov.PortForward(journey, "bindery-system", pod.Name, localPort, 8080)
-		framework.Eventually(t, func() (bool, string) {
-			resp, err := http.Get(p.url + "/export")
-			if err != nil {
-				return false, err.Error()
-			}
-			_ = resp.Body.Close()
-			return resp.StatusCode == http.StatusOK, resp.Status
-		}, time.Minute)
+		stack.WaitServing(t, p.url, nil)
 		stack.ApplyTemplate(t, p.dyn, "examples/database/template.yaml")
 	})
 	if t.Failed() {

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -215,17 +214,7 @@ func startUpstreamBackend(t *testing.T, c *framework.Cluster) *provider {
 			"--external-address", c.Config.Host, "--external-ca-file", caFile}}
 	require.NoError(t, b.Start())
 	t.Cleanup(b.Stop)
-	framework.Eventually(t, func() (bool, string) {
-		if done, err := b.Exited(); done {
-			t.Fatalf("upstream example-backend exited: %v", err)
-		}
-		resp, err := http.Get(p.url + "/export")
-		if err != nil {
-			return false, err.Error()
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, resp.Status
-	}, time.Minute)
+	stack.WaitServing(t, p.url, b)
 	return p
 }
 

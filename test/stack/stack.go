@@ -91,9 +91,19 @@ func StartBackend(t framework.TB, c *framework.Cluster, bins Programs, o Backend
 	}
 	p := &framework.Process{Name: "bindery-backend", Path: bins["bindery-backend"], Log: c.LogWriter("bindery-backend"), Args: append(args, o.Args...)}
 	start(t, p)
+	WaitServing(t, base, p)
+	return base
+}
+
+// WaitServing waits until a backend at base serves its BindingProvider
+// document, failing the test at once if its process p (when not nil) ends.
+func WaitServing(t framework.TB, base string, p *framework.Process) {
+	t.Helper()
 	framework.Eventually(t, func() (bool, string) {
-		if done, err := p.Exited(); done {
-			t.Fatalf("bindery-backend exited: %v", err)
+		if p != nil {
+			if done, err := p.Exited(); done {
+				t.Fatalf("%s exited: %v", p.Name, err)
+			}
 		}
 		resp, err := http.Get(base + "/export")
 		if err != nil {
@@ -102,7 +112,6 @@ func StartBackend(t framework.TB, c *framework.Cluster, bins Programs, o Backend
 		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, resp.Status
 	}, time.Minute)
-	return base
 }
 
 // StartOperator starts the example operator on cluster c until t ends; it
