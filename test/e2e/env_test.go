@@ -19,10 +19,11 @@ import (
 )
 
 var (
-	databases = stack.Databases
-	bindings  = stack.Bindings
-	exports   = schema.GroupVersionResource{Group: "kube-bind.io", Version: "v1alpha1", Resource: "apiserviceexports"}
-	asns      = schema.GroupVersionResource{Group: "kube-bind.io", Version: "v1alpha1", Resource: "apiservicenamespaces"}
+	databases       = stack.Databases
+	bindings        = stack.Bindings
+	exports         = schema.GroupVersionResource{Group: "kube-bind.io", Version: "v1alpha1", Resource: "apiserviceexports"}
+	asns            = schema.GroupVersionResource{Group: "kube-bind.io", Version: "v1alpha1", Resource: "apiservicenamespaces"}
+	clusterBindings = schema.GroupVersionResource{Group: "kube-bind.io", Version: "v1alpha1", Resource: "clusterbindings"}
 )
 
 // provider is a control plane as a platform operator runs it: a cluster,

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindery-dev/bindery/test/framework"
+	"github.com/bindery-dev/bindery/test/images"
 	"github.com/bindery-dev/bindery/test/stack"
 )
 
@@ -40,9 +42,9 @@ func TestPlatformTeamInstall(t *testing.T) {
 	cs := framework.StartClustersWith(t, []framework.Option{framework.WithPods()}, "provider", "consumer")
 	prov, cons := cs[0], cs[1]
 	provNode, consNode := framework.StartNode(t, prov), framework.StartNode(t, cons)
-	images := framework.Images(t)
-	provNode.ImportImage(t, images["bindery-backend"].Path)
-	consNode.ImportImage(t, images["konnector"].Path)
+	built := framework.Images(t)
+	provNode.ImportImage(t, built["bindery-backend"].Path)
+	consNode.ImportImage(t, built["konnector"].Path)
 
 	p := &provider{cluster: prov}
 	var err error
@@ -85,7 +87,7 @@ func TestPlatformTeamInstall(t *testing.T) {
 		prov.Helm(t, append([]string{"install", "bindery-backend", backendChart, "--namespace", "bindery-system", "--wait", "--timeout", "3m"}, values...)...)
 		pod := runningPod(t, prov, "bindery-system", "app.kubernetes.io/name=bindery-backend")
 		assert.Equal(t, provNode.Name, pod.Spec.NodeName)
-		assert.Equal(t, images["bindery-backend"].Ref, pod.Spec.Containers[0].Image, "the chart's default image is the one make images builds")
+		assert.Equal(t, built["bindery-backend"].Ref, pod.Spec.Containers[0].Image, "the chart's default image is the one make images builds")
 		assert.Equal(t, "bindery-backend", pod.Spec.ServiceAccountName)
 
 		// Browsers and kubectl bind reach it as they would through an
@@ -134,7 +136,7 @@ func TestPlatformTeamInstall(t *testing.T) {
 		assert.Contains(t, out, "binding(s) Ready")
 		pod := runningPod(t, cons, "kube-bind", "app.kubernetes.io/name=konnector")
 		assert.Equal(t, consNode.Name, pod.Spec.NodeName)
-		assert.Equal(t, images["konnector"].Ref, pod.Spec.Containers[0].Image, "kubectl bind deploys the image make images builds by default")
+		assert.Equal(t, built["konnector"].Ref, pod.Spec.Containers[0].Image, "kubectl bind deploys the image make images builds by default")
 		assert.Equal(t, "konnector", pod.Spec.ServiceAccountName)
 		require.NoError(t, k.client.Get(ctx, client.ObjectKey{Name: binding}, &apiextensionsv1.CustomResourceDefinition{}), "the CRD appears")
 	})
@@ -178,6 +180,45 @@ func TestPlatformTeamInstall(t *testing.T) {
 		list, err := p.dyn.Resource(databases).Namespace(pns).List(ctx, metav1.ListOptions{})
 		require.NoError(t, err)
 		assert.Len(t, list.Items, n+1, "one provider copy per Database, no more")
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("3c: the konnector upgrades to a newer image, and is never downgraded", func(t *testing.T) {
+		built, err := images.Build(images.Options{Root: framework.RepoRoot(), Out: t.TempDir(), Version: "v0.1.1"}, images.Konnector)
+		require.NoError(t, err)
+		newer := built[0].Ref
+		consNode.ImportImage(t, built[0].Path)
+		dir := t.TempDir()
+		remote := filepath.Join(dir, "provider.kubeconfig")
+		require.NoError(t, os.WriteFile(remote, k.providerKubeconfig(t), 0o600))
+		request := filepath.Join(dir, "request.yaml")
+		require.NoError(t, os.WriteFile(request, []byte("apiVersion: kube-bind.io/v1alpha1\nkind: APIServiceExportRequest\nmetadata: {name: postgres}\nspec:\n  resources: [{group: db.example.com, resource: databases}]\n"), 0o600))
+
+		out := k.run(t, "apiservice", "--remote-kubeconfig", remote, "-f", request, "--konnector-image", newer)
+		assert.Contains(t, out, "Bound")
+		framework.Eventually(t, func() (bool, string) {
+			pod := runningPod(t, cons, "kube-bind", "app.kubernetes.io/name=konnector")
+			return pod.Spec.Containers[0].Image == newer, "running " + pod.Spec.Containers[0].Image
+		}, 2*time.Minute)
+		cns := k.clusterNamespace(t)
+		framework.Eventually(t, func() (bool, string) {
+			cb, err := p.dyn.Resource(clusterBindings).Namespace(cns).Get(ctx, "cluster", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			v, _, _ := unstructured.NestedString(cb.Object, "status", "konnectorVersion")
+			return v == "v0.1.1", "the provider sees konnector " + v
+		}, time.Minute)
+
+		proc, o := stack.KubectlBind(t, cons, bins, nil, "apiservice", "--remote-kubeconfig", remote, "-f", request)
+		require.Error(t, proc.Wait(time.Minute), "a bind with the older default image is refused:\n%s", o)
+		assert.Contains(t, o.String(), "is v0.1.1, newer than this kubectl-bind's v0.1.0-dev")
+		d, err := cons.Kube.AppsV1().Deployments("kube-bind").Get(ctx, "konnector", metav1.GetOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, newer, d.Spec.Template.Spec.Containers[0].Image, "the newer konnector stays")
+		k.waitReady(t, "orders")
 	})
 	if t.Failed() {
 		return

@@ -605,13 +605,14 @@ func checkNoDowngrade(ctx context.Context, consumer dynamic.Interface, ns, ours 
 	} else if err != nil {
 		return consumerError(err, "reading the konnector's Deployment")
 	}
-	running, err1 := version.ParseSemantic(d.GetLabels()["app.kubernetes.io/version"])
+	label := d.GetLabels()["app.kubernetes.io/version"]
+	running, err1 := version.ParseSemantic(label)
 	mine, err2 := version.ParseSemantic(ours)
 	if err1 != nil || err2 != nil {
 		return nil // unversioned builds are replaced
 	}
 	if running.GreaterThan(mine) {
-		return hinted(nil, fmt.Sprintf("the konnector in %s is %s, newer than this kubectl-bind's %s", ns, running, mine), "upgrade kubectl-bind, or bind with --skip-konnector to keep the running konnector")
+		return hinted(nil, fmt.Sprintf("the konnector in %s is %s, newer than this kubectl-bind's %s", ns, label, ours), "upgrade kubectl-bind, or bind with --skip-konnector to keep the running konnector")
 	}
 	return nil
 }
