@@ -37,14 +37,15 @@ type provider struct {
 }
 
 // startProvider starts the OpenID provider (whose users are any name with
-// any password), bindery-backend and the example operator.
-func startProvider(t *testing.T, c *framework.Cluster) *provider {
+// any password), bindery-backend (with more flags, if any) and the example
+// operator.
+func startProvider(t *testing.T, c *framework.Cluster, backendArgs ...string) *provider {
 	t.Helper()
 	p := &provider{cluster: c}
 	var err error
 	p.dyn, err = dynamic.NewForConfig(c.Config)
 	require.NoError(t, err)
-	o := stack.BackendOptions{}
+	o := stack.BackendOptions{Args: backendArgs}
 	idp := framework.StartOIDCProvider(t, framework.OIDCOptions{RedirectURIs: []string{o.BackendURL(t) + "/callback"}})
 	o.Issuer, o.ClientID, o.ClientSecret = idp.IssuerURL, idp.ClientID, idp.ClientSecret
 	p.url = stack.StartBackend(t, c, bins, o)
@@ -89,9 +90,9 @@ func (k *consumer) run(t *testing.T, args ...string) string {
 // bind runs kubectl bind against the provider as a user would: the CLI
 // prints the login link, the user logs in in the browser and picks the
 // template, and the CLI completes.
-func (k *consumer) bind(t *testing.T, p *provider, user, template string) string {
+func (k *consumer) bind(t *testing.T, p *provider, user, template string, args ...string) string {
 	t.Helper()
-	proc, out := stack.KubectlBind(t, k.cluster, bins, nil, p.url, "--no-browser", "--login-timeout=2m", "--timeout=2m")
+	proc, out := stack.KubectlBind(t, k.cluster, bins, nil, append([]string{p.url, "--no-browser", "--login-timeout=2m", "--timeout=2m"}, args...)...)
 	loginAndChoose(t, stack.LoginLink(t, proc, out), user, "#bind-"+template)
 	require.NoError(t, proc.Wait(3*time.Minute), "kubectl-bind:\n%s", out)
 	return out.String()

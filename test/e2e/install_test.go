@@ -279,3 +279,42 @@ func podWaitingReason(p corev1.Pod) string {
 	}
 	return ""
 }
+
+// TestKonnectorInstalledWithHelm: an app team that manages the konnector
+// with Helm installs its chart, binds with --skip-konnector, and the
+// konnector pod syncs; helm uninstall removes it.
+func TestKonnectorInstalledWithHelm(t *testing.T) {
+	t.Parallel()
+	scenario(t)
+	ctx := t.Context()
+	cs := framework.StartClustersWith(t, []framework.Option{framework.WithPods()}, "provider", "consumer")
+	prov, cons := cs[0], cs[1]
+	node := framework.StartNode(t, cons)
+	node.ImportImage(t, framework.Images(t)["konnector"].Path)
+	// The backend runs as a process; the kubeconfigs it issues name the
+	// provider's address that pods reach.
+	p := startProvider(t, prov, "--external-address", prov.PodReachableURL(), "--external-ca-file", filepath.Join(prov.Dir, "ca.crt"))
+	stack.ApplyTemplate(t, p.dyn, "examples/database/template.yaml")
+
+	cons.Helm(t, "install", "konnector", filepath.Join(framework.RepoRoot(), "charts", "konnector"),
+		"--namespace", "kube-bind", "--create-namespace", "--wait", "--timeout", "2m",
+		"--set", "bindings[0].name="+binding, "--set", "bindings[0].group=db.example.com", "--set", "bindings[0].resource=databases",
+		"--set", "claimedResources={secrets}")
+	pod := runningPod(t, cons, "kube-bind", "app.kubernetes.io/name=konnector")
+	assert.Equal(t, node.Name, pod.Spec.NodeName)
+
+	k := newConsumer(t, cons)
+	out := k.bind(t, p, "carol", "postgres", "--skip-konnector")
+	assert.NotContains(t, out, "Deployed the konnector")
+	k.createDatabase(t, "orders", "small")
+	k.waitReady(t, "orders")
+	framework.Eventually(t, func() (bool, string) {
+		err := k.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "orders-conn"}, &corev1.Secret{})
+		return err == nil, fmt.Sprint(err)
+	}, time.Minute)
+
+	k.run(t, "unbind", binding, "--yes")
+	cons.Helm(t, "uninstall", "konnector", "--namespace", "kube-bind", "--wait")
+	_, err := cons.Kube.AppsV1().Deployments("kube-bind").Get(ctx, "konnector", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "helm uninstall removes the konnector: %v", err)
+}
