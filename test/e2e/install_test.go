@@ -2,11 +2,15 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,8 +31,9 @@ import (
 
 // TestPlatformTeamInstall is the journey as a platform team and an app
 // team run Bindery on real clusters: the backend is installed with Helm
-// and runs as a pod on the provider's node under the chart's ServiceAccount
-// and ClusterRole; a konnector image the node cannot get is reported by
+// and runs as two replicas on the provider's node under the chart's
+// ServiceAccount and ClusterRole, behind a round-robin proxy, so that
+// logins cross replicas; a konnector image the node cannot get is reported by
 // kubectl bind; kubectl bind then deploys the konnector chart's Deployment
 // with its default image (replacing the broken one), which runs as a pod
 // on the consumer's node; a Database syncs through both pods and comes
@@ -54,6 +59,7 @@ func TestPlatformTeamInstall(t *testing.T) {
 	// What runs for the whole journey is started with the test's t, not a
 	// step's.
 	journey := t
+	var served []*atomic.Int64 // requests each backend replica served
 	backendChart := filepath.Join(framework.RepoRoot(), "charts", "backend")
 	var values []string
 
@@ -84,15 +90,19 @@ func TestPlatformTeamInstall(t *testing.T) {
 			"--set", "exportedResources[0].group=db.example.com",
 			"--set", "exportedResources[0].resources={databases}",
 		}
-		prov.Helm(t, append([]string{"install", "bindery-backend", backendChart, "--namespace", "bindery-system", "--wait", "--timeout", "3m"}, values...)...)
-		pod := runningPod(t, prov, "bindery-system", "app.kubernetes.io/name=bindery-backend")
-		assert.Equal(t, provNode.Name, pod.Spec.NodeName)
-		assert.Equal(t, built["bindery-backend"].Ref, pod.Spec.Containers[0].Image, "the chart's default image is the one make images builds")
-		assert.Equal(t, "bindery-backend", pod.Spec.ServiceAccountName)
-
-		// Browsers and kubectl bind reach it as they would through an
-		// Ingress; here, through a port-forward to the pod.
-		prov.PortForward(journey, "bindery-system", pod.Name, localPort, 8080)
+		prov.Helm(t, append([]string{"install", "bindery-backend", backendChart, "--namespace", "bindery-system", "--wait", "--timeout", "3m", "--set", "replicas=2"}, values...)...)
+		pods := runningPods(t, prov, "bindery-system", "app.kubernetes.io/name=bindery-backend", 2)
+		var replicas []*url.URL
+		for _, pod := range pods {
+			assert.Equal(t, provNode.Name, pod.Spec.NodeName)
+			assert.Equal(t, built["bindery-backend"].Ref, pod.Spec.Containers[0].Image, "the chart's default image is the one make images builds")
+			assert.Equal(t, "bindery-backend", pod.Spec.ServiceAccountName)
+			// Reached as through a Service or an Ingress: here, a
+			// port-forward to each pod behind a round-robin proxy.
+			port := prov.PortForward(journey, "bindery-system", pod.Name, 0, 8080)
+			replicas = append(replicas, &url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(port)})
+		}
+		served = roundRobin(journey, localPort, replicas)
 		stack.WaitServing(t, p.url, nil)
 		stack.ApplyTemplate(t, p.dyn, "examples/database/template.yaml")
 	})
@@ -134,6 +144,15 @@ func TestPlatformTeamInstall(t *testing.T) {
 		out := k.bind(t, p, "alice", "postgres")
 		assert.Contains(t, out, "Deployed the konnector")
 		assert.Contains(t, out, "binding(s) Ready")
+		// The logins went through both replicas: keys are shared and any
+		// replica finishes what another started.
+		for i, n := range served {
+			assert.GreaterOrEqual(t, n.Load(), int64(2), "replica %d served the logins too", i)
+		}
+		lease, err := prov.Kube.CoordinationV1().Leases("bindery-system").List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		require.Len(t, lease.Items, 1, "one leader election lease")
+		assert.NotEmpty(t, *lease.Items[0].Spec.HolderIdentity, "one replica leads the controllers")
 		pod := runningPod(t, cons, "kube-bind", "app.kubernetes.io/name=konnector")
 		assert.Equal(t, consNode.Name, pod.Spec.NodeName)
 		assert.Equal(t, built["konnector"].Ref, pod.Spec.Containers[0].Image, "kubectl bind deploys the image make images builds by default")
@@ -240,13 +259,64 @@ func TestPlatformTeamInstall(t *testing.T) {
 			{prov, "bindery-system", "app.kubernetes.io/name=bindery-backend"},
 			{cons, "kube-bind", "app.kubernetes.io/name=konnector"},
 		} {
-			pod := runningPod(t, c.cluster, c.ns, c.selector)
-			raw, err := c.cluster.Kube.CoreV1().Pods(c.ns).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+			pods, err := c.cluster.Kube.CoreV1().Pods(c.ns).List(ctx, metav1.ListOptions{LabelSelector: c.selector})
 			require.NoError(t, err)
-			assert.NotContains(t, strings.ToLower(string(raw)), "forbidden", "%s logged a refused request:\n%s", pod.Name, raw)
+			require.NotEmpty(t, pods.Items)
+			for _, pod := range pods.Items {
+				raw, err := c.cluster.Kube.CoreV1().Pods(c.ns).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+				require.NoError(t, err)
+				assert.NotContains(t, strings.ToLower(string(raw)), "forbidden", "%s logged a refused request:\n%s", pod.Name, raw)
+			}
 		}
 	})
 	t.Logf("platform-team journey: %s wall time, nodes included", time.Since(began).Round(time.Second))
+}
+
+// runningPods waits until n pods of a selector are Running and returns
+// them.
+func runningPods(t *testing.T, c *framework.Cluster, ns, selector string, n int) []corev1.Pod {
+	t.Helper()
+	var running []corev1.Pod
+	framework.Eventually(t, func() (bool, string) {
+		list, err := c.Kube.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			return false, err.Error()
+		}
+		running = running[:0]
+		var states []string
+		for _, p := range list.Items {
+			states = append(states, p.Name+" "+string(p.Status.Phase)+" "+podWaitingReason(p))
+			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+				running = append(running, p)
+			}
+		}
+		return len(running) == n, "pods " + selector + ": " + strings.Join(states, "; ")
+	}, 2*time.Minute)
+	return running
+}
+
+// roundRobin serves on localhost:port, handing requests to the replicas in
+// turn as a load balancer does, until the test ends; it returns how many
+// requests each replica got.
+func roundRobin(t *testing.T, port int, replicas []*url.URL) []*atomic.Int64 {
+	t.Helper()
+	served := make([]*atomic.Int64, len(replicas))
+	for i := range served {
+		served[i] = &atomic.Int64{}
+	}
+	var next atomic.Int64
+	front := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		i := int(next.Add(1)) % len(replicas)
+		served[i].Add(1)
+		r.SetURL(replicas[i])
+		r.Out.Host = r.In.Host
+	}}
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	require.NoError(t, err)
+	srv := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln) //nolint:errcheck
+	t.Cleanup(func() { _ = srv.Close() })
+	return served
 }
 
 // runningPod waits for the one Running pod of a selector and returns it.
