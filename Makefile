@@ -86,7 +86,7 @@ test-deps: ## Install Chromium and the npm oidc-provider for the login tests.
 	@hack/test-deps.sh
 
 .PHONY: bench
-BENCH_PKGS ?= ./konnector/cmd/konnector ./cli/internal/cmd
+BENCH_PKGS ?= ./konnector/cmd/konnector ./cli/internal/cmd ./test/framework
 bench: envtest ## Run the benchmarks against real API servers and print their figures.
 	@go test -run '^$$' -bench . -benchtime 1x -timeout 30m $(BENCH_PKGS) | hack/bench-report.sh
 
