@@ -87,7 +87,7 @@ test-deps: ## Install Chromium and the npm oidc-provider for the login tests.
 
 .PHONY: bench
 BENCH_PKGS ?= ./konnector/cmd/konnector ./cli/internal/cmd ./test/framework
-bench: envtest ## Run the benchmarks against real API servers and print their figures.
+bench: envtest test-deps ## Run the benchmarks against real API servers and print their figures.
 	@go test -run '^$$' -bench . -benchtime 1x -timeout 30m $(BENCH_PKGS) | hack/bench-report.sh
 
 ##@ Code quality

@@ -65,7 +65,7 @@ base="https://github.com/bindery-dev/bindery/releases/download/$version"
 manifest=$(sed "s/{{ .TagName }}/$version/g" cli/krew/bind.yaml)
 while read -r archive; do
 	sum=$(sha256sum "$out/$archive" | cut -d' ' -f1)
-	manifest=$(printf '%s\n' "$manifest" | sed "s#{{addURIAndSha \"$base/$archive\" $version }}#uri: $base/$archive\n    sha256: $sum#")
+	manifest=$(printf '%s\n' "$manifest" | sed "s#{{addURIAndSha \"$base/$archive\" .TagName }}#uri: $base/$archive\n    sha256: $sum#")
 done < <(cd "$out" && ls kubectl-bind_*.tar.gz)
 if printf '%s\n' "$manifest" | grep -q '{{'; then
 	echo "release: the krew manifest names an archive this release does not build:" >&2
