@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -110,17 +112,42 @@ func loginAndChoose(t *testing.T, link, user, choice string) {
 	framework.BrowserStep(t, ctx, "choose "+choice, chromedp.Click(chromedp.CSS(choice)))
 }
 
-// providerKubeconfig returns the provider kubeconfig kubectl bind stored
-// for the binding.
-func (k *consumer) providerKubeconfig(t *testing.T) []byte {
+// kubeconfigSecret returns the Secret kubectl bind stored the provider
+// kubeconfig in for the binding (under the key "kubeconfig").
+func (k *consumer) kubeconfigSecret(t *testing.T) *corev1.Secret {
 	t.Helper()
 	b, err := k.dyn.Resource(bindings).Get(t.Context(), binding, metav1.GetOptions{})
 	require.NoError(t, err)
 	ref, _, _ := unstructured.NestedStringMap(b.Object, "spec", "kubeconfigSecretRef")
+	require.Equal(t, "kubeconfig", ref["key"])
 	s, err := k.cluster.Kube.CoreV1().Secrets(ref["namespace"]).Get(t.Context(), ref["name"], metav1.GetOptions{})
 	require.NoError(t, err)
-	require.NotEmpty(t, s.Data[ref["key"]], "the kubeconfig Secret")
-	return s.Data[ref["key"]]
+	require.NotEmpty(t, s.Data["kubeconfig"], "the kubeconfig Secret")
+	return s
+}
+
+// providerKubeconfig returns the provider kubeconfig kubectl bind stored
+// for the binding.
+func (k *consumer) providerKubeconfig(t *testing.T) []byte {
+	t.Helper()
+	return k.kubeconfigSecret(t).Data["kubeconfig"]
+}
+
+// waitCondition waits until the binding's condition typ has status and
+// returns its message.
+func (k *consumer) waitCondition(t *testing.T, typ, status string) string {
+	t.Helper()
+	var msg string
+	framework.Eventually(t, func() (bool, string) {
+		b, err := k.dyn.Resource(bindings).Get(t.Context(), binding, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		c := stack.Condition(b, typ)
+		msg = fmt.Sprint(c["message"])
+		return c["status"] == status, fmt.Sprintf("%s: %v", typ, c)
+	}, 2*time.Minute)
+	return msg
 }
 
 // providerClient is a client with the credentials the provider issued to

@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindery-dev/bindery/test/framework"
@@ -382,6 +383,39 @@ func TestKonnectorInstalledWithHelm(t *testing.T) {
 		err := k.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "orders-conn"}, &corev1.Secret{})
 		return err == nil, fmt.Sprint(err)
 	}, time.Minute)
+
+	t.Run("a konnector that cannot reach the provider says so and loses nothing", func(t *testing.T) {
+		// What a backend with a wrong --external-address hands out: an
+		// address the pod cannot reach.
+		s := k.kubeconfigSecret(t)
+		good := s.Data["kubeconfig"]
+		cfg, err := clientcmd.Load(good)
+		require.NoError(t, err)
+		u, err := url.Parse(prov.PodReachableURL())
+		require.NoError(t, err)
+		unreachable := "https://127.0.0.1:" + u.Port()
+		for _, c := range cfg.Clusters {
+			c.Server = unreachable
+		}
+		bad, err := clientcmd.Write(*cfg)
+		require.NoError(t, err)
+		s.Data["kubeconfig"] = bad
+		_, err = cons.Kube.CoreV1().Secrets(s.Namespace).Update(ctx, s, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		msg := k.waitCondition(t, "Connected", "False")
+		assert.Contains(t, msg, "cannot reach the provider at "+unreachable)
+		assert.Equal(t, "False", k.bindingReady(t), "Ready does not hide it")
+
+		s = k.kubeconfigSecret(t)
+		s.Data["kubeconfig"] = good
+		_, err = cons.Kube.CoreV1().Secrets(s.Namespace).Update(ctx, s, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		k.waitCondition(t, "Ready", "True")
+		k.waitReady(t, "orders")
+		pns := k.providerNamespace(t, p)
+		_, err = p.dyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
+		assert.NoError(t, err, "the provider's copy is still there")
+	})
 
 	k.run(t, "unbind", binding, "--yes")
 	cons.Helm(t, "uninstall", "konnector", "--namespace", "kube-bind", "--wait")

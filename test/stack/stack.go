@@ -128,7 +128,8 @@ func StartOperator(t framework.TB, c *framework.Cluster, bins Programs) {
 
 // StartKonnector starts the konnector on consumer cluster c until t ends,
 // and waits until it has installed the APIServiceBinding CRD. It runs as
-// a process, since nothing here runs the Deployment kubectl bind applies.
+// a process, which needs no node; e2e's TestPlatformTeamInstall runs the
+// Deployment kubectl bind applies on one.
 func StartKonnector(t framework.TB, c *framework.Cluster, bins Programs) {
 	t.Helper()
 	start(t, &framework.Process{Name: "konnector", Path: bins["konnector"], Log: c.LogWriter("konnector"),
