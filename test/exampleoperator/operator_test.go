@@ -11,8 +11,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/bindery-dev/bindery/test/exampleoperator"
@@ -34,7 +36,8 @@ func TestOperatorProvisionsAndDeletes(t *testing.T) {
 		return err == nil, fmt.Sprint(err)
 	}, time.Minute)
 
-	mgr, err := ctrl.NewManager(p.Config, ctrl.Options{Scheme: p.Client.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgr, err := ctrl.NewManager(p.Config, ctrl.Options{Scheme: p.Client.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{UsePriorityQueue: ptr.To(false)}}) // as cmd/example-operator
 	require.NoError(t, err)
 	require.NoError(t, (&exampleoperator.Reconciler{Client: mgr.GetClient(), Delay: time.Second}).SetupWithManager(mgr))
 	mctx, cancel := context.WithCancel(context.Background())

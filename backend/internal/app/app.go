@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/bindery-dev/bindery/apis/controllerqueue"
 	"github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/backend/internal/auth/issuer"
 	"github.com/bindery-dev/bindery/backend/internal/auth/oidclogin"
@@ -94,6 +95,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, log logr.Logger) erro
 
 	syncPeriod := o.Controllers.SyncPeriod
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Controller:              controllerqueue.Config(),
 		Scheme:                  scheme.Scheme,
 		Logger:                  log,
 		Metrics:                 metricsserver.Options{BindAddress: o.Controllers.MetricsAddr, SecureServing: o.Controllers.MetricsAddr != "0"},

@@ -22,6 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/bindery-dev/bindery/apis/clusterid"
+	"github.com/bindery-dev/bindery/apis/controllerqueue"
 	"github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/apis/kubeconfig"
 	"github.com/bindery-dev/bindery/apis/version"
@@ -71,6 +72,7 @@ func run() error {
 	}
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Controller:              controllerqueue.Config(),
 		Scheme:                  scheme.Scheme,
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr, SecureServing: o.MetricsAddr != "0"},
 		HealthProbeBindAddress:  o.HealthAddr,

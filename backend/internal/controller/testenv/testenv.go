@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/bindery-dev/bindery/apis/controllerqueue"
 	"github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/apis/providername"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
@@ -53,9 +54,10 @@ func StartProvider(t *testing.T) *Provider {
 func (p *Provider) RunManager(t *testing.T, setup func(mgr ctrl.Manager) error) {
 	t.Helper()
 	mgr, err := ctrl.NewManager(p.Config, ctrl.Options{
-		Scheme:  scheme.Scheme,
-		Metrics: metricsserver.Options{BindAddress: "0"},
-		Logger:  zap.New(zap.WriteTo(p.LogWriter("backend-controllers")), zap.UseDevMode(true)),
+		Controller: controllerqueue.Config(),
+		Scheme:     scheme.Scheme,
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Logger:     zap.New(zap.WriteTo(p.LogWriter("backend-controllers")), zap.UseDevMode(true)),
 	})
 	if err != nil {
 		t.Fatal(err)

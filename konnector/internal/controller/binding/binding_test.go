@@ -24,11 +24,11 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/bindery-dev/bindery/apis/controllerqueue"
 	"github.com/bindery-dev/bindery/apis/crdsnapshot"
 	"github.com/bindery-dev/bindery/konnector/internal/controller/binding"
 	"github.com/bindery-dev/bindery/konnector/internal/provider"
@@ -346,11 +346,13 @@ func TestBindingSyncsBothWays(t *testing.T) {
 
 func runKonnector(t *testing.T, cons *framework.Cluster) *binding.Reconciler {
 	t.Helper()
+	// As the konnector runs, and several tests run one in this process.
+	controller := controllerqueue.Config()
+	controller.SkipNameValidation = ptr.To(true)
 	mgr, err := ctrl.NewManager(cons.Config, ctrl.Options{
-		Scheme:  scheme.Scheme,
-		Metrics: metricsserver.Options{BindAddress: "0"},
-		// Several tests run a konnector in this process.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		Controller: controller,
+		Scheme:     scheme.Scheme,
+		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Logger:     zap.New(zap.WriteTo(cons.LogWriter("konnector")), zap.UseDevMode(true)),
 	})
 	require.NoError(t, err)
