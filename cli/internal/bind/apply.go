@@ -548,15 +548,21 @@ func DeployKonnector(ctx context.Context, consumer dynamic.Interface, ns, image 
 	return ours, deployed, nil
 }
 
+// podFailure says why a container will not start by waiting longer, and
+// what to do about it.
+type podFailure struct{ why, hint string }
+
+const imageHint = "make the image available to the cluster's nodes (push it to a registry they reach; see docs/install.md) or pass --konnector-image; then bind again"
+
 // podFailures are the waiting reasons of a container that will not start
 // by waiting longer.
-var podFailures = map[string]string{
-	"ErrImagePull":               "the image cannot be pulled",
-	"ImagePullBackOff":           "the image cannot be pulled",
-	"ErrImageNeverPull":          "the image is not on the node and its pull policy is Never",
-	"InvalidImageName":           "the image name is not valid",
-	"CreateContainerConfigError": "the container cannot be configured",
-	"CrashLoopBackOff":           "it keeps crashing",
+var podFailures = map[string]podFailure{
+	"ErrImagePull":               {"the image cannot be pulled", imageHint},
+	"ImagePullBackOff":           {"the image cannot be pulled", imageHint},
+	"ErrImageNeverPull":          {"the image is not on the node and its pull policy is Never", imageHint},
+	"InvalidImageName":           {"the image name is not valid", "pass a repository:tag to --konnector-image; then bind again"},
+	"CreateContainerConfigError": {"the container cannot be configured", "kubectl -n <namespace> describe pod <pod> says what is missing"},
+	"CrashLoopBackOff":           {"it keeps crashing", "kubectl -n <namespace> logs <pod> --previous shows why"},
 }
 
 // watchKonnectorFailures watches the konnector's pods of image until ctx
@@ -581,9 +587,9 @@ func watchKonnectorFailures(ctx context.Context, kube kubernetes.Interface, ns, 
 		}
 		for _, c := range pod.Status.ContainerStatuses {
 			if w := c.State.Waiting; w != nil {
-				if why, fatal := podFailures[w.Reason]; fatal {
-					return false, hinted(nil, fmt.Sprintf("the konnector (%s) cannot start: %s: pod %s/%s is %s: %s", image, why, ns, pod.Name, w.Reason, w.Message),
-						"make the image available to the cluster's nodes (push it to a registry they reach; see docs/install.md) or pass --konnector-image; then bind again")
+				if f, fatal := podFailures[w.Reason]; fatal {
+					hint := strings.NewReplacer("<namespace>", ns, "<pod>", pod.Name).Replace(f.hint)
+					return false, hinted(nil, fmt.Sprintf("the konnector (%s) cannot start: %s: pod %s/%s is %s: %s", image, f.why, ns, pod.Name, w.Reason, w.Message), hint)
 				}
 			}
 		}
