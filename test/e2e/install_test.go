@@ -277,6 +277,19 @@ func TestPlatformTeamInstall(t *testing.T) {
 // them.
 func runningPods(t *testing.T, c *framework.Cluster, ns, selector string, n int) []corev1.Pod {
 	t.Helper()
+	return waitRunning(t, c, ns, selector, func(running int) bool { return running == n })
+}
+
+// runningPod waits for a Running pod of a selector and returns one.
+func runningPod(t *testing.T, c *framework.Cluster, ns, selector string) corev1.Pod {
+	t.Helper()
+	return waitRunning(t, c, ns, selector, func(running int) bool { return running > 0 })[0]
+}
+
+// waitRunning waits until enough says the number of Running pods of a
+// selector (not being deleted) is right, and returns them.
+func waitRunning(t *testing.T, c *framework.Cluster, ns, selector string, enough func(int) bool) []corev1.Pod {
+	t.Helper()
 	var running []corev1.Pod
 	framework.Eventually(t, func() (bool, string) {
 		list, err := c.Kube.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: selector})
@@ -291,7 +304,7 @@ func runningPods(t *testing.T, c *framework.Cluster, ns, selector string, n int)
 				running = append(running, p)
 			}
 		}
-		return len(running) == n, "pods " + selector + ": " + strings.Join(states, "; ")
+		return enough(len(running)), "pods " + selector + ": " + strings.Join(states, "; ")
 	}, 2*time.Minute)
 	return running
 }
@@ -318,28 +331,6 @@ func roundRobin(t *testing.T, port int, replicas []*url.URL) []*atomic.Int64 {
 	go srv.Serve(ln) //nolint:errcheck
 	t.Cleanup(func() { _ = srv.Close() })
 	return served
-}
-
-// runningPod waits for the one Running pod of a selector and returns it.
-func runningPod(t *testing.T, c *framework.Cluster, ns, selector string) corev1.Pod {
-	t.Helper()
-	var pod corev1.Pod
-	framework.Eventually(t, func() (bool, string) {
-		list, err := c.Kube.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: selector})
-		if err != nil {
-			return false, err.Error()
-		}
-		var states []string
-		for _, p := range list.Items {
-			states = append(states, p.Name+" "+string(p.Status.Phase)+" "+podWaitingReason(p))
-			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
-				pod = p
-				return true, ""
-			}
-		}
-		return false, "pods " + selector + ": " + strings.Join(states, "; ")
-	}, 2*time.Minute)
-	return pod
 }
 
 func podWaitingReason(p corev1.Pod) string {
