@@ -1,8 +1,10 @@
 package main_test
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,14 +12,18 @@ import (
 	"testing"
 	"time"
 
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	"github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/util/conditions"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bindery-dev/bindery/konnector/testenv"
+	"github.com/bindery-dev/bindery/test/framework"
 )
 
 // The konnector issue's figures for upstream kube-bind's konnector v0.4.6
@@ -242,4 +248,101 @@ func BenchmarkLatency(b *testing.B) {
 		b.ReportMetric(p99(up)/upstreamP99UpMs, "x-upstream-up")
 	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkSync1000InPod is BenchmarkSync1000's synced run with the
+// konnector as users run it: the konnector chart's Deployment, installed
+// by Helm, on a real node of the consumer cluster. Its memory and CPU are
+// what the kernel accounts to the pod's cgroup while 1,000 objects created
+// one after another in the consumer reach the provider.
+func BenchmarkSync1000InPod(b *testing.B) {
+	const n = 1000
+	cs := framework.StartClustersWith(b, []framework.Option{framework.WithPods()}, "provider", "consumer")
+	prov, cons := cs[0], cs[1]
+	node := framework.StartNode(b, cons)
+	node.ImportImage(b, framework.Images(b)["konnector"].Path)
+	testenv.ProviderSide(b, prov)
+	testenv.ConsumerSide(b, cons, prov)
+	podReachable(b, cons, prov)
+	cons.Helm(b, "install", "konnector", filepath.Join(framework.RepoRoot(), "charts", "konnector"),
+		"--namespace", "kube-bind", "--wait", "--timeout", "2m",
+		"--set", "bindings[0].name="+testenv.BindingName, "--set", "bindings[0].group="+testenv.Databases.Group,
+		"--set", "bindings[0].resource="+testenv.Databases.Resource)
+	cc := testenv.Client(b, cons)
+	require.NoError(b, cc.Create(b.Context(), testenv.Binding()))
+	waitBinding(b, cc, func(bd *kubebindv1alpha1.APIServiceBinding) (bool, string) {
+		return conditions.IsTrue(bd, "Ready"), "not Ready"
+	})
+	pods, err := cons.Kube.CoreV1().Pods("kube-bind").List(b.Context(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=konnector"})
+	require.NoError(b, err)
+	require.Len(b, pods.Items, 1)
+	cg, err := node.PodCgroup(pods.Items[0].UID)
+	require.NoError(b, err)
+
+	ctx := b.Context()
+	cd, pd := fastClient(b, cons), fastClient(b, prov)
+	pns := testenv.ClusterNS + "-default"
+	for round := 0; b.Loop(); round++ {
+		added, deleted, stop := countOn(b, pd, pns)
+		// The working set is sampled while the objects sync: the kernel
+		// keeps only the peak of usage, page cache included.
+		var peakWorkingSet atomic.Int64
+		sampling, stopSampling := context.WithCancel(ctx)
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			for sampling.Err() == nil {
+				if ws, err := cg.WorkingSet(); err == nil && ws > peakWorkingSet.Load() {
+					peakWorkingSet.Store(ws)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+		cpu0, err := cg.CPU()
+		require.NoError(b, err)
+		start := time.Now()
+		for i := range n {
+			_, err := cd.Resource(testenv.Databases).Namespace("default").Create(ctx, database("default", fmt.Sprintf("s%d-%04d", round, i)), metav1.CreateOptions{})
+			require.NoError(b, err)
+		}
+		waitCount(b, added, n)
+		elapsed := time.Since(start)
+		cpu1, err := cg.CPU()
+		require.NoError(b, err)
+		stopSampling()
+		<-sampled
+
+		for i := range n {
+			require.NoError(b, cd.Resource(testenv.Databases).Namespace("default").Delete(ctx, fmt.Sprintf("s%d-%04d", round, i), metav1.DeleteOptions{}))
+		}
+		waitCount(b, deleted, n)
+		stop()
+
+		b.ReportMetric(float64(n)/elapsed.Seconds(), "synced/s")
+		b.ReportMetric((cpu1-cpu0).Seconds()/elapsed.Seconds(), "pod-cores")
+		b.ReportMetric(float64((cpu1-cpu0).Microseconds())/1000/n, "pod-cpu-ms/object")
+		b.ReportMetric(float64(peakWorkingSet.Load())/(1<<20), "pod-working-set-MiB")
+	}
+	peak, err := cg.MemoryPeak()
+	require.NoError(b, err)
+	b.ReportMetric(float64(peak)/(1<<20), "pod-peak-MiB")
+	b.ReportMetric(0, "ns/op")
+}
+
+// podReachable points the consumer's provider kubeconfig at the address
+// pods reach the provider at, instead of the loopback one.
+func podReachable(b *testing.B, cons, prov *framework.Cluster) {
+	b.Helper()
+	secrets := cons.Kube.CoreV1().Secrets("kube-bind")
+	s, err := secrets.Get(b.Context(), "provider-kubeconfig", metav1.GetOptions{})
+	require.NoError(b, err)
+	cfg, err := clientcmd.Load(s.Data["kubeconfig"])
+	require.NoError(b, err)
+	for _, c := range cfg.Clusters {
+		c.Server = prov.PodReachableURL()
+	}
+	s.Data["kubeconfig"], err = clientcmd.Write(*cfg)
+	require.NoError(b, err)
+	_, err = secrets.Update(b.Context(), s, metav1.UpdateOptions{})
+	require.NoError(b, err)
 }
