@@ -8,11 +8,14 @@
 //	GET  /resources  the selection page (needs a session)
 //	GET  /bind       kube-bind's form (?group=&resource=): asks to confirm
 //	POST /bind       binds a template or a resource (session + CSRF token)
+//	POST /exchange   redeems a bind's one-time code (Bindery's CLI)
 //
 // A bind onboards the consumer cluster (namespace, ServiceAccount, RBAC,
-// ClusterBinding), issues a kubeconfig with an expiring token, and sends
-// the browser to the CLI's loopback callback with the base64
-// BindingResponse.
+// ClusterBinding) and issues a kubeconfig with an expiring token. Bindery's
+// CLI, which starts the login with a code challenge (package bindprotocol),
+// gets a one-time code at its loopback callback and redeems it over the
+// back channel; kube-bind's CLI gets the base64 BindingResponse in the
+// callback URL.
 package bindflow
 
 import (
@@ -40,6 +43,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/bindprotocol"
 	"github.com/bindery-dev/bindery/apis/catalog"
 	"github.com/bindery-dev/bindery/apis/providername"
 	"github.com/bindery-dev/bindery/backend/internal/auth/oidclogin"
@@ -57,6 +61,9 @@ const ProtocolVersion = "v0.4.6"
 const (
 	loginTTL   = 10 * time.Minute
 	sessionTTL = 30 * time.Minute
+	// codeTTL bounds the time from a bind to its code's redemption, which
+	// the CLI does at once.
+	codeTTL = 2 * time.Minute
 )
 
 //go:embed templates/*.html
@@ -124,6 +131,7 @@ func (h *Handler) Routes(r *mux.Router) {
 	r.HandleFunc("/resources", h.resources).Methods(http.MethodGet)
 	r.HandleFunc("/bind", h.confirm).Methods(http.MethodGet)
 	r.HandleFunc("/bind", h.bind).Methods(http.MethodPost)
+	r.HandleFunc("/"+bindprotocol.ExchangePath, h.exchange).Methods(http.MethodPost)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }).Methods(http.MethodGet)
 }
 
@@ -180,6 +188,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 		ClusterID: p.ClusterID,
 		Verifier:  oauth2.GenerateVerifier(),
 		Nonce:     session.RandomString(16),
+		Challenge: p.Challenge,
 		Expires:   h.now().Add(loginTTL),
 	}
 	state, err := h.Codec.Encode(stateName, session.State{LoginID: login.ID, SessionID: login.SessionID, Expires: login.Expires})
@@ -243,7 +252,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	s := session.Session{
 		Issuer: id.Issuer, Subject: id.Subject, Name: id.Name, Groups: id.Groups,
-		SessionID: login.SessionID, ClusterID: login.ClusterID, Redirect: login.Redirect,
+		SessionID: login.SessionID, ClusterID: login.ClusterID, Redirect: login.Redirect, Challenge: login.Challenge,
 		CSRF: session.RandomString(24), Expires: h.now().Add(sessionTTL),
 	}
 	if err := h.Codec.SetCookie(w, sessionCookie(s.SessionID), s, sessionTTL); err != nil {
@@ -445,31 +454,60 @@ func (h *Handler) bind(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	who := providername.Consumer{Issuer: s.Issuer, Subject: s.Subject, ClusterID: s.ClusterID}
-	res, err := onboarding.Ensure(r.Context(), h.Writer, who, h.ProviderPrettyName)
-	if err != nil {
-		h.internal(w, r, err)
-		return
-	}
-	kubeconfig, err := h.Credentials.Issue(r.Context(), res.Namespace)
-	if err != nil {
-		h.internal(w, r, err)
-		return
-	}
-	response, err := bindingResponse(s, o, kubeconfig)
-	if err != nil {
-		h.internal(w, r, err)
-		return
-	}
-	h.Log.Info("Bound", "service", o.Name, "namespace", res.Namespace, "subject", s.Subject, "cluster", s.ClusterID)
-	// One bind per login: the session ends here.
-	h.Codec.ClearCookie(w, sessionCookie(s.SessionID))
 	to, _ := url.Parse(s.Redirect) // checked at /authorize
 	v := to.Query()
-	v.Set("response", base64.StdEncoding.EncodeToString(response))
+	if s.Challenge != "" {
+		// Bindery's CLI: a one-time code, which only the CLI that holds
+		// the verifier can redeem at /exchange; no credential in the URL.
+		code, err := h.Codec.Encode(codeName, grant{Session: s, Offer: o.Name, Expires: h.now().Add(codeTTL)})
+		if err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		v.Set(bindprotocol.CodeParam, code)
+	} else {
+		// kube-bind's CLI understands only the BindingResponse in the URL.
+		response, err := h.complete(r.Context(), s, o, "")
+		if err != nil {
+			h.refuse(w, r, err)
+			return
+		}
+		v.Set(bindprotocol.ResponseParam, base64.StdEncoding.EncodeToString(response))
+	}
+	// One bind per login: the session ends here.
+	h.Codec.ClearCookie(w, sessionCookie(s.SessionID))
 	to.RawQuery = v.Encode()
 	noCache(w)
 	http.Redirect(w, r, to.String(), http.StatusSeeOther)
+}
+
+// complete binds offer o for session s: it onboards the consumer cluster
+// (namespace, ServiceAccount, RBAC, ClusterBinding), records the bind
+// (once per session, with the cluster key), and issues a kubeconfig. It
+// returns the BindingResponse, or a *refusal.
+func (h *Handler) complete(ctx context.Context, s session.Session, o offer, clusterKey string) ([]byte, error) {
+	who := providername.Consumer{Issuer: s.Issuer, Subject: s.Subject, ClusterID: s.ClusterID}
+	ns := providername.ClusterNamespace(who)
+	if err := onboarding.CheckClusterKey(ctx, h.Writer, ns, clusterKey); err != nil {
+		return nil, bindRefusal(err)
+	}
+	res, err := onboarding.Ensure(ctx, h.Writer, who, h.ProviderPrettyName)
+	if err != nil {
+		return nil, err
+	}
+	if err := onboarding.RecordBind(ctx, h.Writer, res.Namespace, onboarding.Bind{SessionID: s.SessionID, ClusterKey: clusterKey, Until: s.Expires, Now: h.now()}); err != nil {
+		return nil, bindRefusal(err)
+	}
+	kubeconfig, err := h.Credentials.Issue(ctx, res.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	response, err := bindingResponse(s, o, kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	h.Log.Info("Bound", "service", o.Name, "namespace", res.Namespace, "subject", s.Subject, "cluster", s.ClusterID)
+	return response, nil
 }
 
 // requestMeta is the metadata of a request in a BindingResponse. It is a

@@ -37,7 +37,8 @@ func TestBrowserLogin(t *testing.T) {
 
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#bind-postgres`))))
 	select {
-	case raw := <-cb.responses:
+	case q := <-cb.queries:
+		raw := q.Get("response")
 		br := decodeResponse(t, raw)
 		assert.Equal(t, "browser", br.Authentication.OAuth2CodeGrant.SessionID)
 		assert.NotEmpty(t, br.Kubeconfig)

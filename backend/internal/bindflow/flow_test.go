@@ -171,19 +171,20 @@ func (e *env) stop(rep *replica) {
 	}
 }
 
-// cli is a stand-in for kubectl bind's loopback callback server.
+// cli is a stand-in for kubectl bind's loopback callback server: it
+// records the query of each callback.
 type cli struct {
-	URL       string
-	responses chan string
+	URL     string
+	queries chan url.Values
 }
 
 func startCLI(t *testing.T) *cli {
 	t.Helper()
-	c := &cli{responses: make(chan string, 4)}
+	c := &cli{queries: make(chan url.Values, 4)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.responses <- r.URL.Query().Get("response")
+		c.queries <- r.URL.Query()
 		_, _ = w.Write([]byte("done"))
 	})}
 	go srv.Serve(ln) //nolint:errcheck
@@ -286,7 +287,7 @@ func TestBindingFlow(t *testing.T) {
 		resp, err := b.PostForm(form.Action, form.Values)
 		require.NoError(t, err)
 		assert.Equal(t, "done", framework.ReadBody(resp))
-		br := decodeResponse(t, <-cb.responses)
+		br := decodeResponse(t, (<-cb.queries).Get("response"))
 		require.NotNil(t, br.Authentication.OAuth2CodeGrant)
 		assert.Equal(t, "sess1", br.Authentication.OAuth2CodeGrant.SessionID)
 		assert.Equal(t, e.idp.IssuerURL+"/alice", br.Authentication.OAuth2CodeGrant.ID)
@@ -343,7 +344,7 @@ func TestBindingFlow(t *testing.T) {
 		resp, err := b.PostForm(form.Action, form.Values)
 		require.NoError(t, err)
 		require.Equal(t, http.StatusOK, resp.StatusCode, framework.ReadBody(resp))
-		br := decodeResponse(t, <-cb.responses)
+		br := decodeResponse(t, (<-cb.queries).Get("response"))
 		kc, err := clientcmd.Load(br.Kubeconfig)
 		require.NoError(t, err)
 		assert.Equal(t, boundNamespace, kc.Contexts[kc.CurrentContext].Namespace)
@@ -363,14 +364,14 @@ func TestBindingFlow(t *testing.T) {
 		assert.Equal(t, http.StatusOK, resp.StatusCode)
 		assert.Equal(t, "/bind", resp.Request.URL.Path, "no redirect to the CLI")
 		assert.Contains(t, body, "caches.cache.example.com")
-		assert.Len(t, cb.responses, 0)
+		assert.Len(t, cb.queries, 0)
 		forms, err := framework.Forms(body, resp.Request.URL)
 		require.NoError(t, err)
 		require.Len(t, forms, 1)
 		resp, err = b.PostForm(forms[0].Action, forms[0].Values)
 		require.NoError(t, err)
 		framework.ReadBody(resp)
-		br := decodeResponse(t, <-cb.responses)
+		br := decodeResponse(t, (<-cb.queries).Get("response"))
 		req := &kubebindv1alpha1.APIServiceExportRequestResponse{}
 		require.NoError(t, json.Unmarshal(br.Requests[0].Raw, req))
 		assert.Equal(t, "caches", req.Spec.Resources[0].Resource)
@@ -435,7 +436,7 @@ func TestBindingFlow(t *testing.T) {
 		resp, err = b.PostForm(form.Action, form.Values)
 		require.NoError(t, err)
 		framework.ReadBody(resp)
-		assert.Equal(t, "restart", decodeResponse(t, <-cb.responses).Authentication.OAuth2CodeGrant.SessionID)
+		assert.Equal(t, "restart", decodeResponse(t, (<-cb.queries).Get("response")).Authentication.OAuth2CodeGrant.SessionID)
 	})
 
 	t.Run("two replicas sharing keys accept each other's sessions", func(t *testing.T) {
@@ -451,7 +452,7 @@ func TestBindingFlow(t *testing.T) {
 		resp, err := b.PostForm(form.Action, form.Values)
 		require.NoError(t, err)
 		framework.ReadBody(resp)
-		assert.Equal(t, "replicas", decodeResponse(t, <-cb.responses).Authentication.OAuth2CodeGrant.SessionID)
+		assert.Equal(t, "replicas", decodeResponse(t, (<-cb.queries).Get("response")).Authentication.OAuth2CodeGrant.SessionID)
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		for i, r := range e.replicas {

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/bindery-dev/bindery/apis/bindprotocol"
 )
 
 var (
@@ -19,11 +21,15 @@ type authorizeParams struct {
 	Redirect  string
 	SessionID string
 	ClusterID string
+	// Challenge is the S256 challenge of Bindery's CLI; kube-bind's sends
+	// none.
+	Challenge string
 }
 
 // parseAuthorize checks /authorize's query: a loopback redirect given as u
 // (a URL) or p (a port, meaning http://localhost:<p>/callback, as
-// kube-bind's CLI sends), a session ID s and a cluster ID c.
+// kube-bind's CLI sends), a session ID s, a cluster ID c and, from
+// Bindery's CLI, a code challenge cc.
 func parseAuthorize(q url.Values) (authorizeParams, error) {
 	var p authorizeParams
 	var missing []string
@@ -46,6 +52,12 @@ func parseAuthorize(q url.Values) (authorizeParams, error) {
 		return p, fmt.Errorf("the cluster ID c must be 1 to 64 letters, digits, - or _")
 	}
 	p.SessionID, p.ClusterID = q.Get("s"), q.Get("c")
+	if cc := q.Get(bindprotocol.ChallengeParam); cc != "" {
+		if !bindprotocol.ValidChallenge(cc) {
+			return p, fmt.Errorf("the code challenge %s must be the unpadded base64url SHA-256 of the CLI's verifier", bindprotocol.ChallengeParam)
+		}
+		p.Challenge = cc
+	}
 	if u != "" {
 		if err := checkLoopback(u); err != nil {
 			return p, err

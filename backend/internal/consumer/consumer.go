@@ -24,6 +24,14 @@ const (
 	IssuerAnnotation    = "bindery.dev/consumer-issuer"
 	SubjectAnnotation   = "bindery.dev/consumer-subject"
 	ClusterIDAnnotation = "bindery.dev/consumer-cluster-id"
+	// ClusterKeyAnnotation, on a cluster namespace, is the SHA-256 of the
+	// cluster key (bindprotocol.ClusterKey) the cluster first bound with;
+	// later binds must show the same key.
+	ClusterKeyAnnotation = "bindery.dev/cluster-key-sha256"
+	// BoundSessionsAnnotation, on a cluster namespace, records the login
+	// sessions that have bound (hashed, with their expiry), so that a
+	// session binds once, on whichever replica.
+	BoundSessionsAnnotation = "bindery.dev/bound-sessions"
 
 	// TemplateLabel, on an APIServiceExport, names the template (or the
 	// exported CRD) it was created from.

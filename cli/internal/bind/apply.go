@@ -131,7 +131,7 @@ func (p *phases) done(format string, args ...any) {
 func Apply(ctx context.Context, resp *kubebindv1alpha1.BindingResponse, o ApplyOptions) (*Result, error) {
 	ph := &phases{out: o.Out, verbose: o.Verbose, start: time.Now()}
 	if o.Namespace == "" {
-		o.Namespace = "kube-bind"
+		o.Namespace = Namespace
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Minute
@@ -303,13 +303,22 @@ func SecretName(host, providerNamespace string) string {
 	return "kubeconfig-" + hex.EncodeToString(sum[:5])
 }
 
-func ensureSecret(ctx context.Context, kube kubernetes.Interface, ns, host, providerNS string, raw []byte, accepted kubeconfig.ProviderOptions) (string, error) {
+// ensureNamespace creates namespace ns in the consumer cluster unless it
+// exists.
+func ensureNamespace(ctx context.Context, kube kubernetes.Interface, ns string) error {
 	if _, err := kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
 		if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return "", consumerError(err, "creating namespace "+ns)
+			return consumerError(err, "creating namespace "+ns)
 		}
 	} else if err != nil {
-		return "", consumerError(err, "reading namespace "+ns)
+		return consumerError(err, "reading namespace "+ns)
+	}
+	return nil
+}
+
+func ensureSecret(ctx context.Context, kube kubernetes.Interface, ns, host, providerNS string, raw []byte, accepted kubeconfig.ProviderOptions) (string, error) {
+	if err := ensureNamespace(ctx, kube, ns); err != nil {
+		return "", err
 	}
 	name := SecretName(host, providerNS)
 	s := &corev1.Secret{

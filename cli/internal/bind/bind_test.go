@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/bindery-dev/bindery/apis/bindprotocol"
 )
 
 func providerDoc(authURL string) kubebindv1alpha1.BindingProvider {
@@ -183,8 +186,72 @@ func TestLogin(t *testing.T) {
 		defer cancel()
 		_, err := Login(ctx, &p, LoginOptions{ClusterID: "c1", NoBrowser: true, Timeout: time.Minute, Out: out})
 		require.Error(t, err)
-		assert.Contains(t, out.String(), "https://example.com/authorize?c=c1&s=")
+		assert.Contains(t, out.String(), "https://example.com/authorize?c=c1&cc=")
 		assert.Contains(t, err.Error(), "interrupted", "a closed browser or Ctrl-C ends the wait with a clear error")
+	})
+}
+
+// codeProvider plays a Bindery provider's side of the code exchange: its
+// browser follows the authorize URL back to the CLI with a one-time code,
+// and its /exchange answers with status, or, when status is 200, with the
+// BindingResponse if the verifier matches the login's challenge and the
+// cluster key is key.
+func codeProvider(t *testing.T, status int, key string) (kubebindv1alpha1.BindingProvider, func(string) error) {
+	var challenge, sid string
+	var mu sync.Mutex
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	mux.HandleFunc("POST /exchange", func(w http.ResponseWriter, r *http.Request) {
+		req := bindprotocol.ExchangeRequest{}
+		require.NoError(t, json.NewDecoder(r.Body).Decode(&req))
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case status != http.StatusOK:
+			w.WriteHeader(status)
+			_, _ = w.Write([]byte(`{"error":"This login has already bound","detail":"Each login binds once.","hint":"Run kubectl bind again to bind more."}`))
+		case req.Code != "one-time" || bindprotocol.Challenge(req.Verifier) != challenge || req.ClusterKey != key:
+			w.WriteHeader(http.StatusBadRequest)
+		default:
+			raw, _ := base64.StdEncoding.DecodeString(response(t, sid))
+			_, _ = w.Write(raw)
+		}
+	})
+	open := func(authorize string) error {
+		u, err := url.Parse(authorize)
+		require.NoError(t, err)
+		q := u.Query()
+		mu.Lock()
+		challenge, sid = q.Get(bindprotocol.ChallengeParam), q.Get("s")
+		mu.Unlock()
+		back, err := url.Parse(q.Get("u"))
+		require.NoError(t, err)
+		back.RawQuery = url.Values{bindprotocol.CodeParam: {"one-time"}}.Encode()
+		go func() {
+			if resp, err := http.Get(back.String()); err == nil {
+				_ = resp.Body.Close()
+			}
+		}()
+		return nil
+	}
+	return providerDoc(srv.URL + "/authorize"), open
+}
+
+func TestLoginRedeemsACode(t *testing.T) {
+	t.Setenv("DISPLAY", ":0")
+	key := bindprotocol.ClusterKey(bindprotocol.NewSecret(), "https://example.com/authorize")
+	t.Run("the code is redeemed with the verifier and the cluster key", func(t *testing.T) {
+		p, open := codeProvider(t, http.StatusOK, key)
+		resp, err := Login(t.Context(), &p, LoginOptions{ClusterID: "c1", ClusterKey: key, Timeout: 10 * time.Second, Out: &bytes.Buffer{}, Open: open})
+		require.NoError(t, err)
+		assert.Equal(t, []byte("kubeconfig"), resp.Kubeconfig)
+	})
+	t.Run("the provider's refusal is shown", func(t *testing.T) {
+		p, open := codeProvider(t, http.StatusConflict, key)
+		_, err := Login(t.Context(), &p, LoginOptions{ClusterID: "c1", ClusterKey: key, Timeout: 10 * time.Second, Out: &bytes.Buffer{}, Open: open})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "the provider refused the bind: This login has already bound. Each login binds once.")
 	})
 }
 

@@ -1,6 +1,7 @@
 package bind
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -19,6 +20,8 @@ import (
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	"golang.org/x/term"
+
+	"github.com/bindery-dev/bindery/apis/bindprotocol"
 )
 
 // LoginOptions configure the browser login.
@@ -33,14 +36,31 @@ type LoginOptions struct {
 	Out io.Writer
 	// Open opens a URL in a browser; nil means the system's browser.
 	Open func(string) error
+	// ClusterKey proves to the provider that the bind comes from this
+	// cluster (bindprotocol.ClusterKey, see ClusterKey).
+	ClusterKey string
+	// HTTPClient redeems the one-time code; nil means a client with a
+	// 30-second timeout.
+	HTTPClient *http.Client
 }
 
 // Login runs the browser login: a callback server on 127.0.0.1 with a
-// random port and path secret, the provider's login page, and the
-// BindingResponse the provider redirects back with. The response must
-// carry this login's session ID.
+// random port and path secret, and the provider's login page, started with
+// the challenge of a verifier only this process holds. A Bindery provider
+// redirects back with a one-time code, which Login redeems over the back
+// channel with the verifier and the cluster key (package bindprotocol); a
+// kube-bind provider redirects back with the BindingResponse itself. The
+// response must carry this login's session ID.
 func Login(ctx context.Context, p *kubebindv1alpha1.BindingProvider, o LoginOptions) (*kubebindv1alpha1.BindingResponse, error) {
-	sessionID, secret := randomToken(), randomToken()
+	sessionID, secret, verifier := randomToken(), randomToken(), bindprotocol.NewSecret()
+	exchangeURL, err := bindprotocol.ExchangeURL(AuthorizeURL(p))
+	if err != nil {
+		return nil, hinted(err, "the provider's login URL is not valid", "tell the provider's operators")
+	}
+	httpClient := o.HTTPClient
+	if httpClient == nil {
+		httpClient = &http.Client{Timeout: 30 * time.Second}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, hinted(err, "cannot listen on 127.0.0.1 for the login callback", "check that loopback networking works")
@@ -58,7 +78,13 @@ func Login(ctx context.Context, p *kubebindv1alpha1.BindingProvider, o LoginOpti
 			http.Error(w, "unknown login", http.StatusNotFound)
 			return
 		}
-		resp, err := decodeResponse(r.URL.Query().Get("response"), sessionID)
+		var resp *kubebindv1alpha1.BindingResponse
+		var err error
+		if code := r.URL.Query().Get(bindprotocol.CodeParam); code != "" {
+			resp, err = redeem(ctx, httpClient, exchangeURL, bindprotocol.ExchangeRequest{Code: code, Verifier: verifier, ClusterKey: o.ClusterKey}, sessionID)
+		} else {
+			resp, err = decodeResponse(r.URL.Query().Get(bindprotocol.ResponseParam), sessionID)
+		}
 		if err != nil {
 			http.Error(w, "kubectl bind could not use the provider's answer: "+err.Error(), http.StatusBadRequest)
 		} else {
@@ -74,7 +100,7 @@ func Login(ctx context.Context, p *kubebindv1alpha1.BindingProvider, o LoginOpti
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close() //nolint:errcheck
 
-	u, err := url.Parse(authorizeURL(p))
+	u, err := url.Parse(AuthorizeURL(p))
 	if err != nil {
 		return nil, hinted(err, "the provider's login URL is not valid", "tell the provider's operators")
 	}
@@ -82,6 +108,7 @@ func Login(ctx context.Context, p *kubebindv1alpha1.BindingProvider, o LoginOpti
 	q.Set("u", callback)
 	q.Set("s", sessionID)
 	q.Set("c", o.ClusterID)
+	q.Set(bindprotocol.ChallengeParam, bindprotocol.Challenge(verifier))
 	u.RawQuery = q.Encode()
 
 	open := o.Open
@@ -133,8 +160,43 @@ func Login(ctx context.Context, p *kubebindv1alpha1.BindingProvider, o LoginOpti
 	}
 }
 
-// decodeResponse decodes the base64 BindingResponse and checks it is for
-// this login.
+// redeem exchanges a one-time code for the BindingResponse at the
+// provider's exchange URL, and checks it is for this login.
+func redeem(ctx context.Context, c *http.Client, exchangeURL string, req bindprotocol.ExchangeRequest, sessionID string) (*kubebindv1alpha1.BindingResponse, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, exchangeURL, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Accept", "application/json")
+	resp, err := c.Do(r)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the provider at %s to redeem the login's code: %w", exchangeURL, err)
+	}
+	defer resp.Body.Close() //nolint:errcheck
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return nil, fmt.Errorf("reading the provider's answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error, Detail, Hint string }
+		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("the provider refused the bind: %s. %s %s", e.Error, e.Detail, e.Hint)
+		}
+		return nil, fmt.Errorf("the provider answered %s to the login's code", resp.Status)
+	}
+	return checkResponse(raw, sessionID)
+}
+
+// maxResponse bounds a BindingResponse: a kubeconfig and a few requests.
+const maxResponse = 1 << 20
+
+// decodeResponse decodes the base64 BindingResponse of kube-bind's
+// redirect and checks it is for this login.
 func decodeResponse(raw, sessionID string) (*kubebindv1alpha1.BindingResponse, error) {
 	if raw == "" {
 		return nil, errors.New("the callback carries no response")
@@ -145,6 +207,12 @@ func decodeResponse(raw, sessionID string) (*kubebindv1alpha1.BindingResponse, e
 			return nil, errors.New("the response is not base64")
 		}
 	}
+	return checkResponse(b, sessionID)
+}
+
+// checkResponse decodes a BindingResponse and checks it is for this login
+// and complete.
+func checkResponse(b []byte, sessionID string) (*kubebindv1alpha1.BindingResponse, error) {
 	resp := &kubebindv1alpha1.BindingResponse{}
 	if err := json.Unmarshal(b, resp); err != nil {
 		return nil, fmt.Errorf("the response is not a BindingResponse: %w", err)

@@ -90,12 +90,12 @@ func FetchProvider(ctx context.Context, c *http.Client, u string, o FetchOptions
 	if p.APIVersion != "v1alpha1" && p.APIVersion != kubebindv1alpha1.SchemeGroupVersion.String() {
 		return nil, hinted(nil, fmt.Sprintf("the provider speaks %q, this kubectl-bind speaks kube-bind.io/v1alpha1", p.APIVersion), "use a kubectl-bind matching the provider")
 	}
-	if authorizeURL(p) == "" {
+	if AuthorizeURL(p) == "" {
 		return nil, hinted(nil, "the provider offers no browser login (oauth2code)", "ask the provider for a kubeconfig and use kubectl bind apiservice")
 	}
-	login, err := url.Parse(authorizeURL(p))
+	login, err := url.Parse(AuthorizeURL(p))
 	if err != nil || (login.Scheme != "https" && login.Scheme != "http") || login.Host == "" {
-		return nil, hinted(nil, fmt.Sprintf("the provider's login URL %q is not an http(s) URL", authorizeURL(p)), "tell the provider's operators")
+		return nil, hinted(nil, fmt.Sprintf("the provider's login URL %q is not an http(s) URL", AuthorizeURL(p)), "tell the provider's operators")
 	}
 	if err := checkTransport(login, o); err != nil {
 		return nil, err
@@ -114,8 +114,8 @@ func checkTransport(u *url.URL, o FetchOptions) error {
 		"use the provider's https:// address, or pass --"+InsecureHTTPFlag+" if you accept that risk")
 }
 
-// authorizeURL is the provider's OAuth2 code grant login URL.
-func authorizeURL(p *kubebindv1alpha1.BindingProvider) string {
+// AuthorizeURL is the provider's OAuth2 code grant login URL.
+func AuthorizeURL(p *kubebindv1alpha1.BindingProvider) string {
 	for _, m := range p.AuthenticationMethods {
 		if m.Method == "OAuth2CodeGrant" && m.OAuth2CodeGrant != nil {
 			return m.OAuth2CodeGrant.AuthenticatedURL

@@ -83,12 +83,17 @@ func (o *bindOptions) run(ctx context.Context, url string) error {
 	if err != nil {
 		return &bind.Error{Msg: "cannot reach the consumer cluster at " + cfg.Host, Hint: "check --kubeconfig and --context, and that the cluster is up", Err: err}
 	}
-	p, err := bind.FetchProvider(ctx, &http.Client{Timeout: 30 * time.Second}, url, bind.FetchOptions{InsecureHTTP: o.insecureHTTP})
+	httpClient := &http.Client{Timeout: 30 * time.Second}
+	p, err := bind.FetchProvider(ctx, httpClient, url, bind.FetchOptions{InsecureHTTP: o.insecureHTTP})
+	if err != nil {
+		return err
+	}
+	key, err := bind.ClusterKey(ctx, c.kube, bind.AuthorizeURL(p))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(o.streams.Out, "Binding from %s\n", p.ProviderPrettyName) //nolint:errcheck
-	resp, err := bind.Login(ctx, p, bind.LoginOptions{ClusterID: id, NoBrowser: o.noBrowser, Timeout: o.loginTimeout, Out: o.streams.ErrOut})
+	resp, err := bind.Login(ctx, p, bind.LoginOptions{ClusterID: id, ClusterKey: key, HTTPClient: httpClient, NoBrowser: o.noBrowser, Timeout: o.loginTimeout, Out: o.streams.ErrOut})
 	if err != nil {
 		return err
 	}

@@ -14,12 +14,15 @@ import (
 // OAuth2 state names the login's ID, so a callback is accepted only in the
 // browser that began it.
 type Login struct {
-	ID        string    `json:"id"`
-	Redirect  string    `json:"redirect"`
-	SessionID string    `json:"sid"`
-	ClusterID string    `json:"cid"`
-	Verifier  string    `json:"pkce"`
-	Nonce     string    `json:"nonce"`
+	ID        string `json:"id"`
+	Redirect  string `json:"redirect"`
+	SessionID string `json:"sid"`
+	ClusterID string `json:"cid"`
+	Verifier  string `json:"pkce"`
+	Nonce     string `json:"nonce"`
+	// Challenge is the CLI's S256 challenge (bindprotocol); empty for
+	// kube-bind's CLI.
+	Challenge string    `json:"cc,omitempty"`
 	Expires   time.Time `json:"exp"`
 }
 
@@ -34,13 +37,16 @@ type State struct {
 // Session is an authenticated user choosing what to bind, for one CLI
 // session and one consumer cluster.
 type Session struct {
-	Issuer    string    `json:"iss"`
-	Subject   string    `json:"sub"`
-	Name      string    `json:"name,omitempty"`
-	Groups    []string  `json:"groups,omitempty"`
-	SessionID string    `json:"sid"`
-	ClusterID string    `json:"cid"`
-	Redirect  string    `json:"redirect"`
+	Issuer    string   `json:"iss"`
+	Subject   string   `json:"sub"`
+	Name      string   `json:"name,omitempty"`
+	Groups    []string `json:"groups,omitempty"`
+	SessionID string   `json:"sid"`
+	ClusterID string   `json:"cid"`
+	Redirect  string   `json:"redirect"`
+	// Challenge is the CLI's S256 challenge (bindprotocol): the bind then
+	// answers with a one-time code only the CLI can redeem.
+	Challenge string    `json:"cc,omitempty"`
 	CSRF      string    `json:"csrf"`
 	Expires   time.Time `json:"exp"`
 }
