@@ -1,6 +1,7 @@
 // Command e2e-walltime turns the `go test -json` events of a test package
 // into benchmark lines for hack/bench-report.sh: the package's wall time
-// and, for each top-level test, the time from its start to the end of its
+// and, for each top-level test, the time from its start (for a parallel
+// test, when it continues after the sequential ones) to the end of its
 // last subtest (parallel subtests end after their parent's own body).
 // The output of failed tests and the package's ok/FAIL line pass through,
 // so that the report fails with the suite.
@@ -55,10 +56,11 @@ func main() {
 			if e.Action == "output" && !strings.HasPrefix(e.Output, "=== ") {
 				output[""] = append(output[""], e.Output)
 			}
-		case e.Action == "run":
-			if spans[top] == nil {
-				spans[top] = &span{start: e.Time}
-			}
+		case e.Action == "run" && e.Test == top:
+			spans[top] = &span{start: e.Time}
+		case e.Action == "cont" && e.Test == top:
+			// A parallel test starts when the sequential ones are done.
+			spans[top].start = e.Time
 		case e.Action == "output":
 			output[top] = append(output[top], e.Output)
 		case e.Action == "pass" || e.Action == "fail" || e.Action == "skip":
