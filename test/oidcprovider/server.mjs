@@ -31,12 +31,12 @@ const provider = new Provider(issuer, {
   }],
   pkce: { required: () => process.env.PKCE !== 'optional' },
   scopes: ['openid', 'profile', 'email', 'offline_access'],
-  claims: { openid: ['sub'], profile: ['name', 'groups'], email: ['email'] },
+  claims: { openid: ['sub'], profile: ['name', 'groups'], email: ['email', 'email_verified'] },
   // Put the scope's claims into the ID token, where the backend reads them.
   conformIdTokenClaims: false,
   findAccount: async (ctx, sub) => ({
     accountId: sub,
-    claims: async () => ({ sub, name: sub, email: `${sub}@example.com`, groups: groups[sub] || [] }),
+    claims: async () => ({ sub, name: sub, email: `${sub}@example.com`, email_verified: true, groups: groups[sub] || [] }),
   }),
   features: { devInteractions: { enabled: true } },
   cookies: { keys: ['bindery-test-only'] },

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bindery-dev/bindery/apis/kubeconfig"
 	"github.com/bindery-dev/bindery/backend/internal/app"
+	"github.com/bindery-dev/bindery/backend/internal/auth/session"
 	"github.com/bindery-dev/bindery/backend/internal/options"
 )
 
@@ -25,8 +26,13 @@ func main() {
 }
 
 func run() error {
-	if len(os.Args) > 1 && os.Args[1] == "issue-kubeconfig" {
-		return issueKubeconfig(os.Args[2:])
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "issue-kubeconfig":
+			return issueKubeconfig(os.Args[2:])
+		case "rotate-keys":
+			return rotateKeys(os.Args[2:])
+		}
 	}
 	opts := app.Options{Controllers: options.NewControllers(), Server: options.NewServer()}
 	zapOpts := zap.Options{}
@@ -70,6 +76,9 @@ func issueKubeconfig(args []string) error {
 		fs.Usage()
 		return fmt.Errorf("--subject and --cluster-id are required")
 	}
+	if ttl := opts.Server.TokenTTL; ttl < options.MinTokenTTL || ttl > options.MaxTokenTTL {
+		return fmt.Errorf("--token-ttl must be from %s to %s, not %s", options.MinTokenTTL, options.MaxTokenTTL, ttl)
+	}
 	cfg, err := kubeconfig.Load(opts.Controllers.Kubeconfig)
 	if err != nil {
 		return err
@@ -80,4 +89,30 @@ func issueKubeconfig(args []string) error {
 	}
 	_, err = os.Stdout.Write(issued)
 	return err
+}
+
+// rotateKeys replaces the session keys in the keys Secret; the previous
+// ones stay accepted for one session lifetime by backends started after
+// the rotation.
+func rotateKeys(args []string) error {
+	opts := options.NewServer()
+	var kubeconfigPath string
+	fs := pflag.NewFlagSet("bindery-backend rotate-keys", pflag.ExitOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(os.Stderr, "Usage: bindery-backend rotate-keys [flags]\n\nReplaces the cookie keys in the keys Secret with new random ones. Restart the\nbackend afterwards (kubectl rollout restart deployment/bindery-backend): the\nrestarted replicas sign with the new keys and accept the previous ones for\n"+session.MaxLifetime.String()+", so logins in progress go on.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&kubeconfigPath, "kubeconfig", "", "Kubeconfig of the provider cluster; in-cluster config when empty.")
+	fs.StringVar(&opts.Namespace, "namespace", opts.Namespace, "Namespace of the keys Secret.")
+	fs.StringVar(&opts.KeysSecret, "keys-secret", opts.KeysSecret, "The keys Secret.")
+	fs.Parse(args) //nolint:errcheck // ExitOnError
+	cfg, err := kubeconfig.Load(kubeconfigPath)
+	if err != nil {
+		return err
+	}
+	if err := app.RotateKeys(ctrl.SetupSignalHandler(), cfg, opts.Namespace, opts.KeysSecret); err != nil {
+		return err
+	}
+	fmt.Printf("Rotated the keys in Secret %s/%s. Now restart the backend: kubectl -n %s rollout restart deployment/bindery-backend\n", opts.Namespace, opts.KeysSecret, opts.Namespace)
+	return nil
 }

@@ -28,10 +28,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/bindery-dev/bindery/apis/controllerqueue"
 	"github.com/bindery-dev/bindery/apis/crds"
+	"github.com/bindery-dev/bindery/backend/internal/access"
 	"github.com/bindery-dev/bindery/backend/internal/auth/issuer"
 	"github.com/bindery-dev/bindery/backend/internal/auth/oidclogin"
 	"github.com/bindery-dev/bindery/backend/internal/auth/session"
@@ -98,7 +100,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, log logr.Logger) erro
 		Controller:              controllerqueue.Config(),
 		Scheme:                  scheme.Scheme,
 		Logger:                  log,
-		Metrics:                 metricsserver.Options{BindAddress: o.Controllers.MetricsAddr, SecureServing: o.Controllers.MetricsAddr != "0"},
+		Metrics:                 metricsserver.Options{BindAddress: o.Controllers.MetricsAddr, SecureServing: o.Controllers.MetricsAddr != "0", FilterProvider: filters.WithAuthenticationAndAuthorization},
 		HealthProbeBindAddress:  o.Controllers.HealthAddr,
 		LeaderElection:          o.Controllers.LeaderElection,
 		LeaderElectionID:        o.Controllers.LeaderElectionID,
@@ -233,8 +235,7 @@ func newRouter(ctx context.Context, direct, cached client.Client, creds *credent
 		Client:             cached,
 		Writer:             direct,
 		Credentials:        creds,
-		AllowedUsers:       s.AllowedUsers,
-		AllowedGroups:      s.AllowedGroups,
+		Allowed:            access.AllowList{Users: s.AllowedUsers, Groups: s.AllowedGroups},
 		PublicCatalog:      s.PublicCatalog,
 		Log:                log.WithName("bindflow"),
 	}).Routes(r)
@@ -262,6 +263,35 @@ type httpServer struct {
 	opts    *options.Server
 	handler http.Handler
 	log     logr.Logger
+	// timeouts are defaultTimeouts unless a test shortens them.
+	timeouts *serverTimeouts
+}
+
+// serverTimeouts bound how long a client can hold a connection: one that
+// sends its request slowly (slowloris), or reads the answer slowly, is cut
+// off, so a few clients cannot exhaust the server.
+type serverTimeouts struct {
+	readHeader, read, write, idle time.Duration
+}
+
+var defaultTimeouts = serverTimeouts{readHeader: 10 * time.Second, read: 30 * time.Second, write: time.Minute, idle: 2 * time.Minute}
+
+// maxHeaderBytes bounds a request's headers; bindflow bounds bodies.
+const maxHeaderBytes = 32 << 10
+
+func (s *httpServer) server() *http.Server {
+	t := defaultTimeouts
+	if s.timeouts != nil {
+		t = *s.timeouts
+	}
+	return &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: t.readHeader,
+		ReadTimeout:       t.read,
+		WriteTimeout:      t.write,
+		IdleTimeout:       t.idle,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
 }
 
 // NeedLeaderElection is false: every replica serves HTTP.
@@ -272,7 +302,7 @@ func (s *httpServer) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", s.opts.ListenAddress, err)
 	}
-	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := s.server()
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -47,10 +47,10 @@ func TestBackendWithEmbeddedIssuer(t *testing.T) {
 		},
 	}))
 
-	port := framework.FreePort(t)
+	port, metricsPort := framework.FreePort(t), framework.FreePort(t)
 	o := app.Options{Controllers: options.NewControllers(), Server: options.NewServer()}
 	o.Controllers.LeaderElection = false
-	o.Controllers.MetricsAddr = "0"
+	o.Controllers.MetricsAddr = "127.0.0.1:" + strconv.Itoa(metricsPort)
 	o.Controllers.HealthAddr = "0"
 	o.Server.ListenAddress = "127.0.0.1:" + strconv.Itoa(port)
 	o.Server.OIDCIssuer = options.EmbeddedIssuer
@@ -80,6 +80,10 @@ func TestBackendWithEmbeddedIssuer(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, resp.Status
 	}, time.Minute)
+
+	t.Run("metrics need a caller allowed to get /metrics", func(t *testing.T) {
+		framework.CheckMetricsAuthorized(t, p.Cluster, "https://127.0.0.1:"+strconv.Itoa(metricsPort)+"/metrics")
+	})
 
 	// The CLI's loopback callback.
 	responses := make(chan string, 1)

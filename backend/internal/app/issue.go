@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/apis/providername"
+	"github.com/bindery-dev/bindery/backend/internal/auth/session"
 	"github.com/bindery-dev/bindery/backend/internal/onboarding"
 	"github.com/bindery-dev/bindery/backend/internal/scheme"
 )
@@ -45,4 +47,14 @@ func IssueKubeconfig(ctx context.Context, cfg *rest.Config, o Options, subject, 
 		return nil, err
 	}
 	return creds.Issue(ctx, res.Namespace)
+}
+
+// RotateKeys replaces the cookie keys in the keys Secret namespace/name,
+// keeping the current ones as the previous keys (session.RotateKeys).
+func RotateKeys(ctx context.Context, cfg *rest.Config, namespace, name string) error {
+	direct, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		return fmt.Errorf("creating client: %w", err)
+	}
+	return session.RotateKeys(ctx, direct, namespace, name, time.Now())
 }

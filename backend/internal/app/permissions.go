@@ -54,6 +54,9 @@ var RequiredPermissions = func() []Permission {
 	all("rbac.authorization.k8s.io", rw, "roles", "rolebindings", "clusterroles", "clusterrolebindings")
 	all("admissionregistration.k8s.io", rw, "validatingadmissionpolicies", "validatingadmissionpolicybindings")
 	all("", []string{"create", "patch"}, "events")
+	// The metrics endpoint authenticates and authorizes its callers.
+	all("authentication.k8s.io", []string{"create"}, "tokenreviews")
+	all("authorization.k8s.io", []string{"create"}, "subjectaccessreviews")
 	return ps
 }()
 

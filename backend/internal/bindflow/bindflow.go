@@ -29,7 +29,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +45,7 @@ import (
 	"github.com/bindery-dev/bindery/apis/bindprotocol"
 	"github.com/bindery-dev/bindery/apis/catalog"
 	"github.com/bindery-dev/bindery/apis/providername"
+	"github.com/bindery-dev/bindery/backend/internal/access"
 	"github.com/bindery-dev/bindery/backend/internal/auth/oidclogin"
 	"github.com/bindery-dev/bindery/backend/internal/auth/session"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
@@ -60,7 +60,7 @@ const ProtocolVersion = "v0.4.6"
 // Lifetimes of the login and of the session that follows it.
 const (
 	loginTTL   = 10 * time.Minute
-	sessionTTL = 30 * time.Minute
+	sessionTTL = session.MaxLifetime
 	// codeTTL bounds the time from a bind to its code's redemption, which
 	// the CLI does at once.
 	codeTTL = 2 * time.Minute
@@ -103,10 +103,8 @@ type Handler struct {
 	// Writer onboards consumers, without a cache.
 	Writer      client.Client
 	Credentials Credentials
-	// AllowedUsers and AllowedGroups restrict who may bind; both empty
-	// allows every authenticated user.
-	AllowedUsers  []string
-	AllowedGroups []string
+	// Allowed is who may bind.
+	Allowed access.AllowList
 	// PublicCatalog serves the list of services at /templates without a
 	// login, for kubectl bind templates.
 	PublicCatalog bool
@@ -122,8 +120,12 @@ func (h *Handler) now() time.Time {
 	return time.Now()
 }
 
+// maxBody bounds a request body: a bind form is a few hundred bytes.
+const maxBody = 64 << 10
+
 // Routes adds the flow's routes to r.
 func (h *Handler) Routes(r *mux.Router) {
+	r.Use(func(next http.Handler) http.Handler { return http.MaxBytesHandler(next, maxBody) })
 	r.HandleFunc("/export", h.export).Methods(http.MethodGet)
 	r.HandleFunc("/templates", h.templates).Methods(http.MethodGet)
 	r.HandleFunc("/authorize", h.authorize).Methods(http.MethodGet)
@@ -272,13 +274,7 @@ func displayName(id *oidclogin.Identity) string {
 }
 
 func (h *Handler) allowed(id *oidclogin.Identity) bool {
-	if len(h.AllowedUsers) == 0 && len(h.AllowedGroups) == 0 {
-		return true
-	}
-	if slices.Contains(h.AllowedUsers, id.Subject) || (id.Name != "" && slices.Contains(h.AllowedUsers, id.Name)) {
-		return true
-	}
-	return slices.ContainsFunc(id.Groups, func(g string) bool { return slices.Contains(h.AllowedGroups, g) })
+	return h.Allowed.Allows(id.Subject, id.Name, id.Groups)
 }
 
 // session returns the session of the request's s parameter, or writes a

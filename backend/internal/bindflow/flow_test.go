@@ -34,6 +34,7 @@ import (
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/catalog"
 	"github.com/bindery-dev/bindery/apis/providername"
+	"github.com/bindery-dev/bindery/backend/internal/access"
 	"github.com/bindery-dev/bindery/backend/internal/auth/oidclogin"
 	"github.com/bindery-dev/bindery/backend/internal/auth/session"
 	"github.com/bindery-dev/bindery/backend/internal/bindflow"
@@ -141,7 +142,7 @@ func (e *env) start() *replica {
 		Client:        e.provider.Client,
 		Writer:        e.provider.Client,
 		Credentials:   &credentials.Issuer{Client: e.provider.Client, Kube: kube, Server: e.provider.Config.Host, CA: e.provider.Config.CAData, TTL: time.Hour},
-		AllowedGroups: []string{"developers"},
+		Allowed:       access.AllowList{Groups: []string{"developers"}},
 		PublicCatalog: e.publicCatalog,
 		Log:           testr.New(t),
 	}
@@ -529,6 +530,13 @@ func TestBadInput(t *testing.T) {
 		resp, err := browser(t).PostForm(e.External+"/bind", url.Values{"s": {"nosuch"}, "template": {"postgres"}})
 		require.NoError(t, err)
 		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	})
+
+	t.Run("a bind form too large to be one", func(t *testing.T) {
+		resp, err := browser(t).PostForm(e.External+"/bind", url.Values{"s": {"nosuch"}, "template": {strings.Repeat("x", 1<<20)}})
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		assert.Contains(t, framework.ReadBody(resp), "request body too large")
 	})
 
 	t.Run("errors are JSON for clients that ask", func(t *testing.T) {

@@ -32,7 +32,7 @@ func TestSelectionPageMessages(t *testing.T) {
 	cookie := func(expires time.Time) *http.Cookie {
 		v, err := codec.Encode(sessionCookie("s1"), session.Session{Subject: "alice", SessionID: "s1", ClusterID: "c1", Redirect: "http://127.0.0.1:1/cb", CSRF: "x", Expires: expires})
 		require.NoError(t, err)
-		return &http.Cookie{Name: sessionCookie("s1"), Value: v}
+		return &http.Cookie{Name: session.CookieName(sessionCookie("s1")), Value: v}
 	}
 	tests := []struct {
 		name   string

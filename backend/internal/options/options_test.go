@@ -53,7 +53,11 @@ func TestServer(t *testing.T) {
 		{name: "issuer that is not a URL", args: []string{"--oidc-issuer=idp", "--oidc-client-secret=x"}, wantErr: "must be a URL"},
 		{name: "TLS cert without key", args: []string{"--oidc-issuer=embedded", "--tls-cert-file=c.pem"}, wantErr: "go together"},
 		{name: "one cookie key", args: []string{"--oidc-issuer=embedded", "--cookie-signing-key=abc"}, wantErr: "--cookie-signing-key and --cookie-encryption-key go together"},
-		{name: "short token TTL", args: []string{"--oidc-issuer=embedded", "--token-ttl=1m"}, wantErr: "--token-ttl must be at least 10m"},
+		{name: "short token TTL", args: []string{"--oidc-issuer=embedded", "--token-ttl=1m"}, wantErr: "--token-ttl must be from 10m0s to 720h0m0s, not 1m0s"},
+		{name: "token TTL beyond the maximum", args: []string{"--oidc-issuer=embedded", "--token-ttl=8760h"}, wantErr: "--token-ttl must be from 10m0s to 720h0m0s, not 8760h0m0s"},
+		{name: "embedded issuer on a public URL", args: []string{"--oidc-issuer=embedded", "--external-url=https://bind.example.com"}, wantErr: "--oidc-issuer=embedded lets anyone log in as any user"},
+		{name: "embedded issuer on a public URL with --dev", args: []string{"--oidc-issuer=embedded", "--external-url=https://bind.example.com", "--dev"}, wantExtURL: "https://bind.example.com"},
+		{name: "embedded issuer on 127.0.0.1", args: []string{"--oidc-issuer=embedded", "--external-url=http://127.0.0.1:9000"}, wantExtURL: "http://127.0.0.1:9000"},
 		{name: "bad external URL", args: []string{"--oidc-issuer=embedded", "--external-url=ftp://x"}, wantErr: "--external-url"},
 	}
 	for _, tt := range tests {

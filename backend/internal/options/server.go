@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/bindery-dev/bindery/apis/kubeconfig"
 )
 
 // EmbeddedIssuer is the --oidc-issuer value that turns on the development
@@ -42,7 +44,18 @@ type Server struct {
 	ExternalAddress string
 	ExternalCAFile  string
 	TokenTTL        time.Duration
+
+	// Dev allows the embedded issuer on an --external-url other than
+	// loopback.
+	Dev bool
 }
+
+// Bounds of --token-ttl. The longest a leaked token can work is its TTL;
+// a consumer's konnector renews it after two thirds of it.
+const (
+	MinTokenTTL = 10 * time.Minute
+	MaxTokenTTL = 30 * 24 * time.Hour
+)
 
 // NewServer returns the defaults.
 func NewServer() *Server {
@@ -82,7 +95,8 @@ func (o *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.KeysSecret, "keys-secret", o.KeysSecret, "Secret holding the session keys (and the embedded issuer's key); created with random keys when missing, and shared by all replicas.")
 	fs.StringVar(&o.ExternalAddress, "external-address", o.ExternalAddress, "Provider API server address written into consumers' kubeconfigs; the backend's own when empty.")
 	fs.StringVar(&o.ExternalCAFile, "external-ca-file", o.ExternalCAFile, "CA bundle (PEM) of --external-address; the backend's own when empty.")
-	fs.DurationVar(&o.TokenTTL, "token-ttl", o.TokenTTL, "Lifetime of consumers' ServiceAccount tokens; they are renewed after two thirds of it.")
+	fs.DurationVar(&o.TokenTTL, "token-ttl", o.TokenTTL, "Lifetime of consumers' ServiceAccount tokens (10m to 720h); they are renewed after two thirds of it.")
+	fs.BoolVar(&o.Dev, "dev", o.Dev, "Development only: allow --oidc-issuer=embedded, which lets anyone log in as any user with any groups, on an --external-url that is not loopback.")
 }
 
 // Validate checks the flags and fills in defaults that depend on others.
@@ -123,8 +137,13 @@ func (o *Server) Validate() error {
 	if (o.CookieSigningKey == "") != (o.CookieEncryptionKey == "") {
 		errs = append(errs, errors.New("--cookie-signing-key and --cookie-encryption-key go together"))
 	}
-	if o.TokenTTL < 10*time.Minute {
-		errs = append(errs, fmt.Errorf("--token-ttl must be at least 10m, not %s", o.TokenTTL))
+	if o.TokenTTL < MinTokenTTL || o.TokenTTL > MaxTokenTTL {
+		errs = append(errs, fmt.Errorf("--token-ttl must be from %s to %s, not %s: a leaked token works for as long", MinTokenTTL, MaxTokenTTL, o.TokenTTL))
+	}
+	if o.OIDCIssuer == EmbeddedIssuer && !o.Dev {
+		if u, err := url.Parse(o.ExternalURL); err == nil && !kubeconfig.IsLoopback(u) {
+			errs = append(errs, fmt.Errorf("--oidc-issuer=embedded lets anyone log in as any user with any groups, so it serves only a loopback --external-url, not %q; configure your identity provider, or pass --dev for a development setup", o.ExternalURL))
+		}
 	}
 	if o.Namespace == "" || o.KeysSecret == "" {
 		errs = append(errs, errors.New("--namespace and --keys-secret must not be empty"))

@@ -187,6 +187,16 @@ func setup(t testing.TB, namespaces []string) (cons, prov *framework.Cluster, co
 	return cons, prov, consumerClient, p
 }
 
+// TestMetricsNeedAuthorization checks that the konnector's metrics endpoint
+// answers only callers the cluster allows to get /metrics.
+func TestMetricsNeedAuthorization(t *testing.T) {
+	t.Parallel()
+	cons := framework.StartCluster(t, "consumer")
+	port := framework.FreePort(t)
+	startKonnector(t, cons, fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", port))
+	framework.CheckMetricsAuthorized(t, cons, fmt.Sprintf("https://127.0.0.1:%d/metrics", port))
+}
+
 func waitBinding(t testing.TB, c client.Client, cond func(*kubebindv1alpha1.APIServiceBinding) (bool, string)) {
 	t.Helper()
 	framework.Eventually(t, func() (bool, string) {

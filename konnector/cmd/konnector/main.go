@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/bindery-dev/bindery/apis/clusterid"
@@ -74,7 +75,7 @@ func run() error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Controller:              controllerqueue.Config(),
 		Scheme:                  scheme.Scheme,
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr, SecureServing: o.MetricsAddr != "0"},
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr, SecureServing: o.MetricsAddr != "0", FilterProvider: filters.WithAuthenticationAndAuthorization},
 		HealthProbeBindAddress:  o.HealthAddr,
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        o.LeaderElectionID,

@@ -130,14 +130,24 @@ func (c *Client) Exchange(ctx context.Context, code, verifier, nonce string) (*I
 	if err := idt.Claims(&claims); err != nil {
 		return nil, fmt.Errorf("reading ID token claims: %w", err)
 	}
-	id := &Identity{Issuer: idt.Issuer, Subject: idt.Subject, Groups: stringList(claims[c.cfg.GroupsClaim])}
+	return identity(idt.Issuer, idt.Subject, claims, c.cfg.GroupsClaim), nil
+}
+
+// identity is who an ID token's claims say the user is. The name is the
+// email address only when the issuer says it verified it (email_verified),
+// since allow-lists match it; otherwise preferred_username or name.
+func identity(issuer, subject string, claims map[string]any, groupsClaim string) *Identity {
+	id := &Identity{Issuer: issuer, Subject: subject, Groups: stringList(claims[groupsClaim])}
 	for _, k := range []string{"email", "preferred_username", "name"} {
+		if k == "email" && claims["email_verified"] != true {
+			continue
+		}
 		if s, ok := claims[k].(string); ok && s != "" {
 			id.Name = s
 			break
 		}
 	}
-	return id, nil
+	return id
 }
 
 func stringList(v any) []string {

@@ -61,10 +61,13 @@ var (
 
 // Codec signs, encrypts and decodes values with Keys.
 type Codec struct {
-	sc *securecookie.SecureCookie
+	current, previous *securecookie.SecureCookie
+	previousUntil     time.Time
 	// Secure sets the Secure flag on cookies. It is on unless the backend
 	// is served over plain HTTP on a non-loopback address for testing.
 	Secure bool
+	// Now returns the current time; time.Now when nil.
+	Now func() time.Time
 }
 
 // NewCodec returns a codec for keys, which must be valid.
@@ -72,16 +75,27 @@ func NewCodec(k Keys) (*Codec, error) {
 	if err := k.Validate(); err != nil {
 		return nil, err
 	}
+	c := &Codec{current: secureCookie(k), Secure: true}
+	if k.Previous != nil {
+		if err := k.Previous.Validate(); err != nil {
+			return nil, fmt.Errorf("the previous keys: %w", err)
+		}
+		c.previous, c.previousUntil = secureCookie(*k.Previous), k.PreviousUntil
+	}
+	return c, nil
+}
+
+func secureCookie(k Keys) *securecookie.SecureCookie {
 	sc := securecookie.New(k.Signing, k.Encryption)
 	sc.SetSerializer(securecookie.JSONEncoder{})
 	sc.MaxAge(int((24 * time.Hour).Seconds()))
 	sc.MaxLength(16 * 1024)
-	return &Codec{sc: sc, Secure: true}, nil
+	return sc
 }
 
-// Encode signs and encrypts v under name.
+// Encode signs and encrypts v under name, with the current keys.
 func (c *Codec) Encode(name string, v any) (string, error) {
-	s, err := c.sc.Encode(name, v)
+	s, err := c.current.Encode(name, v)
 	if err != nil {
 		return "", fmt.Errorf("encoding %s: %w", name, err)
 	}
@@ -89,12 +103,19 @@ func (c *Codec) Encode(name string, v any) (string, error) {
 }
 
 // Decode verifies and decrypts value into v; a value made for another
-// name does not decode.
+// name does not decode. A value made with the previous keys decodes until
+// they expire.
 func (c *Codec) Decode(name, value string, v any) error {
 	if value == "" {
 		return ErrMissing
 	}
-	if err := c.sc.Decode(name, value, v); err != nil {
+	err := c.current.Decode(name, value, v)
+	if err != nil && c.previous != nil && c.now().Before(c.previousUntil) {
+		if c.previous.Decode(name, value, v) == nil {
+			return nil
+		}
+	}
+	if err != nil {
 		var scErr securecookie.Error
 		if errors.As(err, &scErr) && scErr.IsDecode() {
 			return ErrInvalid
@@ -104,6 +125,21 @@ func (c *Codec) Decode(name, value string, v any) error {
 	return nil
 }
 
+func (c *Codec) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// hostPrefix makes browsers keep a cookie only if it is Secure, has Path=/
+// and no Domain, so that no other host (a sibling subdomain) can set or
+// overwrite it.
+const hostPrefix = "__Host-"
+
+// CookieName is the name of the cookie SetCookie sets for name.
+func CookieName(name string) string { return hostPrefix + name }
+
 // SetCookie sets an HttpOnly cookie with value v, valid for ttl.
 func (c *Codec) SetCookie(w http.ResponseWriter, name string, v any, ttl time.Duration) error {
 	value, err := c.Encode(name, v)
@@ -111,7 +147,7 @@ func (c *Codec) SetCookie(w http.ResponseWriter, name string, v any, ttl time.Du
 		return err
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name:     name,
+		Name:     CookieName(name),
 		Value:    value,
 		Path:     "/",
 		MaxAge:   int(ttl.Seconds()),
@@ -126,7 +162,7 @@ func (c *Codec) SetCookie(w http.ResponseWriter, name string, v any, ttl time.Du
 
 // ReadCookie decodes the cookie name of r into v.
 func (c *Codec) ReadCookie(r *http.Request, name string, v any) error {
-	ck, err := r.Cookie(name)
+	ck, err := r.Cookie(CookieName(name))
 	if err != nil {
 		return ErrMissing
 	}
@@ -135,5 +171,5 @@ func (c *Codec) ReadCookie(r *http.Request, name string, v any) error {
 
 // ClearCookie removes the cookie name.
 func (c *Codec) ClearCookie(w http.ResponseWriter, name string) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: c.Secure, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: CookieName(name), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: c.Secure, SameSite: http.SameSiteLaxMode})
 }

@@ -12,18 +12,29 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// Keys in the Secret.
+// Keys in the Secret. RotateKeys moves the current keys to the previous
+// ones and records when.
 const (
-	SigningKeyField    = "signing-key"
-	EncryptionKeyField = "encryption-key"
+	SigningKeyField            = "signing-key"
+	EncryptionKeyField         = "encryption-key"
+	PreviousSigningKeyField    = "previous-signing-key"
+	PreviousEncryptionKeyField = "previous-encryption-key"
+	RotatedAtField             = "rotated-at"
 )
+
+// MaxLifetime is the longest a signed value (a login, a session, a code)
+// lives, and so how long the previous keys are still accepted after a
+// rotation.
+const MaxLifetime = 30 * time.Minute
 
 // Keys sign and encrypt cookies.
 type Keys struct {
@@ -31,6 +42,10 @@ type Keys struct {
 	Signing []byte
 	// Encryption is the AES key: 16, 24 or 32 bytes.
 	Encryption []byte
+	// Previous are the keys before the last rotation, accepted (never
+	// used to sign) until PreviousUntil.
+	Previous      *Keys
+	PreviousUntil time.Time
 }
 
 // Validate checks the key sizes. Any signing key of 32 bytes or more works
@@ -76,7 +91,39 @@ func LoadOrCreateKeys(ctx context.Context, c client.Client, namespace, name stri
 	if err := k.Validate(); err != nil {
 		return Keys{}, fmt.Errorf("session key Secret %s/%s: %w", namespace, name, err)
 	}
+	if rotated, err := time.Parse(time.RFC3339, string(data[RotatedAtField])); err == nil {
+		prev := Keys{Signing: data[PreviousSigningKeyField], Encryption: data[PreviousEncryptionKeyField]}
+		if prev.Validate() == nil {
+			k.Previous, k.PreviousUntil = &prev, rotated.Add(MaxLifetime)
+		}
+	}
 	return k, nil
+}
+
+// RotateKeys replaces the keys in the Secret namespace/name with new
+// random ones, keeping the current ones as the previous keys, which
+// backends started afterwards accept for MaxLifetime, so that no login in
+// progress fails.
+func RotateKeys(ctx context.Context, c client.Client, namespace, name string, now time.Time) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		secret := &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, secret); err != nil {
+			return fmt.Errorf("reading Secret %s/%s: %w", namespace, name, err)
+		}
+		current := Keys{Signing: secret.Data[SigningKeyField], Encryption: secret.Data[EncryptionKeyField]}
+		if err := current.Validate(); err != nil {
+			return fmt.Errorf("session key Secret %s/%s: %w", namespace, name, err)
+		}
+		secret.Data[PreviousSigningKeyField] = current.Signing
+		secret.Data[PreviousEncryptionKeyField] = current.Encryption
+		secret.Data[SigningKeyField] = random(64)
+		secret.Data[EncryptionKeyField] = random(32)
+		secret.Data[RotatedAtField] = []byte(now.UTC().Format(time.RFC3339))
+		if err := c.Update(ctx, secret); err != nil {
+			return fmt.Errorf("writing Secret %s/%s: %w", namespace, name, err)
+		}
+		return nil
+	})
 }
 
 // EnsureSecretFields returns the data of the Secret namespace/name after

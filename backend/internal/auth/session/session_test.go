@@ -2,6 +2,8 @@ package session
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -45,10 +47,10 @@ func TestKeysValidate(t *testing.T) {
 func TestCodec(t *testing.T) {
 	c, err := NewCodec(Keys{Signing: random(64), Encryption: random(32)})
 	require.NoError(t, err)
-	in := State{LoginID: "l1", SessionID: "s1", Expires: time.Now().Add(time.Minute).Truncate(time.Second)}
+	in := State{LoginID: "l1", SessionID: "a-session-id-long-enough-never-to-appear-by-chance", Expires: time.Now().Add(time.Minute).Truncate(time.Second)}
 	enc, err := c.Encode("state", in)
 	require.NoError(t, err)
-	assert.NotContains(t, enc, "s1", "the value is encrypted")
+	assert.NotContains(t, enc, in.SessionID, "the value is encrypted")
 
 	out := State{}
 	require.NoError(t, c.Decode("state", enc, &out))
@@ -64,6 +66,70 @@ func TestCodec(t *testing.T) {
 	other, err := NewCodec(Keys{Signing: random(64), Encryption: random(32)})
 	require.NoError(t, err)
 	assert.ErrorIs(t, other.Decode("state", enc, &out), ErrInvalid, "another key set cannot read it")
+}
+
+func TestCookiesAreHostOnly(t *testing.T) {
+	c, err := NewCodec(Keys{Signing: random(64), Encryption: random(32)})
+	require.NoError(t, err)
+	rec := httptest.NewRecorder()
+	require.NoError(t, c.SetCookie(rec, "bindery_session_x", State{LoginID: "l"}, time.Minute))
+	cookies := rec.Result().Cookies()
+	require.Len(t, cookies, 1)
+	ck := cookies[0]
+	assert.Equal(t, "__Host-bindery_session_x", ck.Name)
+	assert.True(t, ck.Secure, "__Host- needs Secure")
+	assert.Equal(t, "/", ck.Path, "__Host- needs Path=/")
+	assert.Empty(t, ck.Domain, "__Host- forbids Domain")
+	assert.True(t, ck.HttpOnly)
+
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.AddCookie(ck)
+	out := State{}
+	require.NoError(t, c.ReadCookie(req, "bindery_session_x", &out))
+	assert.Equal(t, "l", out.LoginID)
+	unprefixed := httptest.NewRequest(http.MethodGet, "/", nil)
+	unprefixed.AddCookie(&http.Cookie{Name: "bindery_session_x", Value: ck.Value})
+	assert.ErrorIs(t, c.ReadCookie(unprefixed, "bindery_session_x", &out), ErrMissing, "a cookie without the prefix, which a sibling domain could set, is ignored")
+}
+
+func TestRotateKeys(t *testing.T) {
+	ctx := t.Context()
+	cl := fake.NewClientBuilder().WithScheme(scheme.Scheme).Build()
+	old, err := LoadOrCreateKeys(ctx, cl, "ns", "keys")
+	require.NoError(t, err)
+	assert.Nil(t, old.Previous, "nothing rotated yet")
+	before, err := NewCodec(old)
+	require.NoError(t, err)
+	made, err := before.Encode("session", State{LoginID: "in-progress"})
+	require.NoError(t, err)
+
+	rotatedAt := time.Now()
+	require.NoError(t, RotateKeys(ctx, cl, "ns", "keys", rotatedAt))
+	keys, err := LoadOrCreateKeys(ctx, cl, "ns", "keys")
+	require.NoError(t, err)
+	assert.NotEqual(t, old.Signing, keys.Signing, "new keys")
+	require.NotNil(t, keys.Previous)
+	assert.Equal(t, old.Signing, keys.Previous.Signing)
+
+	now := rotatedAt
+	after, err := NewCodec(keys)
+	require.NoError(t, err)
+	after.Now = func() time.Time { return now }
+	out := State{}
+	require.NoError(t, after.Decode("session", made, &out), "a login begun before the rotation goes on")
+	assert.Equal(t, "in-progress", out.LoginID)
+	fresh, err := after.Encode("session", State{LoginID: "new"})
+	require.NoError(t, err)
+	assert.ErrorIs(t, before.Decode("session", fresh, &out), ErrInvalid, "new values use the new keys")
+
+	now = rotatedAt.Add(MaxLifetime + time.Minute)
+	assert.ErrorIs(t, after.Decode("session", made, &out), ErrInvalid, "the previous keys are refused after one session lifetime")
+	require.NoError(t, after.Decode("session", fresh, &out))
+
+	require.NoError(t, RotateKeys(ctx, cl, "ns", "keys", time.Now()))
+	again, err := LoadOrCreateKeys(ctx, cl, "ns", "keys")
+	require.NoError(t, err)
+	assert.Equal(t, keys.Signing, again.Previous.Signing, "only one generation back is kept")
 }
 
 func FuzzDecodeState(f *testing.F) {
