@@ -40,6 +40,7 @@ import (
 	"github.com/bindery-dev/bindery/backend/internal/bindflow"
 	"github.com/bindery-dev/bindery/backend/internal/controller/clusterhealth"
 	"github.com/bindery-dev/bindery/backend/internal/controller/clusterobjects"
+	"github.com/bindery-dev/bindery/backend/internal/controller/deprovision"
 	"github.com/bindery-dev/bindery/backend/internal/controller/exportrequest"
 	"github.com/bindery-dev/bindery/backend/internal/controller/exportupdate"
 	"github.com/bindery-dev/bindery/backend/internal/controller/servicenamespace"
@@ -129,10 +130,18 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, log logr.Logger) erro
 		"cluster objects":   (&clusterobjects.Reconciler{Client: mgr.GetClient(), Cache: mgr.GetCache()}).SetupWithManager,
 		"cluster health":    (&clusterhealth.Reconciler{Client: mgr.GetClient(), Recorder: rec, DefaultInterval: o.Controllers.HeartbeatInterval}).SetupWithManager,
 		"template status":   (&templatestatus.Reconciler{Client: mgr.GetClient()}).SetupWithManager,
-		"token rotation":    (&credentials.Rotator{Issuer: creds}).SetupWithManager,
+		"token rotation": (&credentials.Rotator{
+			Issuer: creds, Recorder: rec, GracePeriod: o.Server.ConsumerGracePeriod,
+			Allowed: access.AllowList{Users: o.Server.AllowedUsers, Groups: o.Server.AllowedGroups},
+		}).SetupWithManager,
 	} {
 		if err := setup(mgr); err != nil {
 			return fmt.Errorf("setting up the %s controller: %w", name, err)
+		}
+	}
+	if after := o.Server.DeprovisionAfter; after > 0 {
+		if err := (&deprovision.Reconciler{Client: mgr.GetClient(), Recorder: rec, After: after}).SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up the deprovision controller: %w", err)
 		}
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {

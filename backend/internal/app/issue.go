@@ -12,13 +12,10 @@ import (
 	"github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/apis/providername"
 	"github.com/bindery-dev/bindery/backend/internal/auth/session"
+	"github.com/bindery-dev/bindery/backend/internal/consumer"
 	"github.com/bindery-dev/bindery/backend/internal/onboarding"
 	"github.com/bindery-dev/bindery/backend/internal/scheme"
 )
-
-// IssuedIssuer is the issuer recorded for consumers whose kubeconfig an
-// operator issued with IssueKubeconfig rather than through a login.
-const IssuedIssuer = "bindery-backend/issue-kubeconfig"
 
 // IssueKubeconfig onboards a consumer cluster without a browser login, as
 // an operator does for CI/CD: it creates what a bind creates (cluster
@@ -41,7 +38,7 @@ func IssueKubeconfig(ctx context.Context, cfg *rest.Config, o Options, subject, 
 	if err != nil {
 		return nil, err
 	}
-	who := providername.Consumer{Issuer: IssuedIssuer, Subject: subject, ClusterID: clusterID}
+	who := providername.Consumer{Issuer: consumer.OperatorIssuer, Subject: subject, ClusterID: clusterID}
 	res, err := onboarding.Ensure(ctx, direct, who, o.Controllers.ProviderPrettyName)
 	if err != nil {
 		return nil, err

@@ -491,7 +491,7 @@ func (h *Handler) complete(ctx context.Context, s session.Session, o offer, clus
 	if err != nil {
 		return nil, err
 	}
-	if err := onboarding.RecordBind(ctx, h.Writer, res.Namespace, onboarding.Bind{SessionID: s.SessionID, ClusterKey: clusterKey, Until: s.Expires, Now: h.now()}); err != nil {
+	if err := onboarding.RecordBind(ctx, h.Writer, res.Namespace, onboarding.Bind{SessionID: s.SessionID, ClusterKey: clusterKey, Name: s.Name, Groups: s.Groups, Until: s.Expires, Now: h.now()}); err != nil {
 		return nil, bindRefusal(err)
 	}
 	kubeconfig, err := h.Credentials.Issue(ctx, res.Namespace)

@@ -24,6 +24,15 @@ const (
 	IssuerAnnotation    = "bindery.dev/consumer-issuer"
 	SubjectAnnotation   = "bindery.dev/consumer-subject"
 	ClusterIDAnnotation = "bindery.dev/consumer-cluster-id"
+	// NameAnnotation and GroupsAnnotation (a JSON list), on a cluster
+	// namespace, record the user's name and groups at the last bind, so
+	// that the allow-lists can be checked again before each renewal.
+	NameAnnotation   = "bindery.dev/consumer-name"
+	GroupsAnnotation = "bindery.dev/consumer-groups"
+	// OperatorIssuer is the issuer recorded for consumers an operator
+	// onboarded with bindery-backend issue-kubeconfig, not through a login;
+	// the allow-lists do not apply to them.
+	OperatorIssuer = "bindery-backend/issue-kubeconfig"
 	// ClusterKeyAnnotation, on a cluster namespace, is the SHA-256 of the
 	// cluster key (bindprotocol.ClusterKey) the cluster first bound with;
 	// later binds must show the same key.

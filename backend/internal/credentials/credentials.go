@@ -78,6 +78,7 @@ func (i *Issuer) Issue(ctx context.Context, namespace string) ([]byte, error) {
 		secret.Labels[ManagedLabel] = "true"
 		secret.Annotations[IssuedAnnotation] = time.Now().UTC().Format(time.RFC3339)
 		secret.Annotations[ExpiresAnnotation] = tr.Status.ExpirationTimestamp.UTC().Format(time.RFC3339)
+		delete(secret.Annotations, RenewalStoppedAnnotation)
 		secret.Type = corev1.SecretTypeOpaque
 		secret.Data = map[string][]byte{KubeconfigKey: kubeconfig}
 		return nil

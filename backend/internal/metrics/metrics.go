@@ -31,6 +31,18 @@ var (
 		Name: "bindery_backend_bound_consumers",
 		Help: "Consumer clusters with a ClusterBinding, by konnector health.",
 	}, []string{"health"})
+	// RenewalsStopped counts consumers whose token renewal stopped, by
+	// reason (NotAllowed, Silent).
+	RenewalsStopped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bindery_backend_renewals_stopped_total",
+		Help: "Consumers whose token is no longer renewed, by reason.",
+	}, []string{"reason"})
+	// Deprovisioned counts consumer clusters removed after their last
+	// binding went.
+	Deprovisioned = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bindery_backend_consumers_deprovisioned_total",
+		Help: "Consumer clusters deprovisioned after their last binding went.",
+	})
 	// ReconcileErrors counts reconcile errors by controller.
 	ReconcileErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bindery_backend_reconcile_errors_total",
@@ -39,5 +51,5 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(RequestsHandled, Exports, SchemaUpdates, BoundConsumers, ReconcileErrors)
+	ctrlmetrics.Registry.MustRegister(RequestsHandled, Exports, SchemaUpdates, BoundConsumers, RenewalsStopped, Deprovisioned, ReconcileErrors)
 }

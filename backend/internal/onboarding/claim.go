@@ -47,6 +47,10 @@ type Bind struct {
 	// ClusterKey is the key the CLI showed (bindprotocol.ClusterKey); empty
 	// for kube-bind's CLI.
 	ClusterKey string
+	// Name and Groups are the user's at this login; they are recorded for
+	// the allow-list checks before renewals.
+	Name   string
+	Groups []string
 	// Until is when the session expires; the record of its bind is kept
 	// until then.
 	Until time.Time
@@ -82,8 +86,8 @@ func checkKey(ns *corev1.Namespace, key string) error {
 }
 
 // RecordBind records b on the consumer's cluster namespace, which Ensure
-// has created: the cluster key the first time one is shown, and the
-// session, which then cannot bind again. It refuses a session that has
+// has created: the cluster key the first time one is shown, the user's
+// name and groups, and the session, which then cannot bind again. It refuses a session that has
 // already bound, a key that does not match, and more than
 // MaxBindsPerSessionLifetime binds at once. The update is conditional on
 // the namespace's resourceVersion, so two replicas cannot both accept the
@@ -124,6 +128,12 @@ func RecordBind(ctx context.Context, c client.Client, namespace string, b Bind) 
 			ns.Annotations = map[string]string{}
 		}
 		ns.Annotations[consumer.BoundSessionsAnnotation] = string(raw)
+		groups, err := json.Marshal(b.Groups)
+		if err != nil {
+			return err
+		}
+		ns.Annotations[consumer.NameAnnotation] = b.Name
+		ns.Annotations[consumer.GroupsAnnotation] = string(groups)
 		if b.ClusterKey != "" && ns.Annotations[consumer.ClusterKeyAnnotation] == "" {
 			ns.Annotations[consumer.ClusterKeyAnnotation] = hash(b.ClusterKey)
 		}

@@ -93,13 +93,22 @@ func Ensure(ctx context.Context, c client.Client, who providername.Consumer, pro
 // EnsureNamespaceReader lets the consumer's konnector get its cluster
 // namespace and its service namespaces by name, and nothing else
 // cluster-wide.
+//
+// Both are owned by the cluster namespace, so that deleting it (revoking
+// the consumer) removes them too.
 func EnsureNamespaceReader(ctx context.Context, c client.Client, clusterNamespace string, serviceNamespaces []string) error {
+	ns := &corev1.Namespace{}
+	if err := c.Get(ctx, client.ObjectKey{Name: clusterNamespace}, ns); err != nil {
+		return fmt.Errorf("reading namespace %s: %w", clusterNamespace, err)
+	}
+	owner := []metav1.OwnerReference{{APIVersion: "v1", Kind: "Namespace", Name: ns.Name, UID: ns.UID}}
 	name := ClusterRoleName(clusterNamespace)
 	cr := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	if _, err := controllerutil.CreateOrPatch(ctx, c, cr, func() error {
 		if cr.Labels == nil {
 			cr.Labels = map[string]string{}
 		}
+		cr.OwnerReferences = owner
 		cr.Labels[consumer.ClusterNamespaceLabel] = clusterNamespace
 		cr.Rules = rbacgrant.NamespaceReadRules(append([]string{clusterNamespace}, serviceNamespaces...)...)
 		return nil
@@ -112,6 +121,7 @@ func EnsureNamespaceReader(ctx context.Context, c client.Client, clusterNamespac
 			crb.Labels = map[string]string{}
 		}
 		crb.Labels[consumer.ClusterNamespaceLabel] = clusterNamespace
+		crb.OwnerReferences = owner
 		crb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name}
 		crb.Subjects = []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: clusterNamespace, Name: consumer.ServiceAccountName}}
 		return nil
