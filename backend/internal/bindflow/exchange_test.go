@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -70,6 +71,7 @@ func TestCodeExchange(t *testing.T) {
 
 	var code string
 	var login codeLogin
+	var bound *kubebindv1alpha1.APIServiceExportRequest
 	t.Run("the callback gets a code and no credential", func(t *testing.T) {
 		cb := startCLI(t)
 		login = newCodeLogin(cb, "code1", "cluster-c")
@@ -99,6 +101,14 @@ func TestCodeExchange(t *testing.T) {
 		require.NoError(t, err)
 		ns := providername.ClusterNamespace(providername.Consumer{Issuer: e.idp.IssuerURL, Subject: "alice", ClusterID: "cluster-c"})
 		assert.Equal(t, ns, kc.Contexts[kc.CurrentContext].Namespace)
+		// What kubectl bind does next: the cluster now has a binding.
+		bound = &kubebindv1alpha1.APIServiceExportRequest{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "postgres"},
+			Spec: kubebindv1alpha1.APIServiceExportRequestSpec{Resources: []kubebindv1alpha1.APIServiceExportRequestResource{
+				{GroupResource: kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"}},
+			}},
+		}
+		require.NoError(t, e.provider.Client.Create(ctx, bound))
 	})
 
 	t.Run("a code redeems once", func(t *testing.T) {
@@ -147,6 +157,17 @@ func TestCodeExchange(t *testing.T) {
 		assert.Equal(t, http.StatusForbidden, resp.StatusCode)
 		assert.Contains(t, framework.ReadBody(resp), "This cluster binds only with Bindery")
 		assert.Len(t, steal.queries, 0, "nothing reached the link's listener")
+	})
+
+	t.Run("a cluster with nothing bound binds again with a new key", func(t *testing.T) {
+		// As after kubectl bind uninstall, which deletes the cluster's key.
+		require.NoError(t, e.provider.Client.Delete(ctx, bound))
+		cb := startCLI(t)
+		l := newCodeLogin(cb, "rekeyed", "cluster-c")
+		q := e.bindForCode(t, cb, l, "alice")
+		newKey := bindprotocol.ClusterKey(bindprotocol.NewSecret(), e.External+"/authorize")
+		status, body := e.exchange(t, bindprotocol.ExchangeRequest{Code: q.Get(bindprotocol.CodeParam), Verifier: l.verifier, ClusterKey: newKey})
+		require.Equal(t, http.StatusOK, status, string(body))
 	})
 
 	t.Run("kube-bind's flow still binds a cluster without a key", func(t *testing.T) {

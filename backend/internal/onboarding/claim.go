@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/util/retry"
@@ -60,7 +61,9 @@ type Bind struct {
 
 // CheckClusterKey refuses, without writing anything, a bind whose cluster
 // key does not match the one the cluster namespace recorded. A namespace
-// that does not exist yet, or has no key, accepts any.
+// that does not exist yet, or has no key, accepts any; so does one with
+// nothing bound, which has nothing to protect (a cluster that uninstalled
+// kubectl bind's objects, its key with them, binds again with a new key).
 func CheckClusterKey(ctx context.Context, c client.Client, namespace, key string) error {
 	ns := &corev1.Namespace{}
 	if err := c.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
@@ -69,20 +72,42 @@ func CheckClusterKey(ctx context.Context, c client.Client, namespace, key string
 		}
 		return fmt.Errorf("reading namespace %s: %w", namespace, err)
 	}
-	return checkKey(ns, key)
+	_, err := checkKey(ctx, c, ns, key)
+	return err
 }
 
-func checkKey(ns *corev1.Namespace, key string) error {
+// checkKey checks key against the one ns recorded, and says whether key
+// is to be recorded: when none is, or nothing is bound (a new key).
+func checkKey(ctx context.Context, c client.Client, ns *corev1.Namespace, key string) (record bool, err error) {
 	recorded := ns.Annotations[consumer.ClusterKeyAnnotation]
-	switch {
-	case recorded == "":
-		return nil
-	case key == "":
-		return ErrClusterKeyRequired
-	case subtle.ConstantTimeCompare([]byte(recorded), []byte(hash(key))) != 1:
-		return ErrClusterKey
+	if recorded == "" {
+		return key != "", nil
 	}
-	return nil
+	if key != "" && subtle.ConstantTimeCompare([]byte(recorded), []byte(hash(key))) == 1 {
+		return false, nil
+	}
+	bound, err := Bound(ctx, c, ns.Name)
+	if err != nil || !bound {
+		return key != "", err
+	}
+	if key == "" {
+		return false, ErrClusterKeyRequired
+	}
+	return false, ErrClusterKey
+}
+
+// Bound reports whether a cluster namespace holds an export or an export
+// request: something of the consumer's is bound there.
+func Bound(ctx context.Context, c client.Client, namespace string) (bool, error) {
+	exports := &kubebindv1alpha1.APIServiceExportList{}
+	if err := c.List(ctx, exports, client.InNamespace(namespace), client.Limit(1)); err != nil {
+		return false, fmt.Errorf("listing the exports of %s: %w", namespace, err)
+	}
+	requests := &kubebindv1alpha1.APIServiceExportRequestList{}
+	if err := c.List(ctx, requests, client.InNamespace(namespace), client.Limit(1)); err != nil {
+		return false, fmt.Errorf("listing the export requests of %s: %w", namespace, err)
+	}
+	return len(exports.Items)+len(requests.Items) > 0, nil
 }
 
 // RecordBind records b on the consumer's cluster namespace, which Ensure
@@ -98,7 +123,8 @@ func RecordBind(ctx context.Context, c client.Client, namespace string, b Bind) 
 		if err := c.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
 			return fmt.Errorf("reading namespace %s: %w", namespace, err)
 		}
-		if err := checkKey(ns, b.ClusterKey); err != nil {
+		recordKey, err := checkKey(ctx, c, ns, b.ClusterKey)
+		if err != nil {
 			return err
 		}
 		sessions := map[string]int64{}
@@ -134,7 +160,7 @@ func RecordBind(ctx context.Context, c client.Client, namespace string, b Bind) 
 		}
 		ns.Annotations[consumer.NameAnnotation] = b.Name
 		ns.Annotations[consumer.GroupsAnnotation] = string(groups)
-		if b.ClusterKey != "" && ns.Annotations[consumer.ClusterKeyAnnotation] == "" {
+		if recordKey {
 			ns.Annotations[consumer.ClusterKeyAnnotation] = hash(b.ClusterKey)
 		}
 		if err := c.Update(ctx, ns); err != nil {

@@ -46,3 +46,24 @@ func ClusterKey(ctx context.Context, kube kubernetes.Interface, authorizeURL str
 	}
 	return bindprotocol.ClusterKey(string(secret), authorizeURL), nil
 }
+
+// DeleteProviderKubeconfigs deletes the provider kubeconfig Secrets kubectl
+// bind stored in the kube-bind namespace, and returns their names.
+func DeleteProviderKubeconfigs(ctx context.Context, kube kubernetes.Interface) ([]string, error) {
+	secrets := kube.CoreV1().Secrets(Namespace)
+	list, err := secrets.List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=" + FieldManager})
+	if err != nil {
+		return nil, consumerError(err, "listing the provider kubeconfigs in "+Namespace)
+	}
+	var deleted []string
+	for _, s := range list.Items {
+		if s.Name == bindprotocol.ClusterSecretName || s.Data["kubeconfig"] == nil {
+			continue
+		}
+		if err := secrets.Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return deleted, consumerError(err, "deleting Secret "+Namespace+"/"+s.Name)
+		}
+		deleted = append(deleted, s.Name)
+	}
+	return deleted, nil
+}

@@ -36,7 +36,7 @@ func TestRootCommand(t *testing.T) {
 		{"no argument prints help", nil, []string{"Usage:"}, ""},
 		{"completion for bash", []string{"completion", "bash"}, []string{"bash completion"}, ""},
 		{"too many arguments", []string{"a", "b"}, nil, "accepts at most 1 arg"},
-		{"unbind needs a binding", []string{"unbind"}, nil, "accepts 1 arg"},
+		{"unbind needs a binding", []string{"unbind"}, nil, "or pass --all"},
 		{"apiservice needs its inputs", []string{"apiservice"}, nil, "--remote-kubeconfig and -f are required"},
 		{"an unreachable consumer cluster", []string{"--server", "https://127.0.0.1:1", "--insecure-skip-tls-verify", "https://bindery.example.com/export"}, nil, "cannot reach the consumer cluster"},
 	}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/bindery-dev/bindery/cli/internal/bind"
 )
@@ -26,33 +27,96 @@ const OrphanAnnotation = "bindery.dev/orphan"
 type unbindOptions struct {
 	orphan  bool
 	yes     bool
+	all     bool
 	timeout time.Duration
 }
 
 func newUnbind(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &unbindOptions{}
 	cmd := &cobra.Command{
-		Use:   "unbind <binding>",
+		Use:   "unbind <binding> | --all",
 		Short: "Remove a binding and its objects from this cluster",
 		Long: `unbind removes a binding. By default the konnector deletes every object of
 the bound resource on the provider first (waiting for the provider's own
 clean-up, e.g. cloud resources), then here, then the CRD. With --orphan the
-provider keeps its objects and only this cluster's are removed.`,
+provider keeps its objects and only this cluster's are removed.
+
+With --all it removes every binding, then the provider kubeconfigs kubectl
+bind stored. The provider deprovisions the cluster once its last binding is
+gone. kubectl bind uninstall then removes the konnector too.`,
 		Example: `  kubectl bind unbind databases.db.example.com
-  kubectl bind unbind databases.db.example.com --orphan --yes`,
-		Args: cobra.ExactArgs(1),
+  kubectl bind unbind databases.db.example.com --orphan --yes
+  kubectl bind unbind --all`,
+		Args: func(_ *cobra.Command, args []string) error {
+			switch {
+			case o.all && len(args) > 0:
+				return fmt.Errorf("name a binding or pass --all, not both")
+			case !o.all && len(args) != 1:
+				return fmt.Errorf("name the binding to remove (kubectl bind list shows them), or pass --all")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := clientsFor(flags)
 			if err != nil {
 				return err
+			}
+			if o.all {
+				return unbindAll(cmd.Context(), c.dynamic, c.kube, o, streams.In, streams.Out)
 			}
 			return unbind(cmd.Context(), c.dynamic, args[0], o, streams.In, streams.Out)
 		},
 	}
 	cmd.Flags().BoolVar(&o.orphan, "orphan", false, "Keep the objects on the provider; remove only this cluster's.")
 	cmd.Flags().BoolVarP(&o.yes, "yes", "y", false, "Do not ask for confirmation.")
-	cmd.Flags().DurationVar(&o.timeout, "timeout", 5*time.Minute, "How long to wait for the binding to be gone.")
+	cmd.Flags().BoolVar(&o.all, "all", false, "Remove every binding, then the provider kubeconfigs kubectl bind stored.")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 5*time.Minute, "How long to wait for each binding to be gone.")
 	return cmd
+}
+
+// unbindAll removes every binding, one after another, after one
+// confirmation, and then the provider kubeconfig Secrets kubectl bind
+// stored, which no binding needs any more.
+func unbindAll(ctx context.Context, d dynamic.Interface, kube kubernetes.Interface, o *unbindOptions, in io.Reader, out io.Writer) error {
+	bl, err := d.Resource(bind.Bindings).List(ctx, metav1.ListOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("listing APIServiceBindings: %w", err)
+	}
+	var names []string
+	if bl != nil {
+		for _, b := range bl.Items {
+			names = append(names, b.GetName())
+		}
+	}
+	if len(names) > 0 && !o.yes {
+		what := "every object of each is deleted on the provider first, then here, then the CRDs"
+		if o.orphan {
+			what = "the providers keep their objects, unmanaged; this cluster's objects and the CRDs are deleted"
+		}
+		fmt.Fprintf(out, "Unbinding all of %s: %s.\nContinue? [y/N] ", strings.Join(names, ", "), what) //nolint:errcheck
+		line, _ := bufio.NewReader(in).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+			return fmt.Errorf("not unbound")
+		}
+	}
+	each := *o
+	each.yes = true
+	for _, name := range names {
+		if err := unbind(ctx, d, name, &each, nil, out); err != nil {
+			return err
+		}
+	}
+	removed, err := bind.DeleteProviderKubeconfigs(ctx, kube)
+	if err != nil {
+		return err
+	}
+	for _, name := range removed {
+		fmt.Fprintf(out, "Deleted the provider kubeconfig Secret %s/%s.\n", bind.Namespace, name) //nolint:errcheck
+	}
+	if len(names) == 0 {
+		fmt.Fprintln(out, "Nothing is bound.") //nolint:errcheck
+	}
+	return nil
 }
 
 func unbind(ctx context.Context, d dynamic.Interface, name string, o *unbindOptions, in io.Reader, out io.Writer) error {

@@ -30,6 +30,7 @@ import (
 
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
 	"github.com/bindery-dev/bindery/backend/internal/metrics"
+	"github.com/bindery-dev/bindery/backend/internal/onboarding"
 )
 
 // UnusedSinceAnnotation, on a cluster namespace, is when it was first seen
@@ -74,7 +75,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if ns.Labels[consumer.RoleLabel] != consumer.RoleCluster || ns.DeletionTimestamp != nil {
 		return ctrl.Result{}, nil
 	}
-	used, err := r.used(ctx, ns.Name)
+	used, err := onboarding.Bound(ctx, r.Client, ns.Name)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -92,19 +93,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{RequeueAfter: left}, nil
 	}
 	return ctrl.Result{}, r.deprovision(ctx, ns, since)
-}
-
-// used reports whether the namespace holds an export or an export request.
-func (r *Reconciler) used(ctx context.Context, namespace string) (bool, error) {
-	exports := &kubebindv1alpha1.APIServiceExportList{}
-	if err := r.Client.List(ctx, exports, client.InNamespace(namespace), client.Limit(1)); err != nil {
-		return false, fmt.Errorf("listing the exports of %s: %w", namespace, err)
-	}
-	requests := &kubebindv1alpha1.APIServiceExportRequestList{}
-	if err := r.Client.List(ctx, requests, client.InNamespace(namespace), client.Limit(1)); err != nil {
-		return false, fmt.Errorf("listing the export requests of %s: %w", namespace, err)
-	}
-	return len(exports.Items)+len(requests.Items) > 0, nil
 }
 
 func unusedSince(ns *corev1.Namespace) (time.Time, bool) {
