@@ -21,10 +21,12 @@ import (
 
 // kcmControllers are the kube-controller-manager controllers every test
 // cluster runs: without them owner references are never collected, deleted
-// namespaces stay Terminating, and legacy token Secrets stay empty.
+// namespaces stay Terminating, ResourceQuotas are never counted (so what
+// they count cannot be created), and legacy token Secrets stay empty.
 var kcmControllers = []string{
 	"garbagecollector",
 	"namespace",
+	"resourcequota",
 	"serviceaccount",
 	"serviceaccount-token",
 }

@@ -126,7 +126,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, log logr.Logger) erro
 	for name, setup := range map[string]func(ctrl.Manager) error{
 		"export request":    (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager,
 		"export update":     (&exportupdate.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager,
-		"service namespace": (&servicenamespace.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager,
+		"service namespace": (&servicenamespace.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: rec}).SetupWithManager,
 		"cluster objects":   (&clusterobjects.Reconciler{Client: mgr.GetClient(), Cache: mgr.GetCache()}).SetupWithManager,
 		"cluster health":    (&clusterhealth.Reconciler{Client: mgr.GetClient(), Recorder: rec, DefaultInterval: o.Controllers.HeartbeatInterval}).SetupWithManager,
 		"template status":   (&templatestatus.Reconciler{Client: mgr.GetClient()}).SetupWithManager,
@@ -237,16 +237,17 @@ func newRouter(ctx context.Context, direct, cached client.Client, creds *credent
 		}
 	}
 	(&bindflow.Handler{
-		ExternalURL:        s.ExternalURL,
-		ProviderPrettyName: o.Controllers.ProviderPrettyName,
-		Login:              oidclogin.New(login),
-		Codec:              codec,
-		Client:             cached,
-		Writer:             direct,
-		Credentials:        creds,
-		Allowed:            access.AllowList{Users: s.AllowedUsers, Groups: s.AllowedGroups},
-		PublicCatalog:      s.PublicCatalog,
-		Log:                log.WithName("bindflow"),
+		ExternalURL:          s.ExternalURL,
+		ProviderPrettyName:   o.Controllers.ProviderPrettyName,
+		Login:                oidclogin.New(login),
+		Codec:                codec,
+		Client:               cached,
+		Writer:               direct,
+		Credentials:          creds,
+		Allowed:              access.AllowList{Users: s.AllowedUsers, Groups: s.AllowedGroups},
+		NewClustersPerMinute: s.NewClustersPerMinute,
+		PublicCatalog:        s.PublicCatalog,
+		Log:                  log.WithName("bindflow"),
 	}).Routes(r)
 	return r, nil
 }

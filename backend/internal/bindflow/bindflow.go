@@ -36,7 +36,9 @@ import (
 	"github.com/gorilla/mux"
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	"golang.org/x/oauth2"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -105,6 +107,9 @@ type Handler struct {
 	Credentials Credentials
 	// Allowed is who may bind.
 	Allowed access.AllowList
+	// NewClustersPerMinute bounds how many new consumer clusters one user
+	// can onboard per minute; 0 means no bound.
+	NewClustersPerMinute int
 	// PublicCatalog serves the list of services at /templates without a
 	// login, for kubectl bind templates.
 	PublicCatalog bool
@@ -487,6 +492,9 @@ func (h *Handler) complete(ctx context.Context, s session.Session, o offer, clus
 	if err := onboarding.CheckClusterKey(ctx, h.Writer, ns, clusterKey); err != nil {
 		return nil, bindRefusal(err)
 	}
+	if err := h.checkNewClusters(ctx, who, ns); err != nil {
+		return nil, err
+	}
 	res, err := onboarding.Ensure(ctx, h.Writer, who, h.ProviderPrettyName)
 	if err != nil {
 		return nil, err
@@ -504,6 +512,34 @@ func (h *Handler) complete(ctx context.Context, s session.Session, o offer, clus
 	}
 	h.Log.Info("Bound", "service", o.Name, "namespace", res.Namespace, "subject", s.Subject, "cluster", s.ClusterID)
 	return response, nil
+}
+
+// checkNewClusters refuses to onboard another new cluster of a user who
+// onboarded NewClustersPerMinute of them within the last minute: each is a
+// namespace, a ServiceAccount and grants on the provider.
+func (h *Handler) checkNewClusters(ctx context.Context, who providername.Consumer, namespace string) error {
+	if h.NewClustersPerMinute <= 0 {
+		return nil
+	}
+	if err := h.Writer.Get(ctx, client.ObjectKey{Name: namespace}, &corev1.Namespace{}); err == nil {
+		return nil // not new
+	} else if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading namespace %s: %w", namespace, err)
+	}
+	list := &corev1.NamespaceList{}
+	if err := h.Writer.List(ctx, list, client.MatchingLabels{consumer.SubjectLabel: onboarding.SubjectHash(who.Issuer, who.Subject)}); err != nil {
+		return fmt.Errorf("listing the clusters of %s: %w", who.Subject, err)
+	}
+	recent := 0
+	for _, n := range list.Items {
+		if h.now().Sub(n.CreationTimestamp.Time) < time.Minute {
+			recent++
+		}
+	}
+	if recent >= h.NewClustersPerMinute {
+		return &refusal{http.StatusTooManyRequests, "Too many new clusters", fmt.Sprintf("You bound %d new clusters within the last minute; this provider accepts %d a minute.", recent, h.NewClustersPerMinute), "Wait a minute and run kubectl bind again."}
+	}
+	return nil
 }
 
 // requestMeta is the metadata of a request in a BindingResponse. It is a

@@ -59,6 +59,8 @@ type env struct {
 	External string
 	// publicCatalog is the backends' --public-catalog.
 	publicCatalog bool
+	// newClustersPerMinute is the backends' --max-new-clusters-per-minute.
+	newClustersPerMinute int
 
 	mu       sync.Mutex
 	replicas []*replica
@@ -71,7 +73,8 @@ type replica struct {
 	served atomic.Int64
 }
 
-func setup(t *testing.T) *env {
+// setup starts the env; opts change it before its first backend starts.
+func setup(t *testing.T, opts ...func(*env)) *env {
 	t.Helper()
 	p := testenv.StartProvider(t)
 	ctx := t.Context()
@@ -111,6 +114,9 @@ func setup(t *testing.T) *env {
 	srv := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln) //nolint:errcheck
 	t.Cleanup(func() { _ = srv.Close() })
+	for _, o := range opts {
+		o(e)
+	}
 	e.start()
 	return e
 }
@@ -138,13 +144,14 @@ func (e *env) start() *replica {
 			IssuerURL: e.idp.IssuerURL, ClientID: e.idp.ClientID, ClientSecret: e.idp.ClientSecret,
 			RedirectURL: e.External + "/callback", Scopes: []string{"profile", "email"},
 		}),
-		Codec:         codec,
-		Client:        e.provider.Client,
-		Writer:        e.provider.Client,
-		Credentials:   &credentials.Issuer{Client: e.provider.Client, Kube: kube, Server: e.provider.Config.Host, CA: e.provider.Config.CAData, TTL: time.Hour},
-		Allowed:       access.AllowList{Groups: []string{"developers"}},
-		PublicCatalog: e.publicCatalog,
-		Log:           testr.New(t),
+		Codec:                codec,
+		Client:               e.provider.Client,
+		Writer:               e.provider.Client,
+		Credentials:          &credentials.Issuer{Client: e.provider.Client, Kube: kube, Server: e.provider.Config.Host, CA: e.provider.Config.CAData, TTL: time.Hour},
+		Allowed:              access.AllowList{Groups: []string{"developers"}},
+		PublicCatalog:        e.publicCatalog,
+		NewClustersPerMinute: e.newClustersPerMinute,
+		Log:                  testr.New(t),
 	}
 	r := mux.NewRouter()
 	h.Routes(r)

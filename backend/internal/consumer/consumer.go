@@ -24,6 +24,10 @@ const (
 	IssuerAnnotation    = "bindery.dev/consumer-issuer"
 	SubjectAnnotation   = "bindery.dev/consumer-subject"
 	ClusterIDAnnotation = "bindery.dev/consumer-cluster-id"
+	// SubjectLabel, on a cluster namespace, is a hash of the user's issuer
+	// and subject, so that a user's clusters can be listed (and their
+	// creation bounded).
+	SubjectLabel = "bindery.dev/consumer-subject-hash"
 	// NameAnnotation and GroupsAnnotation (a JSON list), on a cluster
 	// namespace, record the user's name and groups at the last bind, so
 	// that the allow-lists can be checked again before each renewal.
@@ -60,6 +64,10 @@ const (
 	// NamespacesAnnotation, on an APIServiceExport, holds the comma-separated
 	// consumer namespaces the service covers; absent means all.
 	NamespacesAnnotation = binderyv1alpha1.ConsumerNamespacesAnnotation
+
+	// QuotaName is the ResourceQuota in each cluster namespace that bounds
+	// what the consumer can create there.
+	QuotaName = "bindery-consumer"
 
 	// ServiceNamespaceFinalizer guards an APIServiceNamespace until its
 	// provider namespace and grants are gone.

@@ -6,12 +6,17 @@ package onboarding
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -45,12 +50,17 @@ func Ensure(ctx context.Context, c client.Client, who providername.Consumer, pro
 			ns.Annotations = map[string]string{}
 		}
 		ns.Labels[consumer.RoleLabel] = consumer.RoleCluster
+		ns.Labels[consumer.SubjectLabel] = SubjectHash(who.Issuer, who.Subject)
 		ns.Annotations[consumer.IssuerAnnotation] = who.Issuer
 		ns.Annotations[consumer.SubjectAnnotation] = who.Subject
 		ns.Annotations[consumer.ClusterIDAnnotation] = who.ClusterID
 		return nil
 	}); err != nil {
 		return Result{}, fmt.Errorf("ensuring namespace %s: %w", nsName, err)
+	}
+
+	if err := EnsureQuota(ctx, c, c, nsName, Quota); err != nil {
+		return Result{}, err
 	}
 
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: nsName, Name: consumer.ServiceAccountName}}
@@ -88,6 +98,95 @@ func Ensure(ctx context.Context, c client.Client, who providername.Consumer, pro
 		return Result{}, fmt.Errorf("ensuring ClusterBinding: %w", err)
 	}
 	return Result{Namespace: nsName, ServiceAccount: sa.Name}, nil
+}
+
+// Quota bounds what one consumer cluster can create in its cluster
+// namespace: each APIServiceNamespace becomes a provider namespace, a Role
+// and a RoleBinding, and each APIServiceExportRequest is work for the
+// backend.
+var Quota = corev1.ResourceList{
+	"count/apiservicenamespaces.kube-bind.io":     resource.MustParse("100"),
+	"count/apiserviceexportrequests.kube-bind.io": resource.MustParse("50"),
+}
+
+// ServiceQuota bounds the related objects (permission claims) a consumer
+// can create in one of its service namespaces.
+var ServiceQuota = corev1.ResourceList{
+	"count/secrets":    resource.MustParse("500"),
+	"count/configmaps": resource.MustParse("500"),
+}
+
+// EnsureQuota keeps the consumer's ResourceQuota hard limits in namespace,
+// and seeds the usage of the custom resources it counts (see
+// seedQuotaStatus), which it lists with reader.
+func EnsureQuota(ctx context.Context, c client.Client, reader client.Reader, namespace string, hard corev1.ResourceList) error {
+	q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: consumer.QuotaName}}
+	if _, err := controllerutil.CreateOrPatch(ctx, c, q, func() error {
+		q.Spec.Hard = hard.DeepCopy()
+		return nil
+	}); err != nil {
+		return fmt.Errorf("ensuring ResourceQuota %s/%s: %w", namespace, q.Name, err)
+	}
+	return seedQuotaStatus(ctx, c, reader, namespace)
+}
+
+// seedQuotaStatus fills in the usage of what the quota counts, when
+// kube-controller-manager has not counted it yet. Until a quota has a
+// usage for each of its limits, the API server refuses to create what it
+// counts, and kube-controller-manager counts custom resources only after
+// it has discovered them (up to 30 s after they were installed) and
+// resynced (every 5 min): a new consumer's first request would be refused.
+// From a seeded usage on, the API server's quota admission keeps it
+// current itself.
+func seedQuotaStatus(ctx context.Context, c client.Client, reader client.Reader, namespace string) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		q := &corev1.ResourceQuota{}
+		if err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: consumer.QuotaName}, q); err != nil {
+			return fmt.Errorf("reading ResourceQuota %s/%s: %w", namespace, consumer.QuotaName, err)
+		}
+		used := q.Status.Used.DeepCopy()
+		if used == nil {
+			used = corev1.ResourceList{}
+		}
+		changed := false
+		for name := range q.Spec.Hard {
+			if _, ok := used[name]; ok {
+				continue
+			}
+			gvk, ok := quotaKinds[name]
+			if !ok {
+				continue // a built-in resource, which kube-controller-manager counts at once
+			}
+			list := &metav1.PartialObjectMetadataList{}
+			list.SetGroupVersionKind(gvk)
+			if err := reader.List(ctx, list, client.InNamespace(namespace)); err != nil {
+				return fmt.Errorf("counting %s in %s: %w", name, namespace, err)
+			}
+			used[name] = *resource.NewQuantity(int64(len(list.Items)), resource.DecimalSI)
+			changed = true
+		}
+		if !changed {
+			return nil
+		}
+		q.Status.Used = used
+		if q.Status.Hard == nil {
+			q.Status.Hard = q.Spec.Hard.DeepCopy()
+		}
+		return c.Status().Update(ctx, q)
+	})
+}
+
+// quotaKinds are the lists of the custom resources Quota counts, which
+// kube-controller-manager may not count yet.
+var quotaKinds = map[corev1.ResourceName]schema.GroupVersionKind{
+	"count/apiservicenamespaces.kube-bind.io":     kubebindv1alpha1.SchemeGroupVersion.WithKind("APIServiceNamespaceList"),
+	"count/apiserviceexportrequests.kube-bind.io": kubebindv1alpha1.SchemeGroupVersion.WithKind("APIServiceExportRequestList"),
+}
+
+// SubjectHash is the value of consumer.SubjectLabel for a user.
+func SubjectHash(issuer, subject string) string {
+	sum := sha256.Sum256([]byte(issuer + "\n" + subject))
+	return hex.EncodeToString(sum[:])[:40]
 }
 
 // EnsureNamespaceReader lets the consumer's konnector get its cluster

@@ -52,6 +52,10 @@ type Server struct {
 	// last binding went.
 	DeprovisionAfter time.Duration
 
+	// NewClustersPerMinute bounds new consumer clusters per user and
+	// minute.
+	NewClustersPerMinute int
+
 	// Dev allows the embedded issuer on an --external-url other than
 	// loopback.
 	Dev bool
@@ -79,8 +83,9 @@ func NewServer() *Server {
 		KeysSecret:      "bindery-backend-keys",
 		TokenTTL:        7 * 24 * time.Hour,
 
-		ConsumerGracePeriod: 3 * 24 * time.Hour,
-		DeprovisionAfter:    24 * time.Hour,
+		ConsumerGracePeriod:  3 * 24 * time.Hour,
+		DeprovisionAfter:     24 * time.Hour,
+		NewClustersPerMinute: 5,
 	}
 }
 
@@ -108,6 +113,7 @@ func (o *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.TokenTTL, "token-ttl", o.TokenTTL, "Lifetime of consumers' ServiceAccount tokens (10m to 720h); they are renewed after two thirds of it.")
 	fs.DurationVar(&o.ConsumerGracePeriod, "consumer-grace-period", o.ConsumerGracePeriod, "How long a consumer's konnector may send no heartbeat before its token is no longer renewed (it then runs out after --token-ttl); 0 renews regardless.")
 	fs.DurationVar(&o.DeprovisionAfter, "deprovision-after", o.DeprovisionAfter, "How long a consumer cluster with no binding left keeps its namespace, ServiceAccount, ClusterBinding and grants before they are deleted; 0 keeps them.")
+	fs.IntVar(&o.NewClustersPerMinute, "max-new-clusters-per-minute", o.NewClustersPerMinute, "How many new consumer clusters one user may onboard per minute; 0 means no bound.")
 	fs.BoolVar(&o.Dev, "dev", o.Dev, "Development only: allow --oidc-issuer=embedded, which lets anyone log in as any user with any groups, on an --external-url that is not loopback.")
 }
 
@@ -152,8 +158,8 @@ func (o *Server) Validate() error {
 	if o.TokenTTL < MinTokenTTL || o.TokenTTL > MaxTokenTTL {
 		errs = append(errs, fmt.Errorf("--token-ttl must be from %s to %s, not %s: a leaked token works for as long", MinTokenTTL, MaxTokenTTL, o.TokenTTL))
 	}
-	if o.ConsumerGracePeriod < 0 || o.DeprovisionAfter < 0 {
-		errs = append(errs, errors.New("--consumer-grace-period and --deprovision-after must not be negative"))
+	if o.ConsumerGracePeriod < 0 || o.DeprovisionAfter < 0 || o.NewClustersPerMinute < 0 {
+		errs = append(errs, errors.New("--consumer-grace-period, --deprovision-after and --max-new-clusters-per-minute must not be negative"))
 	}
 	if o.OIDCIssuer == EmbeddedIssuer && !o.Dev {
 		if u, err := url.Parse(o.ExternalURL); err == nil && !kubeconfig.IsLoopback(u) {

@@ -97,3 +97,42 @@ func ClusterObjectPolicy(ownerLabel string, resources []PolicyResource) (*admiss
 	}
 	return policy, binding
 }
+
+// TokenSecretPolicyName names the ValidatingAdmissionPolicy and its
+// binding that keep consumers from creating service-account token Secrets.
+const TokenSecretPolicyName = "bindery-no-token-secrets"
+
+// TokenSecretPolicy refuses the creation of Secrets of type
+// kubernetes.io/service-account-token in the namespaces labelled
+// roleLabel: a consumer whose claims let it create Secrets there would
+// otherwise get a token of a ServiceAccount of the provider filled in.
+// Nobody needs such Secrets there: consumers' credentials are
+// TokenRequest tokens.
+func TokenSecretPolicy(roleLabel string) (*admissionregistrationv1.ValidatingAdmissionPolicy, *admissionregistrationv1.ValidatingAdmissionPolicyBinding) {
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: TokenSecretPolicyName},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{
+				NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: roleLabel, Operator: metav1.LabelSelectorOpExists}}},
+				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"secrets"}, Scope: ptr.To(admissionregistrationv1.NamespacedScope)},
+				}}},
+			},
+			Validations: []admissionregistrationv1.Validation{{
+				Expression: `!has(object.type) || object.type != "kubernetes.io/service-account-token"`,
+				Message:    "service-account token Secrets cannot be created in Bindery's consumer namespaces",
+				Reason:     ptr.To(metav1.StatusReasonForbidden),
+			}},
+		},
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: TokenSecretPolicyName},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        TokenSecretPolicyName,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+		},
+	}
+	return policy, binding
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -35,8 +36,11 @@ import (
 
 // Reconciler reconciles APIServiceNamespaces.
 type Reconciler struct {
-	Client   client.Client
-	Recorder events.EventRecorder
+	Client client.Client
+	// APIReader reads without a cache, to count what a service namespace's
+	// quota limits; mgr.GetAPIReader().
+	APIReader client.Reader
+	Recorder  events.EventRecorder
 }
 
 // SetupWithManager wires the reconciler: a change of the exports in a
@@ -143,6 +147,31 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, clusterNS *corev1.Name
 	})
 	if err != nil {
 		return fmt.Errorf("ensuring service namespace %s: %w", target, err)
+	}
+	if err := r.ensureTokenSecretPolicy(ctx); err != nil {
+		return err
+	}
+	return onboarding.EnsureQuota(ctx, r.Client, r.APIReader, target, onboarding.ServiceQuota)
+}
+
+// ensureTokenSecretPolicy keeps the admission policy that refuses
+// service-account token Secrets in Bindery's namespaces, before a
+// consumer can create Secrets in a service namespace.
+func (r *Reconciler) ensureTokenSecretPolicy(ctx context.Context) error {
+	want, wantBinding := rbacgrant.TokenSecretPolicy(consumer.RoleLabel)
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: want.Name}}
+	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, policy, func() error {
+		policy.Spec = want.Spec
+		return nil
+	}); err != nil {
+		return fmt.Errorf("ensuring ValidatingAdmissionPolicy %s: %w", want.Name, err)
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: wantBinding.Name}}
+	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, binding, func() error {
+		binding.Spec = wantBinding.Spec
+		return nil
+	}); err != nil {
+		return fmt.Errorf("ensuring ValidatingAdmissionPolicyBinding %s: %w", wantBinding.Name, err)
 	}
 	return nil
 }

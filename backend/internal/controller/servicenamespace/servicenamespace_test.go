@@ -51,7 +51,7 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
 			return err
 		}
-		return (&servicenamespace.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr)
+		return (&servicenamespace.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: rec}).SetupWithManager(mgr)
 	})
 	ctx := t.Context()
 	c := p.Client
@@ -131,6 +131,40 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 			{Namespace: nsB, Verb: "list", Group: "kube-bind.io", Resource: "apiserviceexports"},
 			{Namespace: svcB, Verb: "get", Resource: "secrets"},
 			{Verb: "list", Group: "db.example.com", Resource: "databases"},
+			// get by name and watch of B's Secrets, objects and ClusterBinding
+			{Namespace: svcB, Verb: "get", Resource: "secrets", Name: "bobs-conn"},
+			{Namespace: svcB, Verb: "watch", Resource: "secrets"},
+			{Namespace: nsB, Verb: "get", Resource: "secrets", Name: consumer.KubeconfigSecretName},
+			{Namespace: svcB, Verb: "get", Group: "db.example.com", Resource: "databases", Name: "bobs"},
+			{Namespace: svcB, Verb: "watch", Group: "db.example.com", Resource: "databases"},
+			{Namespace: nsB, Verb: "get", Group: "kube-bind.io", Resource: "clusterbindings", Name: consumer.ClusterBindingName},
+			{Namespace: nsB, Verb: "watch", Group: "kube-bind.io", Resource: "clusterbindings"},
+			// update and patch of B's objects
+			{Namespace: svcB, Verb: "update", Group: "db.example.com", Resource: "databases", Name: "bobs"},
+			{Namespace: svcB, Verb: "patch", Group: "db.example.com", Resource: "databases", Name: "bobs"},
+			// B's export requests
+			{Namespace: nsB, Verb: "get", Group: "kube-bind.io", Resource: "apiserviceexportrequests"},
+			{Namespace: nsB, Verb: "list", Group: "kube-bind.io", Resource: "apiserviceexportrequests"},
+			{Namespace: nsB, Verb: "create", Group: "kube-bind.io", Resource: "apiserviceexportrequests"},
+			// RBAC of its own, anywhere
+			{Namespace: nsA, Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "roles"},
+			{Namespace: svcA, Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "rolebindings"},
+			{Namespace: nsA, Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "rolebindings"},
+			{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings"},
+			{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterroles"},
+			// tokens, its own or others'
+			{Namespace: nsA, Verb: "create", Resource: "serviceaccounts", Subresource: "token", Name: consumer.ServiceAccountName},
+			{Namespace: nsB, Verb: "create", Resource: "serviceaccounts", Subresource: "token", Name: consumer.ServiceAccountName},
+			{Namespace: svcA, Verb: "create", Resource: "serviceaccounts", Subresource: "token", Name: "default"},
+			// impersonation
+			{Verb: "impersonate", Resource: "users"},
+			{Verb: "impersonate", Resource: "groups"},
+			{Namespace: nsB, Verb: "impersonate", Resource: "serviceaccounts", Name: consumer.ServiceAccountName},
+			// namespaces
+			{Verb: "create", Resource: "namespaces"},
+			{Verb: "delete", Resource: "namespaces", Name: svcB},
+			{Verb: "delete", Resource: "namespaces", Name: svcA},
+			{Verb: "delete", Resource: "namespaces", Name: nsA},
 		} {
 			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 				User:               "system:serviceaccount:" + nsA + ":" + consumer.ServiceAccountName,
@@ -146,6 +180,28 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 		}}
 		require.NoError(t, c.Create(ctx, own))
 		assert.True(t, own.Status.Allowed, "the claimed secrets of its own namespace are readable")
+	})
+
+	t.Run("nobody creates service-account token Secrets in consumer namespaces", func(t *testing.T) {
+		token := func(ns string) *corev1.Secret {
+			return &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "steal-a-token", Annotations: map[string]string{corev1.ServiceAccountNameKey: "default"}},
+				Type:       corev1.SecretTypeServiceAccountToken,
+			}
+		}
+		// The policy is in place before the consumer can write Secrets
+		// there; API servers load it within about a second.
+		framework.Eventually(t, func() (bool, string) {
+			err := c.Create(ctx, token(svcA))
+			if err == nil {
+				_ = c.Delete(ctx, token(svcA))
+			}
+			return apierrors.IsForbidden(err) || apierrors.IsInvalid(err), fmt.Sprint(err)
+		}, time.Minute)
+		err := c.Create(ctx, token(svcA))
+		require.Error(t, err, "not even an admin")
+		assert.Contains(t, err.Error(), "service-account token Secrets cannot be created")
+		require.NoError(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: svcA, Name: "plain"}}), "other Secrets can")
 	})
 
 	t.Run("no grant uses wildcards", func(t *testing.T) {
