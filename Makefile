@@ -91,6 +91,11 @@ bench: envtest test-deps $(HELM) ## Run the benchmarks against real API servers,
 	@{ go test -run '^$$' -bench . -benchtime 1x -timeout 30m $(BENCH_PKGS); \
 	   go test -count=1 -json -run . -timeout 30m ./test/e2e | go -C test run ./cmd/e2e-walltime; } | hack/bench-report.sh
 
+.PHONY: fuzz
+FUZZTIME ?= 30s
+fuzz: ## Run every fuzz target for FUZZTIME each (not part of make test).
+	@FUZZTIME=$(FUZZTIME) hack/fuzz.sh
+
 ##@ Code quality
 
 .PHONY: lint

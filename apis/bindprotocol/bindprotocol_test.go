@@ -1,6 +1,7 @@
 package bindprotocol
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -80,4 +81,24 @@ func TestExchangeURL(t *testing.T) {
 			t.Errorf("ExchangeURL(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
+}
+
+// FuzzExchangeRequest feeds arbitrary JSON as an exchange request: a
+// request that validates has a bounded code and well-formed secrets.
+func FuzzExchangeRequest(f *testing.F) {
+	f.Add(`{"code":"c","verifier":"` + NewSecret() + `","clusterKey":"` + NewSecret() + `"}`)
+	f.Add(`{"code":""}`)
+	f.Add(`[]`)
+	f.Fuzz(func(t *testing.T, raw string) {
+		r := ExchangeRequest{}
+		if json.Unmarshal([]byte(raw), &r) != nil || r.Validate() != nil {
+			return
+		}
+		if len(r.Code) == 0 || len(r.Code) > 4096 || !validSecret.MatchString(r.Verifier) || !validSecret.MatchString(r.ClusterKey) {
+			t.Fatalf("accepted %+v", r)
+		}
+		if !ValidChallenge(Challenge(r.Verifier)) {
+			t.Fatalf("the challenge of %q is not valid", r.Verifier)
+		}
+	})
 }

@@ -163,3 +163,22 @@ current-context: c
 	_, statErr := os.Stat(marker)
 	assert.True(t, os.IsNotExist(statErr), "the exec plugin ran: %s exists", marker)
 }
+
+// FuzzParseProvider feeds arbitrary bytes as a provider kubeconfig: parsing
+// never panics, and whatever it accepts is data only.
+func FuzzParseProvider(f *testing.F) {
+	f.Add([]byte("apiVersion: v1\nkind: Config\nclusters:\n- name: p\n  cluster:\n    server: https://p.example.com\ncontexts:\n- name: p\n  context:\n    cluster: p\n    user: u\n    namespace: ns\ncurrent-context: p\nusers:\n- name: u\n  user:\n    token: t\n"))
+	f.Add([]byte("users:\n- name: u\n  user:\n    exec:\n      command: /bin/sh\n"))
+	f.Add([]byte("{}"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		p, err := ParseProvider(raw, ProviderOptions{})
+		if err != nil {
+			return
+		}
+		c := p.Config
+		if c.ExecProvider != nil || c.AuthProvider != nil || c.Proxy != nil || c.Impersonate.UserName != "" || c.Username != "" || c.Password != "" ||
+			c.TLSClientConfig.CAFile != "" || c.TLSClientConfig.CertFile != "" || c.TLSClientConfig.KeyFile != "" || c.BearerTokenFile != "" || c.TLSClientConfig.Insecure {
+			t.Fatalf("accepted a kubeconfig that is not data only: %+v", c)
+		}
+	})
+}

@@ -329,3 +329,20 @@ type refuseAll struct{}
 func (refuseAll) RoundTrip(*http.Request) (*http.Response, error) {
 	return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("refused by the test")}
 }
+
+// FuzzDecodeResponse feeds arbitrary callback values: decoding never
+// panics, and what it accepts is for this login and complete.
+func FuzzDecodeResponse(f *testing.F) {
+	f.Add("")
+	f.Add("%%%")
+	f.Add(base64.StdEncoding.EncodeToString([]byte(`{"authentication":{"oauth2CodeGrant":{"sid":"mine"}},"kubeconfig":"eA==","requests":[{}]}`)))
+	f.Fuzz(func(t *testing.T, raw string) {
+		resp, err := decodeResponse(raw, "mine")
+		if err != nil {
+			return
+		}
+		if resp.Authentication.OAuth2CodeGrant == nil || resp.Authentication.OAuth2CodeGrant.SessionID != "mine" || len(resp.Kubeconfig) == 0 || len(resp.Requests) == 0 {
+			t.Fatalf("accepted %+v", resp)
+		}
+	})
+}
