@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -109,7 +108,7 @@ func loginAndChoose(t *testing.T, link, user, choice string) {
 	framework.LoginInBrowser(t, browser, link, user)
 	ctx, cancel := context.WithTimeout(browser, time.Minute)
 	defer cancel()
-	framework.BrowserStep(t, ctx, "choose "+choice, chromedp.Click(chromedp.CSS(choice)))
+	framework.Click(t, ctx, "choose "+choice, choice)
 }
 
 // kubeconfigSecret returns the Secret kubectl bind stored the provider

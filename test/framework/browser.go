@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"os/exec"
+	"strings"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -60,16 +61,42 @@ func LoginInBrowser(t TB, browserCtx context.Context, url, user string) {
 		chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
 }
 
+// Click clicks the element sel once the page holding it has settled: a
+// page that is still being replaced (the last redirect of a login) can
+// drop the node between finding it and clicking it, which Chrome reports
+// as "Could not find node with given id"; the click is then tried again
+// on the new page, up to three times.
+func Click(t TB, ctx context.Context, name, sel string) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel)))
+		if err == nil {
+			return
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "Could not find node") {
+			failStep(t, ctx, name, err)
+			return
+		}
+	}
+}
+
 // BrowserStep runs actions in the browser; when they fail, it fails the
 // test with the page's address and HTML.
 func BrowserStep(t TB, ctx context.Context, name string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	if err := chromedp.Do(ctx, actions...); err != nil {
-		// The step's context may be what ran out; look with a fresh one.
-		diag, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		at, _ := chromedp.Run(diag, chromedp.Location())
-		html, _ := chromedp.Run(diag, chromedp.OuterHTML(chromedp.CSS("html")))
-		t.Fatalf("%s: %v\nat %s:\n%s", name, err, at, html)
+		failStep(t, ctx, name, err)
 	}
+}
+
+// failStep fails the test with a step's error and the page's address and
+// HTML.
+func failStep(t TB, ctx context.Context, name string, err error) {
+	t.Helper()
+	// The step's context may be what ran out; look with a fresh one.
+	diag, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	at, _ := chromedp.Run(diag, chromedp.Location())
+	html, _ := chromedp.Run(diag, chromedp.OuterHTML(chromedp.CSS("html")))
+	t.Fatalf("%s: %v\nat %s:\n%s", name, err, at, html)
 }
