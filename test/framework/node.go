@@ -459,8 +459,13 @@ func (n *Node) Stop() {
 		}
 		// The pods' processes, then the shims, which outlive containerd.
 		n.killCgroupProcesses()
-		if out, err := exec.Command("pkill", "-KILL", "-f", "containerd-shim.*"+n.socket).CombinedOutput(); err != nil && len(out) > 0 {
+		shims := "containerd-shim.*" + n.socket
+		if out, err := exec.Command("pkill", "-KILL", "-f", shims).CombinedOutput(); err != nil && len(out) > 0 {
 			fmt.Fprintf(os.Stderr, "framework: node %s: killing shims: %v: %s\n", n.Name, err, out)
+		}
+		// SIGKILL is asynchronous: wait until the shims are gone.
+		for i := 0; i < 100 && exec.Command("pgrep", "-f", shims).Run() == nil; i++ {
+			time.Sleep(100 * time.Millisecond)
 		}
 		if n.containerd != nil {
 			n.containerd.Stop()

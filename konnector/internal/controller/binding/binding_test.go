@@ -172,11 +172,18 @@ func TestBindingSyncsBothWays(t *testing.T) {
 		// the provider changes the status until one is.
 		for i := 0; histogramCount(t, "bindery_konnector_sync_latency_seconds", "up") == 0; i++ {
 			require.Less(t, i, 20, "the status latency is measured")
-			c, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
-			require.NoError(t, err)
-			require.NoError(t, unstructured.SetNestedField(c.Object, fmt.Sprint("check-", i), "status", "check"))
-			_, err = providerDyn.Resource(databases).Namespace(pns).UpdateStatus(ctx, c, metav1.UpdateOptions{})
-			require.NoError(t, err)
+			// The konnector writes the copy too: retry on a conflict.
+			require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				c, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				if err := unstructured.SetNestedField(c.Object, fmt.Sprint("check-", i), "status", "check"); err != nil {
+					return err
+				}
+				_, err = providerDyn.Resource(databases).Namespace(pns).UpdateStatus(ctx, c, metav1.UpdateOptions{})
+				return err
+			}))
 			time.Sleep(500 * time.Millisecond)
 		}
 		// A consumer change goes down without removing the provider's field.
