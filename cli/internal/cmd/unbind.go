@@ -93,9 +93,7 @@ func unbindAll(ctx context.Context, d dynamic.Interface, kube kubernetes.Interfa
 		if o.orphan {
 			what = "the providers keep their objects, unmanaged; this cluster's objects and the CRDs are deleted"
 		}
-		fmt.Fprintf(out, "Unbinding all of %s: %s.\nContinue? [y/N] ", strings.Join(names, ", "), what) //nolint:errcheck
-		line, _ := bufio.NewReader(in).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+		if !confirm(in, out, fmt.Sprintf("Unbinding all of %s: %s.", strings.Join(names, ", "), what)) {
 			return fmt.Errorf("not unbound")
 		}
 	}
@@ -132,9 +130,7 @@ func unbind(ctx context.Context, d dynamic.Interface, name string, o *unbindOpti
 		consequence = "the provider keeps its " + name + " objects, unmanaged; this cluster's objects and the CRD are deleted"
 	}
 	if !o.yes {
-		fmt.Fprintf(out, "Unbinding %s: %s.\nContinue? [y/N] ", name, consequence) //nolint:errcheck
-		line, _ := bufio.NewReader(in).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+		if !confirm(in, out, fmt.Sprintf("Unbinding %s: %s.", name, consequence)) {
 			return fmt.Errorf("not unbound")
 		}
 	}
@@ -162,4 +158,13 @@ func unbind(ctx context.Context, d dynamic.Interface, name string, o *unbindOpti
 	}
 	fmt.Fprintf(out, "Unbound %s.\n", name) //nolint:errcheck
 	return nil
+}
+
+// confirm prints what is about to happen and asks to continue; only "y"
+// or "yes" is a yes.
+func confirm(in io.Reader, out io.Writer, what string) bool {
+	fmt.Fprintf(out, "%s\nContinue? [y/N] ", what) //nolint:errcheck
+	line, _ := bufio.NewReader(in).ReadString('\n')
+	a := strings.ToLower(strings.TrimSpace(line))
+	return a == "y" || a == "yes"
 }

@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -79,9 +78,7 @@ func uninstall(ctx context.Context, d dynamic.Interface, kube kubernetes.Interfa
 		if len(bound) > 0 {
 			msg = "Uninstalling first unbinds " + strings.Join(bound, ", ") + " (deleting their objects on the providers and here), then removes the konnector, its permissions, the provider kubeconfigs, this cluster's key and the APIServiceBinding CRD"
 		}
-		fmt.Fprintf(out, "%s.\nContinue? [y/N] ", msg) //nolint:errcheck
-		line, _ := bufio.NewReader(in).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+		if !confirm(in, out, msg+".") {
 			return fmt.Errorf("not uninstalled")
 		}
 	}

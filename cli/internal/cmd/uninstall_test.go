@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindery-dev/bindery/apis/bindprotocol"
@@ -60,6 +62,17 @@ func TestUnbindAllAndUninstall(t *testing.T) {
 			names = append(names, s.Name)
 		}
 		assert.Equal(t, []string{bindprotocol.ClusterSecretName}, names, "only the cluster's key stays, for the next bind")
+	})
+
+	t.Run("uninstall asks first, and no keeps everything", func(t *testing.T) {
+		d, err := dynamic.NewForConfig(cons.Config)
+		require.NoError(t, err)
+		var out bytes.Buffer
+		err = uninstall(ctx, d, cons.Kube, &uninstallOptions{timeout: time.Minute}, strings.NewReader("n\n"), &out)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "not uninstalled")
+		assert.Contains(t, out.String(), "Continue? [y/N]")
+		require.NoError(t, cc.Get(ctx, client.ObjectKey{Name: "bindery-konnector"}, &rbacv1.ClusterRole{}), "nothing was removed")
 	})
 
 	t.Run("uninstall removes the konnector, its permissions, the key, the CRD and the namespace", func(t *testing.T) {
