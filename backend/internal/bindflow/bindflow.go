@@ -38,7 +38,6 @@ import (
 	"golang.org/x/oauth2"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -489,11 +488,14 @@ func (h *Handler) bind(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) complete(ctx context.Context, s session.Session, o offer, clusterKey string) ([]byte, error) {
 	who := providername.Consumer{Issuer: s.Issuer, Subject: s.Subject, ClusterID: s.ClusterID}
 	ns := providername.ClusterNamespace(who)
-	if err := onboarding.CheckClusterKey(ctx, h.Writer, ns, clusterKey); err != nil {
+	exists, err := onboarding.CheckClusterKey(ctx, h.Writer, ns, clusterKey)
+	if err != nil {
 		return nil, bindRefusal(err)
 	}
-	if err := h.checkNewClusters(ctx, who, ns); err != nil {
-		return nil, err
+	if !exists {
+		if err := h.checkNewClusters(ctx, who); err != nil {
+			return nil, err
+		}
 	}
 	res, err := onboarding.Ensure(ctx, h.Writer, who, h.ProviderPrettyName)
 	if err != nil {
@@ -517,14 +519,9 @@ func (h *Handler) complete(ctx context.Context, s session.Session, o offer, clus
 // checkNewClusters refuses to onboard another new cluster of a user who
 // onboarded NewClustersPerMinute of them within the last minute: each is a
 // namespace, a ServiceAccount and grants on the provider.
-func (h *Handler) checkNewClusters(ctx context.Context, who providername.Consumer, namespace string) error {
+func (h *Handler) checkNewClusters(ctx context.Context, who providername.Consumer) error {
 	if h.NewClustersPerMinute <= 0 {
 		return nil
-	}
-	if err := h.Writer.Get(ctx, client.ObjectKey{Name: namespace}, &corev1.Namespace{}); err == nil {
-		return nil // not new
-	} else if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("reading namespace %s: %w", namespace, err)
 	}
 	list := &corev1.NamespaceList{}
 	if err := h.Writer.List(ctx, list, client.MatchingLabels{consumer.SubjectLabel: onboarding.SubjectHash(who.Issuer, who.Subject)}); err != nil {

@@ -60,20 +60,21 @@ type Bind struct {
 }
 
 // CheckClusterKey refuses, without writing anything, a bind whose cluster
-// key does not match the one the cluster namespace recorded. A namespace
-// that does not exist yet, or has no key, accepts any; so does one with
-// nothing bound, which has nothing to protect (a cluster that uninstalled
-// kubectl bind's objects, its key with them, binds again with a new key).
-func CheckClusterKey(ctx context.Context, c client.Client, namespace, key string) error {
+// key does not match the one the cluster namespace recorded, and says
+// whether the namespace exists. A namespace that does not exist yet, or
+// has no key, accepts any; so does one with nothing bound, which has
+// nothing to protect (a cluster that uninstalled kubectl bind's objects,
+// its key with them, binds again with a new key).
+func CheckClusterKey(ctx context.Context, c client.Client, namespace, key string) (exists bool, err error) {
 	ns := &corev1.Namespace{}
 	if err := c.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil
+			return false, nil
 		}
-		return fmt.Errorf("reading namespace %s: %w", namespace, err)
+		return false, fmt.Errorf("reading namespace %s: %w", namespace, err)
 	}
-	_, err := checkKey(ctx, c, ns, key)
-	return err
+	_, err = checkKey(ctx, c, ns, key)
+	return true, err
 }
 
 // checkKey checks key against the one ns recorded, and says whether key

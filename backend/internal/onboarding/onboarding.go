@@ -127,7 +127,7 @@ func EnsureQuota(ctx context.Context, c client.Client, reader client.Reader, nam
 	}); err != nil {
 		return fmt.Errorf("ensuring ResourceQuota %s/%s: %w", namespace, q.Name, err)
 	}
-	return seedQuotaStatus(ctx, c, reader, namespace)
+	return seedQuotaStatus(ctx, c, reader, namespace, hard)
 }
 
 // seedQuotaStatus fills in the usage of what the quota counts, when
@@ -138,7 +138,17 @@ func EnsureQuota(ctx context.Context, c client.Client, reader client.Reader, nam
 // resynced (every 5 min): a new consumer's first request would be refused.
 // From a seeded usage on, the API server's quota admission keeps it
 // current itself.
-func seedQuotaStatus(ctx context.Context, c client.Client, reader client.Reader, namespace string) error {
+func seedQuotaStatus(ctx context.Context, c client.Client, reader client.Reader, namespace string, hard corev1.ResourceList) error {
+	seeded := false
+	for name := range hard {
+		_, seeded = quotaKinds[name]
+		if seeded {
+			break
+		}
+	}
+	if !seeded {
+		return nil // only built-in resources, which kube-controller-manager counts at once
+	}
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		q := &corev1.ResourceQuota{}
 		if err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: consumer.QuotaName}, q); err != nil {

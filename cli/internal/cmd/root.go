@@ -64,7 +64,7 @@ is ready to use.`,
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 2*time.Minute, "How long to wait for the provider and for the binding to be Ready.")
 	cmd.Flags().BoolVar(&o.skipKonnector, "skip-konnector", false, "Do not deploy or upgrade the konnector.")
 	cmd.Flags().StringVar(&o.konnectorImage, "konnector-image", "", "Konnector image (repository:tag) instead of the one matching this kubectl-bind.")
-	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "After the login, print every object the bind would create, and create nothing.")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "After the login, print every object the bind would create, and create nothing but this cluster's key (Secret kube-bind/bindery-cluster-key), which the login needs.")
 	cmd.Flags().BoolVar(&o.insecureHTTP, bind.InsecureHTTPFlag, false, "Allow a provider at a plain http:// address outside this machine. Your login and the provider's credentials then travel unencrypted: anyone on the way can read them or hand you a kubeconfig of their own.")
 	cmd.Flags().BoolVar(&o.insecureTLS, "provider-insecure-skip-tls-verify", false, "Accept a provider kubeconfig that skips TLS verification. The konnector then talks to the provider without checking whom it talks to.")
 	cmd.PersistentFlags().BoolVarP(&o.verbose, "verbose", "v", false, "Print how long each phase took.")

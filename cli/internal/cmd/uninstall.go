@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -123,15 +121,13 @@ func uninstall(ctx context.Context, d dynamic.Interface, kube kubernetes.Interfa
 }
 
 // deleteKonnector deletes the konnector's objects, as the chart kubectl
-// bind deploys renders them, the Deployment first.
+// bind deploys renders them, in the chart's order (its templates sorted
+// by name: the Deployment, which uses the others, comes first).
 func deleteKonnector(ctx context.Context, d dynamic.Interface, out io.Writer) error {
 	objs, err := deploy.Render(deploy.Options{Namespace: bind.Namespace})
 	if err != nil {
 		return err
 	}
-	slices.SortStableFunc(objs, func(a, b *unstructured.Unstructured) int {
-		return boolInt(b.GetKind() == "Deployment") - boolInt(a.GetKind() == "Deployment")
-	})
 	for _, obj := range objs {
 		gvr, err := deploy.Resource(obj)
 		if err != nil {
@@ -152,13 +148,6 @@ func deleteKonnector(ctx context.Context, d dynamic.Interface, out io.Writer) er
 		}
 	}
 	return nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // deleteNamespaceIfOurs deletes the kube-bind namespace unless it holds

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -154,24 +153,25 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, clusterNS *corev1.Name
 	return onboarding.EnsureQuota(ctx, r.Client, r.APIReader, target, onboarding.ServiceQuota)
 }
 
-// ensureTokenSecretPolicy keeps the admission policy that refuses
-// service-account token Secrets in Bindery's namespaces, before a
-// consumer can create Secrets in a service namespace.
+// ensureTokenSecretPolicy creates the admission policy that refuses
+// service-account token Secrets in Bindery's namespaces, and its binding,
+// when they are missing, before a consumer can create Secrets in a service
+// namespace. The check reads from the cache, so a reconcile costs no API
+// call once they exist. (The API server defaults fields the policy leaves
+// out, so a create-or-update would rewrite it on every reconcile.)
 func (r *Reconciler) ensureTokenSecretPolicy(ctx context.Context) error {
-	want, wantBinding := rbacgrant.TokenSecretPolicy(consumer.RoleLabel)
-	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: want.Name}}
-	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, policy, func() error {
-		policy.Spec = want.Spec
-		return nil
-	}); err != nil {
-		return fmt.Errorf("ensuring ValidatingAdmissionPolicy %s: %w", want.Name, err)
-	}
-	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: wantBinding.Name}}
-	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, binding, func() error {
-		binding.Spec = wantBinding.Spec
-		return nil
-	}); err != nil {
-		return fmt.Errorf("ensuring ValidatingAdmissionPolicyBinding %s: %w", wantBinding.Name, err)
+	policy, binding := rbacgrant.TokenSecretPolicy(consumer.RoleLabel)
+	for _, obj := range []client.Object{policy, binding} {
+		err := r.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj.DeepCopyObject().(client.Object))
+		if err == nil {
+			continue
+		}
+		if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("reading %T %s: %w", obj, obj.GetName(), err)
+		}
+		if err := r.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
+		}
 	}
 	return nil
 }

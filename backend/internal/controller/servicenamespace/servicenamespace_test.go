@@ -97,6 +97,9 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 	require.NoError(t, c.Get(ctx, client.ObjectKey{Name: svcA}, ns))
 	assert.Equal(t, "alice", ns.Annotations[consumer.SubjectAnnotation], "the namespace names its consumer")
 	assert.Equal(t, "default", ns.Annotations[consumer.ConsumerNamespaceAnnotation])
+	quota := &corev1.ResourceQuota{}
+	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: svcA, Name: consumer.QuotaName}, quota), "the service namespace has a quota")
+	assert.Equal(t, onboarding.ServiceQuota, quota.Spec.Hard)
 
 	t.Run("a consumer uses the exported resource in its own namespace", func(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
