@@ -16,6 +16,7 @@ import (
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/crdsnapshot"
+	"github.com/bindery-dev/bindery/apis/isolation"
 )
 
 const (
@@ -71,13 +72,11 @@ func (s Service) Snapshot(crd *apiextensionsv1.CustomResourceDefinition, version
 	if err != nil {
 		return nil, err
 	}
-	if s.Spec.ClusterScopedIsolation == binderyv1alpha1.IsolationNamespaced {
-		if crd.Spec.Scope != apiextensionsv1.NamespaceScoped {
-			return nil, fmt.Errorf("%q offers %s with Namespaced isolation, which maps each consumer's cluster-scoped objects into its namespace, "+
-				"so the CRD must be namespaced on the provider, and it is cluster-scoped; use Prefixed or None isolation", s.Name, crd.Name)
-		}
-		spec.Scope = apiextensionsv1.ClusterScoped
+	scope, err := isolation.ConsumerScope(kubebindv1alpha1.Isolation(s.Spec.ClusterScopedIsolation), crd.Spec.Scope)
+	if err != nil {
+		return nil, fmt.Errorf("%q offers %s: %w", s.Name, crd.Name, err)
 	}
+	spec.Scope = scope
 	return spec, nil
 }
 

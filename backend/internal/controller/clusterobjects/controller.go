@@ -46,6 +46,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"github.com/bindery-dev/bindery/apis/isolation"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
 	"github.com/bindery-dev/bindery/backend/internal/rbacgrant"
 )
@@ -107,20 +108,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return r.ensureGrant(ctx, req.Name)
 }
 
-// clusterScoped returns the exports of resources that are cluster-scoped
-// on the provider, in one namespace or (namespace "") in all.
+// clusterScoped returns the exports whose copies are granted by name and
+// checked by the admission policy (isolation.ByName), in one namespace or
+// (namespace "") in all.
 func (r *Reconciler) clusterScoped(ctx context.Context, namespace string) ([]kubebindv1alpha1.APIServiceExport, error) {
 	all, err := r.clusterScopedForConsumers(ctx, namespace)
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(all, namespacedOnProvider), nil
+	return slices.DeleteFunc(all, func(e kubebindv1alpha1.APIServiceExport) bool { return grantOf(e).Scope != isolation.ByName }), nil
 }
 
-// namespacedOnProvider reports whether a cluster-scoped export maps the
-// consumer's objects into its cluster namespace.
-func namespacedOnProvider(e kubebindv1alpha1.APIServiceExport) bool {
-	return e.Spec.ClusterScopedIsolation == kubebindv1alpha1.IsolationNamespaced
+// grantOf is how the export's isolation strategy grants its copies; an
+// unsupported mode gets no grant.
+func grantOf(e kubebindv1alpha1.APIServiceExport) isolation.Grant {
+	s, err := isolation.For(e.Spec.Scope, e.Spec.ClusterScopedIsolation)
+	if err != nil {
+		return isolation.Grant{}
+	}
+	return s.Grant()
 }
 
 // clusterScopedForConsumers returns the exports that are cluster-scoped
@@ -139,9 +145,8 @@ func (r *Reconciler) clusterScopedForConsumers(ctx context.Context, namespace st
 	return out, nil
 }
 
-// ensurePolicy keeps the admission policy in line with all cluster-scoped
-// exports. A resource is checked for prefixes unless an export offers it
-// with None isolation.
+// ensurePolicy keeps the admission policy in line with all exports whose
+// isolation asks for it.
 func (r *Reconciler) ensurePolicy(ctx context.Context) (ctrl.Result, error) {
 	exports, err := r.clusterScoped(ctx, "")
 	if err != nil {
@@ -160,9 +165,9 @@ func (r *Reconciler) ensurePolicy(ctx context.Context) (ctrl.Result, error) {
 				pr.Versions = append(pr.Versions, v.Name)
 			}
 		}
-		if e.Spec.ClusterScopedIsolation == kubebindv1alpha1.IsolationNone {
-			pr.Prefixed = false
-		}
+		// Names are checked for the prefix unless an export offers
+		// the resource without one.
+		pr.Prefixed = pr.Prefixed && grantOf(e).Prefixed
 	}
 	var resources []rbacgrant.PolicyResource
 	for _, pr := range byGR {
@@ -248,9 +253,10 @@ func (r *Reconciler) ensureGrant(ctx context.Context, clusterNamespace string) (
 	}
 	var namespaced, exports []kubebindv1alpha1.APIServiceExport
 	for _, e := range all {
-		if namespacedOnProvider(e) {
+		switch grantOf(e).Scope {
+		case isolation.InClusterNamespace:
 			namespaced = append(namespaced, e)
-		} else {
+		case isolation.ByName:
 			exports = append(exports, e)
 		}
 	}
