@@ -1,0 +1,55 @@
+package contract
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+)
+
+func TestExportSettingsRoundTrip(t *testing.T) {
+	for name, s := range map[string]ExportSettings{
+		"empty": {},
+		"claims of every selector, and namespaces": {
+			Claims: []binderyv1alpha1.PermissionClaim{
+				{Resource: "secrets", Direction: binderyv1alpha1.ClaimProviderToConsumer,
+					Selector: binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: "spec.writeConnectionSecretToRef.name"}}},
+				{Resource: "configmaps", Direction: binderyv1alpha1.ClaimConsumerToProvider,
+					Selector: binderyv1alpha1.ClaimSelector{LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}},
+				{Resource: "secrets", Direction: binderyv1alpha1.ClaimConsumerToProvider,
+					Selector: binderyv1alpha1.ClaimSelector{Names: []string{"ca", "tls"}}},
+			},
+			Namespaces: []string{"team-a", "team-b"},
+		},
+		"namespaces only": {Namespaces: []string{"shop"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := map[string]string{"other": "kept"}
+			require.NoError(t, s.WriteExport(a))
+			got, err := ReadExport(a)
+			require.NoError(t, err)
+			assert.Equal(t, s, got)
+			assert.Equal(t, "kept", a["other"], "other annotations stay")
+			assert.Equal(t, s.Key(), got.Key())
+		})
+	}
+}
+
+func TestWriteExportRemovesEmptySettings(t *testing.T) {
+	a := map[string]string{}
+	require.NoError(t, ExportSettings{Namespaces: []string{"a"}, Claims: []binderyv1alpha1.PermissionClaim{{Resource: "secrets"}}}.WriteExport(a))
+	require.Len(t, a, 2)
+	require.NoError(t, ExportSettings{}.WriteExport(a))
+	assert.Empty(t, a)
+}
+
+func TestReadExportRefusesBrokenClaims(t *testing.T) {
+	_, err := ReadExport(map[string]string{binderyv1alpha1.PermissionClaimsAnnotation: "{not json"})
+	assert.ErrorContains(t, err, "is not a list of permission claims")
+	s, err := ReadExport(map[string]string{binderyv1alpha1.ConsumerNamespacesAnnotation: " a, ,b,a"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "b"}, s.Namespaces, "blanks and repeats dropped")
+}
