@@ -20,3 +20,8 @@ const (
 // copies that carry it, by name. On a service namespace it names the
 // cluster namespace the service namespace belongs to.
 const ClusterNamespaceLabel = "bindery.dev/cluster-namespace"
+
+// KonnectorFinalizer is the konnector's finalizer: on a bound consumer
+// object it waits until the provider copy is gone (or released), and on
+// an APIServiceBinding until its objects are handled.
+const KonnectorFinalizer = "bindery.dev/konnector"

@@ -20,7 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	ksync "github.com/bindery-dev/bindery/konnector/internal/sync"
+	"github.com/bindery-dev/bindery/konnector/internal/objectsync"
 	"github.com/bindery-dev/bindery/konnector/testenv"
 	"github.com/bindery-dev/bindery/test/framework"
 )
@@ -146,7 +146,7 @@ func converged(ctx context.Context, cons, prov dynamic.Interface, namespaces []s
 			if !ok {
 				return false, fmt.Sprintf("%s/%s has no provider copy", ns, c.GetName())
 			}
-			if p.GetAnnotations()[ksync.OriginUIDAnnotation] != string(c.GetUID()) {
+			if p.GetAnnotations()[objectsync.OriginUIDAnnotation] != string(c.GetUID()) {
 				return false, fmt.Sprintf("%s/%s: the provider copy belongs to another object", ns, c.GetName())
 			}
 			want, _, _ := unstructured.NestedString(c.Object, "spec", "size")
@@ -156,7 +156,7 @@ func converged(ctx context.Context, cons, prov dynamic.Interface, namespaces []s
 			if got, _, _ := unstructured.NestedString(c.Object, "status", "size"); got != want {
 				return false, fmt.Sprintf("%s/%s: status not synced yet", ns, c.GetName())
 			}
-			if c.GetAnnotations()[ksync.SyncedGenerationAnnotation] != fmt.Sprint(c.GetGeneration()) {
+			if c.GetAnnotations()[objectsync.SyncedGenerationAnnotation] != fmt.Sprint(c.GetGeneration()) {
 				return false, fmt.Sprintf("%s/%s: synced generation not recorded", ns, c.GetName())
 			}
 		}

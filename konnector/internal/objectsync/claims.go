@@ -1,11 +1,11 @@
-package sync
+package objectsync
 
 import (
 	"context"
 	"fmt"
 	"slices"
 	"strings"
-	gosync "sync"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 )
@@ -29,9 +30,10 @@ const ClaimLabel = "bindery.dev/claimed-by"
 // the provider for ProviderToConsumer (e.g. Crossplane connection
 // Secrets), to it for ConsumerToProvider.
 //
-// Keys are "consumer-namespace/name" of the claimed object.
+// Its requests name the claimed object by its consumer namespace.
 type claimSync struct {
-	s     *Syncer
+	e     *Engine
+	q     queue
 	index int
 	claim binderyv1alpha1.PermissionClaim
 	gvr   schema.GroupVersionResource
@@ -39,12 +41,12 @@ type claimSync struct {
 
 	// Informers per consumer namespace, on the source side and on the
 	// target side (copies only).
-	mu             gosync.Mutex
+	mu             sync.Mutex
 	source, target map[string]cache.SharedIndexInformer
 }
 
-func newClaimSync(s *Syncer, i int, c binderyv1alpha1.PermissionClaim) (*claimSync, error) {
-	cs := &claimSync{s: s, index: i, claim: c, gvr: schema.GroupVersionResource{Group: c.Group, Version: "v1", Resource: c.Resource}}
+func newClaimSync(e *Engine, i int, c binderyv1alpha1.PermissionClaim, q queue) (*claimSync, error) {
+	cs := &claimSync{e: e, q: q, index: i, claim: c, gvr: schema.GroupVersionResource{Group: c.Group, Version: "v1", Resource: c.Resource}}
 	cs.source = map[string]cache.SharedIndexInformer{}
 	cs.target = map[string]cache.SharedIndexInformer{}
 	if c.Selector.LabelSelector != nil {
@@ -64,13 +66,9 @@ func (c *claimSync) toConsumer() bool {
 // sides returns the source and target clients and namespaces.
 func (c *claimSync) sides(cns, pns string) (src dynamic.Interface, srcNS string, dst dynamic.Interface, dstNS string) {
 	if c.toConsumer() {
-		return c.s.o.Provider, pns, c.s.o.Consumer, cns
+		return c.e.o.Provider, pns, c.e.o.Consumer, cns
 	}
-	return c.s.o.Consumer, cns, c.s.o.Provider, pns
-}
-
-func (c *claimSync) key(cns, name string) string {
-	return fmt.Sprintf("claim/%d/%s/%s", c.index, cns, name)
+	return c.e.o.Consumer, cns, c.e.o.Provider, pns
 }
 
 // refIndex names the consumer informer's index of the objects a reference
@@ -85,7 +83,7 @@ func (c *claimSync) references(obj any) ([]string, error) {
 	if !ok || ref == nil {
 		return nil, nil
 	}
-	if r := ref.Resource; r != nil && (r.Group != c.s.o.GVR.Group || r.Resource != c.s.o.GVR.Resource) {
+	if r := ref.Resource; r != nil && (r.Group != c.e.o.GVR.Group || r.Resource != c.e.o.GVR.Resource) {
 		return nil, nil
 	}
 	name, _, _ := unstructured.NestedString(u.Object, strings.Split(ref.NamePath, ".")...)
@@ -109,12 +107,12 @@ func (c *claimSync) enqueueReferenced(obj any) {
 	refs, _ := c.references(obj)
 	for _, r := range refs {
 		ns, name, _ := strings.Cut(r, "/")
-		c.s.queue.Add(c.key(ns, name))
+		c.q.Add(claimRequest(c.index, ns, name))
 	}
 }
 
-// namespaceReady starts the claim's informers for a bound namespace pair.
-func (c *claimSync) namespaceReady(cns, pns string) {
+// watchNamespace starts the claim's informers for a bound namespace pair.
+func (c *claimSync) watchNamespace(cns, pns string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.source[cns]; ok {
@@ -126,7 +124,7 @@ func (c *claimSync) namespaceReady(cns, pns string) {
 			obj = d.Obj
 		}
 		if u, ok := obj.(*unstructured.Unstructured); ok {
-			c.s.queue.Add(c.key(cns, u.GetName()))
+			c.q.Add(claimRequest(c.index, cns, u.GetName()))
 		}
 	}
 	handler := cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, o any) { enqueue(o) }, DeleteFunc: enqueue}
@@ -139,12 +137,12 @@ func (c *claimSync) namespaceReady(cns, pns string) {
 	si := sf.ForResource(c.gvr).Informer()
 	_, _ = si.AddEventHandler(handler)
 	tf := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dst, 0, dstNS, func(lo *metav1.ListOptions) {
-		lo.LabelSelector = labels.Set{ClaimLabel: c.s.o.Name}.String()
+		lo.LabelSelector = labels.Set{ClaimLabel: c.e.o.Name}.String()
 	})
 	ti := tf.ForResource(c.gvr).Informer()
 	_, _ = ti.AddEventHandler(handler)
-	c.s.start(c.s.ctx, sf)
-	c.s.start(c.s.ctx, tf)
+	c.e.informers.start(c.e.ctx, sf)
+	c.e.informers.start(c.e.ctx, tf)
 	c.source[cns], c.target[cns] = si, ti
 }
 
@@ -163,7 +161,7 @@ func (c *claimSync) claimed(cns string, src *unstructured.Unstructured) (bool, e
 	case c.sel != nil:
 		return c.sel.Matches(labels.Set(src.GetLabels())), nil
 	case sel.Reference != nil:
-		refs, err := c.s.consumerInformer.GetIndexer().ByIndex(c.refIndex(), cns+"/"+src.GetName())
+		refs, err := c.e.consumerInformer.GetIndexer().ByIndex(c.refIndex(), cns+"/"+src.GetName())
 		if err != nil {
 			return false, err
 		}
@@ -180,7 +178,7 @@ func (c *claimSync) claimed(cns string, src *unstructured.Unstructured) (bool, e
 // sync makes the target copy of the claimed object match its source, or
 // removes the copy when the object is no longer claimed or gone.
 func (c *claimSync) sync(ctx context.Context, cns, name string) error {
-	pns, ok := c.s.readyNamespace(cns)
+	pns, ok := c.e.serviceNamespaces.ProviderNamespace(cns)
 	if !ok {
 		return nil
 	}
@@ -210,7 +208,7 @@ func (c *claimSync) sync(ctx context.Context, cns, name string) error {
 		if copyObj == nil {
 			return nil
 		}
-		if err := rd.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr(copyObj.GetUID())}}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		if err := rd.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr.To(copyObj.GetUID())}}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 			return fmt.Errorf("deleting the copy of claimed %s %s/%s: %w", c.gvr.Resource, dstNS, name, err)
 		}
 		return nil
@@ -224,7 +222,7 @@ func (c *claimSync) sync(ctx context.Context, cns, name string) error {
 		// Never take over an object someone else made.
 		existing, err := rd.Get(ctx, name, metav1.GetOptions{})
 		switch {
-		case err == nil && existing.GetLabels()[ClaimLabel] != c.s.o.Name:
+		case err == nil && existing.GetLabels()[ClaimLabel] != c.e.o.Name:
 			c.conflict(cns, name, dstNS)
 			return nil
 		case err != nil && !apierrors.IsNotFound(err):
@@ -250,7 +248,7 @@ func (c *claimSync) desired(src *unstructured.Unstructured, ns string) *unstruct
 	out.SetKind(kindOf(c.gvr.Resource))
 	out.SetNamespace(ns)
 	out.SetName(src.GetName())
-	stampCopy(out, src, map[string]string{ClaimLabel: c.s.o.Name})
+	stampCopy(out, src, map[string]string{ClaimLabel: c.e.o.Name})
 	return out
 }
 
@@ -258,14 +256,14 @@ func (c *claimSync) desired(src *unstructured.Unstructured, ns string) *unstruct
 // object of that name, not made by this binding, is in the way. It is
 // left untouched; the bound objects referring to it get a Warning.
 func (c *claimSync) conflict(cns, name, dstNS string) {
-	c.s.o.Log.Info("A claimed object's copy would overwrite an existing object; left untouched", "resource", c.gvr.Resource, "namespace", dstNS, "name", name)
+	c.e.o.Log.Info("A claimed object's copy would overwrite an existing object; left untouched", "resource", c.gvr.Resource, "namespace", dstNS, "name", name)
 	if c.claim.Selector.Reference == nil {
 		return
 	}
-	refs, _ := c.s.consumerInformer.GetIndexer().ByIndex(c.refIndex(), cns+"/"+name)
+	refs, _ := c.e.consumerInformer.GetIndexer().ByIndex(c.refIndex(), cns+"/"+name)
 	for _, r := range refs {
-		c.s.o.Recorder.Eventf(r.(*unstructured.Unstructured), nil, corev1.EventTypeWarning, "ClaimConflict", "CopyClaimed",
-			"%s %s/%s exists and was not made by binding %s; it is left untouched. Rename or remove it", kindOf(c.gvr.Resource), dstNS, name, c.s.o.Name)
+		c.e.o.Recorder.Eventf(r.(*unstructured.Unstructured), nil, corev1.EventTypeWarning, "ClaimConflict", "CopyClaimed",
+			"%s %s/%s exists and was not made by binding %s; it is left untouched. Rename or remove it", kindOf(c.gvr.Resource), dstNS, name, c.e.o.Name)
 	}
 }
 

@@ -1,4 +1,4 @@
-package sync
+package objectsync
 
 import (
 	"context"
@@ -9,15 +9,19 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
+
+	"github.com/bindery-dev/bindery/apis/isolation"
 )
 
 var databases = schema.GroupVersionResource{Group: "db.example.com", Version: "v1", Resource: "databases"}
@@ -62,10 +66,10 @@ func consumerWithVersions(t *testing.T, listKinds map[schema.GroupVersionResourc
 	return c
 }
 
-// testSyncer is a syncer of Databases between fake clusters, its caches
+// testEngine is an engine of Databases between fake clusters, its caches
 // filled by hand: obj in the consumer, and namespace "default" served by
-// provider namespace pns.
-func testSyncer(t *testing.T, obj *unstructured.Unstructured) (s *Syncer, consumer, provider *dynamicfake.FakeDynamicClient) {
+// provider namespace pns, whose copies are watched.
+func testEngine(t *testing.T, obj *unstructured.Unstructured) (e *Engine, consumer, provider *dynamicfake.FakeDynamicClient) {
 	t.Helper()
 	const clusterNS = "cluster-ns"
 	listKinds := map[schema.GroupVersionResource]string{databases: "DatabaseList"}
@@ -76,19 +80,21 @@ func testSyncer(t *testing.T, obj *unstructured.Unstructured) (s *Syncer, consum
 		"metadata": map[string]any{"namespace": clusterNS, "name": "default"},
 		"status":   map[string]any{"namespace": pns},
 	}}
-	s = New(Options{
+	strategy, err := isolation.For(apiextensionsv1.NamespaceScoped, "")
+	require.NoError(t, err)
+	e = New(Options{
 		Name: "test", GVR: databases, Consumer: consumer, Provider: provider,
-		ClusterNamespace: clusterNS, ClusterID: "c1",
+		ClusterNamespace: clusterNS, ClusterID: "c1", Isolation: strategy,
 		Recorder: events.NewFakeRecorder(10), Log: logr.Discard(),
 	})
 	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
-	s.ctx = ctx
-	s.consumerInformer = unstartedInformer(obj)
-	s.consumerObjects = newConsumerObjects(logr.Discard(), s.consumerInformer)
-	s.asnInformer = unstartedInformer(asn)
-	s.providers[pns] = &providerInformer{informer: unstartedInformer(), cancel: func() {}}
-	return s, consumer, provider
+	e.ctx = ctx
+	e.consumerInformer = unstartedInformer(obj)
+	e.consumerObjects = cache.NewIntegerResourceVersionMutationCache(logr.Discard(), e.consumerInformer.GetStore(), e.consumerInformer.GetIndexer(), mutationTTL, false)
+	e.serviceNamespaces = &serviceNamespaces{clusterNamespace: clusterNS, informer: unstartedInformer(asn)}
+	e.providers.byKey = map[string]*providerWatch{pns: {informer: unstartedInformer(), cancel: func() {}}}
+	return e, consumer, provider
 }
 
 const pns = "cluster-ns-default"
@@ -109,10 +115,10 @@ func writes(c *dynamicfake.FakeDynamicClient) []string {
 // the watches delivered those writes, must not write either again.
 func TestSyncDoesNotRewriteWhatTheCachesHaveNotShownYet(t *testing.T) {
 	obj := db("default", "orders")
-	s, consumer, provider := testSyncer(t, obj)
+	e, consumer, provider := testEngine(t, obj)
 	ctx := t.Context()
 	for range 2 {
-		_, err := s.sync(ctx, "default/orders")
+		_, err := e.syncObject(ctx, cache.NewObjectName("default", "orders"))
 		require.NoError(t, err)
 	}
 
@@ -142,22 +148,65 @@ func TestObjectGoneBeforeItsFinalizer(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			obj := db("default", "orders")
 			obj.SetAnnotations(tt.annotations)
-			s, _, provider := testSyncer(t, obj)
+			e, _, provider := testEngine(t, obj)
 			ctx := t.Context()
-			_, err := s.sync(ctx, "default/orders")
+			key := cache.NewObjectName("default", "orders")
+			_, err := e.syncObject(ctx, key)
 			require.NoError(t, err)
 			// Deleted at once: the watch says so, and the cache forgets it.
-			s.consumerDeleted(obj)
-			require.NoError(t, s.consumerInformer.GetIndexer().Delete(obj))
-			_, err = s.sync(ctx, "default/orders")
+			e.consumerDeleted(obj)
+			require.NoError(t, e.consumerInformer.GetIndexer().Delete(obj))
+			_, err = e.syncObject(ctx, key)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, writes(provider))
 			if tt.annotations != nil {
 				kept, err := provider.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
 				require.NoError(t, err)
 				assert.NotContains(t, kept.GetLabels(), ManagedByLabel, "released")
-				assert.Empty(t, s.orphans, "forgotten once released")
+				assert.Empty(t, e.kept.keys, "forgotten once released")
 			}
 		})
 	}
+}
+
+// TestReadsStartNoWatch: an object whose namespace has no provider
+// namespace yet asks the backend for one and waits; neither that nor a
+// read of an unwatched copy starts a watch.
+func TestReadsStartNoWatch(t *testing.T) {
+	obj := db("team-a", "orders")
+	e, _, provider := testEngine(t, obj)
+	requeue, err := e.syncObject(t.Context(), cache.NewObjectName("team-a", "orders"))
+	require.NoError(t, err)
+	assert.Zero(t, requeue, "the APIServiceNamespace watch enqueues it again")
+	assert.Equal(t, []string{"create apiservicenamespaces"}, writes(provider))
+
+	_, ok := e.cachedCopy(types.NamespacedName{Namespace: "elsewhere", Name: "orders"})
+	assert.False(t, ok)
+	assert.Len(t, e.providers.byKey, 1, "only the watch the test set up")
+}
+
+// TestReconcile: requests reach their step; a conflict is not retried
+// with a backoff, since the newer version's event enqueues the object.
+func TestReconcile(t *testing.T) {
+	obj := db("default", "orders")
+	e, consumer, provider := testEngine(t, obj)
+	res, err := e.Reconcile(t.Context(), objectRequest(cache.NewObjectName("default", "orders")))
+	require.NoError(t, err)
+	assert.Zero(t, res)
+	assert.Equal(t, []string{"create databases"}, writes(provider))
+
+	consumer.PrependReactor("update", "databases", func(clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewConflict(databases.GroupResource(), "orders", errors.New("changed"))
+	})
+	e.consumerObjects = cache.NewIntegerResourceVersionMutationCache(logr.Discard(), e.consumerInformer.GetStore(), e.consumerInformer.GetIndexer(), mutationTTL, false)
+	_, err = e.Reconcile(t.Context(), objectRequest(cache.NewObjectName("default", "orders")))
+	assert.NoError(t, err, "a conflict waits for the watch")
+}
+
+func TestRequests(t *testing.T) {
+	assert.Equal(t, Request{Object: cache.NewObjectName("ns", "db")}, objectRequest(cache.NewObjectName("ns", "db")))
+	c := claimRequest(2, "ns", "conn")
+	assert.True(t, c.Claimed)
+	assert.Equal(t, 2, c.Claim)
+	assert.NotEqual(t, objectRequest(cache.NewObjectName("ns", "conn")), c, "a claimed object and a bound object of one name are different work")
 }

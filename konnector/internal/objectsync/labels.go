@@ -1,10 +1,12 @@
-package sync
+package objectsync
 
 import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/cache"
+
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 )
 
 // Labels and annotations on provider copies. They say where a copy came
@@ -23,7 +25,7 @@ const (
 	OriginUIDAnnotation       = "bindery.dev/origin-uid"
 
 	// Finalizer guards a consumer object until its provider copy is gone.
-	Finalizer = "bindery.dev/konnector"
+	Finalizer = binderyv1alpha1.KonnectorFinalizer
 	// OrphanAnnotation, set to "true" on a consumer object or on its
 	// APIServiceBinding, keeps the provider copy when the consumer object
 	// is deleted.
@@ -93,20 +95,21 @@ func stampCopy(out, src *unstructured.Unstructured, extra map[string]string) {
 // originOf returns the consumer key ("namespace/name", or "name" for a
 // cluster-scoped object) and UID a copy's
 // origin annotations name, from an informer event's object.
-func originOf(obj any) (key, uid string, ok bool) {
+func originOf(obj any) (key cache.ObjectName, uid string, ok bool) {
 	if d, isD := obj.(cache.DeletedFinalStateUnknown); isD {
 		obj = d.Obj
 	}
 	u, isU := obj.(*unstructured.Unstructured)
 	if !isU {
-		return "", "", false
+		return cache.ObjectName{}, "", false
 	}
 	a := u.GetAnnotations()
 	if a[OriginNameAnnotation] == "" {
-		return "", "", false
+		return cache.ObjectName{}, "", false
 	}
-	if a[OriginNamespaceAnnotation] == "" {
-		return a[OriginNameAnnotation], a[OriginUIDAnnotation], true // cluster-scoped
-	}
-	return a[OriginNamespaceAnnotation] + "/" + a[OriginNameAnnotation], a[OriginUIDAnnotation], true
+	return cache.NewObjectName(a[OriginNamespaceAnnotation], a[OriginNameAnnotation]), a[OriginUIDAnnotation], true
 }
+
+// keyOf is the cache key of a consumer object: "namespace/name", or
+// "name" when cluster-scoped.
+func keyOf(obj *unstructured.Unstructured) string { return cache.MetaObjectToName(obj).String() }

@@ -1,4 +1,4 @@
-package sync
+package objectsync
 
 import (
 	gosync "sync"

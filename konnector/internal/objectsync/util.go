@@ -1,17 +1,11 @@
-package sync
+package objectsync
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"reflect"
-
-	"k8s.io/apimachinery/pkg/types"
 )
-
-const typesMergePatch = types.MergePatchType
-
-func ptr[T any](v T) *T { return &v }
 
 // equalJSON compares two decoded JSON values; numbers may differ in Go type
 // (int64 from one decoder, float64 from another).

@@ -31,9 +31,9 @@ import (
 	"github.com/bindery-dev/bindery/apis/controllerqueue"
 	"github.com/bindery-dev/bindery/apis/crdsnapshot"
 	"github.com/bindery-dev/bindery/konnector/internal/controller/binding"
+	"github.com/bindery-dev/bindery/konnector/internal/objectsync"
 	"github.com/bindery-dev/bindery/konnector/internal/provider"
 	"github.com/bindery-dev/bindery/konnector/internal/scheme"
-	ksync "github.com/bindery-dev/bindery/konnector/internal/sync"
 	"github.com/bindery-dev/bindery/konnector/testenv"
 	"github.com/bindery-dev/bindery/test/framework"
 )
@@ -137,12 +137,12 @@ func TestBindingSyncsBothWays(t *testing.T) {
 		assert.Equal(t, "small", size)
 		assert.Equal(t, "shop", copyObj.GetLabels()["team"])
 		assert.NotContains(t, copyObj.GetLabels(), "kubernetes.io/system", "system labels stay home")
-		assert.Equal(t, ksync.ManagedByValue, copyObj.GetLabels()[ksync.ManagedByLabel])
+		assert.Equal(t, objectsync.ManagedByValue, copyObj.GetLabels()[objectsync.ManagedByLabel])
 		assert.Equal(t, "hello", copyObj.GetAnnotations()["note"])
-		assert.Equal(t, "default", copyObj.GetAnnotations()[ksync.OriginNamespaceAnnotation])
-		assert.Equal(t, string(created.GetUID()), copyObj.GetAnnotations()[ksync.OriginUIDAnnotation])
+		assert.Equal(t, "default", copyObj.GetAnnotations()[objectsync.OriginNamespaceAnnotation])
+		assert.Equal(t, string(created.GetUID()), copyObj.GetAnnotations()[objectsync.OriginUIDAnnotation])
 		framework.Eventually(t, func() (bool, string) {
-			n := testutil.ToFloat64(ksync.SyncedObjects.WithLabelValues(b.Name))
+			n := testutil.ToFloat64(objectsync.SyncedObjects.WithLabelValues(b.Name))
 			return n >= 1, fmt.Sprintf("bindery_konnector_synced_objects = %v", n)
 		}, time.Minute)
 		assert.Positive(t, histogramCount(t, "bindery_konnector_sync_latency_seconds", "down"), "the sync latency is measured")
@@ -165,7 +165,7 @@ func TestBindingSyncsBothWays(t *testing.T) {
 				return false, err.Error()
 			}
 			phase, _, _ := unstructured.NestedString(got.Object, "status", "phase")
-			return phase == "Ready" && got.GetAnnotations()[ksync.SyncedGenerationAnnotation] == fmt.Sprint(got.GetGeneration()), "phase " + phase
+			return phase == "Ready" && got.GetAnnotations()[objectsync.SyncedGenerationAnnotation] == fmt.Sprint(got.GetGeneration()), "phase " + phase
 		}, time.Minute)
 		// A status write the konnector makes before its provider watch
 		// delivered the change has no start time and is not sampled, so
@@ -277,7 +277,7 @@ func TestBindingSyncsBothWays(t *testing.T) {
 	t.Run("an orphaned object keeps its provider copy", func(t *testing.T) {
 		o := obj.DeepCopy()
 		o.SetName("kept")
-		o.SetAnnotations(map[string]string{ksync.OrphanAnnotation: "true"})
+		o.SetAnnotations(map[string]string{objectsync.OrphanAnnotation: "true"})
 		_, err := consumerDyn.Resource(databases).Namespace("default").Create(ctx, o, metav1.CreateOptions{})
 		require.NoError(t, err)
 		framework.Eventually(t, func() (bool, string) {
@@ -296,7 +296,7 @@ func TestBindingSyncsBothWays(t *testing.T) {
 			if err != nil {
 				return false, err.Error()
 			}
-			_, managed := kept.GetLabels()[ksync.ManagedByLabel]
+			_, managed := kept.GetLabels()[objectsync.ManagedByLabel]
 			return !managed, "still managed"
 		}, time.Minute)
 

@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
-	ksync "github.com/bindery-dev/bindery/konnector/internal/sync"
+	"github.com/bindery-dev/bindery/konnector/internal/objectsync"
 	"github.com/bindery-dev/bindery/test/framework"
 )
 
@@ -70,8 +70,8 @@ func TestPermissionClaims(t *testing.T) {
 			return err == nil && string(got.Data["password"]) == "s3cret", fmt.Sprint(err)
 		}, time.Minute)
 		assert.Equal(t, "db", got.Labels["app"])
-		assert.Equal(t, e.binding.Name, got.Labels[ksync.ClaimLabel])
-		assert.Equal(t, pns, got.Annotations[ksync.OriginNamespaceAnnotation])
+		assert.Equal(t, e.binding.Name, got.Labels[objectsync.ClaimLabel])
+		assert.Equal(t, pns, got.Annotations[objectsync.OriginNamespaceAnnotation])
 
 		conn.Data["password"] = []byte("rotated")
 		require.NoError(t, e.pc.Update(ctx, conn))
@@ -102,7 +102,7 @@ func TestPermissionClaims(t *testing.T) {
 		got := &corev1.Secret{}
 		require.NoError(t, e.cc.Get(ctx, client.ObjectKey{Namespace: "default", Name: "taken"}, got))
 		assert.Equal(t, map[string][]byte{"mine": []byte("yes")}, got.Data)
-		assert.NotContains(t, got.Labels, ksync.ClaimLabel)
+		assert.NotContains(t, got.Labels, objectsync.ClaimLabel)
 	})
 
 	t.Run("a named ConfigMap goes to the provider", func(t *testing.T) {

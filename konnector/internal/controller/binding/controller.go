@@ -1,8 +1,8 @@
 // Package binding reconciles APIServiceBindings in the consumer cluster:
 // it connects to the provider with the binding's kubeconfig, installs the
 // CRD from the APIServiceExport of the same name, keeps the provider's
-// ClusterBinding heartbeat, and runs one sync.Syncer per binding for as
-// long as the binding exists.
+// ClusterBinding heartbeat, and runs one objectsync.Engine per binding for
+// as long as the binding exists.
 package binding
 
 import (
@@ -45,10 +45,10 @@ type Reconciler struct {
 	Log               logr.Logger
 
 	mu      gosync.Mutex
-	running map[string]*runningSyncer
+	running map[string]*runningEngine
 	conns   map[string]*provider.Conn
 	// wake carries bindings to reconcile now, e.g. an unbinding binding
-	// whose syncer released an object.
+	// whose sync engine released an object.
 	wake chan event.TypedGenericEvent[*kubebindv1alpha1.APIServiceBinding]
 }
 

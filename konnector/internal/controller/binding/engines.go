@@ -4,25 +4,27 @@ import (
 	"context"
 
 	"github.com/bindery-dev/bindery/apis/kubeconfig"
+	"github.com/bindery-dev/bindery/konnector/internal/objectsync"
 	"github.com/bindery-dev/bindery/konnector/internal/provider"
-	ksync "github.com/bindery-dev/bindery/konnector/internal/sync"
 )
 
-// runningSyncer is one binding's syncer; key says what it was started
-// with, so that a change of connection or version restarts it.
-type runningSyncer struct {
+// runningEngine is one binding's sync engine; key says what it was
+// started with, so that a change of connection or version restarts it.
+type runningEngine struct {
 	key    string
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-// startSyncer starts the binding's syncer unless one with the same key
-// runs. The syncer lives until stopSyncer, not as long as a reconcile.
-func (r *Reconciler) startSyncer(name, key string, o ksync.Options) {
+// startEngine starts the binding's sync engine unless one with the same
+// key runs. The engine lives until stopEngine, not as long as a
+// reconcile. An engine that stops on an error is forgotten, and the
+// binding woken, so that its next reconcile starts a new one.
+func (r *Reconciler) startEngine(name, key string, o objectsync.Options) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.running == nil {
-		r.running = map[string]*runningSyncer{}
+		r.running = map[string]*runningEngine{}
 	}
 	if cur, ok := r.running[name]; ok {
 		if cur.key == key {
@@ -32,19 +34,27 @@ func (r *Reconciler) startSyncer(name, key string, o ksync.Options) {
 		<-cur.done
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	rs := &runningSyncer{key: key, cancel: cancel, done: make(chan struct{})}
+	rs := &runningEngine{key: key, cancel: cancel, done: make(chan struct{})}
 	r.running[name] = rs
 	go func() {
 		defer close(rs.done)
-		if err := ksync.New(o).Run(ctx); err != nil && ctx.Err() == nil {
-			o.Log.Error(err, "Syncer stopped")
+		err := objectsync.New(o).Run(ctx)
+		if err == nil || ctx.Err() != nil {
+			return
 		}
+		o.Log.Error(err, "Sync engine stopped; starting a new one")
+		r.mu.Lock()
+		if r.running[name] == rs {
+			delete(r.running, name)
+		}
+		r.mu.Unlock()
+		r.wakeUp(name)
 	}()
 }
 
-// stopSyncer stops the binding's syncer and waits until it has stopped;
-// with forget, it also drops the binding's provider connection.
-func (r *Reconciler) stopSyncer(name string, forget bool) {
+// stopEngine stops the binding's sync engine and waits until it has
+// stopped; with forget, it also drops the binding's provider connection.
+func (r *Reconciler) stopEngine(name string, forget bool) {
 	r.mu.Lock()
 	cur, ok := r.running[name]
 	delete(r.running, name)
@@ -58,14 +68,14 @@ func (r *Reconciler) stopSyncer(name string, forget bool) {
 	}
 }
 
-// Running returns how many syncers run, for tests and metrics.
+// Running returns how many sync engines run, for tests and metrics.
 func (r *Reconciler) Running() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.running)
 }
 
-// StopAll stops every syncer; the manager calls it on shutdown.
+// StopAll stops every sync engine; the manager calls it on shutdown.
 func (r *Reconciler) StopAll() {
 	r.mu.Lock()
 	names := make([]string, 0, len(r.running))
@@ -74,7 +84,7 @@ func (r *Reconciler) StopAll() {
 	}
 	r.mu.Unlock()
 	for _, n := range names {
-		r.stopSyncer(n, true)
+		r.stopEngine(n, true)
 	}
 }
 

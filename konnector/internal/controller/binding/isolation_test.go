@@ -16,7 +16,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	ksync "github.com/bindery-dev/bindery/konnector/internal/sync"
+	"github.com/bindery-dev/bindery/konnector/internal/objectsync"
 	"github.com/bindery-dev/bindery/test/framework"
 )
 
@@ -54,9 +54,9 @@ func TestNamespacedIsolationMapsObjectsIntoTheClusterNamespace(t *testing.T) {
 		}, time.Minute)
 		size, _, _ := unstructured.NestedString(copyObj.Object, "spec", "size")
 		assert.Equal(t, "small", size)
-		assert.Equal(t, ksync.ManagedByValue, copyObj.GetLabels()[ksync.ManagedByLabel])
-		assert.Equal(t, string(created.GetUID()), copyObj.GetAnnotations()[ksync.OriginUIDAnnotation])
-		assert.Empty(t, copyObj.GetAnnotations()[ksync.OriginNamespaceAnnotation])
+		assert.Equal(t, objectsync.ManagedByValue, copyObj.GetLabels()[objectsync.ManagedByLabel])
+		assert.Equal(t, string(created.GetUID()), copyObj.GetAnnotations()[objectsync.OriginUIDAnnotation])
+		assert.Empty(t, copyObj.GetAnnotations()[objectsync.OriginNamespaceAnnotation])
 	})
 
 	t.Run("status comes up and spec changes go down", func(t *testing.T) {

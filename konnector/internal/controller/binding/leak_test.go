@@ -15,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	ksync "github.com/bindery-dev/bindery/konnector/internal/sync"
+	"github.com/bindery-dev/bindery/konnector/internal/objectsync"
 	"github.com/bindery-dev/bindery/test/framework"
 )
 
@@ -75,12 +75,12 @@ func TestBindUnbindDoesNotLeak(t *testing.T) {
 	}
 	settled := func() (syncers int, informers int64, goroutines int) {
 		framework.Eventually(t, func() (bool, string) {
-			return e.r.Running() == 0 && ksync.ActiveInformers() == 0,
-				fmt.Sprintf("%d syncers, %d informers", e.r.Running(), ksync.ActiveInformers())
+			return e.r.Running() == 0 && objectsync.ActiveInformers() == 0,
+				fmt.Sprintf("%d syncers, %d informers", e.r.Running(), objectsync.ActiveInformers())
 		}, time.Minute)
 		// Goroutines of stopped watches end a moment after.
 		time.Sleep(500 * time.Millisecond)
-		return e.r.Running(), ksync.ActiveInformers(), runtime.NumGoroutine()
+		return e.r.Running(), objectsync.ActiveInformers(), runtime.NumGoroutine()
 	}
 
 	for i := range 5 {

@@ -24,15 +24,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/contract"
 	apicrds "github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/apis/crdsnapshot"
+	"github.com/bindery-dev/bindery/apis/isolation"
+	"github.com/bindery-dev/bindery/konnector/internal/objectsync"
 	"github.com/bindery-dev/bindery/konnector/internal/provider"
-	ksync "github.com/bindery-dev/bindery/konnector/internal/sync"
 )
 
 // Finalizer keeps a binding until its objects are handled: deleted on the
 // provider first, or orphaned.
-const Finalizer = "bindery.dev/konnector"
+const Finalizer = binderyv1alpha1.KonnectorFinalizer
 
 // Condition reasons.
 const (
@@ -71,7 +73,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	b := &kubebindv1alpha1.APIServiceBinding{}
 	if err := r.Client.Get(ctx, req.NamespacedName, b); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.stopSyncer(req.Name, true)
+			r.stopEngine(req.Name, true)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -97,7 +99,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.ensureConnected,
 		r.ensureHeartbeat,
 		r.ensureCRD,
-		r.ensureSyncer,
+		r.ensureEngine,
 	} {
 		if err = step(ctx, st); err != nil {
 			break
@@ -254,10 +256,9 @@ func (r *Reconciler) ensureCRD(ctx context.Context, st *state) error {
 		conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSchemaInSync, "InvalidExport", conditionsapi.ConditionSeverityError, "%v", err)
 		return errStop
 	}
-	if iso := st.export.Spec.ClusterScopedIsolation; desired.Spec.Scope == apiextensionsv1.ClusterScoped &&
-		iso != kubebindv1alpha1.IsolationPrefixed && iso != kubebindv1alpha1.IsolationNamespaced && iso != kubebindv1alpha1.IsolationNone {
+	if _, err := isolation.For(desired.Spec.Scope, st.export.Spec.ClusterScopedIsolation); err != nil {
 		conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSchemaInSync, ReasonIsolationUnsupported, conditionsapi.ConditionSeverityError,
-			"%s is cluster-scoped with isolation %q; this konnector syncs cluster-scoped objects with Prefixed, Namespaced or None isolation", desired.Name, iso)
+			"%s is cluster-scoped: %v", desired.Name, err)
 		return errStop
 	}
 	existing := &apiextensionsv1.CustomResourceDefinition{}
@@ -338,9 +339,10 @@ func ownerText(o *metav1.OwnerReference) string {
 	return fmt.Sprintf(" (owner: %s %s)", o.Kind, o.Name)
 }
 
-// ensureSyncer starts the binding's syncer, or restarts it when the
-// provider connection or the served version changed.
-func (r *Reconciler) ensureSyncer(_ context.Context, st *state) error {
+// ensureEngine starts the binding's sync engine, or restarts it when the
+// provider connection, the served version or the export's settings
+// changed.
+func (r *Reconciler) ensureEngine(_ context.Context, st *state) error {
 	hasStatus := false
 	for _, v := range st.crd.Spec.Versions {
 		if v.Storage {
@@ -348,43 +350,37 @@ func (r *Reconciler) ensureSyncer(_ context.Context, st *state) error {
 		}
 	}
 	gvr := storageGVR(st.crd)
-	claimsJSON := st.export.Annotations[binderyv1alpha1.PermissionClaimsAnnotation]
-	var claims []binderyv1alpha1.PermissionClaim
-	if claimsJSON != "" {
-		if err := json.Unmarshal([]byte(claimsJSON), &claims); err != nil {
-			conditions.MarkFalse(st.binding, conditionsapi.ReadyCondition, "InvalidExport", conditionsapi.ConditionSeverityError,
-				"the export's %s annotation is not a list of permission claims: %v", binderyv1alpha1.PermissionClaimsAnnotation, err)
-			return errStop
-		}
+	settings, err := contract.ReadExport(st.export.Annotations)
+	if err != nil {
+		conditions.MarkFalse(st.binding, conditionsapi.ReadyCondition, "InvalidExport", conditionsapi.ConditionSeverityError, "the export: %v", err)
+		return errStop
 	}
-	var namespaces []string
-	if ns := st.export.Annotations[binderyv1alpha1.ConsumerNamespacesAnnotation]; ns != "" {
-		namespaces = strings.Split(ns, ",")
+	strategy, err := isolation.For(st.crd.Spec.Scope, st.export.Spec.ClusterScopedIsolation)
+	if err != nil {
+		return err // ensureCRD refused it already
 	}
-	clusterScoped := st.crd.Spec.Scope == apiextensionsv1.ClusterScoped
-	isolation := st.export.Spec.ClusterScopedIsolation
-	if clusterScoped {
+	if st.crd.Spec.Scope == apiextensionsv1.ClusterScoped {
 		// Claims and namespace scopes concern namespaced objects.
-		claims, namespaces = nil, nil
+		settings = contract.ExportSettings{}
 	}
-	// Restart the syncer whenever what it was started with changes.
-	key := strings.Join([]string{st.conn.ID, gvr.String(), fmt.Sprint(hasStatus), claimsJSON, strings.Join(namespaces, ","), string(isolation)}, "|")
+	// Restart the engine whenever what it was started with changes.
+	key := strings.Join([]string{st.conn.ID, gvr.String(), fmt.Sprint(hasStatus), settings.Key(), string(strategy.Mode())}, "|")
 	name := st.binding.Name
 	if !st.wasConnected {
-		// The provider is back after an outage. A fresh syncer lists
+		// The provider is back after an outage. A fresh engine lists
 		// again at once, where the old one's informers and retries
 		// would wait out their backoff (up to a minute).
-		r.stopSyncer(name, false)
+		r.stopEngine(name, false)
 	}
-	r.startSyncer(name, key, ksync.Options{
+	r.startEngine(name, key, objectsync.Options{
 		Name: name, GVR: gvr, HasStatus: hasStatus,
-		Claims: claims, Namespaces: namespaces,
+		Claims: settings.Claims, Namespaces: settings.Namespaces,
 		Consumer: r.Consumer, Provider: st.conn.Dynamic,
 		ClusterNamespace: st.conn.Namespace, ClusterID: r.ClusterID,
-		ClusterScoped: clusterScoped, Isolation: isolation,
-		Orphan:   func() bool { return r.orphan(name) },
-		Released: func() { r.wakeIfDeleting(name) },
-		Recorder: r.Recorder, Workers: r.SyncWorkers,
+		Isolation:  strategy,
+		KeepCopies: func() bool { return r.keepCopies(name) },
+		Released:   func() { r.wakeIfDeleting(name) },
+		Recorder:   r.Recorder, Workers: r.SyncWorkers,
 		Log: r.Log.WithValues("binding", name),
 	})
 	return nil
@@ -397,13 +393,13 @@ func (r *Reconciler) ensureSyncer(_ context.Context, st *state) error {
 func (r *Reconciler) reconcileDelete(ctx context.Context, st *state) (ctrl.Result, error) {
 	b := st.binding
 	if !controllerutil.ContainsFinalizer(b, Finalizer) {
-		r.stopSyncer(b.Name, true)
+		r.stopEngine(b.Name, true)
 		return ctrl.Result{}, nil
 	}
 	crd := &apiextensionsv1.CustomResourceDefinition{}
 	err := r.Client.Get(ctx, client.ObjectKey{Name: b.Name}, crd)
 	if err == nil && metav1.IsControlledBy(crd, b) {
-		// The syncer must run to delete the provider copies, also after
+		// The engine must run to delete the provider copies, also after
 		// a konnector restart.
 		if err := r.ensureSecret(ctx, st); err != nil {
 			return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
@@ -412,7 +408,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, st *state) (ctrl.Resul
 			return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 		}
 		st.crd = crd
-		if err := r.ensureSyncer(ctx, st); err != nil {
+		if err := r.ensureEngine(ctx, st); err != nil {
 			return ctrl.Result{}, err
 		}
 		remaining, err := r.deleteObjects(ctx, crd)
@@ -432,7 +428,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, st *state) (ctrl.Resul
 	} else if err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, err
 	}
-	r.stopSyncer(b.Name, true)
+	r.stopEngine(b.Name, true)
 	if err := r.deleteClaimCopies(ctx, b.Name); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -444,7 +440,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, st *state) (ctrl.Resul
 }
 
 // deleteObjects deletes every object of crd in the consumer cluster and
-// returns how many remain; the syncer releases each once its provider
+// returns how many remain; the engine releases each once its provider
 // copy is gone (or at once, when orphaning).
 func (r *Reconciler) deleteObjects(ctx context.Context, crd *apiextensionsv1.CustomResourceDefinition) (int, error) {
 	rc := r.Consumer.Resource(storageGVR(crd))
@@ -465,7 +461,7 @@ func (r *Reconciler) deleteObjects(ctx context.Context, crd *apiextensionsv1.Cus
 // deleteClaimCopies deletes the Secrets and ConfigMaps the binding's
 // permission claims copied into this cluster.
 func (r *Reconciler) deleteClaimCopies(ctx context.Context, binding string) error {
-	sel := labels.Set{ksync.ClaimLabel: binding}.String()
+	sel := labels.Set{objectsync.ClaimLabel: binding}.String()
 	for _, res := range []string{"secrets", "configmaps"} {
 		rc := r.Consumer.Resource(corev1.SchemeGroupVersion.WithResource(res))
 		list, err := rc.List(ctx, metav1.ListOptions{LabelSelector: sel})
@@ -483,10 +479,12 @@ func (r *Reconciler) deleteClaimCopies(ctx context.Context, binding string) erro
 	return nil
 }
 
-func (r *Reconciler) orphan(binding string) bool {
+// keepCopies reports whether the binding carries the orphan annotation:
+// its objects' provider copies are kept when the objects go.
+func (r *Reconciler) keepCopies(binding string) bool {
 	b := &kubebindv1alpha1.APIServiceBinding{}
 	if err := r.Client.Get(context.Background(), client.ObjectKey{Name: binding}, b); err != nil {
 		return false
 	}
-	return b.Annotations[ksync.OrphanAnnotation] == "true"
+	return b.Annotations[objectsync.OrphanAnnotation] == "true"
 }

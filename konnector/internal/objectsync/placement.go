@@ -1,0 +1,158 @@
+package objectsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/bindery-dev/bindery/apis/isolation"
+)
+
+// APIServiceNamespaces is the kube-bind resource that maps a consumer
+// namespace to its provider namespace.
+var APIServiceNamespaces = kubebindv1alpha1.SchemeGroupVersion.WithResource("apiservicenamespaces")
+
+// copiesWhere says where the provider copies are, which decides what the
+// engine watches.
+type copiesWhere int
+
+const (
+	// copiesInServiceNamespaces: in the provider namespace of each
+	// consumer namespace, watched once the backend assigns it.
+	copiesInServiceNamespaces copiesWhere = iota
+	// copiesInClusterNamespace: all in the consumer's cluster
+	// namespace, watched from the start.
+	copiesInClusterNamespace
+	// copiesByName: cluster-scoped, each watched by its name.
+	copiesByName
+)
+
+func (e *Engine) copiesIn() copiesWhere {
+	switch {
+	case e.o.Isolation.ProviderScope() == apiextensionsv1.ClusterScoped:
+		return copiesByName
+	case e.o.Isolation.Mode() == isolation.ServiceNamespaced:
+		return copiesInServiceNamespaces
+	}
+	return copiesInClusterNamespace
+}
+
+// consumer is what the isolation strategy knows of this consumer.
+func (e *Engine) consumer() isolation.Consumer {
+	c := isolation.Consumer{ClusterNamespace: e.o.ClusterNamespace}
+	if e.serviceNamespaces != nil {
+		c.ServiceNamespaces = e.serviceNamespaces
+	}
+	return c
+}
+
+// placement returns where the copy of the consumer object key lives. When
+// the object's consumer namespace has no provider namespace yet, it asks
+// the backend for one with an APIServiceNamespace and returns errWaiting;
+// so it does while the copies there are not watched yet.
+func (e *Engine) placement(ctx context.Context, key cache.ObjectName) (types.NamespacedName, error) {
+	pkey, err := e.o.Isolation.ToProvider(e.consumer(), key.AsNamespacedName())
+	if errors.Is(err, isolation.ErrNamespaceNotAssigned) {
+		return types.NamespacedName{}, e.requestNamespace(ctx, key.Namespace)
+	} else if err != nil {
+		return types.NamespacedName{}, err
+	}
+	if _, watched := e.providerInformer(e.watchOf(pkey)); !watched {
+		return types.NamespacedName{}, errWaiting
+	}
+	return pkey, nil
+}
+
+// watchOf returns the watch (namespace, name) that shows the copy pkey.
+func (e *Engine) watchOf(pkey types.NamespacedName) (string, string) {
+	if e.copiesIn() == copiesByName {
+		return "", pkey.Name
+	}
+	return pkey.Namespace, ""
+}
+
+// requestNamespace creates the APIServiceNamespace of consumer namespace
+// ns, unless there is one, and returns errWaiting: its watch enqueues the
+// namespace's objects once the backend has assigned a provider namespace.
+func (e *Engine) requestNamespace(ctx context.Context, ns string) error {
+	if _, exists, err := e.serviceNamespaces.informer.GetIndexer().GetByKey(e.o.ClusterNamespace + "/" + ns); err != nil {
+		return err
+	} else if exists {
+		return errWaiting
+	}
+	asn := &unstructured.Unstructured{}
+	asn.SetAPIVersion(kubebindv1alpha1.SchemeGroupVersion.String())
+	asn.SetKind("APIServiceNamespace")
+	asn.SetNamespace(e.o.ClusterNamespace)
+	asn.SetName(ns)
+	if _, err := e.o.Provider.Resource(APIServiceNamespaces).Namespace(e.o.ClusterNamespace).Create(ctx, asn, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating APIServiceNamespace %s: %w", ns, err)
+	}
+	return errWaiting
+}
+
+// covers reports whether the provider serves obj's namespace, and warns
+// once on an object it does not.
+func (e *Engine) covers(obj *unstructured.Unstructured) bool {
+	if obj.GetNamespace() == "" || e.coversNamespace(obj.GetNamespace()) {
+		return true
+	}
+	if obj.GetAnnotations()[SyncedGenerationAnnotation] == "" {
+		e.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "NamespaceNotBound", "Sync",
+			"The provider serves this resource only in namespaces %s; this object stays in this cluster", strings.Join(e.o.Namespaces, ", "))
+	}
+	return false
+}
+
+// coversNamespace reports whether the provider serves consumer namespace ns.
+func (e *Engine) coversNamespace(ns string) bool {
+	return len(e.o.Namespaces) == 0 || slices.Contains(e.o.Namespaces, ns)
+}
+
+// refuse tells the user why an object cannot be synced.
+func (e *Engine) refuse(obj *unstructured.Unstructured, err error) {
+	e.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "SyncFailed", "Sync", "Not synced: %v", err)
+}
+
+// serviceNamespaces is the consumer's APIServiceNamespaces, as the
+// isolation.Namespaces of ServiceNamespaced.
+type serviceNamespaces struct {
+	clusterNamespace string
+	informer         cache.SharedIndexInformer
+}
+
+func (s *serviceNamespaces) ProviderNamespace(ns string) (string, bool) {
+	item, ok, _ := s.informer.GetIndexer().GetByKey(s.clusterNamespace + "/" + ns)
+	if !ok {
+		return "", false
+	}
+	pns := assignedNamespace(item.(*unstructured.Unstructured))
+	return pns, pns != ""
+}
+
+func (s *serviceNamespaces) ConsumerNamespace(pns string) (string, bool) {
+	for _, item := range s.informer.GetIndexer().List() {
+		if u := item.(*unstructured.Unstructured); assignedNamespace(u) == pns {
+			return u.GetName(), true
+		}
+	}
+	return "", false
+}
+
+// assignedNamespace is the provider namespace of an APIServiceNamespace,
+// once the backend assigned one.
+func assignedNamespace(asn *unstructured.Unstructured) string {
+	pns, _, _ := unstructured.NestedString(asn.Object, "status", "namespace")
+	return pns
+}

@@ -1,0 +1,77 @@
+package objectsync
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Up: once its copy exists, the consumer object records the sync (the
+// finalizer and the synced generation, in one write), and the copy's
+// status comes back whole.
+
+// mutationTTL is how long the engine's own consumer writes stand in for
+// the consumer cache.
+const mutationTTL = time.Minute
+
+// consumerObject returns the consumer object of key from the cache, with
+// the engine's own writes laid over it.
+func (e *Engine) consumerObject(key cache.ObjectName) (*unstructured.Unstructured, bool, error) {
+	item, exists, err := e.consumerObjects.GetByKey(key.String())
+	if err != nil || !exists {
+		return nil, false, err
+	}
+	return item.(*unstructured.Unstructured), true, nil
+}
+
+// ensureSyncedMetadata puts the finalizer on the consumer object and
+// records the generation whose spec reached the provider, in one write.
+func (e *Engine) ensureSyncedMetadata(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	gen := fmt.Sprint(obj.GetGeneration())
+	if hasFinalizer(obj) && obj.GetAnnotations()[SyncedGenerationAnnotation] == gen {
+		return obj, nil
+	}
+	obj = obj.DeepCopy()
+	if !hasFinalizer(obj) {
+		obj.SetFinalizers(append(obj.GetFinalizers(), Finalizer))
+	}
+	a := obj.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[SyncedGenerationAnnotation] = gen
+	obj.SetAnnotations(a)
+	got, err := e.o.Consumer.Resource(e.o.GVR).Namespace(obj.GetNamespace()).Update(ctx, obj, metav1.UpdateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("recording the sync of %s: %w", keyOf(obj), err)
+	}
+	e.consumerObjects.Mutation(got)
+	return got, nil
+}
+
+// ensureStatusUp copies the provider copy's status to the consumer object
+// when they differ.
+func (e *Engine) ensureStatusUp(ctx context.Context, obj, copyObj *unstructured.Unstructured) error {
+	if !e.o.HasStatus {
+		return nil
+	}
+	status, has := copyObj.Object["status"]
+	if !has || equalJSON(status, obj.Object["status"]) {
+		return nil
+	}
+	updated := obj.DeepCopy()
+	updated.Object["status"] = status
+	got, err := e.o.Consumer.Resource(e.o.GVR).Namespace(obj.GetNamespace()).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+	if err != nil {
+		return fmt.Errorf("updating the status of %s: %w", keyOf(obj), err)
+	}
+	e.consumerObjects.Mutation(got)
+	if d, ok := e.up.since(keyOf(obj)); ok {
+		SyncLatency.WithLabelValues(e.o.Name, "up").Observe(d.Seconds())
+	}
+	return nil
+}
