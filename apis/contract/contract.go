@@ -26,10 +26,9 @@ type ExportSettings struct {
 // ReadExport decodes the settings from an export's annotations.
 func ReadExport(annotations map[string]string) (ExportSettings, error) {
 	var s ExportSettings
-	if raw := annotations[binderyv1alpha1.PermissionClaimsAnnotation]; raw != "" {
-		if err := json.Unmarshal([]byte(raw), &s.Claims); err != nil {
-			return ExportSettings{}, fmt.Errorf("the %s annotation is not a list of permission claims: %w", binderyv1alpha1.PermissionClaimsAnnotation, err)
-		}
+	var err error
+	if s.Claims, err = readClaims(annotations, binderyv1alpha1.PermissionClaimsAnnotation); err != nil {
+		return ExportSettings{}, err
 	}
 	if raw := annotations[binderyv1alpha1.ConsumerNamespacesAnnotation]; raw != "" {
 		for _, ns := range strings.Split(raw, ",") {
@@ -44,14 +43,9 @@ func ReadExport(annotations map[string]string) (ExportSettings, error) {
 // WriteExport encodes the settings into an export's annotations, and
 // removes the annotations of settings that are empty.
 func (s ExportSettings) WriteExport(annotations map[string]string) error {
-	delete(annotations, binderyv1alpha1.PermissionClaimsAnnotation)
 	delete(annotations, binderyv1alpha1.ConsumerNamespacesAnnotation)
-	if len(s.Claims) > 0 {
-		raw, err := json.Marshal(s.Claims)
-		if err != nil {
-			return fmt.Errorf("encoding permission claims: %w", err)
-		}
-		annotations[binderyv1alpha1.PermissionClaimsAnnotation] = string(raw)
+	if err := writeClaims(annotations, binderyv1alpha1.PermissionClaimsAnnotation, s.Claims); err != nil {
+		return err
 	}
 	if len(s.Namespaces) > 0 {
 		annotations[binderyv1alpha1.ConsumerNamespacesAnnotation] = strings.Join(s.Namespaces, ",")
@@ -65,4 +59,61 @@ func (s ExportSettings) Key() string {
 	a := map[string]string{}
 	_ = s.WriteExport(a)
 	return a[binderyv1alpha1.PermissionClaimsAnnotation] + "|" + a[binderyv1alpha1.ConsumerNamespacesAnnotation]
+}
+
+// BindingSettings are the Bindery settings of one APIServiceBinding.
+type BindingSettings struct {
+	// AcceptedClaims are the permission claims the user accepted when
+	// binding.
+	AcceptedClaims []binderyv1alpha1.PermissionClaim
+}
+
+// ReadBinding decodes the settings from a binding's annotations.
+func ReadBinding(annotations map[string]string) (BindingSettings, error) {
+	claims, err := readClaims(annotations, binderyv1alpha1.AcceptedClaimsAnnotation)
+	return BindingSettings{AcceptedClaims: claims}, err
+}
+
+// WriteBinding encodes the settings into a binding's annotations, and
+// removes the annotations of settings that are empty.
+func (s BindingSettings) WriteBinding(annotations map[string]string) error {
+	return writeClaims(annotations, binderyv1alpha1.AcceptedClaimsAnnotation, s.AcceptedClaims)
+}
+
+// ClaimedResources are the kinds the accepted claims copy, sorted, each
+// once: what the konnector must be granted in the consumer cluster.
+func (s BindingSettings) ClaimedResources() []string {
+	var out []string
+	for _, c := range s.AcceptedClaims {
+		if !slices.Contains(out, c.Resource) {
+			out = append(out, c.Resource)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func readClaims(annotations map[string]string, key string) ([]binderyv1alpha1.PermissionClaim, error) {
+	raw := annotations[key]
+	if raw == "" {
+		return nil, nil
+	}
+	var claims []binderyv1alpha1.PermissionClaim
+	if err := json.Unmarshal([]byte(raw), &claims); err != nil {
+		return nil, fmt.Errorf("the %s annotation is not a list of permission claims: %w", key, err)
+	}
+	return claims, nil
+}
+
+func writeClaims(annotations map[string]string, key string, claims []binderyv1alpha1.PermissionClaim) error {
+	delete(annotations, key)
+	if len(claims) == 0 {
+		return nil
+	}
+	raw, err := json.Marshal(claims)
+	if err != nil {
+		return fmt.Errorf("encoding permission claims: %w", err)
+	}
+	annotations[key] = string(raw)
+	return nil
 }

@@ -53,3 +53,26 @@ func TestReadExportRefusesBrokenClaims(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a", "b"}, s.Namespaces, "blanks and repeats dropped")
 }
+
+func TestBindingSettingsRoundTrip(t *testing.T) {
+	s := BindingSettings{AcceptedClaims: []binderyv1alpha1.PermissionClaim{
+		{Resource: "secrets", Direction: binderyv1alpha1.ClaimProviderToConsumer, Selector: binderyv1alpha1.ClaimSelector{Names: []string{"conn"}}},
+		{Resource: "configmaps", Direction: binderyv1alpha1.ClaimConsumerToProvider, Selector: binderyv1alpha1.ClaimSelector{Names: []string{"cfg"}}},
+		{Resource: "secrets", Direction: binderyv1alpha1.ClaimConsumerToProvider, Selector: binderyv1alpha1.ClaimSelector{Names: []string{"ca"}}},
+	}}
+	a := map[string]string{}
+	require.NoError(t, s.WriteBinding(a))
+	got, err := ReadBinding(a)
+	require.NoError(t, err)
+	assert.Equal(t, s, got)
+	assert.Equal(t, []string{"configmaps", "secrets"}, got.ClaimedResources())
+
+	require.NoError(t, BindingSettings{}.WriteBinding(a))
+	assert.Empty(t, a)
+	none, err := ReadBinding(a)
+	require.NoError(t, err)
+	assert.Empty(t, none.ClaimedResources())
+
+	_, err = ReadBinding(map[string]string{binderyv1alpha1.AcceptedClaimsAnnotation: "[1]"})
+	assert.ErrorContains(t, err, "bindery.dev/accepted-claims annotation is not a list of permission claims")
+}

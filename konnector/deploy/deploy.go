@@ -26,6 +26,11 @@ import (
 //go:embed chart/Chart.yaml chart/values.yaml chart/templates/*.yaml
 var chart embed.FS
 
+// ClusterRoleName is the konnector's ClusterRole in the chart
+// (templates/rbac.yaml): what it may do with the bound resources and the
+// claimed kinds.
+const ClusterRoleName = "bindery-konnector"
+
 // Binding is one bound resource the konnector is granted.
 type Binding struct {
 	// Name is the CRD name, <resource>.<group>.

@@ -41,7 +41,7 @@ func TestRender(t *testing.T) {
 			}
 			assert.Equal(t, map[string]bool{"ServiceAccount": true, "ClusterRole": true, "ClusterRoleBinding": true, "Role": true, "RoleBinding": true, "Deployment": true}, kinds)
 			cr := &rbacv1.ClusterRole{}
-			find(t, objs, "ClusterRole", "bindery-konnector", cr)
+			find(t, objs, "ClusterRole", deploy.ClusterRoleName, cr)
 			for _, r := range cr.Rules {
 				assert.NotContains(t, r.Resources, "secrets", "no Secrets cluster-wide without claims")
 			}
@@ -60,7 +60,7 @@ func TestRender(t *testing.T) {
 		},
 		check: func(t *testing.T, objs []*unstructured.Unstructured) {
 			cr := &rbacv1.ClusterRole{}
-			find(t, objs, "ClusterRole", "bindery-konnector", cr)
+			find(t, objs, "ClusterRole", deploy.ClusterRoleName, cr)
 			var crdNames []string
 			var bound, secrets bool
 			for _, r := range cr.Rules {

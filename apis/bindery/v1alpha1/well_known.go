@@ -11,6 +11,10 @@ const (
 	// comma-separated consumer namespaces the service covers; absent means
 	// all of them.
 	ConsumerNamespacesAnnotation = "bindery.dev/consumer-namespaces"
+	// AcceptedClaimsAnnotation, on an APIServiceBinding, holds the JSON
+	// list of the permission claims the user accepted when binding;
+	// kubectl bind grants the konnector their kinds.
+	AcceptedClaimsAnnotation = "bindery.dev/accepted-claims"
 )
 
 // ClusterNamespaceLabel, on a cluster-scoped provider copy, names the

@@ -57,14 +57,6 @@ const (
 	// resources is used.
 	TemplateAnnotation = "bindery.dev/template"
 
-	// ClaimsAnnotation, on an APIServiceExport, holds the JSON list of the
-	// permission claims of its service at the time of binding, so that
-	// grants keep working when the template is later deleted.
-	ClaimsAnnotation = binderyv1alpha1.PermissionClaimsAnnotation
-	// NamespacesAnnotation, on an APIServiceExport, holds the comma-separated
-	// consumer namespaces the service covers; absent means all.
-	NamespacesAnnotation = binderyv1alpha1.ConsumerNamespacesAnnotation
-
 	// QuotaName is the ResourceQuota in each cluster namespace that bounds
 	// what the consumer can create there.
 	QuotaName = "bindery-consumer"

@@ -16,6 +16,7 @@ import (
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -34,6 +35,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/contract"
 	"github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/apis/kubeconfig"
 	"github.com/bindery-dev/bindery/konnector/deploy"
@@ -160,7 +162,7 @@ func Apply(ctx context.Context, resp *kubebindv1alpha1.BindingResponse, o ApplyO
 	ph.done("Stored the provider's kubeconfig in Secret %s/%s", o.Namespace, secret)
 
 	res := &Result{Namespace: o.Namespace, Secret: secret}
-	var claimed []string
+	claims := map[string][]binderyv1alpha1.PermissionClaim{}
 	for _, raw := range resp.Requests {
 		req, err := decodeRequest(raw)
 		if err != nil {
@@ -179,7 +181,7 @@ func Apply(ctx context.Context, resp *kubebindv1alpha1.BindingResponse, o ApplyO
 			m, _ := r.(map[string]any)
 			name := fmt.Sprintf("%v.%v", m["resource"], m["group"])
 			res.Resources = append(res.Resources, name)
-			claimed = append(claimed, exportClaims(ctx, provider, providerNS, name)...)
+			claims[name] = exportClaims(ctx, provider, providerNS, name)
 		}
 	}
 
@@ -187,7 +189,7 @@ func Apply(ctx context.Context, resp *kubebindv1alpha1.BindingResponse, o ApplyO
 		return res, err
 	}
 	for _, name := range res.Resources {
-		if err := ensureBinding(ctx, consumer, name, o.Namespace, secret); err != nil {
+		if err := ensureBinding(ctx, consumer, name, o.Namespace, secret, claims[name]); err != nil {
 			return res, err
 		}
 		res.Bindings = append(res.Bindings, name)
@@ -199,7 +201,7 @@ func Apply(ctx context.Context, resp *kubebindv1alpha1.BindingResponse, o ApplyO
 	waitCtx, stopWaiting := context.WithCancelCause(ctx)
 	defer stopWaiting(nil)
 	if !o.SkipKonnector {
-		version, image, err := DeployKonnector(ctx, consumer, o.Namespace, o.KonnectorImage, claimed)
+		version, image, err := DeployKonnector(ctx, consumer, o.Namespace, o.KonnectorImage)
 		if err != nil {
 			return res, err
 		}
@@ -254,7 +256,7 @@ func printDryRun(ctx context.Context, consumer dynamic.Interface, resp *kubebind
 		}
 	}
 	if !o.SkipKonnector {
-		konnector, err := KonnectorManifests(ctx, consumer, o.Namespace, o.KonnectorImage, nil, bound...)
+		konnector, err := KonnectorManifests(ctx, consumer, o.Namespace, o.KonnectorImage, bound...)
 		if err != nil {
 			return err
 		}
@@ -443,22 +445,18 @@ func watchUntil(ctx context.Context, rc dynamic.ResourceInterface, name string, 
 	}
 }
 
-// exportClaims returns the kinds of related objects the export of a
-// resource claims, so that the konnector is granted them.
-func exportClaims(ctx context.Context, provider dynamic.Interface, ns, name string) []string {
+// exportClaims returns the permission claims of the export of a resource:
+// what the user accepts by binding it.
+func exportClaims(ctx context.Context, provider dynamic.Interface, ns, name string) []binderyv1alpha1.PermissionClaim {
 	e, err := provider.Resource(Exports).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil
 	}
-	var claims []binderyv1alpha1.PermissionClaim
-	if raw := e.GetAnnotations()[binderyv1alpha1.PermissionClaimsAnnotation]; raw == "" || json.Unmarshal([]byte(raw), &claims) != nil {
-		return nil
+	settings, err := contract.ReadExport(e.GetAnnotations())
+	if err != nil {
+		return nil // the konnector reports a broken export
 	}
-	var out []string
-	for _, c := range claims {
-		out = append(out, c.Resource)
-	}
-	return out
+	return settings.Claims
 }
 
 // ensureBindingCRD installs the APIServiceBinding CRD, from the same
@@ -481,12 +479,18 @@ func ensureBindingCRD(ctx context.Context, cfg *rest.Config) error {
 	return nil
 }
 
-func ensureBinding(ctx context.Context, consumer dynamic.Interface, name, ns, secret string) error {
+// ensureBinding applies the binding of a resource, recording the claims
+// the user accepted with it.
+func ensureBinding(ctx context.Context, consumer dynamic.Interface, name, ns, secret string, accepted []binderyv1alpha1.PermissionClaim) error {
 	b := &unstructured.Unstructured{}
 	b.SetAPIVersion(kubebindv1alpha1.SchemeGroupVersion.String())
 	b.SetKind("APIServiceBinding")
 	b.SetName(name)
-	b.SetAnnotations(map[string]string{ResourcesAnnotation: name})
+	annotations := map[string]string{ResourcesAnnotation: name}
+	if err := (contract.BindingSettings{AcceptedClaims: accepted}).WriteBinding(annotations); err != nil {
+		return err
+	}
+	b.SetAnnotations(annotations)
 	_ = unstructured.SetNestedMap(b.Object, map[string]any{"name": secret, "namespace": ns, "key": "kubeconfig"}, "spec", "kubeconfigSecretRef")
 	if _, err := consumer.Resource(Bindings).Apply(ctx, name, b, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -522,7 +526,7 @@ func waitBindingReady(ctx context.Context, consumer dynamic.Interface, name stri
 
 // DeployKonnector applies the konnector's manifests, granted every bound
 // resource of the cluster, and returns the version and image deployed.
-func DeployKonnector(ctx context.Context, consumer dynamic.Interface, ns, image string, claimed []string) (string, string, error) {
+func DeployKonnector(ctx context.Context, consumer dynamic.Interface, ns, image string) (string, string, error) {
 	ours, err := deploy.ChartVersion()
 	if err != nil {
 		return "", "", err
@@ -530,7 +534,7 @@ func DeployKonnector(ctx context.Context, consumer dynamic.Interface, ns, image 
 	if err := checkNoDowngrade(ctx, consumer, ns, ours); err != nil {
 		return "", "", err
 	}
-	objs, err := KonnectorManifests(ctx, consumer, ns, image, claimed)
+	objs, err := KonnectorManifests(ctx, consumer, ns, image)
 	if err != nil {
 		return "", "", err
 	}
@@ -555,6 +559,37 @@ func DeployKonnector(ctx context.Context, consumer dynamic.Interface, ns, image 
 		}
 	}
 	return ours, deployed, nil
+}
+
+// RefreshKonnectorGrant re-renders the konnector's ClusterRole from the
+// bindings left, so that unbinding shrinks what the konnector may touch.
+// Only a ClusterRole kubectl bind applied is refreshed: a konnector
+// installed otherwise (with Helm) keeps the grant its installer chose.
+func RefreshKonnectorGrant(ctx context.Context, consumer dynamic.Interface, ns string) (bool, error) {
+	rc := consumer.Resource(rbacv1.SchemeGroupVersion.WithResource("clusterroles"))
+	cr, err := rc.Get(ctx, deploy.ClusterRoleName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	} else if err != nil {
+		return false, consumerError(err, "reading the konnector's ClusterRole")
+	}
+	if !slices.ContainsFunc(cr.GetManagedFields(), func(m metav1.ManagedFieldsEntry) bool { return m.Manager == FieldManager }) {
+		return false, nil
+	}
+	objs, err := KonnectorManifests(ctx, consumer, ns, "") // the chart's image: only the ClusterRole is applied
+	if err != nil {
+		return false, err
+	}
+	for _, o := range objs {
+		if o.GetKind() != "ClusterRole" || o.GetName() != deploy.ClusterRoleName {
+			continue
+		}
+		if _, err := rc.Apply(ctx, o.GetName(), o, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
+			return false, consumerError(err, "narrowing the konnector's ClusterRole")
+		}
+		return true, nil
+	}
+	return false, nil
 }
 
 // podFailure says why a container will not start by waiting longer, and
@@ -633,9 +668,13 @@ func checkNoDowngrade(ctx context.Context, consumer dynamic.Interface, ns, ours 
 }
 
 // KonnectorManifests renders the konnector's chart for the bindings of
-// the cluster, plus claimed kinds.
-func KonnectorManifests(ctx context.Context, consumer dynamic.Interface, ns, image string, claimed []string, extra ...deploy.Binding) ([]*unstructured.Unstructured, error) {
+// the cluster, plus extra ones about to be created: granted each bound
+// resource, and the kinds the bindings' accepted claims copy. Derived from
+// the bindings alone, the grant follows them: what no binding claims any
+// more is not granted.
+func KonnectorManifests(ctx context.Context, consumer dynamic.Interface, ns, image string, extra ...deploy.Binding) ([]*unstructured.Unstructured, error) {
 	bound := append([]deploy.Binding(nil), extra...)
+	var claimed []string
 	list, err := consumer.Resource(Bindings).List(ctx, metav1.ListOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, consumerError(err, "listing APIServiceBindings")
@@ -646,22 +685,11 @@ func KonnectorManifests(ctx context.Context, consumer dynamic.Interface, ns, ima
 			if ok && !slices.ContainsFunc(bound, func(x deploy.Binding) bool { return x.Name == b.GetName() }) {
 				bound = append(bound, deploy.Binding{Name: b.GetName(), Group: group, Resource: resource})
 			}
-		}
-	}
-	// Keep claims granted earlier.
-	if cr, err := consumer.Resource(schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"}).Get(ctx, "bindery-konnector", metav1.GetOptions{}); err == nil {
-		rules, _, _ := unstructured.NestedSlice(cr.Object, "rules")
-		for _, r := range rules {
-			m, _ := r.(map[string]any)
-			groups, _ := m["apiGroups"].([]any)
-			res, _ := m["resources"].([]any)
-			if len(groups) == 1 && groups[0] == "" {
-				for _, x := range res {
-					if s, _ := x.(string); s == "secrets" || s == "configmaps" {
-						claimed = append(claimed, s)
-					}
-				}
+			settings, err := contract.ReadBinding(b.GetAnnotations())
+			if err != nil {
+				return nil, fmt.Errorf("APIServiceBinding %s: %w", b.GetName(), err)
 			}
+			claimed = append(claimed, settings.ClaimedResources()...)
 		}
 	}
 	sort.Strings(claimed)

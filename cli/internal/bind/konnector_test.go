@@ -5,11 +5,19 @@ import (
 	"testing"
 	"time"
 
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
+
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/contract"
 )
 
 func TestWatchKonnectorFailures(t *testing.T) {
@@ -48,6 +56,61 @@ func TestWatchKonnectorFailures(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.wantErr)
 			assert.Contains(t, err.Error(), "hint: "+tt.wantHint)
+		})
+	}
+}
+
+// TestKonnectorGrantFollowsTheBindings: the konnector is granted the kinds
+// the bindings' accepted claims copy, and nothing once no binding claims
+// them.
+func TestKonnectorGrantFollowsTheBindings(t *testing.T) {
+	binding := func(name string, claims ...binderyv1alpha1.PermissionClaim) *unstructured.Unstructured {
+		b := &unstructured.Unstructured{}
+		b.SetAPIVersion(kubebindv1alpha1.SchemeGroupVersion.String())
+		b.SetKind("APIServiceBinding")
+		b.SetName(name)
+		a := map[string]string{}
+		require.NoError(t, contract.BindingSettings{AcceptedClaims: claims}.WriteBinding(a))
+		b.SetAnnotations(a)
+		return b
+	}
+	claimedKinds := func(objs []*unstructured.Unstructured) []string {
+		var out []string
+		for _, o := range objs {
+			if o.GetKind() != "ClusterRole" {
+				continue
+			}
+			rules, _, _ := unstructured.NestedSlice(o.Object, "rules")
+			for _, r := range rules {
+				m := r.(map[string]any)
+				if groups, _ := m["apiGroups"].([]any); len(groups) == 1 && groups[0] == "" {
+					for _, res := range m["resources"].([]any) {
+						if res == "secrets" || res == "configmaps" {
+							out = append(out, res.(string))
+						}
+					}
+				}
+			}
+		}
+		return out
+	}
+	secrets := binderyv1alpha1.PermissionClaim{Resource: "secrets", Direction: binderyv1alpha1.ClaimProviderToConsumer,
+		Selector: binderyv1alpha1.ClaimSelector{Names: []string{"conn"}}}
+	listKinds := map[schema.GroupVersionResource]string{Bindings: "APIServiceBindingList"}
+
+	for _, tt := range []struct {
+		name     string
+		bindings []runtime.Object
+		want     []string
+	}{
+		{"a binding that claims Secrets", []runtime.Object{binding("databases.db.example.com", secrets), binding("caches.db.example.com")}, []string{"secrets"}},
+		{"the claiming binding is gone", []runtime.Object{binding("caches.db.example.com")}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			consumer := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds, tt.bindings...)
+			objs, err := KonnectorManifests(t.Context(), consumer, "kube-bind", "konnector:test")
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, claimedKinds(objs))
 		})
 	}
 }

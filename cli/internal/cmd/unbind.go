@@ -157,6 +157,13 @@ func unbind(ctx context.Context, d dynamic.Interface, name string, o *unbindOpti
 		return fmt.Errorf("binding %s is still there after %s (hint: kubectl get apiservicebinding %s -o yaml shows what it waits for; is the konnector running?)", name, o.timeout, name)
 	}
 	fmt.Fprintf(out, "Unbound %s.\n", name) //nolint:errcheck
+	narrowed, err := bind.RefreshKonnectorGrant(ctx, d, bind.Namespace)
+	if err != nil {
+		return err
+	}
+	if narrowed {
+		fmt.Fprintln(out, "The konnector is granted only what the remaining bindings need.") //nolint:errcheck
+	}
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/bindery-dev/bindery/apis/bindprotocol"
 	"github.com/bindery-dev/bindery/cli/internal/bind"
+	"github.com/bindery-dev/bindery/konnector/deploy"
 	"github.com/bindery-dev/bindery/konnector/testenv"
 )
 
@@ -62,6 +63,12 @@ func TestUnbindAllAndUninstall(t *testing.T) {
 			names = append(names, s.Name)
 		}
 		assert.Equal(t, []string{bindprotocol.ClusterSecretName}, names, "only the cluster's key stays, for the next bind")
+		cr := &rbacv1.ClusterRole{}
+		require.NoError(t, cc.Get(ctx, client.ObjectKey{Name: deploy.ClusterRoleName}, cr))
+		for _, r := range cr.Rules {
+			assert.NotContains(t, r.APIGroups, "db.example.com", "the konnector's grant of the unbound resource is gone")
+		}
+		assert.Contains(t, out, "granted only what the remaining bindings need")
 	})
 
 	t.Run("uninstall asks first, and no keeps everything", func(t *testing.T) {

@@ -2,7 +2,6 @@ package exportrequest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -19,6 +18,7 @@ import (
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/catalog"
+	"github.com/bindery-dev/bindery/apis/contract"
 	apicrds "github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/apis/crdsnapshot"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
@@ -224,15 +224,12 @@ func (r *Reconciler) ensureExport(ctx context.Context, request *kubebindv1alpha1
 		consumer.SourceAnnotation:                    string(p.service.Source),
 		kubebindv1alpha1.SourceSpecHashAnnotationKey: crdsnapshot.Hash(p.spec),
 	}
-	if claims := claimsFor(p.service, p.crd); len(claims) > 0 {
-		raw, err := json.Marshal(claims)
-		if err != nil {
-			return fmt.Errorf("encoding permission claims: %w", err)
-		}
-		export.Annotations[consumer.ClaimsAnnotation] = string(raw)
-	}
+	settings := contract.ExportSettings{Claims: claimsFor(p.service, p.crd)}
 	if scope := p.service.Spec.Scope; scope != nil && scope.Type == binderyv1alpha1.BindingScopeNamespaces {
-		export.Annotations[consumer.NamespacesAnnotation] = strings.Join(scope.Namespaces, ",")
+		settings.Namespaces = scope.Namespaces
+	}
+	if err := settings.WriteExport(export.Annotations); err != nil {
+		return err
 	}
 	export.Spec.APIServiceExportCRDSpec = *p.spec
 	if p.spec.Scope == apiextensionsv1.ClusterScoped {

@@ -7,10 +7,8 @@ package servicenamespace
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
@@ -25,7 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/contract"
 	"github.com/bindery-dev/bindery/apis/providername"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
 	"github.com/bindery-dev/bindery/backend/internal/metrics"
@@ -186,18 +184,14 @@ func (r *Reconciler) ensureGrant(ctx context.Context, sns *kubebindv1alpha1.APIS
 	}
 	var grants []rbacgrant.Export
 	for _, e := range exports.Items {
-		if ns := e.Annotations[consumer.NamespacesAnnotation]; ns != "" && !slices.Contains(strings.Split(ns, ","), sns.Name) {
+		settings, err := contract.ReadExport(e.Annotations)
+		if err != nil {
+			return fmt.Errorf("export %s: %w", e.Name, err)
+		}
+		if len(settings.Namespaces) > 0 && !slices.Contains(settings.Namespaces, sns.Name) {
 			continue
 		}
-		g := rbacgrant.Export{Group: e.Spec.Group, Resource: e.Spec.Names.Plural}
-		if raw := e.Annotations[consumer.ClaimsAnnotation]; raw != "" {
-			var claims []binderyv1alpha1.PermissionClaim
-			if err := json.Unmarshal([]byte(raw), &claims); err != nil {
-				return fmt.Errorf("decoding claims of export %s: %w", e.Name, err)
-			}
-			g.Claims = claims
-		}
-		grants = append(grants, g)
+		grants = append(grants, rbacgrant.Export{Group: e.Spec.Group, Resource: e.Spec.Names.Plural, Claims: settings.Claims})
 	}
 	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: target, Name: rbacgrant.KonnectorRoleName}}
 	if _, err := controllerutil.CreateOrPatch(ctx, r.Client, role, func() error {
