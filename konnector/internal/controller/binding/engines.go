@@ -2,11 +2,66 @@ package binding
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
+	conditionsapi "github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/apis/conditions/v1alpha1"
+	"github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/util/conditions"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+
+	"github.com/bindery-dev/bindery/apis/contract"
+	"github.com/bindery-dev/bindery/apis/isolation"
 	"github.com/bindery-dev/bindery/apis/kubeconfig"
 	"github.com/bindery-dev/bindery/konnector/internal/objectsync"
 	"github.com/bindery-dev/bindery/konnector/internal/provider"
 )
+
+// ensureEngine starts the binding's sync engine, or restarts it when the
+// provider connection, the served version or the export's settings
+// changed.
+func (r *Reconciler) ensureEngine(_ context.Context, st *state) error {
+	hasStatus := false
+	for _, v := range st.crd.Spec.Versions {
+		if v.Storage {
+			hasStatus = v.Subresources != nil && v.Subresources.Status != nil
+		}
+	}
+	gvr := storageGVR(st.crd)
+	settings, err := contract.ReadExport(st.export.Annotations)
+	if err != nil {
+		conditions.MarkFalse(st.binding, conditionsapi.ReadyCondition, "InvalidExport", conditionsapi.ConditionSeverityError, "the export: %v", err)
+		return errStop
+	}
+	strategy, err := isolation.For(st.crd.Spec.Scope, st.export.Spec.ClusterScopedIsolation)
+	if err != nil {
+		return err // ensureCRD refused it already
+	}
+	if st.crd.Spec.Scope == apiextensionsv1.ClusterScoped {
+		// Claims and namespace scopes concern namespaced objects.
+		settings = contract.ExportSettings{}
+	}
+	// Restart the engine whenever what it was started with changes.
+	key := strings.Join([]string{st.conn.ID, gvr.String(), fmt.Sprint(hasStatus), settings.Key(), string(strategy.Mode())}, "|")
+	name := st.binding.Name
+	if !st.wasConnected {
+		// The provider is back after an outage. A fresh engine lists
+		// again at once, where the old one's informers and retries
+		// would wait out their backoff (up to a minute).
+		r.stopEngine(name, false)
+	}
+	r.startEngine(name, key, objectsync.Options{
+		Name: name, GVR: gvr, HasStatus: hasStatus,
+		Claims: settings.Claims, Namespaces: settings.Namespaces,
+		Consumer: r.Consumer, Provider: st.conn.Dynamic,
+		ClusterNamespace: st.conn.Namespace, ClusterID: r.ClusterID,
+		Isolation:  strategy,
+		KeepCopies: func() bool { return r.keepCopies(name) },
+		Released:   func() { r.wakeIfDeleting(name) },
+		Recorder:   r.Recorder, Workers: r.SyncWorkers,
+		Log: r.Log.WithValues("binding", name),
+	})
+	return nil
+}
 
 // runningEngine is one binding's sync engine; key says what it was
 // started with, so that a change of connection or version restarts it.

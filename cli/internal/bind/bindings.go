@@ -1,0 +1,89 @@
+package bind
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/contract"
+	"github.com/bindery-dev/bindery/apis/crds"
+)
+
+// Step 7: an APIServiceBinding per bound resource, recording the claims
+// the user accepted, then the wait until each is Ready.
+
+// ensureBindingCRD installs the APIServiceBinding CRD, from the same
+// embedded source as the konnector, which installs it too when it starts:
+// the bindings are created before the konnector is deployed.
+func ensureBindingCRD(ctx context.Context, cfg *rest.Config) error {
+	s := runtime.NewScheme()
+	if err := apiextensionsv1.AddToScheme(s); err != nil {
+		return err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: s})
+	if err != nil {
+		return consumerError(err, "connecting to the consumer cluster")
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := crds.Install(ctx, c, crds.Consumer...); err != nil {
+		return consumerError(err, "installing the APIServiceBinding CRD")
+	}
+	return nil
+}
+
+// ensureBinding applies the binding of a resource, recording the claims
+// the user accepted with it.
+func ensureBinding(ctx context.Context, consumer dynamic.Interface, name, ns, secret string, accepted []binderyv1alpha1.PermissionClaim) error {
+	b := &unstructured.Unstructured{}
+	b.SetAPIVersion(kubebindv1alpha1.SchemeGroupVersion.String())
+	b.SetKind("APIServiceBinding")
+	b.SetName(name)
+	annotations := map[string]string{ResourcesAnnotation: name}
+	if err := (contract.BindingSettings{AcceptedClaims: accepted}).WriteBinding(annotations); err != nil {
+		return err
+	}
+	b.SetAnnotations(annotations)
+	_ = unstructured.SetNestedMap(b.Object, map[string]any{"name": secret, "namespace": ns, "key": "kubeconfig"}, "spec", "kubeconfigSecretRef")
+	if _, err := consumer.Resource(Bindings).Apply(ctx, name, b, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
+		if apierrors.IsNotFound(err) {
+			return hinted(err, "the consumer cluster does not serve APIServiceBindings yet", "deploy the konnector (drop --skip-konnector), which installs them")
+		}
+		return consumerError(err, "creating APIServiceBinding "+name)
+	}
+	return nil
+}
+
+// waitBindingReady waits for the binding's Ready condition, and reports
+// the binding's own message when it does not get there.
+func waitBindingReady(ctx context.Context, consumer dynamic.Interface, name string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	msg := "no status yet; is the konnector running?"
+	return watchUntil(ctx, consumer.Resource(Bindings), name, func(u *unstructured.Unstructured) (bool, error) {
+		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+		for _, c := range conds {
+			m, _ := c.(map[string]any)
+			if m["type"] == "Ready" {
+				if m["status"] == "True" {
+					return true, nil
+				}
+				msg = fmt.Sprint(m["message"])
+			}
+		}
+		return false, nil
+	}, func() error {
+		return hinted(nil, fmt.Sprintf("APIServiceBinding %s is not Ready after %s: %s", name, timeout, msg), "kubectl get apiservicebinding "+name+" -o yaml")
+	})
+}
