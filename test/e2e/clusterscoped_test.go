@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -62,7 +61,7 @@ func TestClusterScoped(t *testing.T) {
 	framework.Eventually(t, func() (bool, string) {
 		_, err := a.dyn.Resource(regions).Create(ctx, region, metav1.CreateOptions{})
 		return err == nil, fmt.Sprint(err)
-	}, time.Minute)
+	}, framework.WaitTimeout)
 
 	// The copy is "<cluster namespace>-eu", labelled with the namespace.
 	var copyName string
@@ -75,7 +74,7 @@ func TestClusterScoped(t *testing.T) {
 		ns := cp.GetLabels()["bindery.dev/cluster-namespace"]
 		copyName = cp.GetName()
 		return ns != "" && copyName == ns+"-eu", "copy " + copyName + " labelled " + ns
-	}, time.Minute)
+	}, framework.WaitTimeout)
 
 	t.Run("spec goes down, also a removed field", func(t *testing.T) {
 		_, err := a.dyn.Resource(regions).Patch(ctx, "eu", types.MergePatchType, []byte(`{"spec":{"size":"large","zone":null}}`), metav1.PatchOptions{})
@@ -87,7 +86,7 @@ func TestClusterScoped(t *testing.T) {
 			}
 			spec, _, _ := unstructured.NestedMap(cp.Object, "spec")
 			return fmt.Sprint(spec) == "map[size:large]", fmt.Sprint(spec)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	})
 
 	t.Run("status comes up", func(t *testing.T) {
@@ -103,7 +102,7 @@ func TestClusterScoped(t *testing.T) {
 			}
 			phase, _, _ := unstructured.NestedString(got.Object, "status", "phase")
 			return phase == "Ready", "phase " + phase
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	})
 
 	t.Run("deleting the consumer object deletes the copy", func(t *testing.T) {
@@ -112,7 +111,7 @@ func TestClusterScoped(t *testing.T) {
 			_, errP := p.dyn.Resource(regions).Get(ctx, copyName, metav1.GetOptions{})
 			_, errC := a.dyn.Resource(regions).Get(ctx, "eu", metav1.GetOptions{})
 			return apierrors.IsNotFound(errP) && apierrors.IsNotFound(errC), fmt.Sprint(errP, " / ", errC)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	})
 
 	t.Run("Namespaced isolation keeps the name in the cluster namespace", func(t *testing.T) {
@@ -127,7 +126,7 @@ func TestClusterScoped(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			_, err := a.dyn.Resource(sites).Create(ctx, site, metav1.CreateOptions{})
 			return err == nil, fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		framework.Eventually(t, func() (bool, string) {
 			cp, err := p.dyn.Resource(sites).Namespace(clusterNS).Get(ctx, "berlin", metav1.GetOptions{})
 			if err != nil {
@@ -136,7 +135,7 @@ func TestClusterScoped(t *testing.T) {
 			cp.Object["status"] = map[string]any{"phase": "Ready"}
 			_, err = p.dyn.Resource(sites).Namespace(clusterNS).UpdateStatus(ctx, cp, metav1.UpdateOptions{})
 			return err == nil, fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		framework.Eventually(t, func() (bool, string) {
 			got, err := a.dyn.Resource(sites).Get(ctx, "berlin", metav1.GetOptions{})
 			if err != nil {
@@ -144,12 +143,12 @@ func TestClusterScoped(t *testing.T) {
 			}
 			phase, _, _ := unstructured.NestedString(got.Object, "status", "phase")
 			return phase == "Ready", "phase " + phase
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		require.NoError(t, a.dyn.Resource(sites).Delete(ctx, "berlin", metav1.DeleteOptions{}))
 		framework.Eventually(t, func() (bool, string) {
 			_, errP := p.dyn.Resource(sites).Namespace(clusterNS).Get(ctx, "berlin", metav1.GetOptions{})
 			_, errC := a.dyn.Resource(sites).Get(ctx, "berlin", metav1.GetOptions{})
 			return apierrors.IsNotFound(errP) && apierrors.IsNotFound(errC), fmt.Sprint(errP, " / ", errC)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	})
 }

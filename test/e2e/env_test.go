@@ -185,6 +185,6 @@ func (k *consumer) providerNamespace(t *testing.T, p *provider) string {
 		}
 		pns, _, _ = unstructured.NestedString(asn.Object, "status", "namespace")
 		return pns != "", "APIServiceNamespace default has no namespace yet"
-	}, time.Minute)
+	}, framework.WaitTimeout)
 	return pns
 }

@@ -173,7 +173,7 @@ func TestPlatformTeamInstall(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			err := k.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "orders-conn"}, conn)
 			return err == nil, fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		assert.Equal(t, endpoint, string(conn.Data["endpoint"]))
 	})
 	if t.Failed() {
@@ -230,7 +230,7 @@ func TestPlatformTeamInstall(t *testing.T) {
 			}
 			v, _, _ := unstructured.NestedString(cb.Object, "status", "konnectorVersion")
 			return v == "v0.1.1", "the provider sees konnector " + v
-		}, time.Minute)
+		}, framework.WaitTimeout)
 
 		proc, o := stack.KubectlBind(t, cons, bins, nil, "apiservice", "--remote-kubeconfig", remote, "-f", request)
 		require.Error(t, proc.Wait(time.Minute), "a bind with the older default image is refused:\n%s", o)
@@ -373,7 +373,7 @@ func TestKonnectorInstalledWithHelm(t *testing.T) {
 	framework.Eventually(t, func() (bool, string) {
 		err := k.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "orders-conn"}, &corev1.Secret{})
 		return err == nil, fmt.Sprint(err)
-	}, time.Minute)
+	}, framework.WaitTimeout)
 
 	t.Run("a konnector that cannot reach the provider says so and loses nothing", func(t *testing.T) {
 		// What a backend with a wrong --external-address hands out: an

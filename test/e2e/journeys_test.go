@@ -66,13 +66,13 @@ func TestJourneys(t *testing.T) {
 			}
 			size, _, _ := unstructured.NestedString(cp.Object, "spec", "size")
 			return size == "small", "provider copy size " + size
-		}, time.Minute)
+		}, framework.WaitTimeout)
 
 		conn := &corev1.Secret{}
 		framework.Eventually(t, func() (bool, string) {
 			err := a.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "orders-conn"}, conn)
 			return err == nil, fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		assert.Equal(t, endpoint, string(conn.Data["endpoint"]), "the connection Secret comes back")
 
 		_, err := a.dyn.Resource(databases).Namespace("default").Patch(ctx, "orders", types.MergePatchType,
@@ -85,7 +85,7 @@ func TestJourneys(t *testing.T) {
 			}
 			size, _, _ := unstructured.NestedString(cp.Object, "spec", "size")
 			return size == "large", "provider copy size " + size
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	})
 	if t.Failed() {
 		return
@@ -149,7 +149,7 @@ func TestJourneys(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			err := a.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "orders-conn"}, &corev1.Secret{})
 			return apierrors.IsNotFound(err), fmt.Sprintf("the connection Secret copy is removed: %v", err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		_, err = p.dyn.Resource(databases).Namespace(b.providerNamespace(t, p)).Get(ctx, "orders", metav1.GetOptions{})
 		assert.NoError(t, err, "team B's database stays")
 		assert.Equal(t, "True", b.bindingReady(t), "team B's binding stays Ready")
@@ -179,7 +179,7 @@ func (k *consumer) createDatabase(t *testing.T, name, size string) {
 	framework.Eventually(t, func() (bool, string) {
 		_, err := k.dyn.Resource(databases).Namespace("default").Create(t.Context(), obj, metav1.CreateOptions{})
 		return err == nil, fmt.Sprint(err)
-	}, time.Minute)
+	}, framework.WaitTimeout)
 }
 
 // waitReady waits until the provider's status, Ready, reaches the

@@ -34,7 +34,7 @@ func TestOperatorProvisionsAndDeletes(t *testing.T) {
 		// controller-runtime's mapper looks the kind up again on a miss.
 		_, err := p.Client.RESTMapper().RESTMapping(exampleoperator.GVK.GroupKind(), "v1")
 		return err == nil, fmt.Sprint(err)
-	}, time.Minute)
+	}, framework.WaitTimeout)
 
 	mgr, err := ctrl.NewManager(p.Config, ctrl.Options{Scheme: p.Client.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{UsePriorityQueue: ptr.To(false)}}) // as cmd/example-operator
@@ -60,18 +60,18 @@ func TestOperatorProvisionsAndDeletes(t *testing.T) {
 		ph, _, _ := unstructured.NestedString(got.Object, "status", "phase")
 		return ph
 	}
-	framework.Eventually(t, func() (bool, string) { return phase() == "Provisioning", phase() }, time.Minute)
-	framework.Eventually(t, func() (bool, string) { return phase() == "Ready", phase() }, time.Minute)
+	framework.Eventually(t, func() (bool, string) { return phase() == "Provisioning", phase() }, framework.WaitTimeout)
+	framework.Eventually(t, func() (bool, string) { return phase() == "Ready", phase() }, framework.WaitTimeout)
 	s := &corev1.Secret{}
 	require.NoError(t, p.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "orders-conn"}, s))
 	assert.Equal(t, "orders.default.db.example.com:5432", string(s.Data["endpoint"]))
 
 	require.NoError(t, p.Client.Delete(ctx, db))
-	framework.Eventually(t, func() (bool, string) { return phase() == "Deleting", phase() }, time.Minute)
+	framework.Eventually(t, func() (bool, string) { return phase() == "Deleting", phase() }, framework.WaitTimeout)
 	framework.Eventually(t, func() (bool, string) {
 		got := &unstructured.Unstructured{}
 		got.SetGroupVersionKind(exampleoperator.GVK)
 		err := p.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "orders"}, got)
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
-	}, time.Minute)
+	}, framework.WaitTimeout)
 }

@@ -2,7 +2,6 @@ package framework_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -40,7 +39,7 @@ func TestClustersAreRealAndIndependent(t *testing.T) {
 				}
 			}
 			return false, "CRD not established"
-		}, time.Minute)
+		}, framework.WaitTimeout)
 
 		err := consumer.Client.Get(ctx, client.ObjectKeyFromObject(crd), &apiextensionsv1.CustomResourceDefinition{})
 		assert.True(t, apierrors.IsNotFound(err), "consumer must not see the provider's CRD, got %v", err)
@@ -58,7 +57,7 @@ func TestClustersAreRealAndIndependent(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			err := consumer.Client.Get(ctx, client.ObjectKeyFromObject(dependent), &corev1.ConfigMap{})
 			return apierrors.IsNotFound(err), "dependent still exists"
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	})
 
 	t.Run("a deleted namespace goes away with its content", func(t *testing.T) {
@@ -69,7 +68,7 @@ func TestClustersAreRealAndIndependent(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			err := provider.Client.Get(ctx, client.ObjectKeyFromObject(ns), &corev1.Namespace{})
 			return apierrors.IsNotFound(err), "namespace still exists"
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	})
 
 	t.Run("legacy service-account token Secrets are filled in", func(t *testing.T) {
@@ -87,7 +86,7 @@ func TestClustersAreRealAndIndependent(t *testing.T) {
 				return false, err.Error()
 			}
 			return len(got.Data[corev1.ServiceAccountTokenKey]) > 0, "token not filled in"
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	})
 
 }

@@ -56,7 +56,7 @@ func CheckMetricsAuthorized(t TB, c *Cluster, url string) {
 				return false, err.Error()
 			}
 			return got == status, fmt.Sprintf("%s: %d, want %d", what, got, status)
-		}, time.Minute)
+		}, WaitTimeout)
 	}
 	want("no credentials", "", http.StatusUnauthorized)
 	want("a ServiceAccount without the right", token("metrics-nobody"), http.StatusForbidden)

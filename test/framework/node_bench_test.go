@@ -36,7 +36,7 @@ func BenchmarkNodeStartup(b *testing.B) {
 				return false, err.Error()
 			}
 			return p.Status.Phase == corev1.PodRunning, string(p.Status.Phase)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		running += time.Since(start)
 		node.Stop()
 	}

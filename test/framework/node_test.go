@@ -81,7 +81,7 @@ func TestNodeRunsPods(t *testing.T) {
 			raw, err := c.Kube.CoreV1().Pods("default").GetLogs(p.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
 			logs = string(raw)
 			return err == nil && strings.Contains(logs, "node-probe: 200 OK"), logs + errString(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		assert.Contains(t, logs, `"gitVersion"`, "the pod reached the API server in-cluster")
 	}
 

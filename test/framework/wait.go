@@ -4,6 +4,11 @@ import (
 	"time"
 )
 
+// WaitTimeout is how long a test waits for the clusters to converge: for
+// a controller to act, a watch to deliver, a condition to turn. A wait that
+// needs longer says why next to its own timeout.
+const WaitTimeout = time.Minute
+
 // Eventually polls cond every 100ms until it returns true or timeout
 // passes, then fails the test with the last reason cond gave. Tests wait for
 // eventual consistency with it; it is never a performance assertion.

@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -111,7 +110,7 @@ func WaitServing(t framework.TB, base string, p *framework.Process) {
 		}
 		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, resp.Status
-	}, time.Minute)
+	}, framework.WaitTimeout)
 }
 
 // StartOperator starts the example operator on cluster c until t ends; it
@@ -123,7 +122,7 @@ func StartOperator(t framework.TB, c *framework.Cluster, bins Programs) {
 	framework.Eventually(t, func() (bool, string) {
 		err := c.Client.Get(t.Context(), client.ObjectKey{Name: DatabaseBinding}, &apiextensionsv1.CustomResourceDefinition{})
 		return err == nil, fmt.Sprint(err)
-	}, time.Minute)
+	}, framework.WaitTimeout)
 }
 
 // StartKonnector starts the konnector on consumer cluster c until t ends,
@@ -137,7 +136,7 @@ func StartKonnector(t framework.TB, c *framework.Cluster, bins Programs) {
 	framework.Eventually(t, func() (bool, string) {
 		err := c.Client.Get(t.Context(), client.ObjectKey{Name: "apiservicebindings.kube-bind.io"}, &apiextensionsv1.CustomResourceDefinition{})
 		return err == nil, fmt.Sprint(err)
-	}, time.Minute)
+	}, framework.WaitTimeout)
 }
 
 // ApplyTemplate creates the template in a YAML file of the repository and
@@ -162,7 +161,7 @@ func ApplyTemplate(t framework.TB, d dynamic.Interface, path string) string {
 		}
 		c := Condition(tpl, "Ready")
 		return c["status"] == "True", fmt.Sprintf("Ready condition: %v", c)
-	}, time.Minute)
+	}, framework.WaitTimeout)
 	return obj.GetName()
 }
 
@@ -200,7 +199,7 @@ func LoginLink(t framework.TB, p *framework.Process, out *Output) string {
 			t.Fatalf("kubectl-bind ended before the login: %v\n%s", err, out)
 		}
 		return link != "", "kubectl-bind prints the login link:\n" + out.String()
-	}, time.Minute)
+	}, framework.WaitTimeout)
 	if _, err := url.Parse(link); err != nil {
 		t.Fatalf("kubectl-bind printed a bad login link %q: %v", link, err)
 	}

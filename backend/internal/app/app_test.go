@@ -25,7 +25,6 @@ import (
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/backend/internal/app"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
-	"github.com/bindery-dev/bindery/backend/internal/controller/testenv"
 	"github.com/bindery-dev/bindery/backend/internal/options"
 	"github.com/bindery-dev/bindery/backend/internal/scheme"
 	"github.com/bindery-dev/bindery/test/framework"
@@ -37,7 +36,7 @@ func TestMain(m *testing.M) { framework.Main(m) }
 // does, with the embedded issuer: a login and a bind, then the consumer's
 // export request with the kubeconfig it got.
 func TestBackendWithEmbeddedIssuer(t *testing.T) {
-	p := testenv.StartProvider(t)
+	p := framework.StartControlPlane(t)
 	p.CreateCRD(t, "db.example.com", "databases", "Database", apiextensionsv1.NamespaceScoped, nil)
 	require.NoError(t, p.Client.Create(t.Context(), &binderyv1alpha1.APIServiceExportTemplate{
 		ObjectMeta: metav1.ObjectMeta{Name: "postgres"},
@@ -79,7 +78,7 @@ func TestBackendWithEmbeddedIssuer(t *testing.T) {
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, resp.Status
-	}, time.Minute)
+	}, framework.WaitTimeout)
 
 	t.Run("metrics need a caller allowed to get /metrics", func(t *testing.T) {
 		framework.CheckMetricsAuthorized(t, p.Cluster, "https://127.0.0.1:"+strconv.Itoa(metricsPort)+"/metrics")
@@ -140,6 +139,6 @@ func TestBackendWithEmbeddedIssuer(t *testing.T) {
 			return false, err.Error()
 		}
 		return got.Status.Phase == kubebindv1alpha1.APIServiceExportRequestPhaseSucceeded, fmt.Sprintf("phase %q: %s", got.Status.Phase, got.Status.TerminalMessage)
-	}, time.Minute)
+	}, framework.WaitTimeout)
 	require.NoError(t, cc.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "databases.db.example.com"}, &kubebindv1alpha1.APIServiceExport{}))
 }

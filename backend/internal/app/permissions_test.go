@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -60,7 +59,7 @@ func TestBackendSaysWhichPermissionsItLacks(t *testing.T) {
 	framework.Eventually(t, func() (bool, string) {
 		err := app.CheckPermissions(ctx, kube, "bindery-system", granted)
 		return err == nil, fmt.Sprint("the grant takes effect: ", err)
-	}, time.Minute)
+	}, framework.WaitTimeout)
 
 	o := app.Options{Controllers: options.NewControllers(), Server: options.NewServer()}
 	o.Controllers.LeaderElection = false

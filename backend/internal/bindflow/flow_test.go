@@ -39,7 +39,6 @@ import (
 	"github.com/bindery-dev/bindery/backend/internal/auth/session"
 	"github.com/bindery-dev/bindery/backend/internal/bindflow"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
-	"github.com/bindery-dev/bindery/backend/internal/controller/testenv"
 	"github.com/bindery-dev/bindery/backend/internal/credentials"
 	"github.com/bindery-dev/bindery/backend/internal/scheme"
 	"github.com/bindery-dev/bindery/test/framework"
@@ -54,7 +53,7 @@ const keysNamespace = "bindery-system"
 // the test can stop, restart and multiply.
 type env struct {
 	t        *testing.T
-	provider *testenv.Provider
+	provider *framework.ControlPlane
 	idp      *framework.OIDCProvider
 	External string
 	// publicCatalog is the backends' --public-catalog.
@@ -76,7 +75,7 @@ type replica struct {
 // setup starts the env; opts change it before its first backend starts.
 func setup(t *testing.T, opts ...func(*env)) *env {
 	t.Helper()
-	p := testenv.StartProvider(t)
+	p := framework.StartControlPlane(t)
 	ctx := t.Context()
 	p.CreateCRD(t, "db.example.com", "databases", "Database", apiextensionsv1.NamespaceScoped, nil)
 	p.CreateCRD(t, "cache.example.com", "caches", "Cache", apiextensionsv1.NamespaceScoped, map[string]string{catalog.ExportedLabel: "true"})

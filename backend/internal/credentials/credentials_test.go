@@ -13,7 +13,6 @@ import (
 
 	"github.com/bindery-dev/bindery/apis/providername"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
-	"github.com/bindery-dev/bindery/backend/internal/controller/testenv"
 	"github.com/bindery-dev/bindery/backend/internal/credentials"
 	"github.com/bindery-dev/bindery/backend/internal/onboarding"
 	"github.com/bindery-dev/bindery/test/framework"
@@ -23,7 +22,7 @@ func TestMain(m *testing.M) { framework.Main(m) }
 
 func TestIssueAndRotate(t *testing.T) {
 	t.Parallel()
-	p := testenv.StartProvider(t)
+	p := framework.StartControlPlane(t)
 	ctx := t.Context()
 	res, err := onboarding.Ensure(ctx, p.Client, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "c1"}, "Test")
 	require.NoError(t, err)

@@ -19,7 +19,6 @@ import (
 	"github.com/bindery-dev/bindery/apis/providername"
 	"github.com/bindery-dev/bindery/backend/internal/access"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
-	"github.com/bindery-dev/bindery/backend/internal/controller/testenv"
 	"github.com/bindery-dev/bindery/backend/internal/credentials"
 	"github.com/bindery-dev/bindery/backend/internal/onboarding"
 	"github.com/bindery-dev/bindery/backend/internal/scheme"
@@ -31,7 +30,7 @@ import (
 // it holds stops working, and its cluster-wide grants go with it.
 func TestRevokeByDeletingTheClusterNamespace(t *testing.T) {
 	t.Parallel()
-	p := testenv.StartProvider(t)
+	p := framework.StartControlPlane(t)
 	ctx := t.Context()
 	res, err := onboarding.Ensure(ctx, p.Client, providername.Consumer{Issuer: "https://idp", Subject: "mallory", ClusterID: "c1"}, "Test")
 	require.NoError(t, err)
@@ -50,13 +49,13 @@ func TestRevokeByDeletingTheClusterNamespace(t *testing.T) {
 	framework.Eventually(t, func() (bool, string) {
 		err := leaked.Get(ctx, cbKey, &kubebindv1alpha1.ClusterBinding{})
 		return apierrors.IsUnauthorized(err), "the leaked token still gets " + errString(err)
-	}, time.Minute)
+	}, framework.WaitTimeout)
 	t.Logf("the token stopped working %s after the namespace was deleted", time.Since(start).Round(time.Millisecond))
 	framework.Eventually(t, func() (bool, string) {
 		err := p.Client.Get(ctx, client.ObjectKey{Name: onboarding.ClusterRoleName(res.Namespace)}, &rbacv1.ClusterRole{})
 		err2 := p.Client.Get(ctx, client.ObjectKey{Name: onboarding.ClusterRoleName(res.Namespace)}, &rbacv1.ClusterRoleBinding{})
 		return apierrors.IsNotFound(err) && apierrors.IsNotFound(err2), "its ClusterRole and ClusterRoleBinding are still there"
-	}, time.Minute)
+	}, framework.WaitTimeout)
 }
 
 func errString(err error) string {
@@ -71,7 +70,7 @@ func errString(err error) string {
 // period; otherwise the Secret and an Event say why.
 func TestRenewalFollowsPolicy(t *testing.T) {
 	t.Parallel()
-	p := testenv.StartProvider(t)
+	p := framework.StartControlPlane(t)
 	ctx := t.Context()
 	iss := &credentials.Issuer{Client: p.Client, Kube: p.Kube, Server: "https://provider.example.com:6443", TTL: time.Hour}
 	const grace = 72 * time.Hour

@@ -10,7 +10,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/bindery-dev/bindery/cli/internal/bind"
-	"github.com/bindery-dev/bindery/konnector/testenv"
+	"github.com/bindery-dev/bindery/test/framework"
 )
 
 // BenchmarkBindAfterLogin measures kubectl bind from the provider's answer
@@ -31,7 +31,7 @@ func BenchmarkBindAfterLogin(b *testing.B) {
 		require.NoError(b, err)
 		total += time.Since(start)
 		b.StopTimer()
-		require.NoError(b, unbind(ctx, d, testenv.BindingName, &unbindOptions{yes: true, timeout: time.Minute}, nil, &bytes.Buffer{}))
+		require.NoError(b, unbind(ctx, d, framework.BindingName, &unbindOptions{yes: true, timeout: time.Minute}, nil, &bytes.Buffer{}))
 		b.StartTimer()
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "s-to-ready")

@@ -26,13 +26,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindery-dev/bindery/cli/internal/bind"
-	"github.com/bindery-dev/bindery/konnector/testenv"
 	"github.com/bindery-dev/bindery/test/framework"
 )
 
 var konnectorBin string
 
-func TestMain(m *testing.M) { testenv.MainWithKonnector(m, &konnectorBin) }
+func TestMain(m *testing.M) { framework.MainWithKonnector(m, &konnectorBin) }
 
 // response is what a provider returns after the login: the provider
 // kubeconfig and one request per resource.
@@ -45,7 +44,7 @@ func response(t testing.TB, prov *framework.Cluster, resources ...kubebindv1alph
 	}
 	raw, err := json.Marshal(req)
 	require.NoError(t, err)
-	return &kubebindv1alpha1.BindingResponse{Kubeconfig: testenv.ProviderKubeconfig(t, prov), Requests: []runtime.RawExtension{{Raw: raw}}}
+	return &kubebindv1alpha1.BindingResponse{Kubeconfig: framework.ProviderKubeconfig(t, prov), Requests: []runtime.RawExtension{{Raw: raw}}}
 }
 
 // bindEnv starts a provider (with a stand-in for the backend's
@@ -54,17 +53,17 @@ func bindEnv(t testing.TB) (prov, cons *framework.Cluster, cc client.Client) {
 	t.Helper()
 	cs := framework.StartClusters(t, "provider", "consumer")
 	prov, cons = cs[0], cs[1]
-	testenv.ProviderSide(t, prov)
-	testenv.ServeExportRequests(t, prov)
+	framework.ProviderSide(t, prov)
+	framework.ServeExportRequests(t, prov)
 	k := &framework.Process{Name: "konnector", Path: konnectorBin, Log: cons.LogWriter("konnector"),
 		Args: []string{"--kubeconfig", cons.Kubeconfig, "--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0", "--heartbeat-interval=4s"}}
 	require.NoError(t, k.Start())
 	t.Cleanup(k.Stop)
-	cc = testenv.Client(t, cons)
+	cc = cons.Client
 	framework.Eventually(t, func() (bool, string) {
 		err := cc.Get(t.Context(), client.ObjectKey{Name: "apiservicebindings.kube-bind.io"}, &apiextensionsv1.CustomResourceDefinition{})
 		return err == nil, fmt.Sprint(err) // the konnector installs it
-	}, time.Minute)
+	}, framework.WaitTimeout)
 	return prov, cons, cc
 }
 
@@ -85,7 +84,7 @@ func TestBindListUnbind(t *testing.T) {
 			{Consumer: cons.Config, Out: &bytes.Buffer{}, DryRun: true},
 		} {
 			resp := response(t, prov, kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"})
-			resp.Kubeconfig = testenv.WithExecPlugin(t, resp.Kubeconfig, "/bin/sh", "-c", "touch "+marker)
+			resp.Kubeconfig = framework.WithExecPlugin(t, resp.Kubeconfig, "/bin/sh", "-c", "touch "+marker)
 			_, err := bind.Apply(ctx, resp, o)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), `refused exec (it would run "/bin/sh")`)
@@ -118,7 +117,7 @@ func TestBindListUnbind(t *testing.T) {
 		}
 		assert.Contains(t, buf.String(), "- databases.db.example.com", "the konnector is granted the new resource")
 		assert.NotContains(t, buf.String(), "client-key-data", "no credentials are printed")
-		err = cc.Get(ctx, client.ObjectKey{Name: testenv.BindingName}, &kubebindv1alpha1.APIServiceBinding{})
+		err = cc.Get(ctx, client.ObjectKey{Name: framework.BindingName}, &kubebindv1alpha1.APIServiceBinding{})
 		assert.True(t, apierrors.IsNotFound(err), "nothing is created: %v", err)
 	})
 
@@ -130,14 +129,14 @@ func TestBindListUnbind(t *testing.T) {
 	t.Logf("bind took %s after the login:\n%s", time.Since(start), out)
 
 	t.Run("bind stores the kubeconfig, creates the binding and deploys the konnector granted it", func(t *testing.T) {
-		assert.Equal(t, []string{testenv.BindingName}, res.Bindings)
+		assert.Equal(t, []string{framework.BindingName}, res.Bindings)
 		s := &corev1.Secret{}
 		require.NoError(t, cc.Get(ctx, client.ObjectKey{Namespace: "kube-bind", Name: res.Secret}, s))
 		assert.NotEmpty(t, s.Data["kubeconfig"])
 		b := &kubebindv1alpha1.APIServiceBinding{}
-		require.NoError(t, cc.Get(ctx, client.ObjectKey{Name: testenv.BindingName}, b))
+		require.NoError(t, cc.Get(ctx, client.ObjectKey{Name: framework.BindingName}, b))
 		assert.Equal(t, res.Secret, b.Spec.KubeconfigSecretRef.Name)
-		assert.Equal(t, testenv.BindingName, b.Annotations[bind.ResourcesAnnotation])
+		assert.Equal(t, framework.BindingName, b.Annotations[bind.ResourcesAnnotation])
 		cr := &rbacv1.ClusterRole{}
 		require.NoError(t, cc.Get(ctx, client.ObjectKey{Name: "bindery-konnector"}, cr))
 		granted := false
@@ -178,7 +177,7 @@ func TestBindListUnbind(t *testing.T) {
 	t.Run("apiservice binds without a browser from files", func(t *testing.T) {
 		dir := t.TempDir()
 		remote := filepath.Join(dir, "provider.kubeconfig")
-		require.NoError(t, os.WriteFile(remote, testenv.ProviderKubeconfig(t, prov), 0o600))
+		require.NoError(t, os.WriteFile(remote, framework.ProviderKubeconfig(t, prov), 0o600))
 		req := filepath.Join(dir, "request.yaml")
 		require.NoError(t, os.WriteFile(req, []byte(`apiVersion: kube-bind.io/v1alpha1
 kind: APIServiceExportRequest
@@ -228,7 +227,7 @@ spec:
 			buf.Reset()
 			require.NoError(t, list(ctx, d, cons.Kube, &buf, time.Now()))
 			return strings.Contains(buf.String(), "ago"), buf.String()
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 		require.Len(t, lines, 2, buf.String())
 		assert.Regexp(t, `^NAME\s+PROVIDER\s+RESOURCES\s+READY\s+HEARTBEAT`, lines[0])
@@ -239,15 +238,15 @@ spec:
 		d, err := dynamic.NewForConfig(cons.Config)
 		require.NoError(t, err)
 		var outBuf bytes.Buffer
-		err = unbind(ctx, d, testenv.BindingName, &unbindOptions{timeout: time.Minute}, strings.NewReader("n\n"), &outBuf)
+		err = unbind(ctx, d, framework.BindingName, &unbindOptions{timeout: time.Minute}, strings.NewReader("n\n"), &outBuf)
 		require.Error(t, err, "answering no keeps the binding")
 		assert.Contains(t, outBuf.String(), "deleted on the provider first")
-		require.NoError(t, cc.Get(ctx, client.ObjectKey{Name: testenv.BindingName}, &kubebindv1alpha1.APIServiceBinding{}))
+		require.NoError(t, cc.Get(ctx, client.ObjectKey{Name: framework.BindingName}, &kubebindv1alpha1.APIServiceBinding{}))
 
-		require.NoError(t, unbind(ctx, d, testenv.BindingName, &unbindOptions{timeout: time.Minute}, strings.NewReader("y\n"), &outBuf))
-		err = cc.Get(ctx, client.ObjectKey{Name: testenv.BindingName}, &apiextensionsv1.CustomResourceDefinition{})
+		require.NoError(t, unbind(ctx, d, framework.BindingName, &unbindOptions{timeout: time.Minute}, strings.NewReader("y\n"), &outBuf))
+		err = cc.Get(ctx, client.ObjectKey{Name: framework.BindingName}, &apiextensionsv1.CustomResourceDefinition{})
 		assert.True(t, apierrors.IsNotFound(err), "the CRD is gone: %v", err)
-		err = unbind(ctx, d, testenv.BindingName, &unbindOptions{yes: true, timeout: time.Minute}, nil, &outBuf)
+		err = unbind(ctx, d, framework.BindingName, &unbindOptions{yes: true, timeout: time.Minute}, nil, &outBuf)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "kubectl bind list")
 	})

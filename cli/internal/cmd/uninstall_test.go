@@ -19,7 +19,7 @@ import (
 	"github.com/bindery-dev/bindery/apis/bindprotocol"
 	"github.com/bindery-dev/bindery/cli/internal/bind"
 	"github.com/bindery-dev/bindery/konnector/deploy"
-	"github.com/bindery-dev/bindery/konnector/testenv"
+	"github.com/bindery-dev/bindery/test/framework"
 )
 
 // TestUnbindAllAndUninstall checks that kubectl bind unbind --all and
@@ -39,7 +39,7 @@ func TestUnbindAllAndUninstall(t *testing.T) {
 	t.Run("uninstall refuses while bindings remain", func(t *testing.T) {
 		out, err := run(t, append(kubeconfig, "uninstall", "--yes")...)
 		require.Error(t, err, out)
-		assert.Contains(t, err.Error(), "1 binding(s) remain: "+testenv.BindingName)
+		assert.Contains(t, err.Error(), "1 binding(s) remain: "+framework.BindingName)
 		assert.Contains(t, err.Error(), "kubectl bind unbind --all")
 		require.NoError(t, cc.Get(ctx, client.ObjectKey{Name: "bindery-konnector"}, &rbacv1.ClusterRole{}), "nothing was removed")
 	})
@@ -53,8 +53,8 @@ func TestUnbindAllAndUninstall(t *testing.T) {
 	t.Run("unbind --all removes every binding and the provider kubeconfigs", func(t *testing.T) {
 		out, err := run(t, append(kubeconfig, "unbind", "--all", "--yes")...)
 		require.NoError(t, err, out)
-		assert.Contains(t, out, "Unbound "+testenv.BindingName)
-		err = cc.Get(ctx, client.ObjectKey{Name: testenv.BindingName}, &kubebindv1alpha1.APIServiceBinding{})
+		assert.Contains(t, out, "Unbound "+framework.BindingName)
+		err = cc.Get(ctx, client.ObjectKey{Name: framework.BindingName}, &kubebindv1alpha1.APIServiceBinding{})
 		assert.True(t, apierrors.IsNotFound(err), "the binding is gone: %v", err)
 		secrets := &corev1.SecretList{}
 		require.NoError(t, cc.List(ctx, secrets, client.InNamespace(bind.Namespace)))
@@ -94,7 +94,7 @@ func TestUnbindAllAndUninstall(t *testing.T) {
 		}
 		err = cc.Get(ctx, client.ObjectKey{Name: "apiservicebindings.kube-bind.io"}, &apiextensionsv1.CustomResourceDefinition{})
 		assert.True(t, apierrors.IsNotFound(err), "the APIServiceBinding CRD: %v", err)
-		err = cc.Get(ctx, client.ObjectKey{Name: testenv.BindingName}, &apiextensionsv1.CustomResourceDefinition{})
+		err = cc.Get(ctx, client.ObjectKey{Name: framework.BindingName}, &apiextensionsv1.CustomResourceDefinition{})
 		assert.True(t, apierrors.IsNotFound(err), "the bound CRD: %v", err)
 		err = cc.Get(ctx, client.ObjectKey{Name: bind.Namespace}, &corev1.Namespace{})
 		assert.True(t, apierrors.IsNotFound(err), "namespace %s: %v", bind.Namespace, err)

@@ -22,7 +22,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/bindery-dev/bindery/konnector/testenv"
 	"github.com/bindery-dev/bindery/test/framework"
 )
 
@@ -85,7 +84,7 @@ func machineBusy(b *testing.B) (busy, total float64) {
 // Databases, so that waits end the moment the last object lands.
 func countOn(b *testing.B, d dynamic.Interface, ns string) (added, deleted *atomic.Int64, stop func()) {
 	b.Helper()
-	w, err := d.Resource(testenv.Databases).Namespace(ns).Watch(b.Context(), metav1.ListOptions{})
+	w, err := d.Resource(framework.Databases).Namespace(ns).Watch(b.Context(), metav1.ListOptions{})
 	require.NoError(b, err)
 	added, deleted = &atomic.Int64{}, &atomic.Int64{}
 	go func() {
@@ -123,9 +122,9 @@ func BenchmarkSync1000(b *testing.B) {
 	cons, prov, _, p := setup(b, []string{"default"})
 	cd, pd := fastClient(b, cons), fastClient(b, prov)
 	ctx := b.Context()
-	require.NoError(b, testenv.Client(b, prov).Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "raw"}}))
-	pns := testenv.ClusterNS + "-default"
-	raws := pd.Resource(testenv.Databases).Namespace("raw")
+	require.NoError(b, prov.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "raw"}}))
+	pns := framework.ClusterNS + "-default"
+	raws := pd.Resource(framework.Databases).Namespace("raw")
 	for round := 0; b.Loop(); round++ {
 		// Baseline: one client creating directly on the provider; and,
 		// for comparison, applying (what the konnector does on updates).
@@ -155,7 +154,7 @@ func BenchmarkSync1000(b *testing.B) {
 		busy0, total0 := machineBusy(b)
 		start = time.Now()
 		for i := range n {
-			_, err := cd.Resource(testenv.Databases).Namespace("default").Create(ctx, database("default", fmt.Sprintf("s%d-%04d", round, i)), metav1.CreateOptions{})
+			_, err := cd.Resource(framework.Databases).Namespace("default").Create(ctx, database("default", fmt.Sprintf("s%d-%04d", round, i)), metav1.CreateOptions{})
 			require.NoError(b, err)
 		}
 		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "consumer-creates/s")
@@ -168,7 +167,7 @@ func BenchmarkSync1000(b *testing.B) {
 
 		start = time.Now()
 		for i := range n {
-			require.NoError(b, cd.Resource(testenv.Databases).Namespace("default").Delete(ctx, fmt.Sprintf("s%d-%04d", round, i), metav1.DeleteOptions{}))
+			require.NoError(b, cd.Resource(framework.Databases).Namespace("default").Delete(ctx, fmt.Sprintf("s%d-%04d", round, i), metav1.DeleteOptions{}))
 		}
 		waitCount(b, deleted, n)
 		deletes := float64(n) / time.Since(start).Seconds()
@@ -194,11 +193,11 @@ func BenchmarkLatency(b *testing.B) {
 	cons, prov, _, _ := setup(b, []string{"default"})
 	cd, pd := fastClient(b, cons), fastClient(b, prov)
 	ctx := b.Context()
-	pns := testenv.ClusterNS + "-default"
-	pw, err := pd.Resource(testenv.Databases).Namespace(pns).Watch(ctx, metav1.ListOptions{})
+	pns := framework.ClusterNS + "-default"
+	pw, err := pd.Resource(framework.Databases).Namespace(pns).Watch(ctx, metav1.ListOptions{})
 	require.NoError(b, err)
 	defer pw.Stop()
-	cw, err := cd.Resource(testenv.Databases).Namespace("default").Watch(ctx, metav1.ListOptions{})
+	cw, err := cd.Resource(framework.Databases).Namespace("default").Watch(ctx, metav1.ListOptions{})
 	require.NoError(b, err)
 	defer cw.Stop()
 	waitFor := func(w watch.Interface, name string, ok func(*unstructured.Unstructured) bool) {
@@ -214,16 +213,16 @@ func BenchmarkLatency(b *testing.B) {
 		for i := range n {
 			name := fmt.Sprintf("p%d-%03d", round, i)
 			start := time.Now()
-			_, err := cd.Resource(testenv.Databases).Namespace("default").Create(ctx, database("default", name), metav1.CreateOptions{})
+			_, err := cd.Resource(framework.Databases).Namespace("default").Create(ctx, database("default", name), metav1.CreateOptions{})
 			require.NoError(b, err)
 			waitFor(pw, name, func(*unstructured.Unstructured) bool { return true })
 			down = append(down, time.Since(start))
 
-			copyObj, err := pd.Resource(testenv.Databases).Namespace(pns).Get(ctx, name, metav1.GetOptions{})
+			copyObj, err := pd.Resource(framework.Databases).Namespace(pns).Get(ctx, name, metav1.GetOptions{})
 			require.NoError(b, err)
 			copyObj.Object["status"] = map[string]any{"phase": "Ready"}
 			start = time.Now()
-			_, err = pd.Resource(testenv.Databases).Namespace(pns).UpdateStatus(ctx, copyObj, metav1.UpdateOptions{})
+			_, err = pd.Resource(framework.Databases).Namespace(pns).UpdateStatus(ctx, copyObj, metav1.UpdateOptions{})
 			require.NoError(b, err)
 			waitFor(cw, name, func(u *unstructured.Unstructured) bool {
 				phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
@@ -261,15 +260,15 @@ func BenchmarkSync1000InPod(b *testing.B) {
 	prov, cons := cs[0], cs[1]
 	node := framework.StartNode(b, cons)
 	node.ImportImage(b, framework.Images(b)["konnector"].Path)
-	testenv.ProviderSide(b, prov)
-	testenv.ConsumerSide(b, cons, prov)
+	framework.ProviderSide(b, prov)
+	framework.ConsumerSide(b, cons, prov)
 	podReachable(b, cons, prov)
 	cons.Helm(b, "install", "konnector", filepath.Join(framework.RepoRoot(), "charts", "konnector"),
 		"--namespace", "kube-bind", "--wait", "--timeout", "2m",
-		"--set", "bindings[0].name="+testenv.BindingName, "--set", "bindings[0].group="+testenv.Databases.Group,
-		"--set", "bindings[0].resource="+testenv.Databases.Resource)
-	cc := testenv.Client(b, cons)
-	require.NoError(b, cc.Create(b.Context(), testenv.Binding()))
+		"--set", "bindings[0].name="+framework.BindingName, "--set", "bindings[0].group="+framework.Databases.Group,
+		"--set", "bindings[0].resource="+framework.Databases.Resource)
+	cc := cons.Client
+	require.NoError(b, cc.Create(b.Context(), framework.Binding()))
 	waitBinding(b, cc, func(bd *kubebindv1alpha1.APIServiceBinding) (bool, string) {
 		return conditions.IsTrue(bd, "Ready"), "not Ready"
 	})
@@ -281,7 +280,7 @@ func BenchmarkSync1000InPod(b *testing.B) {
 
 	ctx := b.Context()
 	cd, pd := fastClient(b, cons), fastClient(b, prov)
-	pns := testenv.ClusterNS + "-default"
+	pns := framework.ClusterNS + "-default"
 	for round := 0; b.Loop(); round++ {
 		added, deleted, stop := countOn(b, pd, pns)
 		// The working set is sampled while the objects sync: the kernel
@@ -302,7 +301,7 @@ func BenchmarkSync1000InPod(b *testing.B) {
 		require.NoError(b, err)
 		start := time.Now()
 		for i := range n {
-			_, err := cd.Resource(testenv.Databases).Namespace("default").Create(ctx, database("default", fmt.Sprintf("s%d-%04d", round, i)), metav1.CreateOptions{})
+			_, err := cd.Resource(framework.Databases).Namespace("default").Create(ctx, database("default", fmt.Sprintf("s%d-%04d", round, i)), metav1.CreateOptions{})
 			require.NoError(b, err)
 		}
 		waitCount(b, added, n)
@@ -313,7 +312,7 @@ func BenchmarkSync1000InPod(b *testing.B) {
 		<-sampled
 
 		for i := range n {
-			require.NoError(b, cd.Resource(testenv.Databases).Namespace("default").Delete(ctx, fmt.Sprintf("s%d-%04d", round, i), metav1.DeleteOptions{}))
+			require.NoError(b, cd.Resource(framework.Databases).Namespace("default").Delete(ctx, fmt.Sprintf("s%d-%04d", round, i), metav1.DeleteOptions{}))
 		}
 		waitCount(b, deleted, n)
 		stop()

@@ -3,7 +3,6 @@ package main_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -21,14 +20,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindery-dev/bindery/konnector/internal/objectsync"
-	"github.com/bindery-dev/bindery/konnector/testenv"
 	"github.com/bindery-dev/bindery/test/framework"
 )
 
 // konnectorBin is the konnector built for these tests.
 var konnectorBin string
 
-func TestMain(m *testing.M) { testenv.MainWithKonnector(m, &konnectorBin) }
+func TestMain(m *testing.M) { framework.MainWithKonnector(m, &konnectorBin) }
 
 // startKonnector runs the konnector binary against the consumer cluster,
 // as its Deployment would, and stops it when the test ends.
@@ -100,7 +98,7 @@ func parallel(t testing.TB, n, workers int, f func(i int) error) {
 // providerOperator stands in for a provider-side controller (a Crossplane
 // composition): it marks every copy Ready, echoing its spec in status.
 func providerOperator(ctx context.Context, d dynamic.Interface, ns string) {
-	rc := d.Resource(testenv.Databases).Namespace(ns)
+	rc := d.Resource(framework.Databases).Namespace(ns)
 	for ctx.Err() == nil {
 		list, err := rc.List(ctx, metav1.ListOptions{})
 		if err == nil {
@@ -125,12 +123,12 @@ func providerOperator(ctx context.Context, d dynamic.Interface, ns string) {
 func converged(ctx context.Context, cons, prov dynamic.Interface, namespaces []string, want int) (bool, string) {
 	total := 0
 	for _, ns := range namespaces {
-		pns := testenv.ClusterNS + "-" + ns
-		cl, err := cons.Resource(testenv.Databases).Namespace(ns).List(ctx, metav1.ListOptions{})
+		pns := framework.ClusterNS + "-" + ns
+		cl, err := cons.Resource(framework.Databases).Namespace(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
-		pl, err := prov.Resource(testenv.Databases).Namespace(pns).List(ctx, metav1.ListOptions{})
+		pl, err := prov.Resource(framework.Databases).Namespace(pns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
@@ -171,16 +169,16 @@ func setup(t testing.TB, namespaces []string) (cons, prov *framework.Cluster, co
 	t.Helper()
 	cs := framework.StartClusters(t, "provider", "consumer")
 	prov, cons = cs[0], cs[1]
-	testenv.ProviderSide(t, prov)
-	testenv.ConsumerSide(t, cons, prov)
-	consumerClient = testenv.Client(t, cons)
+	framework.ProviderSide(t, prov)
+	framework.ConsumerSide(t, cons, prov)
+	consumerClient = cons.Client
 	for _, ns := range namespaces {
 		if ns != "default" {
 			require.NoError(t, consumerClient.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 		}
 	}
 	p = startKonnector(t, cons)
-	require.NoError(t, consumerClient.Create(t.Context(), testenv.Binding()))
+	require.NoError(t, consumerClient.Create(t.Context(), framework.Binding()))
 	waitBinding(t, consumerClient, func(b *kubebindv1alpha1.APIServiceBinding) (bool, string) {
 		return conditions.IsTrue(b, "Ready"), "not Ready"
 	})
@@ -201,7 +199,7 @@ func waitBinding(t testing.TB, c client.Client, cond func(*kubebindv1alpha1.APIS
 	t.Helper()
 	framework.Eventually(t, func() (bool, string) {
 		b := &kubebindv1alpha1.APIServiceBinding{}
-		if err := c.Get(t.Context(), client.ObjectKey{Name: testenv.BindingName}, b); err != nil {
+		if err := c.Get(t.Context(), client.ObjectKey{Name: framework.BindingName}, b); err != nil {
 			return false, err.Error()
 		}
 		ok, why := cond(b)
@@ -221,15 +219,16 @@ func TestThousandObjectsSurviveKills(t *testing.T) {
 	opCtx, stopOps := context.WithCancel(ctx)
 	defer stopOps()
 	for _, ns := range namespaces {
-		go providerOperator(opCtx, pd, testenv.ClusterNS+"-"+ns)
+		go providerOperator(opCtx, pd, framework.ClusterNS+"-"+ns)
 	}
 
 	// Kill at random moments while the objects are created and synced.
+	rnd := framework.Rand(t)
 	killerDone := make(chan struct{})
 	go func() {
 		defer close(killerDone)
 		for range 5 {
-			time.Sleep(time.Duration(500+rand.IntN(2500)) * time.Millisecond)
+			time.Sleep(time.Duration(500+rnd.IntN(2500)) * time.Millisecond)
 			p.Kill()
 			if err := p.Start(); err != nil {
 				t.Errorf("restarting the konnector: %v", err)
@@ -240,15 +239,16 @@ func TestThousandObjectsSurviveKills(t *testing.T) {
 	const n = 1000
 	parallel(t, n, 8, func(i int) error {
 		ns := namespaces[i%len(namespaces)]
-		_, err := cd.Resource(testenv.Databases).Namespace(ns).Create(ctx, database(ns, fmt.Sprintf("db-%04d", i)), metav1.CreateOptions{})
+		_, err := cd.Resource(framework.Databases).Namespace(ns).Create(ctx, database(ns, fmt.Sprintf("db-%04d", i)), metav1.CreateOptions{})
 		return err
 	})
 	<-killerDone
 	framework.Eventually(t, func() (bool, string) { return converged(ctx, cd, pd, namespaces, n) }, 3*time.Minute)
 
 	// Delete everything, with one more crash in the middle.
+	lastKill := time.Duration(200+rnd.IntN(800)) * time.Millisecond
 	go func() {
-		time.Sleep(time.Duration(200+rand.IntN(800)) * time.Millisecond)
+		time.Sleep(lastKill)
 		p.Kill()
 		if err := p.Start(); err != nil {
 			t.Errorf("restarting the konnector: %v", err)
@@ -256,7 +256,7 @@ func TestThousandObjectsSurviveKills(t *testing.T) {
 	}()
 	parallel(t, n, 8, func(i int) error {
 		ns := namespaces[i%len(namespaces)]
-		err := cd.Resource(testenv.Databases).Namespace(ns).Delete(ctx, fmt.Sprintf("db-%04d", i), metav1.DeleteOptions{})
+		err := cd.Resource(framework.Databases).Namespace(ns).Delete(ctx, fmt.Sprintf("db-%04d", i), metav1.DeleteOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
@@ -276,12 +276,12 @@ func TestProviderOutage(t *testing.T) {
 	cd, pd := fastClient(t, cons), fastClient(t, prov)
 	opCtx, stopOps := context.WithCancel(ctx)
 	defer stopOps()
-	go providerOperator(opCtx, pd, testenv.ClusterNS+"-default")
+	go providerOperator(opCtx, pd, framework.ClusterNS+"-default")
 
 	const n = 200
 	create := func(from, to int) {
 		for i := from; i < to; i++ {
-			_, err := cd.Resource(testenv.Databases).Namespace("default").Create(ctx, database("default", fmt.Sprintf("db-%03d", i)), metav1.CreateOptions{})
+			_, err := cd.Resource(framework.Databases).Namespace("default").Create(ctx, database("default", fmt.Sprintf("db-%03d", i)), metav1.CreateOptions{})
 			require.NoError(t, err)
 		}
 	}
@@ -294,7 +294,7 @@ func TestProviderOutage(t *testing.T) {
 		return c != nil && c.Status == corev1.ConditionFalse, "still Connected"
 	})
 	b := &kubebindv1alpha1.APIServiceBinding{}
-	require.NoError(t, cc.Get(ctx, client.ObjectKey{Name: testenv.BindingName}, b))
+	require.NoError(t, cc.Get(ctx, client.ObjectKey{Name: framework.BindingName}, b))
 	assert.Contains(t, conditions.GetMessage(b, kubebindv1alpha1.APIServiceBindingConditionConnected), "cannot reach the provider")
 	time.Sleep(30*time.Second - time.Since(down))
 	require.NoError(t, prov.StartAPIServer())

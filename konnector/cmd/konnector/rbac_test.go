@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindery-dev/bindery/konnector/deploy"
-	"github.com/bindery-dev/bindery/konnector/testenv"
 	"github.com/bindery-dev/bindery/test/framework"
 )
 
@@ -31,12 +30,12 @@ func TestChartRBACIsEnough(t *testing.T) {
 	t.Parallel()
 	cs := framework.StartClusters(t, "provider", "consumer")
 	prov, cons := cs[0], cs[1]
-	testenv.ProviderSide(t, prov)
-	testenv.ConsumerSide(t, cons, prov)
+	framework.ProviderSide(t, prov)
+	framework.ConsumerSide(t, cons, prov)
 	ctx := t.Context()
-	cc := testenv.Client(t, cons)
+	cc := cons.Client
 
-	objs, err := deploy.Render(deploy.Options{Bindings: []deploy.Binding{{Name: testenv.BindingName, Group: "db.example.com", Resource: "databases"}}})
+	objs, err := deploy.Render(deploy.Options{Bindings: []deploy.Binding{{Name: framework.BindingName, Group: "db.example.com", Resource: "databases"}}})
 	require.NoError(t, err)
 	admin := fastClient(t, cons)
 	for _, o := range objs {
@@ -66,26 +65,26 @@ func TestChartRBACIsEnough(t *testing.T) {
 	require.NoError(t, p.Start())
 	t.Cleanup(p.Stop)
 
-	require.NoError(t, cc.Create(ctx, testenv.Binding()))
+	require.NoError(t, cc.Create(ctx, framework.Binding()))
 	waitBinding(t, cc, func(b *kubebindv1alpha1.APIServiceBinding) (bool, string) {
 		return conditions.IsTrue(b, "Ready"), "not Ready"
 	})
 	cd, pd := fastClient(t, cons), fastClient(t, prov)
 	opCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	go providerOperator(opCtx, pd, testenv.ClusterNS+"-default")
+	go providerOperator(opCtx, pd, framework.ClusterNS+"-default")
 	for i := range 10 {
-		_, err := cd.Resource(testenv.Databases).Namespace("default").Create(ctx, database("default", fmt.Sprintf("db-%d", i)), metav1.CreateOptions{})
+		_, err := cd.Resource(framework.Databases).Namespace("default").Create(ctx, database("default", fmt.Sprintf("db-%d", i)), metav1.CreateOptions{})
 		require.NoError(t, err)
 	}
 	framework.Eventually(t, func() (bool, string) { return converged(ctx, cd, pd, []string{"default"}, 10) }, 2*time.Minute)
 
-	require.NoError(t, cc.Delete(ctx, testenv.Binding()))
+	require.NoError(t, cc.Delete(ctx, framework.Binding()))
 	framework.Eventually(t, func() (bool, string) {
-		err := cc.Get(ctx, client.ObjectKey{Name: testenv.BindingName}, &apiextensionsv1.CustomResourceDefinition{})
+		err := cc.Get(ctx, client.ObjectKey{Name: framework.BindingName}, &apiextensionsv1.CustomResourceDefinition{})
 		return apierrors.IsNotFound(err), fmt.Sprint("CRD still there: ", err)
 	}, 2*time.Minute)
-	list, err := pd.Resource(testenv.Databases).Namespace(testenv.ClusterNS+"-default").List(ctx, metav1.ListOptions{})
+	list, err := pd.Resource(framework.Databases).Namespace(framework.ClusterNS+"-default").List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
 	require.Empty(t, list.Items, "provider copies deleted on unbind")
 }

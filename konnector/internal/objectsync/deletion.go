@@ -96,14 +96,14 @@ func (e *Engine) deleteCopy(ctx context.Context, obj *unstructured.Unstructured,
 			return 0, fmt.Errorf("deleting the provider copy of %s: %w", key, err)
 		}
 		ProviderWrites.WithLabelValues(e.o.Name, "delete").Inc()
-		if fins := copyObj.GetFinalizers(); len(fins) > 0 {
-			// Only then is there something to wait for.
-			e.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "DeletingOnProvider", "Delete",
-				"Waiting for the provider copy %s to be deleted (finalizers %s)", objectName(pkey), strings.Join(fins, ", "))
-		}
+	} else if fins := copyObj.GetFinalizers(); len(fins) > 0 {
+		// The provider holds the copy: the user learns why the object
+		// stays, from the konnector that saw it held.
+		e.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "DeletingOnProvider", "Delete",
+			"Waiting for the provider copy %s to be deleted (finalizers %s)", objectName(pkey), strings.Join(fins, ", "))
 	}
-	// The provider watch enqueues the object when the copy is gone; the
-	// timer is a safety net.
+	// The provider watch enqueues the object when the copy changes or is
+	// gone; the timer is a safety net.
 	return recheck, nil
 }
 

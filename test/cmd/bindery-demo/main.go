@@ -161,7 +161,7 @@ func run(r *runner, o options) {
 	framework.Eventually(r, func() (bool, string) {
 		_, err := consDyn.Resource(stack.Databases).Namespace("default").Create(r.ctx, db, metav1.CreateOptions{})
 		return err == nil, fmt.Sprint(err)
-	}, time.Minute)
+	}, framework.WaitTimeout)
 	created, last := time.Now(), ""
 	framework.Eventually(r, func() (bool, string) {
 		got, err := consDyn.Resource(stack.Databases).Namespace("default").Get(r.ctx, "demo", metav1.GetOptions{})
@@ -179,7 +179,7 @@ func run(r *runner, o options) {
 	framework.Eventually(r, func() (bool, string) {
 		_, err := cons.Kube.CoreV1().Secrets("default").Get(r.ctx, "demo-conn", metav1.GetOptions{})
 		return err == nil, fmt.Sprint(err)
-	}, time.Minute)
+	}, framework.WaitTimeout)
 	fmt.Printf("    %5.1fs  connection Secret default/demo-conn arrived\n", time.Since(created).Seconds())
 
 	rel := func(p string) string {

@@ -15,8 +15,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/bindery-dev/bindery/backend/internal/consumer"
 	"github.com/bindery-dev/bindery/backend/internal/controller/clusterhealth"
-	"github.com/bindery-dev/bindery/backend/internal/controller/testenv"
 	"github.com/bindery-dev/bindery/backend/internal/metrics"
 	"github.com/bindery-dev/bindery/test/framework"
 )
@@ -25,13 +25,13 @@ func TestMain(m *testing.M) { framework.Main(m) }
 
 func TestHealth(t *testing.T) {
 	t.Parallel()
-	p := testenv.StartProvider(t)
+	p := framework.StartControlPlane(t)
 	p.RunManager(t, func(mgr ctrl.Manager) error {
 		return (&clusterhealth.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bindery-backend"), DefaultInterval: time.Minute}).SetupWithManager(mgr)
 	})
 	ctx := t.Context()
 	c := p.Client
-	p.ClusterNamespace(t, "consumer-a")
+	p.Namespace(t, "consumer-a", map[string]string{consumer.RoleLabel: consumer.RoleCluster})
 	binding := &kubebindv1alpha1.ClusterBinding{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "consumer-a", Name: "cluster"},
 		Spec: kubebindv1alpha1.ClusterBindingSpec{
@@ -55,7 +55,7 @@ func TestHealth(t *testing.T) {
 				return false, "no Healthy condition"
 			}
 			return cond.Status == status && (reason == "" || cond.Reason == reason), fmt.Sprintf("%s %s: %s", cond.Status, cond.Reason, cond.Message)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		return got
 	}
 	// heartbeat does what a konnector does.
@@ -111,7 +111,7 @@ func TestHealth(t *testing.T) {
 				return true, ""
 			}
 			return false, "still healthy"
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		assert.LessOrEqual(t, detected.Sub(last), 2*interval, "Unhealthy only %s after the last heartbeat", detected.Sub(last))
 		got := waitHealthy(corev1.ConditionFalse, clusterhealth.ReasonHeartbeatTimeout)
 		p.WaitEvent(t, got, clusterhealth.ReasonHeartbeatTimeout)

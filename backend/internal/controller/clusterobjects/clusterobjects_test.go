@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	"github.com/stretchr/testify/assert"
@@ -23,7 +22,7 @@ import (
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
 	"github.com/bindery-dev/bindery/backend/internal/controller/clusterobjects"
 	"github.com/bindery-dev/bindery/backend/internal/controller/exportrequest"
-	"github.com/bindery-dev/bindery/backend/internal/controller/testenv"
+	"github.com/bindery-dev/bindery/backend/internal/onboarding"
 	"github.com/bindery-dev/bindery/backend/internal/rbacgrant"
 	"github.com/bindery-dev/bindery/test/framework"
 )
@@ -47,7 +46,7 @@ func object(kind, name, owner string) *unstructured.Unstructured {
 // never read or touch another consumer's.
 func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 	t.Parallel()
-	p := testenv.StartProvider(t)
+	p := framework.StartControlPlane(t)
 	p.RunManager(t, func(mgr ctrl.Manager) error {
 		rec := mgr.GetEventRecorder("bindery-backend")
 		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
@@ -72,8 +71,12 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 			},
 		}))
 	}
-	nsA, clientA := p.ConsumerClient(t, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "a"})
-	nsB, clientB := p.ConsumerClient(t, providername.Consumer{Issuer: "https://idp", Subject: "bob", ClusterID: "b"})
+	resA, err := onboarding.Ensure(t.Context(), p.Client, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "a"}, "Test Provider")
+	require.NoError(t, err)
+	nsA, clientA := resA.Namespace, p.TokenClient(t, resA.Namespace, resA.ServiceAccount)
+	resB, err := onboarding.Ensure(t.Context(), p.Client, providername.Consumer{Issuer: "https://idp", Subject: "bob", ClusterID: "b"}, "Test Provider")
+	require.NoError(t, err)
+	nsB, clientB := resB.Namespace, p.TokenClient(t, resB.Namespace, resB.ServiceAccount)
 	for ns, cl := range map[string]client.Client{nsA: clientA, nsB: clientB} {
 		for _, resource := range []string{"regions", "zones", "sites"} {
 			require.NoError(t, cl.Create(ctx, &kubebindv1alpha1.APIServiceExportRequest{
@@ -88,18 +91,18 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 	framework.Eventually(t, func() (bool, string) {
 		err := clientA.Create(ctx, mineA.DeepCopy())
 		return err == nil || apierrors.IsAlreadyExists(err), fmt.Sprint(err)
-	}, time.Minute)
+	}, framework.WaitTimeout)
 	mineB := object("Region", nsB+"-eu", nsB)
 	framework.Eventually(t, func() (bool, string) {
 		err := clientB.Create(ctx, mineB.DeepCopy())
 		return err == nil || apierrors.IsAlreadyExists(err), fmt.Sprint(err)
-	}, time.Minute)
+	}, framework.WaitTimeout)
 
 	// Create is granted once the admission policy is in force.
 	framework.Eventually(t, func() (bool, string) {
 		err := clientA.Create(ctx, object("Zone", "zone-1", nsA))
 		return err == nil || apierrors.IsAlreadyExists(err), fmt.Sprint(err)
-	}, time.Minute)
+	}, framework.WaitTimeout)
 
 	t.Run("a konnector reads, updates and watches its own objects by name", func(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
@@ -109,7 +112,7 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 			}
 			got.Object["spec"] = map[string]any{"size": "large"}
 			return clientA.Update(ctx, got) == nil, "update refused"
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		list := &unstructured.UnstructuredList{}
 		list.SetAPIVersion("geo.example.com/v1")
 		list.SetKind("RegionList")
@@ -143,7 +146,7 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			err := clientB.Get(ctx, client.ObjectKeyFromObject(mineB), object("Region", mineB.GetName(), ""))
 			return err == nil, fmt.Sprint(err) // B's own grant is in place
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		list := &unstructured.UnstructuredList{}
 		list.SetAPIVersion("geo.example.com/v1")
 		list.SetKind("RegionList")
@@ -181,13 +184,13 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			got := names()
 			return slices.Contains(got, mineA.GetName()) && slices.Contains(got, "zone-1") && !slices.Contains(got, mineB.GetName()), fmt.Sprint(got)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		assert.False(t, rbacgrant.HasWildcard(role.Rules))
 		require.NoError(t, clientA.Delete(ctx, object("Region", mineA.GetName(), "")))
 		framework.Eventually(t, func() (bool, string) {
 			got := names()
 			return !slices.Contains(got, mineA.GetName()), fmt.Sprint(got)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	})
 
 	t.Run("under Namespaced isolation a consumer uses its objects in its own namespace only", func(t *testing.T) {
@@ -199,7 +202,7 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			err := clientA.Create(ctx, site(nsA, "berlin"))
 			return err == nil || apierrors.IsAlreadyExists(err), fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		got := site(nsA, "berlin")
 		require.NoError(t, clientA.Get(ctx, client.ObjectKeyFromObject(got), got))
 		got.Object["spec"] = map[string]any{"size": "large"}
@@ -207,7 +210,7 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			err := clientB.Create(ctx, site(nsB, "berlin"))
 			return err == nil || apierrors.IsAlreadyExists(err), fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		list := &unstructured.UnstructuredList{}
 		list.SetAPIVersion("geo.example.com/v1")
 		list.SetKind("SiteList")
@@ -234,7 +237,7 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			err := c.Get(ctx, client.ObjectKeyFromObject(zone), object("Zone", "zone-1", ""))
 			return apierrors.IsNotFound(err), "A's Zone is still there: " + fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		got := object("Region", mineB.GetName(), "")
 		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(got), got), "B's object is kept")
 		assert.Nil(t, got.GetDeletionTimestamp())

@@ -16,7 +16,6 @@ import (
 
 	"github.com/bindery-dev/bindery/apis/providername"
 	"github.com/bindery-dev/bindery/backend/internal/controller/deprovision"
-	"github.com/bindery-dev/bindery/backend/internal/controller/testenv"
 	"github.com/bindery-dev/bindery/backend/internal/onboarding"
 	"github.com/bindery-dev/bindery/test/framework"
 )
@@ -28,7 +27,7 @@ func TestMain(m *testing.M) { framework.Main(m) }
 // and that one with a binding keeps them.
 func TestUnboundConsumersAreDeprovisioned(t *testing.T) {
 	t.Parallel()
-	p := testenv.StartProvider(t)
+	p := framework.StartControlPlane(t)
 	ctx := t.Context()
 	const after = 3 * time.Second
 	bound, err := onboarding.Ensure(ctx, p.Client, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "c1"}, "Test")
@@ -53,11 +52,11 @@ func TestUnboundConsumersAreDeprovisioned(t *testing.T) {
 			ns := &corev1.Namespace{}
 			err := p.Client.Get(ctx, client.ObjectKey{Name: namespace}, ns)
 			return apierrors.IsNotFound(err) || ns.DeletionTimestamp != nil, "namespace " + namespace + " is still there"
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		framework.Eventually(t, func() (bool, string) {
 			err := p.Client.Get(ctx, client.ObjectKey{Name: onboarding.ClusterRoleName(namespace)}, &rbacv1.ClusterRole{})
 			return apierrors.IsNotFound(err), "its ClusterRole is still there"
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	}
 
 	t.Run("a consumer without bindings is deprovisioned after the grace period", func(t *testing.T) {

@@ -3,7 +3,6 @@ package exportrequest_test
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	"github.com/stretchr/testify/assert"
@@ -18,7 +17,6 @@ import (
 	"github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
 	"github.com/bindery-dev/bindery/backend/internal/controller/exportrequest"
-	"github.com/bindery-dev/bindery/backend/internal/controller/testenv"
 	"github.com/bindery-dev/bindery/test/framework"
 )
 
@@ -51,13 +49,13 @@ func waitPhase(t *testing.T, c client.Client, req *kubebindv1alpha1.APIServiceEx
 			return false, err.Error()
 		}
 		return got.Status.Phase == phase, fmt.Sprintf("phase %q, message %q", got.Status.Phase, got.Status.TerminalMessage)
-	}, time.Minute)
+	}, framework.WaitTimeout)
 	return got
 }
 
 func TestExportRequests(t *testing.T) {
 	t.Parallel()
-	p := testenv.StartProvider(t)
+	p := framework.StartControlPlane(t)
 	p.RunManager(t, func(mgr ctrl.Manager) error {
 		return (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bindery-backend")}).SetupWithManager(mgr)
 	})
@@ -78,7 +76,7 @@ func TestExportRequests(t *testing.T) {
 		tmpl.Spec.ClusterScopedIsolation = binderyv1alpha1.IsolationNamespaced
 		require.NoError(t, c.Create(ctx, tmpl))
 	}
-	p.ClusterNamespace(t, "consumer-a")
+	p.Namespace(t, "consumer-a", map[string]string{consumer.RoleLabel: consumer.RoleCluster})
 
 	t.Run("Namespaced isolation offers a namespaced CRD cluster-scoped", func(t *testing.T) {
 		req := request("consumer-a", "backups", map[string]string{consumer.TemplateAnnotation: "backups-per-cluster"}, res("db.example.com", "backups"))
@@ -171,7 +169,7 @@ func TestExportRequests(t *testing.T) {
 	}
 
 	t.Run("a request for a CRD that appears later succeeds without a timeout", func(t *testing.T) {
-		p.ClusterNamespace(t, "consumer-late")
+		p.Namespace(t, "consumer-late", map[string]string{consumer.RoleLabel: consumer.RoleCluster})
 		late := framework.SimpleCRD("late.example.com", "laters", "Later", apiextensionsv1.NamespaceScoped)
 		require.NoError(t, c.Create(ctx, template("later", binderyv1alpha1.ExportedResource{Group: "late.example.com", Resource: "laters"})))
 		req := request("consumer-late", "late", map[string]string{consumer.TemplateAnnotation: "later"}, res("late.example.com", "laters"))
@@ -186,12 +184,12 @@ func TestExportRequests(t *testing.T) {
 	})
 
 	t.Run("a deleted template keeps existing exports and refuses new requests", func(t *testing.T) {
-		p.ClusterNamespace(t, "consumer-b")
+		p.Namespace(t, "consumer-b", map[string]string{consumer.RoleLabel: consumer.RoleCluster})
 		require.NoError(t, c.Delete(ctx, template("postgres")))
 		framework.Eventually(t, func() (bool, string) {
 			err := c.Get(ctx, client.ObjectKey{Name: "postgres"}, &binderyv1alpha1.APIServiceExportTemplate{})
 			return client.IgnoreNotFound(err) == nil && err != nil, "template still there"
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: "consumer-a", Name: "databases.db.example.com"}, &kubebindv1alpha1.APIServiceExport{}),
 			"the existing export stays")
 		req := request("consumer-b", "db", map[string]string{consumer.TemplateAnnotation: "postgres"}, res("db.example.com", "databases"))

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	"github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/util/conditions"
@@ -20,10 +19,10 @@ import (
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/crds"
+	"github.com/bindery-dev/bindery/backend/internal/consumer"
 	"github.com/bindery-dev/bindery/backend/internal/controller/exportrequest"
 	"github.com/bindery-dev/bindery/backend/internal/controller/exportupdate"
 	"github.com/bindery-dev/bindery/backend/internal/controller/templatestatus"
-	"github.com/bindery-dev/bindery/backend/internal/controller/testenv"
 	"github.com/bindery-dev/bindery/test/framework"
 )
 
@@ -55,7 +54,7 @@ func crdWithSize(plural, kind string) *apiextensionsv1.CustomResourceDefinition 
 
 func TestExportUpdates(t *testing.T) {
 	t.Parallel()
-	p := testenv.StartProvider(t)
+	p := framework.StartControlPlane(t)
 	p.RunManager(t, func(mgr ctrl.Manager) error {
 		rec := mgr.GetEventRecorder("bindery-backend")
 		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
@@ -68,8 +67,8 @@ func TestExportUpdates(t *testing.T) {
 	})
 	ctx := t.Context()
 	c := p.Client
-	p.ClusterNamespace(t, "consumer-a")
-	p.ClusterNamespace(t, "consumer-b")
+	p.Namespace(t, "consumer-a", map[string]string{consumer.RoleLabel: consumer.RoleCluster})
+	p.Namespace(t, "consumer-b", map[string]string{consumer.RoleLabel: consumer.RoleCluster})
 
 	// One CRD and template per policy, each bound by two consumers.
 	policies := map[string]binderyv1alpha1.SchemaUpdatePolicy{
@@ -106,7 +105,7 @@ func TestExportUpdates(t *testing.T) {
 				return false, err.Error()
 			}
 			return true, ""
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		return e
 	}
 	// waitCondition waits until the export's SchemaUpdatesApplied has the
@@ -128,7 +127,7 @@ func TestExportUpdates(t *testing.T) {
 			}
 			return cond.Status == want && (cond.Status == corev1.ConditionTrue || cond.Reason == reason),
 				fmt.Sprintf("condition %s %s: %s", cond.Status, cond.Reason, cond.Message)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		return e
 	}
 	// editCRD changes the CRD's spec schema with f.
@@ -158,7 +157,7 @@ func TestExportUpdates(t *testing.T) {
 				e = waitCondition(ns, "nonbreakings", binderyv1alpha1.ReasonUpToDate)
 				_, ok := exportSpecProps(t, e)["replicas"]
 				return ok, "replicas not in the export yet"
-			}, time.Minute)
+			}, framework.WaitTimeout)
 			assert.NotEqual(t, hashes[ns+"/nonbreakings"], e.Annotations[kubebindv1alpha1.SourceSpecHashAnnotationKey], "the hash follows the snapshot")
 			note := p.WaitEvent(t, e, "SchemaUpdated")
 			assert.Contains(t, note, "replicas")
@@ -189,7 +188,7 @@ func TestExportUpdates(t *testing.T) {
 			// Both consumers' exports are refused; the template counts them.
 			return cond.Status == metav1.ConditionFalse && cond.Reason == binderyv1alpha1.ReasonBreakingChange && strings.Contains(cond.Message, "2 export(s)"),
 				cond.Reason + ": " + cond.Message
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		cond := meta.FindStatusCondition(tmpl.Status.Conditions, binderyv1alpha1.TemplateConditionSchemaUpdatesApplied)
 		assert.Contains(t, cond.Message, "spec.size")
 
@@ -204,7 +203,7 @@ func TestExportUpdates(t *testing.T) {
 			require.NoError(t, c.Get(ctx, client.ObjectKey{Name: "nonbreakings"}, tmpl))
 			cond := meta.FindStatusCondition(tmpl.Status.Conditions, binderyv1alpha1.TemplateConditionSchemaUpdatesApplied)
 			return cond != nil && cond.Status == metav1.ConditionTrue, fmt.Sprintf("%v", cond)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	})
 
 	t.Run("Always applies a breaking change", func(t *testing.T) {
@@ -215,7 +214,7 @@ func TestExportUpdates(t *testing.T) {
 			e := waitCondition("consumer-a", "alwayses", binderyv1alpha1.ReasonUpToDate)
 			_, ok := exportSpecProps(t, e)["size"]
 			return !ok, "size still in the export"
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	})
 
 	t.Run("Never freezes the export and says so", func(t *testing.T) {
@@ -237,7 +236,7 @@ func TestExportUpdates(t *testing.T) {
 			e := waitCondition("consumer-b", "nevers", binderyv1alpha1.ReasonUpToDate)
 			_, ok := exportSpecProps(t, e)["replicas"]
 			return ok, "replicas not in the export yet"
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	})
 
 	t.Run("a deleted CRD leaves the export as it was, with a condition", func(t *testing.T) {

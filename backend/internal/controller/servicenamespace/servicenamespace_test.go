@@ -26,7 +26,6 @@ import (
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
 	"github.com/bindery-dev/bindery/backend/internal/controller/exportrequest"
 	"github.com/bindery-dev/bindery/backend/internal/controller/servicenamespace"
-	"github.com/bindery-dev/bindery/backend/internal/controller/testenv"
 	"github.com/bindery-dev/bindery/backend/internal/onboarding"
 	"github.com/bindery-dev/bindery/backend/internal/rbacgrant"
 	"github.com/bindery-dev/bindery/test/framework"
@@ -45,7 +44,7 @@ func database(ns, name string) *unstructured.Unstructured {
 
 func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 	t.Parallel()
-	p := testenv.StartProvider(t)
+	p := framework.StartControlPlane(t)
 	p.RunManager(t, func(mgr ctrl.Manager) error {
 		rec := mgr.GetEventRecorder("bindery-backend")
 		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
@@ -66,8 +65,12 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 		},
 	}))
 
-	nsA, clientA := p.ConsumerClient(t, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "cluster-a"})
-	nsB, clientB := p.ConsumerClient(t, providername.Consumer{Issuer: "https://idp", Subject: "bob", ClusterID: "cluster-b"})
+	resA, err := onboarding.Ensure(t.Context(), p.Client, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "cluster-a"}, "Test Provider")
+	require.NoError(t, err)
+	nsA, clientA := resA.Namespace, p.TokenClient(t, resA.Namespace, resA.ServiceAccount)
+	resB, err := onboarding.Ensure(t.Context(), p.Client, providername.Consumer{Issuer: "https://idp", Subject: "bob", ClusterID: "cluster-b"}, "Test Provider")
+	require.NoError(t, err)
+	nsB, clientB := resB.Namespace, p.TokenClient(t, resB.Namespace, resB.ServiceAccount)
 
 	// Each konnector asks for the export and for its "default" namespace,
 	// with its own credentials, as a real one does.
@@ -86,7 +89,7 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 				return false, err.Error()
 			}
 			return sns.Status.Namespace != "", "status.namespace not set"
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		serviceNS[ns] = sns.Status.Namespace
 		assert.Equal(t, providername.ServiceNamespace(ns, "default"), sns.Status.Namespace)
 	}
@@ -105,7 +108,7 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			err := clientA.Create(ctx, database(svcA, "mine"))
 			return err == nil || apierrors.IsAlreadyExists(err), fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		require.NoError(t, clientA.Get(ctx, client.ObjectKeyFromObject(database(svcA, "mine")), database(svcA, "mine")))
 	})
 
@@ -200,7 +203,7 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 				_ = c.Delete(ctx, token(svcA))
 			}
 			return apierrors.IsForbidden(err) || apierrors.IsInvalid(err), fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		err := c.Create(ctx, token(svcA))
 		require.Error(t, err, "not even an admin")
 		assert.Contains(t, err.Error(), "service-account token Secrets cannot be created")
@@ -259,7 +262,7 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 				cr := &rbacv1.ClusterRole{}
 				require.NoError(t, c.Get(ctx, client.ObjectKey{Name: onboarding.ClusterRoleName(nsA)}, cr))
 				return slices.Contains(cr.Rules[0].ResourceNames, want), "grant for " + want + " not there yet"
-			}, time.Minute)
+			}, framework.WaitTimeout)
 		}
 		for _, w := range []watch.Interface{rbWatch, crbWatch} {
 			drain(t, w, func(ev watch.Event) {

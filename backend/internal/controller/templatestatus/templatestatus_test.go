@@ -2,7 +2,6 @@ package templatestatus_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -14,7 +13,6 @@ import (
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/backend/internal/controller/templatestatus"
-	"github.com/bindery-dev/bindery/backend/internal/controller/testenv"
 	"github.com/bindery-dev/bindery/test/framework"
 )
 
@@ -72,7 +70,7 @@ func TestReady(t *testing.T) {
 
 func TestTemplateBecomesReadyWhenItsCRDAppears(t *testing.T) {
 	t.Parallel()
-	p := testenv.StartProvider(t)
+	p := framework.StartControlPlane(t)
 	p.RunManager(t, func(mgr ctrl.Manager) error {
 		return (&templatestatus.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr)
 	})
@@ -93,7 +91,7 @@ func TestTemplateBecomesReadyWhenItsCRDAppears(t *testing.T) {
 				return false, "no Ready condition"
 			}
 			return c.Status == want && c.Reason == reason, c.Reason + ": " + c.Message
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	}
 	waitReady(metav1.ConditionFalse, binderyv1alpha1.ReasonResourcesMissing)
 	p.CreateCRD(t, "db.example.com", "databases", "Database", apiextensionsv1.NamespaceScoped, nil)

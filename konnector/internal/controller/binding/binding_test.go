@@ -34,7 +34,6 @@ import (
 	"github.com/bindery-dev/bindery/konnector/internal/objectsync"
 	"github.com/bindery-dev/bindery/konnector/internal/provider"
 	"github.com/bindery-dev/bindery/konnector/internal/scheme"
-	"github.com/bindery-dev/bindery/konnector/testenv"
 	"github.com/bindery-dev/bindery/test/framework"
 )
 
@@ -59,18 +58,18 @@ func newEnv(t *testing.T, mutate ...func(*kubebindv1alpha1.APIServiceExport)) *e
 	t.Helper()
 	cs := framework.StartClusters(t, "provider", "consumer")
 	e := &env{prov: cs[0], cons: cs[1]}
-	testenv.ProviderSide(t, e.prov, mutate...)
-	testenv.ConsumerSide(t, e.cons, e.prov)
+	framework.ProviderSide(t, e.prov, mutate...)
+	framework.ConsumerSide(t, e.cons, e.prov)
 	ctx := t.Context()
-	e.cc = testenv.Client(t, e.cons)
-	e.pc = testenv.Client(t, e.prov)
+	e.cc = e.cons.Client
+	e.pc = e.prov.Client
 	e.r = runKonnector(t, e.cons)
 	var err error
 	e.consumerDyn, err = dynamic.NewForConfig(e.cons.Config)
 	require.NoError(t, err)
 	e.providerDyn, err = dynamic.NewForConfig(e.prov.Config)
 	require.NoError(t, err)
-	e.binding = testenv.Binding()
+	e.binding = framework.Binding()
 	require.NoError(t, e.cc.Create(ctx, e.binding))
 	return e
 }
@@ -132,7 +131,7 @@ func TestBindingSyncsBothWays(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			copyObj, err = providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
 			return err == nil, fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		size, _, _ := unstructured.NestedString(copyObj.Object, "spec", "size")
 		assert.Equal(t, "small", size)
 		assert.Equal(t, "shop", copyObj.GetLabels()["team"])
@@ -144,7 +143,7 @@ func TestBindingSyncsBothWays(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			n := testutil.ToFloat64(objectsync.SyncedObjects.WithLabelValues(b.Name))
 			return n >= 1, fmt.Sprintf("bindery_konnector_synced_objects = %v", n)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		assert.Positive(t, histogramCount(t, "bindery_konnector_sync_latency_seconds", "down"), "the sync latency is measured")
 		assert.Positive(t, labelledHistogramCount(t, "bindery_konnector_api_request_duration_seconds", "cluster", "provider"), "provider round trips are measured")
 	})
@@ -166,7 +165,7 @@ func TestBindingSyncsBothWays(t *testing.T) {
 			}
 			phase, _, _ := unstructured.NestedString(got.Object, "status", "phase")
 			return phase == "Ready" && got.GetAnnotations()[objectsync.SyncedGenerationAnnotation] == fmt.Sprint(got.GetGeneration()), "phase " + phase
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		// A status write the konnector makes before its provider watch
 		// delivered the change has no start time and is not sampled, so
 		// the provider changes the status until one is.
@@ -200,7 +199,7 @@ func TestBindingSyncsBothWays(t *testing.T) {
 			size, _, _ := unstructured.NestedString(c.Object, "spec", "size")
 			endpoint, _, _ := unstructured.NestedString(c.Object, "spec", "endpoint")
 			return size == "large" && endpoint == "db.internal:5432", fmt.Sprintf("size %q endpoint %q", size, endpoint)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	})
 
 	t.Run("a field removed right after the copy is created is removed on the provider", func(t *testing.T) {
@@ -216,7 +215,7 @@ func TestBindingSyncsBothWays(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			_, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "inventory", metav1.GetOptions{})
 			return err == nil, fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
 			got, err := consumerDyn.Resource(databases).Namespace("default").Get(ctx, "inventory", metav1.GetOptions{})
 			if err != nil {
@@ -236,7 +235,7 @@ func TestBindingSyncsBothWays(t *testing.T) {
 			size, _, _ := unstructured.NestedString(c.Object, "spec", "size")
 			_, hasLabel := c.GetLabels()["team"]
 			return !hasTier && !hasLabel && size == "small", fmt.Sprintf("tier kept %v, label kept %v, size %q", hasTier, hasLabel, size)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		require.NoError(t, consumerDyn.Resource(databases).Namespace("default").Delete(ctx, "inventory", metav1.DeleteOptions{}))
 	})
 
@@ -245,7 +244,7 @@ func TestBindingSyncsBothWays(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			c, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
 			return err == nil && c.GetDeletionTimestamp() == nil, fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	})
 
 	t.Run("deleting waits for provider-side finalizers", func(t *testing.T) {
@@ -258,9 +257,10 @@ func TestBindingSyncsBothWays(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			c, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
 			return err == nil && c.GetDeletionTimestamp() != nil, "provider copy not being deleted yet"
-		}, time.Minute)
+		}, framework.WaitTimeout)
+		// The konnector reports the copy it saw held, in the sync that
+		// keeps the consumer object.
 		waitEvent(t, cc, "default", "orders", "DeletingOnProvider")
-		time.Sleep(time.Second)
 		_, err = consumerDyn.Resource(databases).Namespace("default").Get(ctx, "orders", metav1.GetOptions{})
 		require.NoError(t, err, "the consumer object stays while the provider finalizer holds")
 		c, err = providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
@@ -271,7 +271,7 @@ func TestBindingSyncsBothWays(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			_, err := consumerDyn.Resource(databases).Namespace("default").Get(ctx, "orders", metav1.GetOptions{})
 			return apierrors.IsNotFound(err), fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	})
 
 	t.Run("an orphaned object keeps its provider copy", func(t *testing.T) {
@@ -283,12 +283,12 @@ func TestBindingSyncsBothWays(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			_, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "kept", metav1.GetOptions{})
 			return err == nil, fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		require.NoError(t, consumerDyn.Resource(databases).Namespace("default").Delete(ctx, "kept", metav1.DeleteOptions{}))
 		framework.Eventually(t, func() (bool, string) {
 			_, err := consumerDyn.Resource(databases).Namespace("default").Get(ctx, "kept", metav1.GetOptions{})
 			return apierrors.IsNotFound(err), fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		// Deleted this soon, the object may go before the konnector adds
 		// its finalizer; its copy is then released a moment later.
 		framework.Eventually(t, func() (bool, string) {
@@ -298,7 +298,7 @@ func TestBindingSyncsBothWays(t *testing.T) {
 			}
 			_, managed := kept.GetLabels()[objectsync.ManagedByLabel]
 			return !managed, "still managed"
-		}, time.Minute)
+		}, framework.WaitTimeout)
 
 	})
 
@@ -335,19 +335,19 @@ func TestBindingSyncsBothWays(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			_, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "last", metav1.GetOptions{})
 			return err == nil, fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		require.NoError(t, cc.Delete(ctx, &kubebindv1alpha1.APIServiceBinding{ObjectMeta: metav1.ObjectMeta{Name: b.Name}}))
 		framework.Eventually(t, func() (bool, string) {
 			_, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "last", metav1.GetOptions{})
 			return apierrors.IsNotFound(err), "provider copy still there"
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		framework.Eventually(t, func() (bool, string) {
 			err := cc.Get(ctx, client.ObjectKey{Name: b.Name}, &apiextensionsv1.CustomResourceDefinition{})
 			return apierrors.IsNotFound(err), "CRD still there"
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		framework.Eventually(t, func() (bool, string) {
 			return r.Running() == 0, fmt.Sprintf("%d syncers running", r.Running())
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	})
 }
 
@@ -401,7 +401,7 @@ func waitCondition(t *testing.T, c client.Client, name, condType string, status 
 		}
 		msg = cond.Message
 		return cond.Status == status && (reason == "" || cond.Reason == reason), fmt.Sprintf("%s %s: %s", cond.Status, cond.Reason, cond.Message)
-	}, time.Minute)
+	}, framework.WaitTimeout)
 	return msg
 }
 
@@ -436,8 +436,8 @@ func labelledHistogramCount(t *testing.T, name, label, value string) uint64 {
 
 func conditionsType(s string) conditionsapi.ConditionType { return conditionsapi.ConditionType(s) }
 
-const clusterNS = testenv.ClusterNS
+const clusterNS = framework.ClusterNS
 
-var databases = testenv.Databases
+var databases = framework.Databases
 
-func databaseCRD() *apiextensionsv1.CustomResourceDefinition { return testenv.DatabaseCRD() }
+func databaseCRD() *apiextensionsv1.CustomResourceDefinition { return framework.DatabaseCRD() }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
-	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	"github.com/stretchr/testify/assert"
@@ -55,7 +54,7 @@ func TestPermissionClaims(t *testing.T) {
 	framework.Eventually(t, func() (bool, string) {
 		_, err := e.providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
 		return err == nil, fmt.Sprint(err)
-	}, time.Minute)
+	}, framework.WaitTimeout)
 
 	t.Run("a referenced connection Secret comes back to the consumer and follows changes", func(t *testing.T) {
 		// What a Crossplane composition would write next to the claim.
@@ -68,7 +67,7 @@ func TestPermissionClaims(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			err := e.cc.Get(ctx, client.ObjectKey{Namespace: "default", Name: "orders-conn"}, got)
 			return err == nil && string(got.Data["password"]) == "s3cret", fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		assert.Equal(t, "db", got.Labels["app"])
 		assert.Equal(t, e.binding.Name, got.Labels[objectsync.ClaimLabel])
 		assert.Equal(t, pns, got.Annotations[objectsync.OriginNamespaceAnnotation])
@@ -78,7 +77,7 @@ func TestPermissionClaims(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			err := e.cc.Get(ctx, client.ObjectKey{Namespace: "default", Name: "orders-conn"}, got)
 			return err == nil && string(got.Data["password"]) == "rotated", fmt.Sprint(err, string(got.Data["password"]))
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		err := e.cc.Get(ctx, client.ObjectKey{Namespace: "default", Name: "provider-internal"}, &corev1.Secret{})
 		assert.True(t, apierrors.IsNotFound(err), "an unclaimed provider Secret stays there: %v", err)
 	})
@@ -89,7 +88,7 @@ func TestPermissionClaims(t *testing.T) {
 			s := &corev1.Secret{}
 			err := e.cc.Get(ctx, client.ObjectKey{Namespace: "default", Name: "orders-conn"}, s)
 			return err == nil && s.DeletionTimestamp == nil, fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	})
 
 	t.Run("a name clash leaves the consumer's own Secret untouched and says so", func(t *testing.T) {
@@ -112,7 +111,7 @@ func TestPermissionClaims(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			err := e.pc.Get(ctx, client.ObjectKey{Namespace: pns, Name: "db-settings"}, got)
 			return err == nil && got.Data["max_connections"] == "100", fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		err := e.pc.Get(ctx, client.ObjectKey{Namespace: pns, Name: "other"}, &corev1.ConfigMap{})
 		assert.True(t, apierrors.IsNotFound(err), "an unclaimed ConfigMap stays home: %v", err)
 	})
@@ -136,7 +135,7 @@ func TestPermissionClaims(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			err := e.cc.Get(ctx, client.ObjectKey{Namespace: "default", Name: "orders-conn"}, &corev1.Secret{})
 			return apierrors.IsNotFound(err), fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	})
 }
 
@@ -154,5 +153,5 @@ func waitEvent(t *testing.T, c client.Client, ns, name, reason string) {
 			}
 		}
 		return false, fmt.Sprintf("no %s event on %s/%s", reason, ns, name)
-	}, time.Minute)
+	}, framework.WaitTimeout)
 }

@@ -19,7 +19,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/bindery-dev/bindery/konnector/internal/controller/binding"
-	"github.com/bindery-dev/bindery/konnector/testenv"
 	"github.com/bindery-dev/bindery/test/framework"
 )
 
@@ -47,7 +46,7 @@ func TestHeartbeatAndRotatedCredentials(t *testing.T) {
 				beats = append(beats, at)
 			}
 			return len(beats) >= 3, fmt.Sprintf("interval %s, %d heartbeats at 2s", cb.Status.HeartbeatInterval.Duration, len(beats))
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		// The default here is 10s, a beat every 5s; the requested 2s
 		// gives one every second or two.
 		assert.Less(t, beats[2].Sub(beats[1]), 5*time.Second)
@@ -68,7 +67,7 @@ func TestHeartbeatAndRotatedCredentials(t *testing.T) {
 	}
 
 	t.Run("a renewed kubeconfig is picked up", func(t *testing.T) {
-		cfg, err := clientcmd.Load(testenv.ProviderKubeconfig(t, e.prov))
+		cfg, err := clientcmd.Load(framework.ProviderKubeconfig(t, e.prov))
 		require.NoError(t, err)
 		ctxName := cfg.CurrentContext
 		cfg.Contexts["renewed"] = cfg.Contexts[ctxName]
@@ -79,7 +78,7 @@ func TestHeartbeatAndRotatedCredentials(t *testing.T) {
 		renew(renewed)
 		framework.Eventually(t, func() (bool, string) {
 			return bytes.Equal(consumerSecret(), renewed), "not picked up yet"
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		waitEvent(t, e.cc, "", e.binding.Name, "CredentialsRotated")
 		waitCondition(t, e.cc, e.binding.Name, "Ready", corev1.ConditionTrue, "")
 	})
@@ -96,7 +95,7 @@ func TestHeartbeatAndRotatedCredentials(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			require.NoError(t, e.pc.Get(ctx, cbKey, cb))
 			return cb.Status.LastHeartbeatTime.Time.Sub(seen) >= 2*time.Second, "waiting for heartbeats"
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		assert.Equal(t, before, consumerSecret())
 	}
 
@@ -108,7 +107,7 @@ func TestHeartbeatAndRotatedCredentials(t *testing.T) {
 	// A provider is not trusted with the consumer cluster: a kubeconfig
 	// that would run a program in the konnector is never used.
 	marker := filepath.Join(t.TempDir(), "pwned")
-	evil := testenv.WithExecPlugin(t, testenv.ProviderKubeconfig(t, e.prov), "/bin/sh", "-c", "touch "+marker)
+	evil := framework.WithExecPlugin(t, framework.ProviderKubeconfig(t, e.prov), "/bin/sh", "-c", "touch "+marker)
 
 	t.Run("a renewed kubeconfig with an exec plugin is not picked up", func(t *testing.T) {
 		notPickedUp(t, evil)

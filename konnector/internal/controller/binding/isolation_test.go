@@ -3,7 +3,6 @@ package binding_test
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	"github.com/stretchr/testify/assert"
@@ -51,7 +50,7 @@ func TestNamespacedIsolationMapsObjectsIntoTheClusterNamespace(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			copyObj, err = provider.Get(ctx, "orders", metav1.GetOptions{})
 			return err == nil, fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		size, _, _ := unstructured.NestedString(copyObj.Object, "spec", "size")
 		assert.Equal(t, "small", size)
 		assert.Equal(t, objectsync.ManagedByValue, copyObj.GetLabels()[objectsync.ManagedByLabel])
@@ -72,7 +71,7 @@ func TestNamespacedIsolationMapsObjectsIntoTheClusterNamespace(t *testing.T) {
 			}
 			phase, _, _ := unstructured.NestedString(got.Object, "status", "phase")
 			return phase == "Ready", "phase " + phase
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
 			got, err := consumer.Get(ctx, "orders", metav1.GetOptions{})
 			if err != nil {
@@ -89,7 +88,7 @@ func TestNamespacedIsolationMapsObjectsIntoTheClusterNamespace(t *testing.T) {
 			}
 			size, _, _ := unstructured.NestedString(c.Object, "spec", "size")
 			return size == "large", "size " + size
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	})
 
 	t.Run("deleting the object deletes its copy first", func(t *testing.T) {
@@ -98,6 +97,6 @@ func TestNamespacedIsolationMapsObjectsIntoTheClusterNamespace(t *testing.T) {
 			_, errP := provider.Get(ctx, "orders", metav1.GetOptions{})
 			_, errC := consumer.Get(ctx, "orders", metav1.GetOptions{})
 			return apierrors.IsNotFound(errP) && apierrors.IsNotFound(errC), fmt.Sprintf("provider: %v; consumer: %v", errP, errC)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	})
 }

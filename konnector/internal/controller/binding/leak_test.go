@@ -38,7 +38,7 @@ func TestBindUnbindDoesNotLeak(t *testing.T) {
 			}
 			err = e.cc.Get(ctx, client.ObjectKey{Name: e.binding.Name}, &apiextensionsv1.CustomResourceDefinition{})
 			return apierrors.IsNotFound(err), "CRD still there"
-		}, time.Minute)
+		}, framework.WaitTimeout)
 	}
 	round := func(i int) {
 		if i > 0 {
@@ -63,11 +63,11 @@ func TestBindUnbindDoesNotLeak(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			_, err := e.consumerDyn.Resource(databases).Namespace("default").Create(ctx, o, metav1.CreateOptions{})
 			return err == nil, fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		framework.Eventually(t, func() (bool, string) {
 			_, err := e.providerDyn.Resource(databases).Namespace(pns).Get(ctx, name, metav1.GetOptions{})
 			return err == nil, fmt.Sprint(err)
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		require.NoError(t, e.cc.Delete(ctx, &kubebindv1alpha1.APIServiceBinding{ObjectMeta: metav1.ObjectMeta{Name: e.binding.Name}}))
 		waitUnbound()
 		_, err := e.providerDyn.Resource(databases).Namespace(pns).Get(ctx, name, metav1.GetOptions{})
@@ -77,7 +77,7 @@ func TestBindUnbindDoesNotLeak(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			return e.r.Running() == 0 && objectsync.ActiveInformers() == 0,
 				fmt.Sprintf("%d syncers, %d informers", e.r.Running(), objectsync.ActiveInformers())
-		}, time.Minute)
+		}, framework.WaitTimeout)
 		// Goroutines of stopped watches end a moment after.
 		time.Sleep(500 * time.Millisecond)
 		return e.r.Running(), objectsync.ActiveInformers(), runtime.NumGoroutine()

@@ -1,10 +1,11 @@
-// Package testenv is test support for the integration tests of the
-// konnector and kubectl bind. It sets up a provider cluster the way
-// bindery-backend would, and a consumer cluster with a binding's
-// kubeconfig Secret. It uses admin rights and stands in for the backend's
-// APIServiceNamespace and export request controllers; the real backend is
-// exercised end to end in test/e2e.
-package testenv
+package framework
+
+// A bound pair: what bindery-backend gives a consumer on the provider,
+// set up with admin rights, and a consumer cluster with a binding's
+// kubeconfig Secret, for the integration tests of the konnector and
+// kubectl bind. It stands in for the backend's APIServiceNamespace and
+// export request controllers; the real backend is exercised end to end in
+// test/e2e.
 
 import (
 	"context"
@@ -25,8 +26,6 @@ import (
 
 	"github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/apis/crdsnapshot"
-	"github.com/bindery-dev/bindery/konnector/internal/scheme"
-	"github.com/bindery-dev/bindery/test/framework"
 )
 
 // ClusterNS is the consumer's cluster namespace on the provider.
@@ -37,17 +36,17 @@ var Databases = schema.GroupVersionResource{Group: "db.example.com", Version: "v
 
 // DatabaseCRD is the provider's CRD.
 func DatabaseCRD() *apiextensionsv1.CustomResourceDefinition {
-	return framework.SimpleCRD("db.example.com", "databases", "Database", apiextensionsv1.NamespaceScoped)
+	return SimpleCRD("db.example.com", "databases", "Database", apiextensionsv1.NamespaceScoped)
 }
 
 // ProviderSide sets up, with admin rights, what bindery-backend gives a
 // consumer: its cluster namespace, ClusterBinding and an export; and it
 // stands in for the backend's APIServiceNamespace controller. The real
 // backend is exercised end to end in test/e2e.
-func ProviderSide(t testing.TB, p *framework.Cluster, mutate ...func(*kubebindv1alpha1.APIServiceExport)) {
+func ProviderSide(t testing.TB, p *Cluster, mutate ...func(*kubebindv1alpha1.APIServiceExport)) {
 	t.Helper()
 	ctx := t.Context()
-	c := Client(t, p)
+	c := p.Client
 	require.NoError(t, crds.Install(ctx, c, crds.Provider...))
 	crd := DatabaseCRD()
 	require.NoError(t, c.Create(ctx, crd))
@@ -90,7 +89,7 @@ func ProviderSide(t testing.TB, p *framework.Cluster, mutate ...func(*kubebindv1
 
 // ProviderKubeconfig is an admin kubeconfig whose context namespace is the
 // cluster namespace, as the backend's kubeconfigs are.
-func ProviderKubeconfig(t testing.TB, p *framework.Cluster) []byte {
+func ProviderKubeconfig(t testing.TB, p *Cluster) []byte {
 	t.Helper()
 	cfg, err := clientcmd.LoadFromFile(p.Kubeconfig)
 	require.NoError(t, err)
@@ -119,10 +118,10 @@ const BindingName = "databases.db.example.com"
 
 // ConsumerSide installs the APIServiceBinding CRD in the consumer and
 // stores the provider kubeconfig in Secret kube-bind/provider-kubeconfig.
-func ConsumerSide(t testing.TB, cons, prov *framework.Cluster) {
+func ConsumerSide(t testing.TB, cons, prov *Cluster) {
 	t.Helper()
 	ctx := t.Context()
-	c := Client(t, cons)
+	c := cons.Client
 	require.NoError(t, crds.Install(ctx, c, crds.Consumer...))
 	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-bind"}}))
 	require.NoError(t, c.Create(ctx, &corev1.Secret{
@@ -140,21 +139,13 @@ func Binding() *kubebindv1alpha1.APIServiceBinding {
 	}
 }
 
-// Client is a client of c with the konnector's scheme.
-func Client(t testing.TB, c *framework.Cluster) client.Client {
-	t.Helper()
-	cl, err := client.New(c.Config, client.Options{Scheme: scheme.Scheme})
-	require.NoError(t, err)
-	return cl
-}
-
 // ServeExportRequests stands in for the backend's export request
 // controller: requests in the cluster namespace for databases turn
 // Succeeded (the export already exists); any other request turns Failed
 // with a terminal message, as the backend refuses what it does not offer.
-func ServeExportRequests(t testing.TB, p *framework.Cluster) {
+func ServeExportRequests(t testing.TB, p *Cluster) {
 	t.Helper()
-	c := Client(t, p)
+	c := p.Client
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go func() {
@@ -183,7 +174,7 @@ func ServeExportRequests(t testing.TB, p *framework.Cluster) {
 // BuildKonnector builds the konnector binary into dir, for tests that run
 // it as a process, and returns its path.
 func BuildKonnector(dir string) (string, error) {
-	bins, err := framework.Build(dir, framework.KonnectorPkg)
+	bins, err := Build(dir, KonnectorPkg)
 	if err != nil {
 		return "", err
 	}
@@ -202,7 +193,7 @@ func MainWithKonnector(m *testing.M, bin *string) {
 		os.Exit(1)
 	}
 	code := m.Run()
-	framework.StopAll()
+	StopAll()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
