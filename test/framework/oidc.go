@@ -65,6 +65,22 @@ func StartOIDCProvider(t TB, o OIDCOptions) *OIDCProvider {
 	if o.PKCEOptional {
 		pkce = "optional"
 	}
+	// The port is free when chosen, but another process may take it
+	// before the provider listens: start again on another one then.
+	for range 3 {
+		var p *OIDCProvider
+		if p, err = startOIDCProviderOnce(t, o, dir, string(groups), pkce); err == nil {
+			return p
+		}
+		t.Logf("oidc-provider did not start (%v); trying another port", err)
+	}
+	t.Fatal(err)
+	return nil
+}
+
+// startOIDCProviderOnce starts the provider on a free port and waits until
+// it serves its discovery document, or returns why it exited.
+func startOIDCProviderOnce(t TB, o OIDCOptions, dir, groups, pkce string) (*OIDCProvider, error) {
 	port := FreePort(t)
 	host := o.Host
 	if host == "" {
@@ -76,7 +92,7 @@ func StartOIDCProvider(t TB, o OIDCOptions) *OIDCProvider {
 		Name: "oidc-provider", Path: "node", Args: []string{"server.mjs"}, Dir: dir,
 		Env: append(os.Environ(),
 			"PORT="+strconv.Itoa(port), "HOST="+host, "CLIENT_ID="+p.ClientID, "CLIENT_SECRET="+p.ClientSecret,
-			"REDIRECT_URIS="+strings.Join(o.RedirectURIs, ","), "GROUPS="+string(groups), "PKCE="+pkce),
+			"REDIRECT_URIS="+strings.Join(o.RedirectURIs, ","), "GROUPS="+groups, "PKCE="+pkce),
 		Log: logs.writer("oidc-provider"),
 	}
 	if err := p.process.Start(); err != nil {
@@ -89,16 +105,22 @@ func StartOIDCProvider(t TB, o OIDCOptions) *OIDCProvider {
 		}
 		logs.close()
 	})
-	Eventually(t, func() (bool, string) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
 		if done, err := p.process.Exited(); done {
-			return false, fmt.Sprintf("oidc-provider exited: %v", err)
+			return nil, fmt.Errorf("oidc-provider exited: %v", err)
 		}
 		resp, err := http.Get(p.IssuerURL + "/.well-known/openid-configuration")
-		if err != nil {
-			return false, err.Error()
+		if err == nil {
+			resp.Body.Close() //nolint:errcheck
+			if resp.StatusCode == http.StatusOK {
+				return p, nil
+			}
+			err = fmt.Errorf("discovery: %s", resp.Status)
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, resp.Status
-	}, 30*time.Second)
-	return p
+		if time.Now().After(deadline) {
+			t.Fatalf("oidc-provider is not serving within 30s: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
