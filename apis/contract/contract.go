@@ -10,6 +10,9 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 )
 
@@ -116,4 +119,42 @@ func writeClaims(annotations map[string]string, key string, claims []binderyv1al
 	}
 	annotations[key] = string(raw)
 	return nil
+}
+
+// Split divides the claims a provider offers into those this binding
+// accepted (each equal to an accepted claim) and those still pending the
+// user's acceptance. A claim the provider dropped is in neither: what is
+// copied only ever narrows without the user.
+func (s BindingSettings) Split(offered []binderyv1alpha1.PermissionClaim) (accepted, pending []binderyv1alpha1.PermissionClaim) {
+	for _, c := range offered {
+		if slices.ContainsFunc(s.AcceptedClaims, func(a binderyv1alpha1.PermissionClaim) bool { return equality.Semantic.DeepEqual(a, c) }) {
+			accepted = append(accepted, c)
+		} else {
+			pending = append(pending, c)
+		}
+	}
+	return accepted, pending
+}
+
+// Describe says in words what a claim copies, and which way: for the
+// binding page, kubectl bind and the konnector's conditions.
+func Describe(c binderyv1alpha1.PermissionClaim) string {
+	what := c.Resource
+	if c.Group != "" {
+		what += "." + c.Group
+	}
+	dir := "from the provider to your cluster"
+	if c.Direction == binderyv1alpha1.ClaimConsumerToProvider {
+		dir = "from your cluster to the provider"
+	}
+	sel := "all in the bound namespaces"
+	switch s := c.Selector; {
+	case len(s.Names) > 0:
+		sel = "named " + strings.Join(s.Names, ", ")
+	case s.LabelSelector != nil:
+		sel = "selected by " + metav1.FormatLabelSelector(s.LabelSelector)
+	case s.Reference != nil:
+		sel = "referenced by ." + s.Reference.NamePath
+	}
+	return fmt.Sprintf("%s %s, %s", what, sel, dir)
 }

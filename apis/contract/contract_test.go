@@ -76,3 +76,40 @@ func TestBindingSettingsRoundTrip(t *testing.T) {
 	_, err = ReadBinding(map[string]string{binderyv1alpha1.AcceptedClaimsAnnotation: "[1]"})
 	assert.ErrorContains(t, err, "bindery.dev/accepted-claims annotation is not a list of permission claims")
 }
+
+func TestSplit(t *testing.T) {
+	conn := binderyv1alpha1.PermissionClaim{Resource: "secrets", Direction: binderyv1alpha1.ClaimProviderToConsumer,
+		Selector: binderyv1alpha1.ClaimSelector{Names: []string{"conn"}}}
+	wider := binderyv1alpha1.PermissionClaim{Resource: "secrets", Direction: binderyv1alpha1.ClaimProviderToConsumer,
+		Selector: binderyv1alpha1.ClaimSelector{LabelSelector: &metav1.LabelSelector{}}}
+	cfg := binderyv1alpha1.PermissionClaim{Resource: "configmaps", Direction: binderyv1alpha1.ClaimConsumerToProvider,
+		Selector: binderyv1alpha1.ClaimSelector{Names: []string{"cfg"}}}
+	b := BindingSettings{AcceptedClaims: []binderyv1alpha1.PermissionClaim{conn, cfg}}
+	for _, tt := range []struct {
+		name              string
+		offered           []binderyv1alpha1.PermissionClaim
+		accepted, pending []binderyv1alpha1.PermissionClaim
+	}{
+		{"unchanged", []binderyv1alpha1.PermissionClaim{conn, cfg}, []binderyv1alpha1.PermissionClaim{conn, cfg}, nil},
+		{"narrowed by the provider", []binderyv1alpha1.PermissionClaim{conn}, []binderyv1alpha1.PermissionClaim{conn}, nil},
+		{"widened by the provider", []binderyv1alpha1.PermissionClaim{wider, cfg}, []binderyv1alpha1.PermissionClaim{cfg}, []binderyv1alpha1.PermissionClaim{wider}},
+		{"nothing offered", nil, nil, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			accepted, pending := b.Split(tt.offered)
+			assert.Equal(t, tt.accepted, accepted)
+			assert.Equal(t, tt.pending, pending)
+		})
+	}
+	_, pending := BindingSettings{}.Split([]binderyv1alpha1.PermissionClaim{conn})
+	assert.Equal(t, []binderyv1alpha1.PermissionClaim{conn}, pending, "a binding that accepted nothing accepts no claim")
+}
+
+func TestDescribe(t *testing.T) {
+	assert.Equal(t, "secrets referenced by .spec.writeConnectionSecretToRef.name, from the provider to your cluster", Describe(binderyv1alpha1.PermissionClaim{
+		Resource: "secrets", Direction: binderyv1alpha1.ClaimProviderToConsumer,
+		Selector: binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: "spec.writeConnectionSecretToRef.name"}}}))
+	assert.Equal(t, "configmaps selected by app=db, from your cluster to the provider", Describe(binderyv1alpha1.PermissionClaim{
+		Resource: "configmaps", Direction: binderyv1alpha1.ClaimConsumerToProvider,
+		Selector: binderyv1alpha1.ClaimSelector{LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}}))
+}

@@ -19,6 +19,12 @@ import (
 // kubeconfig without it.
 const InsecureTLSAnnotation = "bindery.dev/insecure-skip-tls-verify"
 
+// OptionsFor returns the options of a provider kubeconfig stored in a
+// Secret with annotations.
+func OptionsFor(annotations map[string]string) ProviderOptions {
+	return ProviderOptions{AllowInsecureTLS: annotations[InsecureTLSAnnotation] == "true"}
+}
+
 // ProviderOptions say what a provider kubeconfig may hold beyond the data
 // Bindery always accepts.
 type ProviderOptions struct {

@@ -23,13 +23,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/catalog"
+	"github.com/bindery-dev/bindery/apis/contract"
 	"github.com/bindery-dev/bindery/backend/internal/controller/templatestatus"
 )
 
@@ -61,32 +61,11 @@ func (h *Handler) offers(ctx context.Context) ([]offer, error) {
 			o.Problem = cond.Message
 		}
 		for _, c := range svc.Spec.PermissionClaims {
-			o.Claims = append(o.Claims, describeClaim(c))
+			o.Claims = append(o.Claims, contract.Describe(c))
 		}
 		out = append(out, o)
 	}
 	return out, nil
-}
-
-func describeClaim(c binderyv1alpha1.PermissionClaim) string {
-	what := c.Resource
-	if c.Group != "" {
-		what += "." + c.Group
-	}
-	dir := "from the provider to your cluster"
-	if c.Direction == binderyv1alpha1.ClaimConsumerToProvider {
-		dir = "from your cluster to the provider"
-	}
-	sel := "all in the bound namespaces"
-	switch s := c.Selector; {
-	case len(s.Names) > 0:
-		sel = "named " + strings.Join(s.Names, ", ")
-	case s.LabelSelector != nil:
-		sel = "selected by " + metav1.FormatLabelSelector(s.LabelSelector)
-	case s.Reference != nil:
-		sel = "referenced by ." + s.Reference.NamePath
-	}
-	return fmt.Sprintf("%s %s, %s", what, sel, dir)
 }
 
 func (h *Handler) resources(w http.ResponseWriter, r *http.Request) {

@@ -12,12 +12,14 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/contract"
 	"github.com/bindery-dev/bindery/apis/crds"
+	"github.com/bindery-dev/bindery/apis/kubeconfig"
 )
 
 // Step 7: an APIServiceBinding per bound resource, recording the claims
@@ -86,4 +88,28 @@ func waitBindingReady(ctx context.Context, consumer dynamic.Interface, name stri
 	}, func() error {
 		return hinted(nil, fmt.Sprintf("APIServiceBinding %s is not Ready after %s: %s", name, timeout, msg), "kubectl get apiservicebinding "+name+" -o yaml")
 	})
+}
+
+// ProviderOf connects to the provider of binding b with the kubeconfig
+// its Secret holds (parsed as data, as at bind time), and returns a client
+// and the consumer's namespace there.
+func ProviderOf(ctx context.Context, kube kubernetes.Interface, b *unstructured.Unstructured, timeout time.Duration) (dynamic.Interface, string, error) {
+	ns, _, _ := unstructured.NestedString(b.Object, "spec", "kubeconfigSecretRef", "namespace")
+	name, _, _ := unstructured.NestedString(b.Object, "spec", "kubeconfigSecretRef", "name")
+	key, _, _ := unstructured.NestedString(b.Object, "spec", "kubeconfigSecretRef", "key")
+	s, err := kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, "", consumerError(err, fmt.Sprintf("reading the provider kubeconfig of %s (Secret %s/%s)", b.GetName(), ns, name))
+	}
+	p, err := kubeconfig.ParseProvider(s.Data[key], kubeconfig.OptionsFor(s.Annotations))
+	if err != nil {
+		return nil, "", hinted(err, fmt.Sprintf("the provider kubeconfig of %s is not usable", b.GetName()), "bind again")
+	}
+	cfg := p.Config
+	cfg.Timeout = timeout
+	d, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	return d, p.Namespace, nil
 }

@@ -16,7 +16,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/bindery-dev/bindery/apis/kubeconfig"
 	"github.com/bindery-dev/bindery/cli/internal/bind"
 )
 
@@ -69,20 +68,7 @@ func list(ctx context.Context, d dynamic.Interface, kube kubernetes.Interface, o
 // heartbeatAge reads the provider's ClusterBinding with the binding's
 // kubeconfig; "unknown" when the provider cannot be asked.
 func heartbeatAge(ctx context.Context, kube kubernetes.Interface, b *unstructured.Unstructured, now time.Time) string {
-	ns, _, _ := unstructured.NestedString(b.Object, "spec", "kubeconfigSecretRef", "namespace")
-	name, _, _ := unstructured.NestedString(b.Object, "spec", "kubeconfigSecretRef", "name")
-	key, _, _ := unstructured.NestedString(b.Object, "spec", "kubeconfigSecretRef", "key")
-	s, err := kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return "unknown"
-	}
-	p, err := kubeconfig.ParseProvider(s.Data[key], kubeconfig.ProviderOptions{AllowInsecureTLS: s.Annotations[kubeconfig.InsecureTLSAnnotation] == "true"})
-	if err != nil {
-		return "unknown"
-	}
-	pns, cfg := p.Namespace, p.Config
-	cfg.Timeout = 5 * time.Second
-	pd, err := dynamic.NewForConfig(cfg)
+	pd, pns, err := bind.ProviderOf(ctx, kube, b, 5*time.Second)
 	if err != nil {
 		return "unknown"
 	}

@@ -68,7 +68,7 @@ is ready to use.`,
 	cmd.Flags().BoolVar(&o.insecureHTTP, bind.InsecureHTTPFlag, false, "Allow a provider at a plain http:// address outside this machine. Your login and the provider's credentials then travel unencrypted: anyone on the way can read them or hand you a kubeconfig of their own.")
 	cmd.Flags().BoolVar(&o.insecureTLS, "provider-insecure-skip-tls-verify", false, "Accept a provider kubeconfig that skips TLS verification. The konnector then talks to the provider without checking whom it talks to.")
 	cmd.PersistentFlags().BoolVarP(&o.verbose, "verbose", "v", false, "Print how long each phase took.")
-	cmd.AddCommand(newList(o.flags, streams), newUnbind(o.flags, streams), newTemplates(streams), newAPIService(o.flags, streams, &o.verbose), newClusterID(o.flags, streams), newUninstall(o.flags, streams))
+	cmd.AddCommand(newList(o.flags, streams), newUnbind(o.flags, streams), newTemplates(streams), newAPIService(o.flags, streams, &o.verbose), newClusterID(o.flags, streams), newUninstall(o.flags, streams), newAcceptClaims(o.flags, streams))
 	return cmd
 }
 

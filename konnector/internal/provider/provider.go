@@ -76,5 +76,5 @@ func ID(raw []byte, o kubeconfig.ProviderOptions) string {
 // Secret s: insecure-skip-tls-verify only when kubectl bind was asked to
 // allow it and marked the Secret so.
 func OptionsFor(s *corev1.Secret) kubeconfig.ProviderOptions {
-	return kubeconfig.ProviderOptions{AllowInsecureTLS: s.Annotations[kubeconfig.InsecureTLSAnnotation] == "true"}
+	return kubeconfig.OptionsFor(s.Annotations)
 }

@@ -2,6 +2,7 @@ package binding_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -13,9 +14,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/contract"
+	"github.com/bindery-dev/bindery/konnector/internal/controller/binding"
 	"github.com/bindery-dev/bindery/konnector/internal/objectsync"
 	"github.com/bindery-dev/bindery/test/framework"
 )
@@ -41,6 +45,14 @@ func TestPermissionClaims(t *testing.T) {
 	})
 	ctx := t.Context()
 	waitCondition(t, e.cc, e.binding.Name, "Ready", corev1.ConditionTrue, "")
+
+	t.Run("claims the user did not accept are reported, not copied", func(t *testing.T) {
+		msg := waitCondition(t, e.cc, e.binding.Name, "ClaimsAccepted", corev1.ConditionFalse, binding.ReasonClaimsNotAccepted)
+		assert.Contains(t, msg, "secrets referenced by .spec.writeConnectionSecretToRef.name, from the provider to your cluster")
+		assert.Contains(t, msg, "kubectl bind accept-claims "+e.binding.Name)
+		waitCondition(t, e.cc, e.binding.Name, "Ready", corev1.ConditionTrue, "")
+	})
+	accept(t, e, claims)
 	pns := clusterNS + "-default"
 	db := func(name, secret string) *unstructured.Unstructured {
 		return &unstructured.Unstructured{Object: map[string]any{
@@ -130,6 +142,48 @@ func TestPermissionClaims(t *testing.T) {
 		}
 	})
 
+	t.Run("a claim the provider adds later waits for the user's acceptance", func(t *testing.T) {
+		later := binderyv1alpha1.PermissionClaim{Resource: "configmaps", Direction: binderyv1alpha1.ClaimConsumerToProvider,
+			Selector: binderyv1alpha1.ClaimSelector{Names: []string{"later"}}}
+		require.NoError(t, e.cc.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "later"}, Data: map[string]string{"k": "v"}}))
+		widened := append(append([]binderyv1alpha1.PermissionClaim(nil), claims...), later)
+		setExportClaims(t, e, widened)
+		msg := waitCondition(t, e.cc, e.binding.Name, "ClaimsAccepted", corev1.ConditionFalse, binding.ReasonClaimsNotAccepted)
+		assert.Contains(t, msg, "configmaps named later, from your cluster to the provider")
+		assert.NotContains(t, msg, "secrets", "claims accepted before stay accepted")
+		// The reconcile that reported the claim chose the claims the
+		// engine runs with, without it.
+		err := e.pc.Get(ctx, client.ObjectKey{Namespace: pns, Name: "later"}, &corev1.ConfigMap{})
+		assert.True(t, apierrors.IsNotFound(err), "an unaccepted claim copies nothing: %v", err)
+
+		accept(t, e, widened)
+		framework.Eventually(t, func() (bool, string) {
+			err := e.pc.Get(ctx, client.ObjectKey{Namespace: pns, Name: "later"}, &corev1.ConfigMap{})
+			return err == nil, fmt.Sprint(err)
+		}, framework.WaitTimeout)
+	})
+
+	t.Run("a broken export turns Ready false, and back", func(t *testing.T) {
+		setClaimsAnnotation := func(value string) (was string) {
+			require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				x := &kubebindv1alpha1.APIServiceExport{}
+				if err := e.pc.Get(ctx, client.ObjectKey{Namespace: clusterNS, Name: e.binding.Name}, x); err != nil {
+					return err
+				}
+				was = x.Annotations[binderyv1alpha1.PermissionClaimsAnnotation]
+				x.Annotations[binderyv1alpha1.PermissionClaimsAnnotation] = value
+				return e.pc.Update(ctx, x)
+			}))
+			return was
+		}
+		good := setClaimsAnnotation("{not a list")
+		msg := waitCondition(t, e.cc, e.binding.Name, "Ready", corev1.ConditionFalse, binding.ReasonInvalidExport)
+		assert.Contains(t, msg, "is not a list of permission claims")
+		waitCondition(t, e.cc, e.binding.Name, "Syncing", corev1.ConditionFalse, binding.ReasonInvalidExport)
+		setClaimsAnnotation(good)
+		waitCondition(t, e.cc, e.binding.Name, "Ready", corev1.ConditionTrue, "")
+	})
+
 	t.Run("deleting the bound object removes its connection Secret", func(t *testing.T) {
 		require.NoError(t, e.consumerDyn.Resource(databases).Namespace("default").Delete(ctx, "orders", metav1.DeleteOptions{}))
 		framework.Eventually(t, func() (bool, string) {
@@ -154,4 +208,39 @@ func waitEvent(t *testing.T, c client.Client, ns, name, reason string) {
 		}
 		return false, fmt.Sprintf("no %s event on %s/%s", reason, ns, name)
 	}, framework.WaitTimeout)
+}
+
+// accept records claims as accepted on the binding, as kubectl bind does,
+// and waits until the konnector runs with them.
+func accept(t *testing.T, e *env, claims []binderyv1alpha1.PermissionClaim) {
+	t.Helper()
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		b := &kubebindv1alpha1.APIServiceBinding{}
+		if err := e.cc.Get(t.Context(), client.ObjectKey{Name: e.binding.Name}, b); err != nil {
+			return err
+		}
+		if b.Annotations == nil {
+			b.Annotations = map[string]string{}
+		}
+		if err := (contract.BindingSettings{AcceptedClaims: claims}).WriteBinding(b.Annotations); err != nil {
+			return err
+		}
+		return e.cc.Update(t.Context(), b)
+	}))
+	waitCondition(t, e.cc, e.binding.Name, "ClaimsAccepted", corev1.ConditionTrue, "")
+}
+
+// setExportClaims changes the claims of the binding's export, as the
+// provider does when a template changes.
+func setExportClaims(t *testing.T, e *env, claims []binderyv1alpha1.PermissionClaim) {
+	t.Helper()
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		x := &kubebindv1alpha1.APIServiceExport{}
+		if err := e.pc.Get(t.Context(), client.ObjectKey{Namespace: clusterNS, Name: e.binding.Name}, x); err != nil {
+			return err
+		}
+		settings, _ := contract.ReadExport(x.Annotations)
+		settings.Claims = claims
+		return errors.Join(settings.WriteExport(x.Annotations), e.pc.Update(t.Context(), x))
+	}))
 }

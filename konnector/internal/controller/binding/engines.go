@@ -9,6 +9,7 @@ import (
 	"github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/util/conditions"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/contract"
 	"github.com/bindery-dev/bindery/apis/isolation"
 	"github.com/bindery-dev/bindery/apis/kubeconfig"
@@ -29,7 +30,8 @@ func (r *Reconciler) ensureEngine(_ context.Context, st *state) error {
 	gvr := storageGVR(st.crd)
 	settings, err := contract.ReadExport(st.export.Annotations)
 	if err != nil {
-		conditions.MarkFalse(st.binding, conditionsapi.ReadyCondition, "InvalidExport", conditionsapi.ConditionSeverityError, "the export: %v", err)
+		conditions.MarkFalse(st.binding, ConditionSyncing, ReasonInvalidExport, conditionsapi.ConditionSeverityError,
+			"APIServiceExport %s: %v; tell the provider's operators", st.export.Name, err)
 		return errStop
 	}
 	strategy, err := isolation.For(st.crd.Spec.Scope, st.export.Spec.ClusterScopedIsolation)
@@ -39,6 +41,9 @@ func (r *Reconciler) ensureEngine(_ context.Context, st *state) error {
 	if st.crd.Spec.Scope == apiextensionsv1.ClusterScoped {
 		// Claims and namespace scopes concern namespaced objects.
 		settings = contract.ExportSettings{}
+	}
+	if settings.Claims, err = r.acceptedClaims(st, settings.Claims); err != nil {
+		return err
 	}
 	// Restart the engine whenever what it was started with changes.
 	key := strings.Join([]string{st.conn.ID, gvr.String(), fmt.Sprint(hasStatus), settings.Key(), string(strategy.Mode())}, "|")
@@ -60,7 +65,34 @@ func (r *Reconciler) ensureEngine(_ context.Context, st *state) error {
 		Recorder:   r.Recorder, Workers: r.SyncWorkers,
 		Log: r.Log.WithValues("binding", name),
 	})
+	conditions.MarkTrue(st.binding, ConditionSyncing)
 	return nil
+}
+
+// acceptedClaims returns the claims the provider offers that the user
+// accepted (recorded on the binding by kubectl bind), and reports the rest
+// in ClaimsAccepted: a provider that widens its claims after the bind
+// gets nothing more out of, or into, this cluster until the user accepts.
+func (r *Reconciler) acceptedClaims(st *state, offered []binderyv1alpha1.PermissionClaim) ([]binderyv1alpha1.PermissionClaim, error) {
+	settings, err := contract.ReadBinding(st.binding.Annotations)
+	if err != nil {
+		conditions.MarkFalse(st.binding, ConditionSyncing, ReasonInvalidBinding, conditionsapi.ConditionSeverityError,
+			"%v; run kubectl bind accept-claims %s to record the claims again", err, st.binding.Name)
+		return nil, errStop
+	}
+	accepted, pending := settings.Split(offered)
+	if len(pending) == 0 {
+		conditions.MarkTrue(st.binding, ConditionClaimsAccepted)
+		return accepted, nil
+	}
+	described := make([]string, 0, len(pending))
+	for _, c := range pending {
+		described = append(described, contract.Describe(c))
+	}
+	conditions.MarkFalse(st.binding, ConditionClaimsAccepted, ReasonClaimsNotAccepted, conditionsapi.ConditionSeverityWarning,
+		"the provider asks for related objects this binding has not accepted (%s); only the accepted ones are copied. "+
+			"Review and accept them with: kubectl bind accept-claims %s", strings.Join(described, "; "), st.binding.Name)
+	return accepted, nil
 }
 
 // runningEngine is one binding's sync engine; key says what it was

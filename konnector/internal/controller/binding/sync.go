@@ -36,7 +36,31 @@ const (
 	ReasonNotEstablished       = "CRDNotEstablished"
 	ReasonIsolationUnsupported = "IsolationUnsupported"
 	ReasonNoClusterBinding     = "ClusterBindingNotFound"
+	ReasonInvalidExport        = "InvalidExport"
+	ReasonInvalidBinding       = "InvalidBinding"
+	ReasonClaimsNotAccepted    = "ClaimsNotAccepted"
 )
+
+// Bindery's own conditions of a binding, besides kube-bind's.
+const (
+	// ConditionSyncing says the binding's sync engine runs with the
+	// export's settings.
+	ConditionSyncing conditionsapi.ConditionType = "Syncing"
+	// ConditionClaimsAccepted says the binding accepted every permission
+	// claim the provider asks for; when False, only the accepted ones are
+	// copied. It is not part of Ready: the objects sync meanwhile.
+	ConditionClaimsAccepted conditionsapi.ConditionType = "ClaimsAccepted"
+)
+
+// readyFrom are the conditions Ready summarizes, in the order of the steps
+// that set them.
+var readyFrom = []conditionsapi.ConditionType{
+	kubebindv1alpha1.APIServiceBindingConditionSecretValid,
+	kubebindv1alpha1.APIServiceBindingConditionConnected,
+	kubebindv1alpha1.APIServiceBindingConditionHeartbeating,
+	kubebindv1alpha1.APIServiceBindingConditionSchemaInSync,
+	ConditionSyncing,
+}
 
 // errStop ends a reconcile after a condition explains why; the binding is
 // retried on the next change or timer.
@@ -94,7 +118,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			break
 		}
 	}
-	conditions.SetSummary(b)
+	conditions.SetSummary(b, conditions.WithConditions(readyFrom...))
 	if perr := r.patchStatus(ctx, before, b); perr != nil {
 		return ctrl.Result{}, perr
 	}
