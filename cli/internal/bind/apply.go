@@ -130,6 +130,9 @@ func Apply(ctx context.Context, resp *kubebindv1alpha1.BindingResponse, o ApplyO
 		return nil, err
 	}
 
+	if err := checkNotBoundElsewhere(ctx, consumer, resp, o.Namespace, SecretName(host, providerNS), host); err != nil {
+		return nil, err
+	}
 	if o.DryRun {
 		return nil, printDryRun(ctx, consumer, resp, o, host, providerNS)
 	}

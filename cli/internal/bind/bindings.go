@@ -8,6 +8,7 @@ import (
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -112,4 +113,43 @@ func ProviderOf(ctx context.Context, kube kubernetes.Interface, b *unstructured.
 		return nil, "", err
 	}
 	return d, p.Namespace, nil
+}
+
+// checkNotBoundElsewhere refuses, before anything is written, to bind a
+// resource that a binding already binds from another provider: applying
+// the binding again would re-point it, abandoning the first provider's
+// copies and heartbeat. Binding again from the same provider (the same
+// kubeconfig Secret) is fine.
+func checkNotBoundElsewhere(ctx context.Context, consumer dynamic.Interface, resp *kubebindv1alpha1.BindingResponse, ns, secret, host string) error {
+	for _, raw := range resp.Requests {
+		req, err := decodeRequest(raw)
+		if err != nil {
+			return err
+		}
+		resources, _, _ := unstructured.NestedSlice(req.Object, "spec", "resources")
+		for _, r := range resources {
+			m, _ := r.(map[string]any)
+			name := fmt.Sprintf("%v.%v", m["resource"], m["group"])
+			b, err := consumer.Resource(Bindings).Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+				continue
+			} else if err != nil {
+				return consumerError(err, "reading APIServiceBinding "+name)
+			}
+			refNS, _, _ := unstructured.NestedString(b.Object, "spec", "kubeconfigSecretRef", "namespace")
+			refName, _, _ := unstructured.NestedString(b.Object, "spec", "kubeconfigSecretRef", "name")
+			if refNS == ns && refName == secret {
+				continue
+			}
+			other, _, _ := unstructured.NestedString(b.Object, "status", "providerPrettyName")
+			if other == "" {
+				other = "another provider"
+			}
+			return hinted(nil,
+				fmt.Sprintf("%s is already bound from %s (APIServiceBinding %s, kubeconfig in Secret %s/%s); binding it from %s would re-point it and abandon that provider's objects; nothing was changed",
+					name, other, name, refNS, refName, host),
+				"keep the existing binding, or unbind it first (kubectl bind unbind "+name+") and bind again")
+		}
+	}
+	return nil
 }

@@ -186,15 +186,16 @@ func (r *Reconciler) connect(binding string, raw []byte, o kubeconfig.ProviderOp
 	if ok && cur.ID == id {
 		return cur, nil
 	}
-	conn, err := provider.Connect(raw, o, r.Limits)
-	if err != nil {
-		return nil, err
-	}
+	return provider.Connect(raw, o, r.Limits)
+}
+
+// keepConn keeps the binding's provider connection for the next
+// reconciles.
+func (r *Reconciler) keepConn(binding string, conn *provider.Conn) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.conns == nil {
 		r.conns = map[string]*provider.Conn{}
 	}
 	r.conns[binding] = conn
-	r.mu.Unlock()
-	return conn, nil
 }

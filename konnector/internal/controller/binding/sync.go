@@ -39,6 +39,7 @@ const (
 	ReasonInvalidExport        = "InvalidExport"
 	ReasonInvalidBinding       = "InvalidBinding"
 	ReasonClaimsNotAccepted    = "ClaimsNotAccepted"
+	ReasonProviderChanged      = "ProviderChanged"
 )
 
 // Bindery's own conditions of a binding, besides kube-bind's.
@@ -169,8 +170,44 @@ func (r *Reconciler) ensureSecret(ctx context.Context, st *state) error {
 			"Secret %s/%s: %v", ref.Namespace, ref.Name, err)
 		return errStop
 	}
+	if err := r.ensureSameProvider(ctx, st, conn); err != nil {
+		return err
+	}
+	r.keepConn(st.binding.Name, conn)
 	st.conn = conn
 	conditions.MarkTrue(st.binding, kubebindv1alpha1.APIServiceBindingConditionSecretValid)
+	return nil
+}
+
+// ProviderAnnotation, on an APIServiceBinding, records the provider it
+// syncs with, "<cluster namespace>@<API server>", when it first connects.
+const ProviderAnnotation = "bindery.dev/provider"
+
+// ensureSameProvider records the binding's provider, and refuses a
+// kubeconfig that points at another one: switching would abandon the
+// first provider's copies, still labelled as managed, and its heartbeat.
+// A rotated kubeconfig of the same provider is fine.
+func (r *Reconciler) ensureSameProvider(ctx context.Context, st *state, conn *provider.Conn) error {
+	identity := conn.Namespace + "@" + conn.Host
+	recorded := st.binding.Annotations[ProviderAnnotation]
+	switch {
+	case recorded == identity:
+		return nil
+	case recorded != "":
+		ref := st.binding.Spec.KubeconfigSecretRef
+		conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSecretValid, ReasonProviderChanged, conditionsapi.ConditionSeverityError,
+			"this binding syncs with %s, and Secret %s/%s now points at %s; re-pointing it would abandon the objects there. "+
+				"Unbind it and bind from the other provider; if the provider only moved, remove the %s annotation", recorded, ref.Namespace, ref.Name, identity, ProviderAnnotation)
+		return errStop
+	}
+	patch := client.MergeFrom(st.binding.DeepCopy())
+	if st.binding.Annotations == nil {
+		st.binding.Annotations = map[string]string{}
+	}
+	st.binding.Annotations[ProviderAnnotation] = identity
+	if err := r.Client.Patch(ctx, st.binding, patch); err != nil {
+		return fmt.Errorf("recording the binding's provider: %w", err)
+	}
 	return nil
 }
 
