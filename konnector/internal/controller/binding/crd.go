@@ -27,7 +27,7 @@ import (
 func (r *Reconciler) ensureCRD(ctx context.Context, st *state) error {
 	desired, err := crdsnapshot.ToCRD(st.export.Name, &st.export.Spec.APIServiceExportCRDSpec)
 	if err != nil {
-		conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSchemaInSync, "InvalidExport", conditionsapi.ConditionSeverityError, "%v", err)
+		conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSchemaInSync, ReasonInvalidExport, conditionsapi.ConditionSeverityError, "%v", err)
 		return errStop
 	}
 	if _, err := isolation.For(desired.Spec.Scope, st.export.Spec.ClusterScopedIsolation); err != nil {
@@ -65,7 +65,7 @@ func (r *Reconciler) ensureCRD(ctx context.Context, st *state) error {
 			existing.Spec.Versions = desired.Spec.Versions
 			existing.Spec.Names = desired.Spec.Names
 			if err := r.Client.Update(ctx, existing); err != nil {
-				conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSchemaInSync, "UpdateRefused", conditionsapi.ConditionSeverityError,
+				conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSchemaInSync, ReasonUpdateRefused, conditionsapi.ConditionSeverityError,
 					"this cluster refused the provider's new schema of %s: %v", desired.Name, err)
 				return errStop
 			}

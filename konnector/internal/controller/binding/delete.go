@@ -50,7 +50,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, st *state) (ctrl.Resul
 			return ctrl.Result{}, err
 		}
 		if remaining > 0 {
-			conditions.MarkFalse(b, conditionsapi.ReadyCondition, "Deleting", conditionsapi.ConditionSeverityInfo,
+			conditions.MarkFalse(b, conditionsapi.ReadyCondition, ReasonDeleting, conditionsapi.ConditionSeverityInfo,
 				"waiting for %d object(s) to be deleted on the provider first", remaining)
 			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
 		}

@@ -39,7 +39,7 @@ func (r *Reconciler) ensureHeartbeat(ctx context.Context, st *state) error {
 		cb.Status.HeartbeatInterval = metav1.Duration{Duration: st.interval}
 		cb.Status.KonnectorVersion = r.Version
 		if err := st.conn.Client.Status().Update(ctx, cb); err != nil && !apierrors.IsConflict(err) {
-			conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionHeartbeating, "HeartbeatFailed", conditionsapi.ConditionSeverityWarning,
+			conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionHeartbeating, ReasonHeartbeatFailed, conditionsapi.ConditionSeverityWarning,
 				"cannot write the heartbeat: %v", err)
 			return nil
 		}

@@ -25,44 +25,6 @@ import (
 // provider first, or orphaned.
 const Finalizer = binderyv1alpha1.KonnectorFinalizer
 
-// Condition reasons.
-const (
-	ReasonSecretMissing        = "SecretMissing"
-	ReasonSecretInvalid        = "SecretInvalid"
-	ReasonUnreachable          = "ProviderUnreachable"
-	ReasonExportNotFound       = "ExportNotFound"
-	ReasonForeignCRD           = "ForeignCRD"
-	ReasonConflict             = "Conflict"
-	ReasonNotEstablished       = "CRDNotEstablished"
-	ReasonIsolationUnsupported = "IsolationUnsupported"
-	ReasonNoClusterBinding     = "ClusterBindingNotFound"
-	ReasonInvalidExport        = "InvalidExport"
-	ReasonInvalidBinding       = "InvalidBinding"
-	ReasonClaimsNotAccepted    = "ClaimsNotAccepted"
-	ReasonProviderChanged      = "ProviderChanged"
-)
-
-// Bindery's own conditions of a binding, besides kube-bind's.
-const (
-	// ConditionSyncing says the binding's sync engine runs with the
-	// export's settings.
-	ConditionSyncing conditionsapi.ConditionType = "Syncing"
-	// ConditionClaimsAccepted says the binding accepted every permission
-	// claim the provider asks for; when False, only the accepted ones are
-	// copied. It is not part of Ready: the objects sync meanwhile.
-	ConditionClaimsAccepted conditionsapi.ConditionType = "ClaimsAccepted"
-)
-
-// readyFrom are the conditions Ready summarizes, in the order of the steps
-// that set them.
-var readyFrom = []conditionsapi.ConditionType{
-	kubebindv1alpha1.APIServiceBindingConditionSecretValid,
-	kubebindv1alpha1.APIServiceBindingConditionConnected,
-	kubebindv1alpha1.APIServiceBindingConditionHeartbeating,
-	kubebindv1alpha1.APIServiceBindingConditionSchemaInSync,
-	ConditionSyncing,
-}
-
 // errStop ends a reconcile after a condition explains why; the binding is
 // retried on the next change or timer.
 var errStop = errors.New("stop")
