@@ -69,18 +69,41 @@ type BindingSettings struct {
 	// AcceptedClaims are the permission claims the user accepted when
 	// binding.
 	AcceptedClaims []binderyv1alpha1.PermissionClaim
+	// SchemaUpdatePolicy is how the konnector follows the provider's
+	// schema changes: NonBreaking (the default when empty) or Never.
+	SchemaUpdatePolicy binderyv1alpha1.SchemaUpdatePolicy
 }
 
 // ReadBinding decodes the settings from a binding's annotations.
 func ReadBinding(annotations map[string]string) (BindingSettings, error) {
 	claims, err := readClaims(annotations, binderyv1alpha1.AcceptedClaimsAnnotation)
-	return BindingSettings{AcceptedClaims: claims}, err
+	if err != nil {
+		return BindingSettings{}, err
+	}
+	s := BindingSettings{AcceptedClaims: claims, SchemaUpdatePolicy: binderyv1alpha1.SchemaUpdatePolicy(annotations[binderyv1alpha1.SchemaUpdatePolicyAnnotation])}
+	switch s.SchemaUpdatePolicy {
+	case "", binderyv1alpha1.SchemaUpdateNonBreaking, binderyv1alpha1.SchemaUpdateNever:
+	default:
+		return BindingSettings{}, fmt.Errorf("the %s annotation is %q; it may be %s or %s", binderyv1alpha1.SchemaUpdatePolicyAnnotation,
+			s.SchemaUpdatePolicy, binderyv1alpha1.SchemaUpdateNonBreaking, binderyv1alpha1.SchemaUpdateNever)
+	}
+	return s, nil
 }
 
 // WriteBinding encodes the settings into a binding's annotations, and
 // removes the annotations of settings that are empty.
 func (s BindingSettings) WriteBinding(annotations map[string]string) error {
+	delete(annotations, binderyv1alpha1.SchemaUpdatePolicyAnnotation)
+	if s.SchemaUpdatePolicy != "" {
+		annotations[binderyv1alpha1.SchemaUpdatePolicyAnnotation] = string(s.SchemaUpdatePolicy)
+	}
 	return writeClaims(annotations, binderyv1alpha1.AcceptedClaimsAnnotation, s.AcceptedClaims)
+}
+
+// FollowsSchema reports whether the konnector applies the provider's
+// schema changes that break nothing.
+func (s BindingSettings) FollowsSchema() bool {
+	return s.SchemaUpdatePolicy != binderyv1alpha1.SchemaUpdateNever
 }
 
 // ClaimedResources are the kinds the accepted claims copy, sorted, each

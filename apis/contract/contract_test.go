@@ -55,7 +55,7 @@ func TestReadExportRefusesBrokenClaims(t *testing.T) {
 }
 
 func TestBindingSettingsRoundTrip(t *testing.T) {
-	s := BindingSettings{AcceptedClaims: []binderyv1alpha1.PermissionClaim{
+	s := BindingSettings{SchemaUpdatePolicy: binderyv1alpha1.SchemaUpdateNever, AcceptedClaims: []binderyv1alpha1.PermissionClaim{
 		{Resource: "secrets", Direction: binderyv1alpha1.ClaimProviderToConsumer, Selector: binderyv1alpha1.ClaimSelector{Names: []string{"conn"}}},
 		{Resource: "configmaps", Direction: binderyv1alpha1.ClaimConsumerToProvider, Selector: binderyv1alpha1.ClaimSelector{Names: []string{"cfg"}}},
 		{Resource: "secrets", Direction: binderyv1alpha1.ClaimConsumerToProvider, Selector: binderyv1alpha1.ClaimSelector{Names: []string{"ca"}}},
@@ -73,8 +73,13 @@ func TestBindingSettingsRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, none.ClaimedResources())
 
+	assert.False(t, got.FollowsSchema())
+	assert.True(t, none.FollowsSchema(), "NonBreaking by default")
+
 	_, err = ReadBinding(map[string]string{binderyv1alpha1.AcceptedClaimsAnnotation: "[1]"})
 	assert.ErrorContains(t, err, "bindery.dev/accepted-claims annotation is not a list of permission claims")
+	_, err = ReadBinding(map[string]string{binderyv1alpha1.SchemaUpdatePolicyAnnotation: "Always"})
+	assert.ErrorContains(t, err, `is "Always"; it may be NonBreaking or Never`)
 }
 
 func TestSplit(t *testing.T) {

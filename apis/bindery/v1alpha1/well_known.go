@@ -15,6 +15,10 @@ const (
 	// list of the permission claims the user accepted when binding;
 	// kubectl bind grants the konnector their kinds.
 	AcceptedClaimsAnnotation = "bindery.dev/accepted-claims"
+	// SchemaUpdatePolicyAnnotation, on an APIServiceBinding, is how the
+	// konnector follows the provider's schema changes: NonBreaking (the
+	// default) or Never.
+	SchemaUpdatePolicyAnnotation = "bindery.dev/schema-update-policy"
 )
 
 // ClusterNamespaceLabel, on a cluster-scoped provider copy, names the

@@ -33,9 +33,9 @@ import (
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/catalog"
 	"github.com/bindery-dev/bindery/apis/crdsnapshot"
+	"github.com/bindery-dev/bindery/apis/schemacompat"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
 	"github.com/bindery-dev/bindery/backend/internal/metrics"
-	"github.com/bindery-dev/bindery/backend/internal/schemacompat"
 )
 
 // ConditionSchemaUpdatesApplied, on an APIServiceExport, is True when the

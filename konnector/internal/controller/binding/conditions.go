@@ -24,6 +24,8 @@ const (
 	ReasonHeartbeatFailed      = "HeartbeatFailed"
 	ReasonUpdateRefused        = "UpdateRefused"
 	ReasonDeleting             = "Deleting"
+	ReasonSchemaUpdateRefused  = "SchemaUpdateRefused"
+	ReasonSchemaUpdateHeld     = "SchemaUpdateHeld"
 )
 
 // Bindery's own conditions of a binding, besides kube-bind's.

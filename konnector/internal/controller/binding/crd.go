@@ -3,6 +3,7 @@ package binding
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
@@ -17,9 +18,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/contract"
 	apicrds "github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/apis/crdsnapshot"
 	"github.com/bindery-dev/bindery/apis/isolation"
+	"github.com/bindery-dev/bindery/apis/schemacompat"
 )
 
 // ensureCRD creates or updates the CRD from the export's snapshot. A CRD
@@ -62,6 +66,17 @@ func (r *Reconciler) ensureCRD(ctx context.Context, st *state) error {
 			return errStop
 		}
 		if !equality.Semantic.DeepEqual(existing.Spec.Versions, desired.Spec.Versions) || !equality.Semantic.DeepEqual(existing.Spec.Names, desired.Spec.Names) {
+			settings, err := contract.ReadBinding(st.binding.Annotations)
+			if err != nil {
+				conditions.MarkFalse(st.binding, ConditionSyncing, ReasonInvalidBinding, conditionsapi.ConditionSeverityError, "%v", err)
+				return errStop
+			}
+			if r.schemaUpdateHeld(st, existing, settings) {
+				// The installed schema stays, and the objects keep
+				// syncing with it.
+				st.crd = existing
+				return nil
+			}
 			existing.Spec.Versions = desired.Spec.Versions
 			existing.Spec.Names = desired.Spec.Names
 			if err := r.Client.Update(ctx, existing); err != nil {
@@ -111,4 +126,36 @@ func ownerText(o *metav1.OwnerReference) string {
 		return ""
 	}
 	return fmt.Sprintf(" (owner: %s %s)", o.Kind, o.Name)
+}
+
+// schemaUpdateHeld reports, with SchemaInSync=False, a provider schema
+// change this binding does not apply: its policy is Never, or the change
+// would break objects in this cluster. The konnector checks this itself,
+// with the backend's rules, whatever the provider decided.
+func (r *Reconciler) schemaUpdateHeld(st *state, existing *apiextensionsv1.CustomResourceDefinition, settings contract.BindingSettings) bool {
+	if !settings.FollowsSchema() {
+		conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSchemaInSync, ReasonSchemaUpdateHeld, conditionsapi.ConditionSeverityInfo,
+			"the provider changed the schema of %s; this binding's %s is %s, so the installed schema is kept. Remove the annotation to follow the provider",
+			existing.Name, binderyv1alpha1.SchemaUpdatePolicyAnnotation, settings.SchemaUpdatePolicy)
+		return true
+	}
+	installed, err := crdsnapshot.FromCRD(existing, nil)
+	if err != nil {
+		conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSchemaInSync, ReasonSchemaUpdateRefused, conditionsapi.ConditionSeverityError,
+			"cannot compare the installed schema of %s with the provider's: %v", existing.Name, err)
+		return true
+	}
+	breaking := schemacompat.BreakingChanges(installed, &st.export.Spec.APIServiceExportCRDSpec)
+	if len(breaking) == 0 {
+		return false
+	}
+	what := make([]string, 0, len(breaking))
+	for _, c := range breaking {
+		what = append(what, c.String())
+	}
+	conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSchemaInSync, ReasonSchemaUpdateRefused, conditionsapi.ConditionSeverityError,
+		"the provider's new schema of %s would break objects in this cluster, so the installed schema is kept: %s. Tell the provider; to take the new schema anyway, unbind and bind again",
+		existing.Name, strings.Join(what, "; "))
+	r.Recorder.Eventf(st.binding, nil, corev1.EventTypeWarning, ReasonSchemaUpdateRefused, "UpdateCRD", "Kept the installed schema of %s: %s", existing.Name, strings.Join(what, "; "))
+	return true
 }
