@@ -15,6 +15,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/contract"
 	"github.com/bindery-dev/bindery/apis/crdsnapshot"
 	"github.com/bindery-dev/bindery/apis/isolation"
 )
@@ -60,6 +61,24 @@ func (s Service) Resource(group, resource string) (binderyv1alpha1.ExportedResou
 		}
 	}
 	return binderyv1alpha1.ExportedResource{}, false
+}
+
+// ExportSettings are the Bindery settings of the service's export of one
+// of its resources: the permission claims that concern it (a reference
+// claim names the resource it reads) and the consumer namespaces it
+// covers.
+func (s Service) ExportSettings(group, resource string) contract.ExportSettings {
+	var out contract.ExportSettings
+	for _, c := range s.Spec.PermissionClaims {
+		if ref := c.Selector.Reference; ref != nil && ref.Resource != nil && (ref.Resource.Group != group || ref.Resource.Resource != resource) {
+			continue
+		}
+		out.Claims = append(out.Claims, c)
+	}
+	if scope := s.Spec.Scope; scope != nil && scope.Type == binderyv1alpha1.BindingScopeNamespaces {
+		out.Namespaces = scope.Namespaces
+	}
+	return out
 }
 
 // Snapshot is the schema the service gives consumers for crd, at versions

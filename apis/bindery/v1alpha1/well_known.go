@@ -4,7 +4,8 @@ package v1alpha1
 // Upstream kube-bind konnectors ignore them.
 const (
 	// PermissionClaimsAnnotation, on an APIServiceExport, holds the JSON
-	// list of the PermissionClaims of its service at the time of binding:
+	// list of the PermissionClaims of its service, kept current by the
+	// backend (konnectors copy only those their users accepted):
 	// the Secrets and ConfigMaps that travel with the bound objects.
 	PermissionClaimsAnnotation = "bindery.dev/permission-claims"
 	// ConsumerNamespacesAnnotation, on an APIServiceExport, holds the

@@ -18,7 +18,6 @@ import (
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/catalog"
-	"github.com/bindery-dev/bindery/apis/contract"
 	apicrds "github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/apis/crdsnapshot"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
@@ -224,10 +223,7 @@ func (r *Reconciler) ensureExport(ctx context.Context, request *kubebindv1alpha1
 		consumer.SourceAnnotation:                    string(p.service.Source),
 		kubebindv1alpha1.SourceSpecHashAnnotationKey: crdsnapshot.Hash(p.spec),
 	}
-	settings := contract.ExportSettings{Claims: claimsFor(p.service, p.crd)}
-	if scope := p.service.Spec.Scope; scope != nil && scope.Type == binderyv1alpha1.BindingScopeNamespaces {
-		settings.Namespaces = scope.Namespaces
-	}
+	settings := p.service.ExportSettings(p.crd.Spec.Group, p.crd.Spec.Names.Plural)
 	if err := settings.WriteExport(export.Annotations); err != nil {
 		return err
 	}
@@ -266,20 +262,6 @@ func (r *Reconciler) setStatus(ctx context.Context, request *kubebindv1alpha1.AP
 		return fmt.Errorf("updating status of APIServiceExportRequest %s/%s: %w", request.Namespace, request.Name, err)
 	}
 	return nil
-}
-
-// claimsFor returns the service's claims that concern crd's objects: all
-// claims without a reference, and reference claims for this resource.
-func claimsFor(svc catalog.Service, crd *apiextensionsv1.CustomResourceDefinition) []binderyv1alpha1.PermissionClaim {
-	var out []binderyv1alpha1.PermissionClaim
-	for _, c := range svc.Spec.PermissionClaims {
-		if ref := c.Selector.Reference; ref != nil && ref.Resource != nil &&
-			(ref.Resource.Group != crd.Spec.Group || ref.Resource.Resource != crd.Spec.Names.Plural) {
-			continue
-		}
-		out = append(out, c)
-	}
-	return out
 }
 
 func findCRD(crds []apiextensionsv1.CustomResourceDefinition, group, resource string) *apiextensionsv1.CustomResourceDefinition {

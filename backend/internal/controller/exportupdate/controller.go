@@ -1,6 +1,7 @@
 // Package exportupdate keeps APIServiceExports current when the CRDs they
 // snapshot change on the control plane, according to the schema update
-// policy of the service they were bound from.
+// policy of the service they were bound from, and keeps their claims and
+// namespaces those of the service.
 //
 // Drift is detected with kube-bind's source spec hash: the export carries
 // the hash of the snapshot it was made from, and a fresh snapshot of the
@@ -32,6 +33,7 @@ import (
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/catalog"
+	"github.com/bindery-dev/bindery/apis/contract"
 	"github.com/bindery-dev/bindery/apis/crdsnapshot"
 	"github.com/bindery-dev/bindery/apis/schemacompat"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
@@ -117,6 +119,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := r.ensureSettings(ctx, export, service, crd); err != nil {
+		return ctrl.Result{}, err
+	}
 	fresh, err := snapshot(crd, service)
 	if err != nil {
 		return ctrl.Result{}, r.refuse(ctx, export, service, "%v", err)
@@ -156,6 +161,33 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	r.Recorder.Eventf(export, nil, corev1.EventTypeNormal, "SchemaUpdated", "UpdateSchema",
 		"Applied changes of CRD %s under policy %s: %s", crd.Name, policy, summarize(changes))
 	return ctrl.Result{}, r.setCondition(ctx, export, "", binderyv1alpha1.ReasonUpToDate, "")
+}
+
+// ensureSettings keeps the export's claims and namespaces those of its
+// service, so that a template change reaches existing consumers. An
+// export whose service is gone keeps what it was bound with. Konnectors
+// copy widened claims only once their users accept them.
+func (r *Reconciler) ensureSettings(ctx context.Context, export *kubebindv1alpha1.APIServiceExport, service catalog.Service, crd *apiextensionsv1.CustomResourceDefinition) error {
+	if service.Source == "" {
+		return nil
+	}
+	want := service.ExportSettings(crd.Spec.Group, crd.Spec.Names.Plural)
+	have, err := contract.ReadExport(export.Annotations)
+	if err == nil && have.Key() == want.Key() {
+		return nil
+	}
+	if export.Annotations == nil {
+		export.Annotations = map[string]string{}
+	}
+	if err := want.WriteExport(export.Annotations); err != nil {
+		return err
+	}
+	if err := r.Client.Update(ctx, export); err != nil {
+		return fmt.Errorf("updating the settings of APIServiceExport %s/%s: %w", export.Namespace, export.Name, err)
+	}
+	r.Recorder.Eventf(export, nil, corev1.EventTypeNormal, "SettingsUpdated", "UpdateSettings",
+		"Claims and namespaces follow %q: %d claim(s), namespaces %v", service.Name, len(want.Claims), want.Namespaces)
+	return nil
 }
 
 // service returns the name and schema update policy of the service the

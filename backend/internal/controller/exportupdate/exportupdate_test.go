@@ -14,10 +14,12 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/contract"
 	"github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
 	"github.com/bindery-dev/bindery/backend/internal/controller/exportrequest"
@@ -236,6 +238,45 @@ func TestExportUpdates(t *testing.T) {
 			e := waitCondition("consumer-b", "nevers", binderyv1alpha1.ReasonUpToDate)
 			_, ok := exportSpecProps(t, e)["replicas"]
 			return ok, "replicas not in the export yet"
+		}, framework.WaitTimeout)
+	})
+
+	t.Run("a template's claims and namespaces reach its existing exports, and go with it", func(t *testing.T) {
+		claim := binderyv1alpha1.PermissionClaim{Resource: "secrets", Direction: binderyv1alpha1.ClaimProviderToConsumer,
+			Selector: binderyv1alpha1.ClaimSelector{Names: []string{"conn"}}}
+		editTemplate := func(f func(*binderyv1alpha1.APIServiceExportTemplate)) {
+			require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				tmpl := &binderyv1alpha1.APIServiceExportTemplate{}
+				if err := c.Get(ctx, client.ObjectKey{Name: "nonbreakings"}, tmpl); err != nil {
+					return err
+				}
+				f(tmpl)
+				return c.Update(ctx, tmpl)
+			}))
+		}
+		settingsOf := func(ns string) contract.ExportSettings {
+			s, err := contract.ReadExport(exportOf(ns, "nonbreakings").Annotations)
+			require.NoError(t, err)
+			return s
+		}
+		editTemplate(func(tmpl *binderyv1alpha1.APIServiceExportTemplate) {
+			tmpl.Spec.PermissionClaims = []binderyv1alpha1.PermissionClaim{claim}
+			tmpl.Spec.Scope = &binderyv1alpha1.BindingScope{Type: binderyv1alpha1.BindingScopeNamespaces, Namespaces: []string{"shop"}}
+		})
+		want := contract.ExportSettings{Claims: []binderyv1alpha1.PermissionClaim{claim}, Namespaces: []string{"shop"}}
+		for _, ns := range []string{"consumer-a", "consumer-b"} {
+			framework.Eventually(t, func() (bool, string) {
+				got := settingsOf(ns)
+				return got.Key() == want.Key(), fmt.Sprintf("%s has %+v", ns, got)
+			}, framework.WaitTimeout)
+		}
+		editTemplate(func(tmpl *binderyv1alpha1.APIServiceExportTemplate) {
+			tmpl.Spec.PermissionClaims = nil
+			tmpl.Spec.Scope = nil
+		})
+		framework.Eventually(t, func() (bool, string) {
+			got := settingsOf("consumer-a")
+			return len(got.Claims) == 0 && len(got.Namespaces) == 0, fmt.Sprintf("%+v", got)
 		}, framework.WaitTimeout)
 	})
 
