@@ -264,8 +264,16 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 				return slices.Contains(cr.Rules[0].ResourceNames, want), "grant for " + want + " not there yet"
 			}, framework.WaitTimeout)
 		}
-		for _, w := range []watch.Interface{rbWatch, crbWatch} {
-			drain(t, w, func(ev watch.Event) {
+		// A marker written last shows, when its event arrives, that the
+		// watches delivered every event before it.
+		rbMarker := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: nsA, Name: "test-marker"},
+			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"}}
+		require.NoError(t, c.Create(ctx, rbMarker))
+		crbMarker := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "test-marker-" + nsA},
+			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"}}
+		require.NoError(t, c.Create(ctx, crbMarker))
+		for w, marker := range map[watch.Interface]client.Object{rbWatch: rbMarker, crbWatch: crbMarker} {
+			drainUntil(t, w, marker, func(ev watch.Event) {
 				obj := ev.Object.(metav1.Object)
 				assert.NotEqual(t, watch.Deleted, ev.Type, "%T %s/%s was deleted", ev.Object, obj.GetNamespace(), obj.GetName())
 			})
@@ -299,20 +307,16 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 	})
 }
 
-// drain reads the events w has buffered until it is quiet for a second.
-func drain(t *testing.T, w watch.Interface, f func(watch.Event)) {
+// drainUntil hands f the events of w up to the one that adds marker.
+func drainUntil(t *testing.T, w watch.Interface, marker client.Object, f func(watch.Event)) {
 	t.Helper()
-	for {
-		select {
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				t.Fatal("watch closed")
-			}
-			f(ev)
-		case <-time.After(time.Second):
+	for ev := range w.ResultChan() {
+		if obj, ok := ev.Object.(metav1.Object); ok && ev.Type == watch.Added && obj.GetUID() == marker.GetUID() {
 			return
 		}
+		f(ev)
 	}
+	t.Fatal("watch closed before the marker's event")
 }
 
 func listOf() *unstructured.UnstructuredList {
