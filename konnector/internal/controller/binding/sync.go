@@ -2,6 +2,8 @@ package binding
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -142,15 +144,28 @@ func (r *Reconciler) ensureSecret(ctx context.Context, st *state) error {
 }
 
 // ProviderAnnotation, on an APIServiceBinding, records the provider it
-// syncs with, "<cluster namespace>@<API server>", when it first connects.
+// syncs with when it first connects: "<cluster namespace>@<identity>",
+// where the identity is the SHA-256 of the provider's CA certificates
+// ("sha256:…"), so that a provider reached at another address is the
+// same one, or its API server address when the kubeconfig has no CA.
 const ProviderAnnotation = "bindery.dev/provider"
+
+// providerIdentity is what ProviderAnnotation records for conn.
+func providerIdentity(conn *provider.Conn) string {
+	if ca := conn.Config.TLSClientConfig.CAData; len(ca) > 0 {
+		sum := sha256.Sum256(ca)
+		return conn.Namespace + "@sha256:" + hex.EncodeToString(sum[:8])
+	}
+	return conn.Namespace + "@" + conn.Host
+}
 
 // ensureSameProvider records the binding's provider, and refuses a
 // kubeconfig that points at another one: switching would abandon the
 // first provider's copies, still labelled as managed, and its heartbeat.
-// A rotated kubeconfig of the same provider is fine.
+// A rotated kubeconfig of the same provider, or one with its new address,
+// is fine.
 func (r *Reconciler) ensureSameProvider(ctx context.Context, st *state, conn *provider.Conn) error {
-	identity := conn.Namespace + "@" + conn.Host
+	identity := providerIdentity(conn)
 	recorded := st.binding.Annotations[ProviderAnnotation]
 	switch {
 	case recorded == identity:
@@ -158,8 +173,9 @@ func (r *Reconciler) ensureSameProvider(ctx context.Context, st *state, conn *pr
 	case recorded != "":
 		ref := st.binding.Spec.KubeconfigSecretRef
 		conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSecretValid, ReasonProviderChanged, conditionsapi.ConditionSeverityError,
-			"this binding syncs with %s, and Secret %s/%s now points at %s; re-pointing it would abandon the objects there. "+
-				"Unbind it and bind from the other provider; if the provider only moved, remove the %s annotation", recorded, ref.Namespace, ref.Name, identity, ProviderAnnotation)
+			"this binding syncs with %s, and Secret %s/%s now points at %s (%s); re-pointing it would abandon the objects there. "+
+				"Unbind it and bind from the other provider; if it is the same provider with a new CA, remove the %s annotation",
+			recorded, ref.Namespace, ref.Name, identity, conn.Host, ProviderAnnotation)
 		return errStop
 	}
 	patch := client.MergeFrom(st.binding.DeepCopy())
