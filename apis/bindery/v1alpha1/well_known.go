@@ -34,3 +34,8 @@ const ClusterNamespaceLabel = "bindery.dev/cluster-namespace"
 // object it waits until the provider copy is gone (or released), and on
 // an APIServiceBinding until its objects are handled.
 const KonnectorFinalizer = "bindery.dev/konnector"
+
+// OrphanAnnotation, set to "true" on a bound consumer object or on its
+// APIServiceBinding (kubectl bind unbind --orphan sets it), keeps the
+// provider copy when the consumer object is deleted.
+const OrphanAnnotation = "bindery.dev/orphan"

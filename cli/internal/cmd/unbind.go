@@ -18,11 +18,9 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/cli/internal/bind"
 )
-
-// OrphanAnnotation asks the konnector to keep provider objects.
-const OrphanAnnotation = "bindery.dev/orphan"
 
 type unbindOptions struct {
 	orphan  bool
@@ -134,8 +132,8 @@ func unbind(ctx context.Context, d dynamic.Interface, name string, o *unbindOpti
 			return fmt.Errorf("not unbound")
 		}
 	}
-	if o.orphan && b.GetAnnotations()[OrphanAnnotation] != "true" {
-		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:"true"}}}`, OrphanAnnotation)
+	if o.orphan && b.GetAnnotations()[binderyv1alpha1.OrphanAnnotation] != "true" {
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:"true"}}}`, binderyv1alpha1.OrphanAnnotation)
 		if _, err := rc.Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 			return fmt.Errorf("marking %s to orphan: %w", name, err)
 		}

@@ -29,7 +29,7 @@ const (
 	// OrphanAnnotation, set to "true" on a consumer object or on its
 	// APIServiceBinding, keeps the provider copy when the consumer object
 	// is deleted.
-	OrphanAnnotation = "bindery.dev/orphan"
+	OrphanAnnotation = binderyv1alpha1.OrphanAnnotation
 	// SyncedGenerationAnnotation, on a consumer object, is the generation
 	// whose spec last reached the provider; it is an annotation so that it
 	// never competes with the provider's own status.
