@@ -1,9 +1,7 @@
 package cmd
 
 import (
-	"bytes"
 	"testing"
-	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	"github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/util/conditions"
@@ -16,7 +14,6 @@ import (
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/contract"
-	"github.com/bindery-dev/bindery/cli/internal/bind"
 	"github.com/bindery-dev/bindery/konnector/deploy"
 	"github.com/bindery-dev/bindery/test/framework"
 )
@@ -26,13 +23,8 @@ import (
 // accept-claims, and the konnector's grant follows.
 func TestAcceptClaims(t *testing.T) {
 	t.Parallel()
-	prov, cons, cc := bindEnv(t)
+	prov, cons, cc, _ := boundEnv(t)
 	ctx := t.Context()
-	_, err := bind.ClusterKey(ctx, cons.Kube, "https://provider.example.com/authorize")
-	require.NoError(t, err)
-	_, err = bind.Apply(ctx, response(t, prov, kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"}),
-		bind.ApplyOptions{Consumer: cons.Config, Timeout: time.Minute, Out: &bytes.Buffer{}})
-	require.NoError(t, err)
 	kubeconfig := []string{"--kubeconfig", cons.Kubeconfig}
 	name := framework.BindingName
 

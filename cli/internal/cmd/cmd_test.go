@@ -67,6 +67,19 @@ func bindEnv(t testing.TB) (prov, cons *framework.Cluster, cc client.Client) {
 	return prov, cons, cc
 }
 
+// boundEnv is bindEnv with Databases bound by kubectl bind, as a user
+// would after the login.
+func boundEnv(t *testing.T) (prov, cons *framework.Cluster, cc client.Client, res *bind.Result) {
+	t.Helper()
+	prov, cons, cc = bindEnv(t)
+	_, err := bind.ClusterKey(t.Context(), cons.Kube, "https://provider.example.com/authorize")
+	require.NoError(t, err)
+	res, err = bind.Apply(t.Context(), response(t, prov, kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"}),
+		bind.ApplyOptions{Consumer: cons.Config, Timeout: time.Minute, Out: &bytes.Buffer{}})
+	require.NoError(t, err)
+	return prov, cons, cc, res
+}
+
 // TestBindListUnbind covers the Kubernetes side of kubectl bind against
 // two real clusters: what a bind creates, what list shows, and what
 // unbind removes. The konnector runs as a process, which needs no node

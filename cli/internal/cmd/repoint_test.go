@@ -22,16 +22,12 @@ import (
 // heartbeat are untouched.
 func TestSecondProviderDoesNotRepoint(t *testing.T) {
 	t.Parallel()
-	first, cons, cc := bindEnv(t)
+	first, cons, cc, res := boundEnv(t)
 	second := framework.StartCluster(t, "second-provider")
 	framework.ProviderSide(t, second)
 	framework.ServeExportRequests(t, second)
 	ctx := t.Context()
 	databases := kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"}
-	_, err := bind.ClusterKey(ctx, cons.Kube, "https://provider.example.com/authorize")
-	require.NoError(t, err)
-	res, err := bind.Apply(ctx, response(t, first, databases), bind.ApplyOptions{Consumer: cons.Config, Timeout: time.Minute, Out: &bytes.Buffer{}})
-	require.NoError(t, err)
 
 	for _, dryRun := range []bool{true, false} {
 		t.Run(fmt.Sprintf("dry run %v", dryRun), func(t *testing.T) {

@@ -27,13 +27,8 @@ import (
 // consumer cluster.
 func TestUnbindAllAndUninstall(t *testing.T) {
 	t.Parallel()
-	prov, cons, cc := bindEnv(t)
+	_, cons, cc, _ := boundEnv(t)
 	ctx := t.Context()
-	_, err := bind.ClusterKey(ctx, cons.Kube, "https://provider.example.com/authorize")
-	require.NoError(t, err)
-	_, err = bind.Apply(ctx, response(t, prov, kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"}),
-		bind.ApplyOptions{Consumer: cons.Config, Timeout: time.Minute, Out: &bytes.Buffer{}})
-	require.NoError(t, err)
 	kubeconfig := []string{"--kubeconfig", cons.Kubeconfig}
 
 	t.Run("uninstall refuses while bindings remain", func(t *testing.T) {
