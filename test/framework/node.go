@@ -473,6 +473,7 @@ func (n *Node) Stop() {
 		if n.holder != nil {
 			n.holder.Kill()
 		}
+		n.killStragglers()
 		n.removeCgroups()
 		_ = exec.Command("ip", "link", "delete", n.bridge).Run()
 		for _, r := range n.rules {
@@ -480,6 +481,26 @@ func (n *Node) Stop() {
 		}
 		n.slot.release()
 	})
+}
+
+// killStragglers kills, and waits for, any process still running from the
+// node's folder: a shim or runc that containerd started while the node
+// was stopping outlives containerd.
+func (n *Node) killStragglers() {
+	for range 100 {
+		out, err := exec.Command("pgrep", "-f", n.Dir+"/").Output()
+		pids := strings.Fields(string(out))
+		if err != nil || len(pids) == 0 {
+			return
+		}
+		for _, f := range pids {
+			if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fmt.Fprintf(os.Stderr, "framework: node %s: processes of %s still run after 10s\n", n.Name, n.Dir)
 }
 
 func (n *Node) killCgroupProcesses() {
