@@ -39,3 +39,8 @@ const KonnectorFinalizer = "bindery.dev/konnector"
 // APIServiceBinding (kubectl bind unbind --orphan sets it), keeps the
 // provider copy when the consumer object is deleted.
 const OrphanAnnotation = "bindery.dev/orphan"
+
+// ClaimedByLabel, on a Secret or ConfigMap a konnector copied for a
+// permission claim, names the binding whose claim made it. On the
+// provider, an admission policy lets a konnector write only such copies.
+const ClaimedByLabel = "bindery.dev/claimed-by"

@@ -65,11 +65,7 @@ func ClusterObjectPolicy(ownerLabel string, resources []PolicyResource) (*admiss
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 			FailurePolicy:    ptr.To(admissionregistrationv1.Fail),
 			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: rules},
-			MatchConditions: []admissionregistrationv1.MatchCondition{{
-				Name: "bindery-konnector",
-				Expression: `request.userInfo.username.startsWith("system:serviceaccount:bindery-") && ` +
-					`request.userInfo.username.endsWith(":konnector") && size(request.userInfo.username.split(":")) == 4`,
-			}},
+			MatchConditions:  []admissionregistrationv1.MatchCondition{{Name: "bindery-konnector", Expression: konnectorUser}},
 			Variables: []admissionregistrationv1.Variable{
 				{Name: "clusterNamespace", Expression: `request.userInfo.username.split(":")[2]`},
 				{Name: "prefixed", Expression: fmt.Sprintf(`!(request.resource.group + "/" + request.resource.resource in [%s])`, strings.Join(unprefixed, ", "))},
@@ -92,6 +88,54 @@ func ClusterObjectPolicy(ownerLabel string, resources []PolicyResource) (*admiss
 		ObjectMeta: metav1.ObjectMeta{Name: ClusterObjectPolicyName},
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
 			PolicyName:        ClusterObjectPolicyName,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+		},
+	}
+	return policy, binding
+}
+
+// konnectorUser matches the requests of a konnector: the ServiceAccount
+// "konnector" of a Bindery cluster namespace.
+const konnectorUser = `request.userInfo.username.startsWith("system:serviceaccount:bindery-") && ` +
+	`request.userInfo.username.endsWith(":konnector") && size(request.userInfo.username.split(":")) == 4`
+
+// ClaimCopyPolicyName names the ValidatingAdmissionPolicy and its binding
+// that confine konnectors' writes of Secrets and ConfigMaps.
+const ClaimCopyPolicyName = "bindery-konnector-claim-copies"
+
+// ClaimCopyPolicy lets a konnector create, change and delete Secrets and
+// ConfigMaps in the namespaces labelled roleLabel only when they are its
+// claim copies, labelled claimLabel: a consumer whose claims let it write
+// there can never change or delete what the provider put there, such as
+// the connection Secrets of other objects.
+func ClaimCopyPolicy(roleLabel, claimLabel string) (*admissionregistrationv1.ValidatingAdmissionPolicy, *admissionregistrationv1.ValidatingAdmissionPolicyBinding) {
+	labelled := func(obj string) string {
+		return fmt.Sprintf(`has(%s.metadata.labels) && %q in %s.metadata.labels`, obj, claimLabel, obj)
+	}
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: ClaimCopyPolicyName},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{
+				NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: roleLabel, Operator: metav1.LabelSelectorOpExists}}},
+				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"secrets", "configmaps"}, Scope: ptr.To(admissionregistrationv1.NamespacedScope)},
+				}}},
+			},
+			MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "bindery-konnector", Expression: konnectorUser}},
+			Validations: []admissionregistrationv1.Validation{{
+				Expression: `(request.operation == "DELETE" || ` + labelled("object") + `) && ` +
+					`(request.operation == "CREATE" || ` + labelled("oldObject") + `)`,
+				Message: "a konnector may only write the Secrets and ConfigMaps it copied for a permission claim (labelled " + claimLabel + ")",
+				Reason:  ptr.To(metav1.StatusReasonForbidden),
+			}},
+		},
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: ClaimCopyPolicyName},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        ClaimCopyPolicyName,
 			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
 		},
 	}

@@ -23,7 +23,7 @@ import (
 
 // ClaimLabel, on a copied Secret or ConfigMap, names the binding whose
 // permission claim made it, so that unbinding can find it.
-const ClaimLabel = "bindery.dev/claimed-by"
+const ClaimLabel = binderyv1alpha1.ClaimedByLabel
 
 // claimSync copies the Secrets or ConfigMaps of one permission claim
 // between each bound consumer namespace and its provider namespace: from

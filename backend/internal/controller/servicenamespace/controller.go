@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/contract"
 	"github.com/bindery-dev/bindery/apis/providername"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
@@ -145,21 +146,23 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, clusterNS *corev1.Name
 	if err != nil {
 		return fmt.Errorf("ensuring service namespace %s: %w", target, err)
 	}
-	if err := r.ensureTokenSecretPolicy(ctx); err != nil {
+	if err := r.ensurePolicies(ctx); err != nil {
 		return err
 	}
 	return onboarding.EnsureQuota(ctx, r.Client, r.APIReader, target, onboarding.ServiceQuota)
 }
 
-// ensureTokenSecretPolicy creates the admission policy that refuses
-// service-account token Secrets in Bindery's namespaces, and its binding,
-// when they are missing, before a consumer can create Secrets in a service
-// namespace. The check reads from the cache, so a reconcile costs no API
-// call once they exist. (The API server defaults fields the policy leaves
-// out, so a create-or-update would rewrite it on every reconcile.)
-func (r *Reconciler) ensureTokenSecretPolicy(ctx context.Context) error {
-	policy, binding := rbacgrant.TokenSecretPolicy(consumer.RoleLabel)
-	for _, obj := range []client.Object{policy, binding} {
+// ensurePolicies creates the admission policies of Bindery's namespaces,
+// and their bindings, when they are missing, before a consumer can write
+// Secrets or ConfigMaps in a service namespace: no service-account token
+// Secrets, and a konnector writes only its claim copies. The check reads
+// from the cache, so a reconcile costs no API call once they exist. (The
+// API server defaults fields the policies leave out, so a create-or-update
+// would rewrite them on every reconcile.)
+func (r *Reconciler) ensurePolicies(ctx context.Context) error {
+	tokenPolicy, tokenBinding := rbacgrant.TokenSecretPolicy(consumer.RoleLabel)
+	copyPolicy, copyBinding := rbacgrant.ClaimCopyPolicy(consumer.RoleLabel, binderyv1alpha1.ClaimedByLabel)
+	for _, obj := range []client.Object{tokenPolicy, tokenBinding, copyPolicy, copyBinding} {
 		err := r.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj.DeepCopyObject().(client.Object))
 		if err == nil {
 			continue

@@ -60,8 +60,12 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 		Spec: binderyv1alpha1.APIServiceExportTemplateSpec{
 			DisplayName: "PostgreSQL",
 			Resources:   []binderyv1alpha1.ExportedResource{{Group: "db.example.com", Resource: "databases"}},
-			PermissionClaims: []binderyv1alpha1.PermissionClaim{{Resource: "secrets", Direction: binderyv1alpha1.ClaimProviderToConsumer,
-				Selector: binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: "spec.writeConnectionSecretToRef.name"}}}},
+			PermissionClaims: []binderyv1alpha1.PermissionClaim{
+				{Resource: "secrets", Direction: binderyv1alpha1.ClaimProviderToConsumer,
+					Selector: binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: "spec.writeConnectionSecretToRef.name"}}},
+				{Resource: "configmaps", Direction: binderyv1alpha1.ClaimConsumerToProvider,
+					Selector: binderyv1alpha1.ClaimSelector{Names: []string{"settings"}}},
+			},
 		},
 	}))
 
@@ -208,6 +212,41 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 		require.Error(t, err, "not even an admin")
 		assert.Contains(t, err.Error(), "service-account token Secrets cannot be created")
 		require.NoError(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: svcA, Name: "plain"}}), "other Secrets can")
+	})
+
+	t.Run("a konnector writes only its own claim copies, never the provider's objects", func(t *testing.T) {
+		providers := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: svcA, Name: "provider-owned"}, Data: map[string]string{"k": "v"}}
+		require.NoError(t, c.Create(ctx, providers), "the provider's own, unlabelled")
+		unlabelled := func() *corev1.ConfigMap {
+			return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: svcA, Name: "unlabelled"}}
+		}
+		// API servers load a new policy within about a second.
+		framework.Eventually(t, func() (bool, string) {
+			err := clientA.Create(ctx, unlabelled())
+			if err == nil {
+				_ = c.Delete(ctx, unlabelled())
+			}
+			return apierrors.IsForbidden(err), fmt.Sprint(err)
+		}, framework.WaitTimeout)
+		err := clientA.Create(ctx, unlabelled())
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "may only write the Secrets and ConfigMaps it copied for a permission claim")
+
+		copied := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: svcA, Name: "settings",
+			Labels: map[string]string{binderyv1alpha1.ClaimedByLabel: "databases.db.example.com"}}, Data: map[string]string{"a": "1"}}
+		require.NoError(t, clientA.Create(ctx, copied), "its own copy")
+		copied.Data["a"] = "2"
+		require.NoError(t, clientA.Update(ctx, copied), "its own copy")
+
+		theirs := providers.DeepCopy()
+		theirs.Data["k"] = "changed"
+		assert.True(t, apierrors.IsForbidden(clientA.Update(ctx, theirs)), "changing the provider's ConfigMap")
+		theirs.Labels = map[string]string{binderyv1alpha1.ClaimedByLabel: "databases.db.example.com"}
+		assert.True(t, apierrors.IsForbidden(clientA.Update(ctx, theirs)), "taking the provider's ConfigMap over with the label")
+		assert.True(t, apierrors.IsForbidden(clientA.Delete(ctx, providers)), "deleting the provider's ConfigMap")
+		require.NoError(t, clientA.Delete(ctx, copied), "its own copy")
+		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(providers), providers))
+		assert.Equal(t, "v", providers.Data["k"], "the provider's ConfigMap is untouched")
 	})
 
 	t.Run("no grant uses wildcards", func(t *testing.T) {
