@@ -150,13 +150,18 @@ func writeClaims(annotations map[string]string, key string, claims []binderyv1al
 // copied only ever narrows without the user.
 func (s BindingSettings) Split(offered []binderyv1alpha1.PermissionClaim) (accepted, pending []binderyv1alpha1.PermissionClaim) {
 	for _, c := range offered {
-		if slices.ContainsFunc(s.AcceptedClaims, func(a binderyv1alpha1.PermissionClaim) bool { return equality.Semantic.DeepEqual(a, c) }) {
+		if s.Accepts(c) {
 			accepted = append(accepted, c)
 		} else {
 			pending = append(pending, c)
 		}
 	}
 	return accepted, pending
+}
+
+// Accepts reports whether claim c, exactly, is one the binding accepted.
+func (s BindingSettings) Accepts(c binderyv1alpha1.PermissionClaim) bool {
+	return slices.ContainsFunc(s.AcceptedClaims, func(a binderyv1alpha1.PermissionClaim) bool { return equality.Semantic.DeepEqual(a, c) })
 }
 
 // Describe says in words what a claim copies, and which way: for the

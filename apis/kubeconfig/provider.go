@@ -19,8 +19,9 @@ import (
 // kubeconfig without it.
 const InsecureTLSAnnotation = "bindery.dev/insecure-skip-tls-verify"
 
-// OptionsFor returns the options of a provider kubeconfig stored in a
-// Secret with annotations.
+// OptionsFor returns what the user accepted for the provider kubeconfig
+// stored in a Secret with annotations: insecure-skip-tls-verify only when
+// kubectl bind was asked to allow it and marked the Secret so.
 func OptionsFor(annotations map[string]string) ProviderOptions {
 	return ProviderOptions{AllowInsecureTLS: annotations[InsecureTLSAnnotation] == "true"}
 }

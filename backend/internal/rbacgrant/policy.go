@@ -84,14 +84,7 @@ func ClusterObjectPolicy(ownerLabel string, resources []PolicyResource) (*admiss
 			},
 		},
 	}
-	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: ClusterObjectPolicyName},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
-			PolicyName:        ClusterObjectPolicyName,
-			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
-		},
-	}
-	return policy, binding
+	return policy, denyBinding(ClusterObjectPolicyName)
 }
 
 // konnectorUser matches the requests of a konnector: the ServiceAccount
@@ -132,14 +125,7 @@ func ClaimCopyPolicy(roleLabel, claimLabel string) (*admissionregistrationv1.Val
 			}},
 		},
 	}
-	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: ClaimCopyPolicyName},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
-			PolicyName:        ClaimCopyPolicyName,
-			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
-		},
-	}
-	return policy, binding
+	return policy, denyBinding(ClaimCopyPolicyName)
 }
 
 // TokenSecretPolicyName names the ValidatingAdmissionPolicy and its
@@ -171,12 +157,17 @@ func TokenSecretPolicy(roleLabel string) (*admissionregistrationv1.ValidatingAdm
 			}},
 		},
 	}
-	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: TokenSecretPolicyName},
+	return policy, denyBinding(TokenSecretPolicyName)
+}
+
+// denyBinding binds the policy of name to every request it matches, and
+// denies what it refuses.
+func denyBinding(name string) *admissionregistrationv1.ValidatingAdmissionPolicyBinding {
+	return &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
-			PolicyName:        TokenSecretPolicyName,
+			PolicyName:        name,
 			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
 		},
 	}
-	return policy, binding
 }

@@ -82,7 +82,7 @@ func acceptClaims(ctx context.Context, d dynamic.Interface, kube kubernetes.Inte
 		fmt.Fprintf(out, "The provider of %s asks to copy:\n", name) //nolint:errcheck
 		for _, c := range offered.Claims {
 			mark := "  "
-			if !containsClaim(accepted, c) {
+			if !current.Accepts(c) {
 				mark = "+ "
 			}
 			fmt.Fprintf(out, "%s%s\n", mark, contract.Describe(c)) //nolint:errcheck
@@ -124,9 +124,4 @@ func recordAccepted(ctx context.Context, d dynamic.Interface, name string, claim
 		return fmt.Errorf("recording the accepted claims of %s: %w", name, err)
 	}
 	return nil
-}
-
-func containsClaim(list []binderyv1alpha1.PermissionClaim, c binderyv1alpha1.PermissionClaim) bool {
-	_, pending := contract.BindingSettings{AcceptedClaims: list}.Split([]binderyv1alpha1.PermissionClaim{c})
-	return len(pending) == 0
 }

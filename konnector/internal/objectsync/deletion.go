@@ -75,7 +75,7 @@ func (e *Engine) deleteCopy(ctx context.Context, obj *unstructured.Unstructured,
 		switch {
 		case apierrors.IsNotFound(err):
 			return 0, nil
-		case e.copiesIn() == copiesByName && apierrors.IsForbidden(err):
+		case e.copiesIn() == isolation.ByName && apierrors.IsForbidden(err):
 			// Not (or no longer) granted by name: not this object's copy.
 			return 0, nil
 		case err != nil:
@@ -160,7 +160,7 @@ func (e *Engine) vanished(ctx context.Context, key cache.ObjectName) error {
 		return err
 	}
 	e.kept.forget(key.String())
-	if e.copiesIn() == copiesByName {
+	if e.copiesIn() == isolation.ByName {
 		e.unwatchCopy(pkey.Name)
 	}
 	return nil

@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/csaupgrade"
 	"k8s.io/utils/ptr"
+
+	"github.com/bindery-dev/bindery/apis/isolation"
 )
 
 // Spec down: the consumer object's spec, user labels and annotations reach
@@ -58,7 +60,7 @@ func (e *Engine) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstr
 		switch {
 		case err == nil:
 			e.created.remember(applied)
-		case apierrors.IsAlreadyExists(err) && e.copiesIn() == copiesByName:
+		case apierrors.IsAlreadyExists(err) && e.copiesIn() == isolation.ByName:
 			e.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "NameTaken", "Sync",
 				"%s already exists on the provider and is not this object's copy (or not readable yet); rename the object if this persists", pkey.Name)
 		case apierrors.IsAlreadyExists(err):
@@ -84,7 +86,7 @@ func (e *Engine) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstr
 	}
 	if obj.GetAnnotations()[SyncedGenerationAnnotation] == "" {
 		where := "in namespace " + pkey.Namespace
-		if e.copiesIn() == copiesByName {
+		if e.copiesIn() == isolation.ByName {
 			where = "as " + pkey.Name
 		}
 		e.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Synced", "Sync", "Created on the provider %s", where)

@@ -159,7 +159,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := c.Watch(e.bindingSource()); err != nil {
 		return err
 	}
-	if e.copiesIn() == copiesInClusterNamespace {
+	if e.copiesIn() == isolation.InClusterNamespace {
 		e.watchProvider(e.o.ClusterNamespace, "")
 	}
 	return c.Start(ctx)

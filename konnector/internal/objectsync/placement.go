@@ -9,7 +9,6 @@ import (
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -23,30 +22,12 @@ import (
 // namespace to its provider namespace.
 var APIServiceNamespaces = kubebindv1alpha1.SchemeGroupVersion.WithResource("apiservicenamespaces")
 
-// copiesWhere says where the provider copies are, which decides what the
-// engine watches.
-type copiesWhere int
-
-const (
-	// copiesInServiceNamespaces: in the provider namespace of each
-	// consumer namespace, watched once the backend assigns it.
-	copiesInServiceNamespaces copiesWhere = iota
-	// copiesInClusterNamespace: all in the consumer's cluster
-	// namespace, watched from the start.
-	copiesInClusterNamespace
-	// copiesByName: cluster-scoped, each watched by its name.
-	copiesByName
-)
-
-func (e *Engine) copiesIn() copiesWhere {
-	switch {
-	case e.o.Isolation.ProviderScope() == apiextensionsv1.ClusterScoped:
-		return copiesByName
-	case e.o.Isolation.Mode() == isolation.ServiceNamespaced:
-		return copiesInServiceNamespaces
-	}
-	return copiesInClusterNamespace
-}
+// copiesIn says where the provider copies are, which decides what the
+// engine watches: a konnector reads its copies the way the backend grants
+// them. In service namespaces, each is watched once the backend assigns
+// it; in the cluster namespace, from the start; by name (cluster-scoped
+// copies), each copy on its own.
+func (e *Engine) copiesIn() isolation.GrantScope { return e.o.Isolation.Grant().Scope }
 
 // consumer is what the isolation strategy knows of this consumer.
 func (e *Engine) consumer() isolation.Consumer {
@@ -76,7 +57,7 @@ func (e *Engine) placement(ctx context.Context, key cache.ObjectName) (types.Nam
 
 // watchOf returns the watch (namespace, name) that shows the copy pkey.
 func (e *Engine) watchOf(pkey types.NamespacedName) (string, string) {
-	if e.copiesIn() == copiesByName {
+	if e.copiesIn() == isolation.ByName {
 		return "", pkey.Name
 	}
 	return pkey.Namespace, ""

@@ -14,6 +14,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/bindery-dev/bindery/apis/isolation"
 )
 
 // Watches turn the events of both clusters into Requests. They start when
@@ -90,7 +92,7 @@ func (e *Engine) consumerChanged(q queue, obj any) {
 		return
 	}
 	key := cache.MetaObjectToName(u)
-	if e.copiesIn() == copiesByName && u.GetDeletionTimestamp() == nil {
+	if e.copiesIn() == isolation.ByName && u.GetDeletionTimestamp() == nil {
 		if pkey, err := e.o.Isolation.ToProvider(e.consumer(), key.AsNamespacedName()); err == nil {
 			e.watchProvider("", pkey.Name)
 		}
@@ -111,7 +113,7 @@ func (e *Engine) namespaceAssigned(q queue, obj any) {
 		return
 	}
 	pns := assignedNamespace(u)
-	if pns == "" || e.copiesIn() != copiesInServiceNamespaces || !e.coversNamespace(u.GetName()) {
+	if pns == "" || e.copiesIn() != isolation.InServiceNamespace || !e.coversNamespace(u.GetName()) {
 		return
 	}
 	e.watchProvider(pns, "")

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -70,11 +69,4 @@ func ID(raw []byte, o kubeconfig.ProviderOptions) string {
 	h.Write(raw)
 	fmt.Fprintf(h, "\n%t", o.AllowInsecureTLS)
 	return hex.EncodeToString(h.Sum(nil)[:8])
-}
-
-// OptionsFor returns what the user accepted for the provider kubeconfig in
-// Secret s: insecure-skip-tls-verify only when kubectl bind was asked to
-// allow it and marked the Secret so.
-func OptionsFor(s *corev1.Secret) kubeconfig.ProviderOptions {
-	return kubeconfig.OptionsFor(s.Annotations)
 }

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/bindery-dev/bindery/apis/kubeconfig"
 	"github.com/bindery-dev/bindery/konnector/internal/provider"
 )
 
@@ -58,7 +59,7 @@ func (r *Reconciler) ensureHeartbeat(ctx context.Context, st *state) error {
 	}
 	key := st.binding.Spec.KubeconfigSecretRef.Key
 	if data := fresh.Data[ref.Key]; len(data) > 0 && !bytes.Equal(data, st.secret.Data[key]) {
-		if _, err := provider.Connect(data, provider.OptionsFor(st.secret), r.Limits); err != nil {
+		if _, err := provider.Connect(data, kubeconfig.OptionsFor(st.secret.Annotations), r.Limits); err != nil {
 			return nil // never replace a working kubeconfig with a broken one
 		}
 		patch := client.MergeFrom(st.secret.DeepCopy())

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/kubeconfig"
 	"github.com/bindery-dev/bindery/konnector/internal/provider"
 )
 
@@ -128,7 +129,7 @@ func (r *Reconciler) ensureSecret(ctx context.Context, st *state) error {
 		return errStop
 	}
 	st.secret = s
-	conn, err := r.connect(st.binding.Name, s.Data[ref.Key], provider.OptionsFor(s))
+	conn, err := r.connect(st.binding.Name, s.Data[ref.Key], kubeconfig.OptionsFor(s.Annotations))
 	if err != nil {
 		conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSecretValid, ReasonSecretInvalid, conditionsapi.ConditionSeverityError,
 			"Secret %s/%s: %v", ref.Namespace, ref.Name, err)
