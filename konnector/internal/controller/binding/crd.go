@@ -66,10 +66,9 @@ func (r *Reconciler) ensureCRD(ctx context.Context, st *state) error {
 			return errStop
 		}
 		if !equality.Semantic.DeepEqual(existing.Spec.Versions, desired.Spec.Versions) || !equality.Semantic.DeepEqual(existing.Spec.Names, desired.Spec.Names) {
-			settings, err := contract.ReadBinding(st.binding.Annotations)
+			settings, err := bindingSettings(st)
 			if err != nil {
-				conditions.MarkFalse(st.binding, ConditionSyncing, ReasonInvalidBinding, conditionsapi.ConditionSeverityError, "%v", err)
-				return errStop
+				return err
 			}
 			if r.schemaUpdateHeld(st, existing, settings) {
 				// The installed schema stays, and the objects keep

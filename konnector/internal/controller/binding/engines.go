@@ -69,16 +69,26 @@ func (r *Reconciler) ensureEngine(_ context.Context, st *state) error {
 	return nil
 }
 
+// bindingSettings reads the settings kubectl bind and the user recorded on
+// the binding; unreadable ones turn Syncing False and stop the reconcile.
+func bindingSettings(st *state) (contract.BindingSettings, error) {
+	settings, err := contract.ReadBinding(st.binding.Annotations)
+	if err != nil {
+		conditions.MarkFalse(st.binding, ConditionSyncing, ReasonInvalidBinding, conditionsapi.ConditionSeverityError,
+			"%v; fix the annotation (kubectl bind accept-claims %s records the claims again)", err, st.binding.Name)
+		return contract.BindingSettings{}, errStop
+	}
+	return settings, nil
+}
+
 // acceptedClaims returns the claims the provider offers that the user
 // accepted (recorded on the binding by kubectl bind), and reports the rest
 // in ClaimsAccepted: a provider that widens its claims after the bind
 // gets nothing more out of, or into, this cluster until the user accepts.
 func (r *Reconciler) acceptedClaims(st *state, offered []binderyv1alpha1.PermissionClaim) ([]binderyv1alpha1.PermissionClaim, error) {
-	settings, err := contract.ReadBinding(st.binding.Annotations)
+	settings, err := bindingSettings(st)
 	if err != nil {
-		conditions.MarkFalse(st.binding, ConditionSyncing, ReasonInvalidBinding, conditionsapi.ConditionSeverityError,
-			"%v; run kubectl bind accept-claims %s to record the claims again", err, st.binding.Name)
-		return nil, errStop
+		return nil, err
 	}
 	accepted, pending := settings.Split(offered)
 	if len(pending) == 0 {

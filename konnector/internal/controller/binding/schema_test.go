@@ -68,24 +68,25 @@ func TestSchemaUpdates(t *testing.T) {
 		waitCondition(t, e.cc, e.binding.Name, "Ready", corev1.ConditionFalse, binding.ReasonSchemaUpdateRefused)
 	})
 
+	setPolicy := func(policy string) {
+		require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			b := &kubebindv1alpha1.APIServiceBinding{}
+			if err := e.cc.Get(ctx, client.ObjectKey{Name: e.binding.Name}, b); err != nil {
+				return err
+			}
+			if b.Annotations == nil {
+				b.Annotations = map[string]string{}
+			}
+			if policy == "" {
+				delete(b.Annotations, binderyv1alpha1.SchemaUpdatePolicyAnnotation)
+			} else {
+				b.Annotations[binderyv1alpha1.SchemaUpdatePolicyAnnotation] = policy
+			}
+			return e.cc.Update(ctx, b)
+		}))
+	}
+
 	t.Run("with policy Never a compatible change waits until the policy goes", func(t *testing.T) {
-		setPolicy := func(policy string) {
-			require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-				b := &kubebindv1alpha1.APIServiceBinding{}
-				if err := e.cc.Get(ctx, client.ObjectKey{Name: e.binding.Name}, b); err != nil {
-					return err
-				}
-				if b.Annotations == nil {
-					b.Annotations = map[string]string{}
-				}
-				if policy == "" {
-					delete(b.Annotations, binderyv1alpha1.SchemaUpdatePolicyAnnotation)
-				} else {
-					b.Annotations[binderyv1alpha1.SchemaUpdatePolicyAnnotation] = policy
-				}
-				return e.cc.Update(ctx, b)
-			}))
-		}
 		setPolicy(string(binderyv1alpha1.SchemaUpdateNever))
 		setSchema(map[string]apiextensionsv1.JSONSchemaProps{"size": str, "tier": str})
 		msg := waitCondition(t, e.cc, e.binding.Name, "SchemaInSync", corev1.ConditionFalse, binding.ReasonSchemaUpdateHeld)
@@ -97,6 +98,15 @@ func TestSchemaUpdates(t *testing.T) {
 			_, ok := installed()["tier"]
 			return ok, "no spec.tier yet"
 		}, framework.WaitTimeout)
+		waitCondition(t, e.cc, e.binding.Name, "Ready", corev1.ConditionTrue, "")
+	})
+
+	t.Run("a policy that is not one turns Ready false, and back", func(t *testing.T) {
+		setPolicy("Sometimes")
+		msg := waitCondition(t, e.cc, e.binding.Name, "Syncing", corev1.ConditionFalse, binding.ReasonInvalidBinding)
+		assert.Contains(t, msg, `is "Sometimes"; it may be NonBreaking or Never`)
+		waitCondition(t, e.cc, e.binding.Name, "Ready", corev1.ConditionFalse, binding.ReasonInvalidBinding)
+		setPolicy("")
 		waitCondition(t, e.cc, e.binding.Name, "Ready", corev1.ConditionTrue, "")
 	})
 }
