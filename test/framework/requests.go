@@ -1,0 +1,118 @@
+package framework
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// Requests counts what an API server has served, by verb and resource,
+// from its own apiserver_request_total counter: what benchmarks report as
+// the writes a workload costs.
+type Requests map[RequestKind]float64
+
+// RequestKind is a verb on a resource; Resource has its subresource after
+// a slash ("databases/status").
+type RequestKind struct {
+	Verb, Resource string
+}
+
+func (k RequestKind) String() string { return k.Verb + ":" + k.Resource }
+
+// writeVerbs are the verbs apiserver_request_total counts for writes.
+var writeVerbs = map[string]bool{"POST": true, "PUT": true, "PATCH": true, "APPLY": true, "DELETE": true, "DELETECOLLECTION": true}
+
+// Requests reads the API server's request counters.
+func (c *Cluster) Requests(t TB) Requests {
+	t.Helper()
+	raw, err := c.Kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(t.Context())
+	if err != nil {
+		t.Fatalf("reading the metrics of %s: %v", c.Name, err)
+	}
+	out, err := parseRequests(raw)
+	if err != nil {
+		t.Fatalf("parsing the metrics of %s: %v", c.Name, err)
+	}
+	return out
+}
+
+func parseRequests(raw []byte) (Requests, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	out := Requests{}
+	f, ok := families["apiserver_request_total"]
+	if !ok {
+		return nil, fmt.Errorf("no apiserver_request_total")
+	}
+	for _, m := range f.GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		k := RequestKind{Verb: labels["verb"], Resource: labels["resource"]}
+		if s := labels["subresource"]; s != "" {
+			k.Resource += "/" + s
+		}
+		out[k] += m.GetCounter().GetValue()
+	}
+	return out, nil
+}
+
+// Since returns what was served after before was read.
+func (r Requests) Since(before Requests) Requests {
+	out := Requests{}
+	for k, v := range r {
+		if d := v - before[k]; d > 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+// Writes returns the writes among r.
+func (r Requests) Writes() Requests {
+	out := Requests{}
+	for k, v := range r {
+		if writeVerbs[k.Verb] {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Reads returns the gets and lists among r.
+func (r Requests) Reads() Requests {
+	out := Requests{}
+	for k, v := range r {
+		if k.Verb == "GET" || k.Verb == "LIST" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Total is the number of requests in r.
+func (r Requests) Total() float64 {
+	var n float64
+	for _, v := range r {
+		n += v
+	}
+	return n
+}
+
+// String lists r by kind, for logs.
+func (r Requests) String() string {
+	var b strings.Builder
+	for _, k := range slices.SortedFunc(maps.Keys(r), func(a, b RequestKind) int { return strings.Compare(a.String(), b.String()) }) {
+		fmt.Fprintf(&b, "%s=%g ", k, r[k])
+	}
+	return strings.TrimSpace(b.String())
+}

@@ -1,0 +1,34 @@
+package framework
+
+import "testing"
+
+func TestRequestsCountsWritesByVerbAndResource(t *testing.T) {
+	before, err := parseRequests([]byte(`# TYPE apiserver_request_total counter
+apiserver_request_total{code="201",resource="databases",subresource="",verb="POST"} 3
+apiserver_request_total{code="200",resource="databases",subresource="status",verb="PUT"} 1
+apiserver_request_total{code="200",resource="databases",subresource="",verb="LIST"} 2
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := parseRequests([]byte(`# TYPE apiserver_request_total counter
+apiserver_request_total{code="201",resource="databases",subresource="",verb="POST"} 5
+apiserver_request_total{code="409",resource="databases",subresource="",verb="POST"} 1
+apiserver_request_total{code="200",resource="databases",subresource="status",verb="PUT"} 4
+apiserver_request_total{code="200",resource="databases",subresource="",verb="LIST"} 7
+apiserver_request_total{code="200",resource="databases",subresource="",verb="WATCH"} 1
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := after.Since(before)
+	if got, want := d.Writes().String(), "POST:databases=3 PUT:databases/status=3"; got != want {
+		t.Errorf("writes %q, want %q", got, want)
+	}
+	if got, want := d.Reads().Total(), 5.0; got != want {
+		t.Errorf("reads %g, want %g", got, want)
+	}
+	if _, err := parseRequests([]byte("other_total 1\n")); err == nil {
+		t.Error("metrics without apiserver_request_total parsed")
+	}
+}
