@@ -80,9 +80,13 @@ func run() error {
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        o.LeaderElectionID,
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Namespaces: map[string]cache.Config{o.SecretNamespace: {}}},
-		}},
+		PprofBindAddress:        o.PprofAddr,
+		Cache: cache.Options{
+			DefaultTransform: cache.TransformStripManagedFields(),
+			ByObject: map[client.Object]cache.ByObject{
+				&corev1.Secret{}: {Namespaces: map[string]cache.Config{o.SecretNamespace: {}}},
+			},
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)

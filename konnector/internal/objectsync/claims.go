@@ -135,11 +135,13 @@ func (c *claimSync) watchNamespace(cns, pns string) {
 	}
 	sf := dynamicinformer.NewFilteredDynamicSharedInformerFactory(src, 0, srcNS, srcTweak)
 	si := sf.ForResource(c.gvr).Informer()
+	_ = si.SetTransform(withoutManagedFields)
 	_, _ = si.AddEventHandler(handler)
 	tf := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dst, 0, dstNS, func(lo *metav1.ListOptions) {
 		lo.LabelSelector = labels.Set{ClaimLabel: c.e.o.Name}.String()
 	})
 	ti := tf.ForResource(c.gvr).Informer()
+	_ = ti.SetTransform(withoutManagedFields)
 	_, _ = ti.AddEventHandler(handler)
 	c.e.informers.start(c.e.ctx, sf)
 	c.e.informers.start(c.e.ctx, tf)

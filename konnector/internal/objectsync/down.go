@@ -59,6 +59,7 @@ func (e *Engine) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstr
 		applied, err = rc.Create(ctx, desired, metav1.CreateOptions{FieldManager: FieldManager})
 		switch {
 		case err == nil:
+			_, _ = withOwnCreateEntry(applied)
 			e.created.remember(applied)
 		case apierrors.IsAlreadyExists(err) && e.copiesIn() == isolation.ByName:
 			e.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "NameTaken", "Sync",
@@ -83,13 +84,6 @@ func (e *Engine) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstr
 	ProviderWrites.WithLabelValues(e.o.Name, verb).Inc()
 	if d, ok := e.down.since(keyOf(obj)); ok {
 		SyncLatency.WithLabelValues(e.o.Name, "down").Observe(d.Seconds())
-	}
-	if obj.GetAnnotations()[SyncedGenerationAnnotation] == "" {
-		where := "in namespace " + pkey.Namespace
-		if e.copiesIn() == isolation.ByName {
-			where = "as " + pkey.Name
-		}
-		e.o.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Synced", "Sync", "Created on the provider %s", where)
 	}
 	return applied, nil
 }
@@ -135,9 +129,18 @@ func (e *Engine) cachedCopy(pkey types.NamespacedName) (*unstructured.Unstructur
 
 // upgradeOwnership moves the fields a create gave the konnector's field
 // manager (as an update) to its apply entry, so that fields the consumer
-// later removes are removed on the provider too.
+// later removes are removed on the provider too. The cache keeps only the
+// konnector's own entries, so the patch is made from the live copy: it
+// replaces the copy's whole managed fields list.
 func (e *Engine) upgradeOwnership(ctx context.Context, rc dynamic.ResourceInterface, cached *unstructured.Unstructured) error {
-	patch, err := csaupgrade.UpgradeManagedFieldsPatch(cached, sets.New(FieldManager), FieldManager)
+	if !createdFieldsUnmoved(cached) {
+		return nil
+	}
+	live, err := rc.Get(ctx, cached.GetName(), metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading provider copy %s: %w", cached.GetName(), err)
+	}
+	patch, err := csaupgrade.UpgradeManagedFieldsPatch(live, sets.New(FieldManager), FieldManager)
 	if err != nil || patch == nil {
 		return err
 	}

@@ -49,6 +49,7 @@ func (e *Engine) ensureSyncedMetadata(ctx context.Context, obj *unstructured.Uns
 	if err != nil {
 		return nil, fmt.Errorf("recording the sync of %s: %w", keyOf(obj), err)
 	}
+	_, _ = withoutManagedFields(got)
 	e.consumerObjects.Mutation(got)
 	return got, nil
 }
@@ -69,6 +70,7 @@ func (e *Engine) ensureStatusUp(ctx context.Context, obj, copyObj *unstructured.
 	if err != nil {
 		return fmt.Errorf("updating the status of %s: %w", keyOf(obj), err)
 	}
+	_, _ = withoutManagedFields(got)
 	e.consumerObjects.Mutation(got)
 	if d, ok := e.up.since(keyOf(obj)); ok {
 		SyncLatency.WithLabelValues(e.o.Name, "up").Observe(d.Seconds())

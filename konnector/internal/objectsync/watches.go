@@ -37,6 +37,9 @@ func (e *Engine) bindingSource() source.TypedSource[Request] {
 func (e *Engine) startBindingWatches(q queue) ([]cache.InformerSynced, error) {
 	cf := dynamicinformer.NewDynamicSharedInformerFactory(e.o.Consumer, 0)
 	e.consumerInformer = cf.ForResource(e.o.GVR).Informer()
+	if err := e.consumerInformer.SetTransform(withoutManagedFields); err != nil {
+		return nil, err
+	}
 	e.consumerObjects = cache.NewIntegerResourceVersionMutationCache(e.o.Log, e.consumerInformer.GetStore(), e.consumerInformer.GetIndexer(), mutationTTL, false)
 	for i, c := range e.o.Claims {
 		cs, err := newClaimSync(e, i, c, q)
@@ -179,6 +182,7 @@ func (e *Engine) watchProvider(pns, name string) {
 		}
 	})
 	inf := f.ForResource(e.o.GVR).Informer()
+	_ = inf.SetTransform(withOwnCreateEntry) // cannot fail: not started
 	if e.providers.byKey == nil {
 		e.providers.byKey = map[string]*providerWatch{}
 	}

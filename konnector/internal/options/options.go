@@ -17,6 +17,7 @@ type Options struct {
 	LeaderElectionID        string
 	MetricsAddr             string
 	HealthAddr              string
+	PprofAddr               string
 	SecretNamespace         string
 	HeartbeatInterval       time.Duration
 	ProviderQPS             float32
@@ -34,13 +35,14 @@ func New() *Options {
 		LeaderElectionID:        "bindery-konnector",
 		MetricsAddr:             ":8443",
 		HealthAddr:              ":8081",
+		PprofAddr:               "0",
 		SecretNamespace:         "kube-bind",
 		HeartbeatInterval:       30 * time.Second,
 		ProviderQPS:             1000,
 		ProviderBurst:           2000,
 		ConsumerQPS:             1000,
 		ConsumerBurst:           2000,
-		SyncWorkers:             8,
+		SyncWorkers:             32,
 	}
 }
 
@@ -51,6 +53,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "Namespace of the leader election Lease.")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "Name of the leader election Lease.")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "Address of the Prometheus metrics endpoint; 0 disables it.")
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", o.PprofAddr, "Address of Go's pprof profiles, unauthenticated: bind it to 127.0.0.1 and reach it with kubectl port-forward; 0 disables it.")
 	fs.StringVar(&o.HealthAddr, "health-probe-bind-address", o.HealthAddr, "Address of /healthz and /readyz; 0 disables them.")
 	fs.StringVar(&o.SecretNamespace, "secret-namespace", o.SecretNamespace, "Namespace of the provider kubeconfig Secrets that bindings reference.")
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", o.HeartbeatInterval, "Heartbeat interval, unless the provider asks for another in its ClusterBinding.")
