@@ -25,29 +25,13 @@ import (
 	"github.com/bindery-dev/bindery/test/framework"
 )
 
-// The konnector issue's figures for upstream kube-bind's konnector v0.4.6
+// The burst issue's figures for upstream kube-bind's konnector v0.4.6
 // on this machine, for comparison.
 const (
-	upstreamP99DownMs = 22.0
-	upstreamP99UpMs   = 17.5
-	upstreamPeakMiB   = 88.0
+	upstreamP99DownMs = 26.3
+	upstreamP99UpMs   = 12.0
+	upstreamPeakMiB   = 92.0
 )
-
-// peakRSS returns the peak resident set size of a process in MiB.
-func peakRSS(b *testing.B, pid int) float64 {
-	b.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	require.NoError(b, err)
-	for _, line := range strings.Split(string(raw), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-			kb, err := strconv.ParseFloat(f[1], 64)
-			require.NoError(b, err)
-			return kb / 1024
-		}
-	}
-	b.Fatal("no VmHWM in /proc status")
-	return 0
-}
 
 // cpuSeconds returns the CPU time a process has used.
 func cpuSeconds(b *testing.B, pid int) float64 {
@@ -179,7 +163,7 @@ func BenchmarkSync1000(b *testing.B) {
 		b.ReportMetric(deletes, "deleted/s")
 		b.ReportMetric(deletes/synced, "delete/create")
 	}
-	rss := peakRSS(b, p.PID())
+	rss := rss(b, p.PID(), "VmHWM:")
 	b.ReportMetric(rss, "peak-MiB")
 	b.ReportMetric(rss/upstreamPeakMiB, "x-upstream-MiB")
 	b.ReportMetric(0, "ns/op")

@@ -164,8 +164,9 @@ func converged(ctx context.Context, cons, prov dynamic.Interface, namespaces []s
 }
 
 // setup starts two clusters, the provider side and a binding, and a
-// konnector process; it returns when the binding is Ready.
-func setup(t testing.TB, namespaces []string) (cons, prov *framework.Cluster, consumerClient client.Client, p *framework.Process) {
+// konnector process with extra flags; it returns when the binding is
+// Ready.
+func setup(t testing.TB, namespaces []string, extra ...string) (cons, prov *framework.Cluster, consumerClient client.Client, p *framework.Process) {
 	t.Helper()
 	cs := framework.StartClusters(t, "provider", "consumer")
 	prov, cons = cs[0], cs[1]
@@ -177,7 +178,7 @@ func setup(t testing.TB, namespaces []string) (cons, prov *framework.Cluster, co
 			require.NoError(t, consumerClient.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 		}
 	}
-	p = startKonnector(t, cons)
+	p = startKonnector(t, cons, extra...)
 	require.NoError(t, consumerClient.Create(t.Context(), framework.Binding()))
 	waitBinding(t, consumerClient, func(b *kubebindv1alpha1.APIServiceBinding) (bool, string) {
 		return conditions.IsTrue(b, "Ready"), "not Ready"

@@ -1,0 +1,572 @@
+package main_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/bindery-dev/bindery/apis/crds"
+	"github.com/bindery-dev/bindery/test/framework"
+)
+
+// A burst, as users make one: many clients create objects in the consumer
+// at once while an operator on the provider writes each copy's status. It
+// is measured against what the machine allows in the same run: a client
+// doing itself, on an unsynced copy of the CRD, the writes any
+// spec-down/status-up sync needs.
+
+// burstWorkers is how many clients create (and delete) at once.
+const burstWorkers = 32
+
+// rawDatabases is the unsynced copy of the bound CRD that the limit is
+// measured on: same schema, another group, bound by nothing.
+var rawDatabases = schema.GroupVersionResource{Group: "raw.example.com", Version: "v1", Resource: "databases"}
+
+// BenchmarkBurst measures a burst of objects from 32 clients, with an
+// operator writing status on the provider, at 1,000 and 10,000 objects
+// and over 100 namespaces. Each case reports, from one run:
+//
+//   - the limit: 32 clients doing the minimal write set of a sync
+//     themselves (create and mark in the consumer, create and write status
+//     on the provider, write the consumer's status), and deleting (delete
+//     in the consumer, delete on the provider, release), in objects/s;
+//   - the synced round trip, to the last status back in the consumer, and
+//     deletion, to the last consumer object gone, in objects/s and as a
+//     fraction of the limit;
+//   - the writes per object of both clusters, from the API servers' own
+//     counters, in total and by cluster, verb and resource;
+//   - each object's down latency (created in the consumer to its copy on
+//     the provider) and up latency (status written on the provider to the
+//     consumer's status), p50 and p99, against the time the raw burst of
+//     creates takes;
+//   - the konnector's peak RSS, its RSS growth per 1,000 objects, and its
+//     CPU.
+func BenchmarkBurst(b *testing.B) {
+	for _, c := range []struct{ objects, namespaces int }{{1000, 1}, {10000, 1}, {1000, 100}} {
+		b.Run(fmt.Sprintf("objects=%d,namespaces=%d", c.objects, c.namespaces), func(b *testing.B) {
+			runBurst(b, c.objects, burstNamespaces(c.namespaces))
+		})
+	}
+}
+
+func burstNamespaces(n int) []string {
+	if n == 1 {
+		return []string{"default"}
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("ns-%03d", i)
+	}
+	return out
+}
+
+func runBurst(b *testing.B, n int, namespaces []string) {
+	pprofAddr := fmt.Sprintf("127.0.0.1:%d", framework.FreePort(b))
+	cons, prov, _, p := setup(b, namespaces, "--pprof-bind-address="+pprofAddr)
+	prof := profiler{dir: os.Getenv("BENCH_PROFILE_DIR"), konnector: "http://" + pprofAddr, cons: cons, prov: prov}
+	ctx := b.Context()
+	cd, pd := fastClient(b, cons), fastClient(b, prov)
+	rawCRD := framework.SimpleCRD(rawDatabases.Group, rawDatabases.Resource, "Database", apiextensionsv1.NamespaceScoped)
+	for _, c := range []*framework.Cluster{cons, prov} {
+		require.NoError(b, c.Client.Create(ctx, rawCRD.DeepCopy()))
+		require.NoError(b, crds.WaitEstablished(ctx, c.Client, rawCRD.Name))
+	}
+	for _, ns := range namespaces {
+		require.NoError(b, prov.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "raw-" + ns}}))
+	}
+	nsOf := func(i int) string { return namespaces[i%len(namespaces)] }
+	// Every namespace has its provider namespace before the burst, as
+	// after a team's first object.
+	warmUp(b, cd, pd, namespaces)
+
+	for b.Loop() {
+		// The raw burst: 32 clients creating in the consumer, no sync.
+		start := time.Now()
+		parallel(b, n, burstWorkers, func(i int) error {
+			_, err := cd.Resource(rawDatabases).Namespace(nsOf(i)).Create(ctx, rawObject(nsOf(i), fmt.Sprintf("r-%05d", i)), metav1.CreateOptions{})
+			return err
+		})
+		rawBurst := time.Since(start)
+		for _, ns := range namespaces {
+			require.NoError(b, cd.Resource(rawDatabases).Namespace(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}))
+		}
+
+		// The limit and the synced run are watched alike: the observer's
+		// informers load the API servers the same in both.
+		rawObs := observe(b, cd, pd, rawDatabases, "l-", n, false)
+		limit := measure(b, cons, prov, prof.during(b, "limit"), func() {
+			parallel(b, n, burstWorkers, func(i int) error { return minimalSync(ctx, cd, pd, nsOf(i), fmt.Sprintf("l-%05d", i)) })
+		})
+		limitDelete := measure(b, cons, prov, prof.during(b, "limit-delete"), func() {
+			parallel(b, n, burstWorkers, func(i int) error { return minimalDelete(ctx, cd, pd, nsOf(i), fmt.Sprintf("l-%05d", i)) })
+		})
+		rawObs.stop()
+
+		obs := observe(b, cd, pd, framework.Databases, "b-", n, true)
+		rss0 := rss(b, p.PID(), "VmRSS:")
+		cpu0 := cpuSeconds(b, p.PID())
+		synced := measure(b, cons, prov, prof.during(b, "synced"), func() {
+			parallel(b, n, burstWorkers, func(i int) error {
+				name := fmt.Sprintf("b-%05d", i)
+				obs.created(name)
+				_, err := cd.Resource(framework.Databases).Namespace(nsOf(i)).Create(ctx, database(nsOf(i), name), metav1.CreateOptions{})
+				return err
+			})
+			obs.wait(b, &obs.ups, n)
+		})
+		cpu := cpuSeconds(b, p.PID()) - cpu0
+		rss1 := rss(b, p.PID(), "VmRSS:")
+		prof.heap(b, "synced")
+		deleted := measure(b, cons, prov, prof.during(b, "deleted"), func() {
+			parallel(b, n, burstWorkers, func(i int) error {
+				return cd.Resource(framework.Databases).Namespace(nsOf(i)).Delete(ctx, fmt.Sprintf("b-%05d", i), metav1.DeleteOptions{})
+			})
+			obs.wait(b, &obs.deletes, n)
+		})
+		obs.stop()
+
+		perObject := func(r framework.Requests) float64 { return r.Total() / float64(n) }
+		writes := func(r run) float64 { return perObject(r.consumer.Writes()) + perObject(r.provider.Writes()) }
+		reads := func(r run) float64 { return perObject(r.consumer.Reads()) + perObject(r.provider.Reads()) }
+		rate := func(r run) float64 { return float64(n) / r.took.Seconds() }
+		b.ReportMetric(rawBurst.Seconds(), "raw-burst-s")
+		b.ReportMetric(rate(limit), "limit-objects/s")
+		b.ReportMetric(rate(synced), "synced-objects/s")
+		b.ReportMetric(rate(synced)/rate(limit), "x-limit")
+		b.ReportMetric(writes(limit), "limit-writes/object")
+		b.ReportMetric(writes(synced), "writes/object")
+		b.ReportMetric(reads(synced), "reads/object")
+		cpuPerObject := func(r run) float64 { return ms(r.cpu) / float64(n) }
+		b.ReportMetric(cpuPerObject(limit), "limit-machine-cpu-ms/object")
+		b.ReportMetric(cpuPerObject(synced), "machine-cpu-ms/object")
+		reportWrites(b, "sync", synced, n)
+		reportWrites(b, "limit", limit, n)
+
+		down, up := obs.latencies()
+		b.ReportMetric(ms(percentile(down, 50)), "burst-p50-down-ms")
+		b.ReportMetric(ms(percentile(down, 99)), "burst-p99-down-ms")
+		b.ReportMetric(ms(percentile(up, 50)), "burst-p50-up-ms")
+		b.ReportMetric(ms(percentile(up, 99)), "burst-p99-up-ms")
+		b.ReportMetric(percentile(down, 99).Seconds()/rawBurst.Seconds(), "p99-down/raw-burst")
+		b.ReportMetric(percentile(up, 99).Seconds()/rawBurst.Seconds(), "p99-up/raw-burst")
+
+		b.ReportMetric(rate(limitDelete), "limit-deleted/s")
+		b.ReportMetric(rate(deleted), "deleted/s")
+		b.ReportMetric(rate(deleted)/rate(limitDelete), "x-limit-delete")
+		b.ReportMetric(writes(limitDelete), "limit-delete-writes/object")
+		b.ReportMetric(writes(deleted), "delete-writes/object")
+		b.ReportMetric(reads(deleted), "delete-reads/object")
+
+		b.ReportMetric(cpu/synced.took.Seconds(), "konnector-cores")
+		b.ReportMetric(cpu*1000/float64(n), "konnector-cpu-ms/object")
+		b.ReportMetric(rss0, "rss-before-MiB")
+		b.ReportMetric((rss1-rss0)/(float64(n)/1000), "rss-MiB-per-1000")
+	}
+	b.ReportMetric(rss(b, p.PID(), "VmHWM:"), "peak-MiB")
+	b.ReportMetric(0, "ns/op")
+}
+
+// warmUp syncs one object in each namespace and deletes it again.
+func warmUp(b *testing.B, cd, pd dynamic.Interface, namespaces []string) {
+	ctx := b.Context()
+	for _, ns := range namespaces {
+		_, err := cd.Resource(framework.Databases).Namespace(ns).Create(ctx, database(ns, "warm-up"), metav1.CreateOptions{})
+		require.NoError(b, err)
+	}
+	for _, ns := range namespaces {
+		framework.Eventually(b, func() (bool, string) {
+			_, err := pd.Resource(framework.Databases).Namespace(framework.ClusterNS+"-"+ns).Get(ctx, "warm-up", metav1.GetOptions{})
+			return err == nil, fmt.Sprintf("the warm-up copy of %s: %v", ns, err)
+		}, framework.WaitTimeout)
+		require.NoError(b, cd.Resource(framework.Databases).Namespace(ns).Delete(ctx, "warm-up", metav1.DeleteOptions{}))
+	}
+	for _, ns := range namespaces {
+		framework.Eventually(b, func() (bool, string) {
+			_, err := cd.Resource(framework.Databases).Namespace(ns).Get(ctx, "warm-up", metav1.GetOptions{})
+			return apierrors.IsNotFound(err), fmt.Sprintf("the warm-up object of %s is still there: %v", ns, err)
+		}, framework.WaitTimeout)
+	}
+}
+
+func rawObject(ns, name string) *unstructured.Unstructured {
+	u := database(ns, name)
+	u.SetAPIVersion(rawDatabases.GroupVersion().String())
+	return u
+}
+
+// rawFinalizer stands in for the konnector's finalizer in the limit.
+const rawFinalizer = "raw.example.com/sync"
+
+// minimalSync does, in order, the writes a spec-down/status-up sync of one
+// object needs: create it in the consumer, mark it (finalizer and synced
+// generation, one write), create its copy on the provider, write the
+// copy's status (the operator), and write the consumer's status.
+func minimalSync(ctx context.Context, cd, pd dynamic.Interface, ns, name string) error {
+	crc := cd.Resource(rawDatabases).Namespace(ns)
+	obj, err := crc.Create(ctx, rawObject(ns, name), metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	obj.SetFinalizers([]string{rawFinalizer})
+	obj.SetAnnotations(map[string]string{"raw.example.com/synced-generation": "1"})
+	if obj, err = crc.Update(ctx, obj, metav1.UpdateOptions{}); err != nil {
+		return err
+	}
+	prc := pd.Resource(rawDatabases).Namespace("raw-" + ns)
+	cp, err := prc.Create(ctx, rawObject("raw-"+ns, name), metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	status := map[string]any{"phase": "Ready"}
+	cp.Object["status"] = status
+	if _, err := prc.UpdateStatus(ctx, cp, metav1.UpdateOptions{}); err != nil {
+		return err
+	}
+	obj.Object["status"] = status
+	_, err = crc.UpdateStatus(ctx, obj, metav1.UpdateOptions{})
+	return err
+}
+
+// minimalDelete does the writes deleting a synced object needs: delete it
+// in the consumer (its finalizer holds it), delete the copy, release it.
+func minimalDelete(ctx context.Context, cd, pd dynamic.Interface, ns, name string) error {
+	crc := cd.Resource(rawDatabases).Namespace(ns)
+	if err := crc.Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+		return err
+	}
+	if err := pd.Resource(rawDatabases).Namespace("raw-"+ns).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+		return err
+	}
+	_, err := crc.Patch(ctx, name, types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+	return err
+}
+
+// run is what a measured run asked of each cluster, and how long it
+// took.
+type run struct {
+	consumer, provider framework.Requests
+	took               time.Duration
+	// cpu is what the whole machine spent meanwhile, all processes.
+	cpu time.Duration
+}
+
+// measure runs f and returns the requests both API servers served
+// meanwhile; profiled ends when the profiles taken meanwhile are written.
+func measure(b *testing.B, cons, prov *framework.Cluster, profiled func(), f func()) run {
+	b.Helper()
+	defer profiled()
+	c0, p0 := cons.Requests(b), prov.Requests(b)
+	busy0, _ := machineBusy(b)
+	start := time.Now()
+	f()
+	took := time.Since(start)
+	busy1, _ := machineBusy(b)
+	return run{
+		consumer: cons.Requests(b).Since(c0), provider: prov.Requests(b).Since(p0), took: took,
+		cpu: time.Duration((busy1 - busy0) / userHZ * float64(time.Second)),
+	}
+}
+
+// profiler takes CPU profiles of both API servers and the konnector
+// while a run goes on, when BENCH_PROFILE_DIR names a folder for them:
+// where the time goes.
+type profiler struct {
+	dir, konnector string
+	cons, prov     *framework.Cluster
+}
+
+// profileSeconds is how long each profile samples; runs of 1,000 objects
+// take longer.
+const profileSeconds = 8
+
+// during starts the profiles of a run and returns a function that waits
+// for them and writes them to <dir>/<benchmark>-<run>-<process>.pprof.
+func (p profiler) during(b *testing.B, run string) (written func()) {
+	if p.dir == "" {
+		return func() {}
+	}
+	ctx := b.Context()
+	var wg sync.WaitGroup
+	save := func(process string, get func() ([]byte, error)) {
+		wg.Go(func() {
+			raw, err := get()
+			if err != nil {
+				b.Errorf("profiling %s: %v", process, err)
+				return
+			}
+			if err := os.WriteFile(filepath.Join(p.dir, p.name(b, run, process)), raw, 0o600); err != nil {
+				b.Errorf("writing a profile: %v", err)
+			}
+		})
+	}
+	for _, c := range []*framework.Cluster{p.cons, p.prov} {
+		save(c.Name+"-apiserver", func() ([]byte, error) {
+			return c.Kube.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", strconv.Itoa(profileSeconds)).DoRaw(ctx)
+		})
+	}
+	save("konnector", func() ([]byte, error) { return p.get(ctx, fmt.Sprintf("profile?seconds=%d", profileSeconds)) })
+	return wg.Wait
+}
+
+// heap writes the konnector's heap profile after a run.
+func (p profiler) heap(b *testing.B, run string) {
+	if p.dir == "" {
+		return
+	}
+	raw, err := p.get(b.Context(), "heap?gc=1")
+	require.NoError(b, err)
+	require.NoError(b, os.WriteFile(filepath.Join(p.dir, p.name(b, run, "konnector-heap")), raw, 0o600))
+}
+
+func (p profiler) name(b *testing.B, run, process string) string {
+	return strings.NewReplacer("/", "-", ",", "-", "=", "").Replace(b.Name()) + "-" + run + "-" + process + ".pprof"
+}
+
+// get reads one of the konnector's pprof endpoints.
+func (p profiler) get(ctx context.Context, what string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.konnector+"/debug/pprof/"+what, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close() //nolint:errcheck
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", what, resp.Status)
+	}
+	return io.ReadAll(resp.Body)
+}
+
+// reportWrites reports the writes per object of a run by cluster, verb and
+// resource; what is below 0.01 per object (leases, the heartbeat) is
+// summed as "other".
+func reportWrites(b *testing.B, name string, r run, n int) {
+	for _, side := range []struct {
+		name string
+		reqs framework.Requests
+	}{{"consumer", r.consumer.Writes()}, {"provider", r.provider.Writes()}} {
+		var other float64
+		for kind, v := range side.reqs {
+			if per := v / float64(n); per >= 0.01 {
+				b.ReportMetric(per, fmt.Sprintf("%s-writes/object:%s:%s", name, side.name, kind))
+			} else {
+				other += per
+			}
+		}
+		b.ReportMetric(other, fmt.Sprintf("%s-writes/object:%s:other", name, side.name))
+	}
+}
+
+// observer watches both clusters during the synced burst. It stands in
+// for the provider's operator, writing each new copy's status, and
+// records when each object was created, its copy appeared, its status was
+// written and came back, and when it was gone.
+type observer struct {
+	mu                                sync.Mutex
+	createdAt, downAt, statusAt, upAt map[string]time.Time
+	ups, deletes                      atomic.Int64
+	// failure is the operator's last failed write.
+	failure error
+	stop    func()
+}
+
+func observe(b *testing.B, cd, pd dynamic.Interface, gvr schema.GroupVersionResource, prefix string, n int, operate bool) *observer {
+	b.Helper()
+	ctx, cancel := context.WithCancel(b.Context())
+	o := &observer{createdAt: map[string]time.Time{}, downAt: map[string]time.Time{}, statusAt: map[string]time.Time{}, upAt: map[string]time.Time{}}
+	ours := func(obj any) (*unstructured.Unstructured, bool) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		u, ok := obj.(*unstructured.Unstructured)
+		return u, ok && strings.HasPrefix(u.GetName(), prefix)
+	}
+	// Informers, not bare watches: under the burst an API server may
+	// close a watch it finds slow, and an informer watches again.
+	copies := make(chan *unstructured.Unstructured, n)
+	if !operate {
+		close(copies)
+	}
+	pf := dynamicinformer.NewDynamicSharedInformerFactory(pd, 0)
+	_, err := pf.ForResource(gvr).Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if u, ok := ours(obj); ok && o.record(o.downAt, u.GetName()) && operate {
+				copies <- u.DeepCopy()
+			}
+		},
+	})
+	require.NoError(b, err)
+	seen := func(obj any) {
+		if u, ok := ours(obj); ok {
+			if phase, _, _ := unstructured.NestedString(u.Object, "status", "phase"); phase == "Ready" && o.record(o.upAt, u.GetName()) {
+				o.ups.Add(1)
+			}
+		}
+	}
+	cf := dynamicinformer.NewDynamicSharedInformerFactory(cd, 0)
+	_, err = cf.ForResource(gvr).Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    seen,
+		UpdateFunc: func(_, obj any) { seen(obj) },
+		DeleteFunc: func(obj any) {
+			if _, ok := ours(obj); ok {
+				o.deletes.Add(1)
+			}
+		},
+	})
+	require.NoError(b, err)
+	pf.Start(ctx.Done())
+	cf.Start(ctx.Done())
+	pf.WaitForCacheSync(ctx.Done())
+	cf.WaitForCacheSync(ctx.Done())
+	// The operator, if asked for: as many workers as clients, so that
+	// it keeps up. Without one, copies are only counted.
+	var wg sync.WaitGroup
+	for range burstWorkers {
+		wg.Go(func() {
+			for {
+				select {
+				case u, ok := <-copies:
+					if !ok {
+						return
+					}
+					o.writeStatus(ctx, pd, u)
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+	}
+	o.stop = func() {
+		cancel()
+		wg.Wait()
+		pf.Shutdown()
+		cf.Shutdown()
+	}
+	b.Cleanup(o.stop)
+	return o
+}
+
+// record notes now as the first time of name in m; it reports whether it
+// was the first.
+func (o *observer) record(m map[string]time.Time, name string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, ok := m[name]; ok {
+		return false
+	}
+	m[name] = time.Now()
+	return true
+}
+
+func (o *observer) created(name string) { o.record(o.createdAt, name) }
+
+// writeStatus is the provider operator's status write of a new copy.
+func (o *observer) writeStatus(ctx context.Context, pd dynamic.Interface, u *unstructured.Unstructured) {
+	rc := pd.Resource(framework.Databases).Namespace(u.GetNamespace())
+	for ctx.Err() == nil {
+		u.Object["status"] = map[string]any{"phase": "Ready"}
+		o.mu.Lock()
+		o.statusAt[u.GetName()] = time.Now()
+		o.mu.Unlock()
+		_, err := rc.UpdateStatus(ctx, u, metav1.UpdateOptions{})
+		if !apierrors.IsConflict(err) {
+			if err != nil && ctx.Err() == nil {
+				o.mu.Lock()
+				o.failure = fmt.Errorf("the operator's status write of %s: %w", u.GetName(), err)
+				o.mu.Unlock()
+			}
+			return
+		}
+		if u, err = rc.Get(ctx, u.GetName(), metav1.GetOptions{}); err != nil {
+			return
+		}
+	}
+}
+
+// wait waits until c reaches n; the deadline grows with n.
+func (o *observer) wait(b *testing.B, c *atomic.Int64, n int) {
+	b.Helper()
+	deadline := time.Now().Add(time.Minute + time.Duration(n)*20*time.Millisecond)
+	for c.Load() < int64(n) {
+		o.mu.Lock()
+		failure := o.failure
+		o.mu.Unlock()
+		if failure != nil {
+			b.Fatal(failure)
+		}
+		if time.Now().After(deadline) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			b.Fatalf("%d of %d by the deadline; %d created, %d copies seen, %d statuses written, %d statuses back",
+				c.Load(), n, len(o.createdAt), len(o.downAt), len(o.statusAt), len(o.upAt))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// latencies returns each object's down and up latency.
+func (o *observer) latencies() (down, up []time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for name, c := range o.createdAt {
+		if d, ok := o.downAt[name]; ok {
+			down = append(down, d.Sub(c))
+		}
+		if s, ok := o.statusAt[name]; ok {
+			if u, ok := o.upAt[name]; ok {
+				up = append(up, u.Sub(s))
+			}
+		}
+	}
+	return down, up
+}
+
+func percentile(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return d[(len(d)-1)*p/100]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// rss returns a /proc status figure of a process (VmRSS:, VmHWM:) in MiB.
+func rss(b *testing.B, pid int, field string) float64 {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(b, err)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
+			kb, err := strconv.ParseFloat(f[1], 64)
+			require.NoError(b, err)
+			return kb / 1024
+		}
+	}
+	b.Fatalf("no %s in /proc status", field)
+	return 0
+}
