@@ -74,6 +74,14 @@ func (o *BackendOptions) BackendURL(t framework.TB) string {
 // returns its address once it serves the BindingProvider document.
 func StartBackend(t framework.TB, c *framework.Cluster, bins Programs, o BackendOptions) string {
 	t.Helper()
+	base, _ := StartBackendProcess(t, c, bins, o)
+	return base
+}
+
+// StartBackendProcess is StartBackend, and returns the backend's process
+// too, for what it costs.
+func StartBackendProcess(t framework.TB, c *framework.Cluster, bins Programs, o BackendOptions) (string, *framework.Process) {
+	t.Helper()
 	base := o.BackendURL(t)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bindery-system"}}
 	if _, err := c.Kube.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -91,7 +99,7 @@ func StartBackend(t framework.TB, c *framework.Cluster, bins Programs, o Backend
 	p := &framework.Process{Name: "bindery-backend", Path: bins["bindery-backend"], Log: c.LogWriter("bindery-backend"), Args: append(args, o.Args...)}
 	start(t, p)
 	WaitServing(t, base, p)
-	return base
+	return base, p
 }
 
 // WaitServing waits until a backend at base serves its BindingProvider

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -139,6 +140,7 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		cpu := cpuSeconds(b, p.PID()) - cpu0
 		rss1 := rss(b, p.PID(), "VmRSS:")
 		prof.heap(b, "synced")
+		live := prof.liveHeapMiB(b)
 		deleted := measure(b, cons, prov, prof.during(b, "deleted"), func() {
 			parallel(b, n, burstWorkers, func(i int) error {
 				return cd.Resource(framework.Databases).Namespace(nsOf(i)).Delete(ctx, fmt.Sprintf("b-%05d", i), metav1.DeleteOptions{})
@@ -161,6 +163,9 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		cpuPerObject := func(r run) float64 { return ms(r.cpu) / float64(n) }
 		b.ReportMetric(cpuPerObject(limit), "limit-machine-cpu-ms/object")
 		b.ReportMetric(cpuPerObject(synced), "machine-cpu-ms/object")
+		busy := func(r run) float64 { return r.cpu.Seconds() / r.took.Seconds() / float64(runtime.NumCPU()) }
+		b.ReportMetric(busy(limit), "limit-machine-busy")
+		b.ReportMetric(busy(synced), "machine-busy")
 		reportWrites(b, "sync", synced, n)
 		reportWrites(b, "limit", limit, n)
 
@@ -183,6 +188,7 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		b.ReportMetric(cpu*1000/float64(n), "konnector-cpu-ms/object")
 		b.ReportMetric(rss0, "rss-before-MiB")
 		b.ReportMetric((rss1-rss0)/(float64(n)/1000), "rss-MiB-per-1000")
+		b.ReportMetric(live, "live-heap-MiB")
 	}
 	b.ReportMetric(rss(b, p.PID(), "VmHWM:"), "peak-MiB")
 	b.ReportMetric(0, "ns/op")
@@ -328,6 +334,22 @@ func (p profiler) during(b *testing.B, run string) (written func()) {
 	}
 	save("konnector", func() ([]byte, error) { return p.get(ctx, fmt.Sprintf("profile?seconds=%d", profileSeconds)) })
 	return wg.Wait
+}
+
+// liveHeapMiB is the konnector's heap after a collection: what its caches
+// and queues hold.
+func (p profiler) liveHeapMiB(b *testing.B) float64 {
+	raw, err := p.get(b.Context(), "heap?debug=1&gc=1")
+	require.NoError(b, err)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "# HeapAlloc = "); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			require.NoError(b, err)
+			return n / (1 << 20)
+		}
+	}
+	b.Fatal("no HeapAlloc in the heap profile")
+	return 0
 }
 
 // heap writes the konnector's heap profile after a run.
