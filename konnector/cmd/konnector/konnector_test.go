@@ -168,6 +168,12 @@ func converged(ctx context.Context, cons, prov dynamic.Interface, namespaces []s
 // Ready.
 func setup(t testing.TB, namespaces []string, extra ...string) (cons, prov *framework.Cluster, consumerClient client.Client, p *framework.Process) {
 	t.Helper()
+	return setupWith(t, namespaces, func(cons *framework.Cluster) *framework.Process { return startKonnector(t, cons, extra...) })
+}
+
+// setupWith is setup with a konnector that start starts.
+func setupWith(t testing.TB, namespaces []string, start func(cons *framework.Cluster) *framework.Process) (cons, prov *framework.Cluster, consumerClient client.Client, p *framework.Process) {
+	t.Helper()
 	cs := framework.StartClusters(t, "provider", "consumer")
 	prov, cons = cs[0], cs[1]
 	framework.ProviderSide(t, prov)
@@ -178,7 +184,7 @@ func setup(t testing.TB, namespaces []string, extra ...string) (cons, prov *fram
 			require.NoError(t, consumerClient.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 		}
 	}
-	p = startKonnector(t, cons, extra...)
+	p = start(cons)
 	require.NoError(t, consumerClient.Create(t.Context(), framework.Binding()))
 	waitBinding(t, consumerClient, func(b *kubebindv1alpha1.APIServiceBinding) (bool, string) {
 		return conditions.IsTrue(b, "Ready"), "not Ready"
