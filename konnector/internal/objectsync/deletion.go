@@ -67,6 +67,12 @@ func (e *Engine) deleteCopy(ctx context.Context, obj *unstructured.Unstructured,
 	// no event comes: look again soon instead.
 	recheck := time.Minute
 	copyObj, ok := e.cachedCopy(pkey)
+	if ok && e.copiesIn() == isolation.ByName {
+		// A copy read by name is granted by name only while it exists:
+		// once it is gone, its watch cannot list again, and the cache may
+		// keep it. Read it live.
+		ok = false
+	}
 	if !ok {
 		if e.gone.saw(key, obj.GetUID()) {
 			return 0, nil
