@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -141,21 +139,11 @@ func snapshot(b *testing.B, c *framework.Cluster, backend *framework.Process) st
 			s.watches += v
 		}
 	}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", backend.PID()))
+	var err error
+	s.rssMiB, err = backend.MemoryMiB("VmRSS")
 	require.NoError(b, err)
-	for _, line := range strings.Split(string(status), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseFloat(f[1], 64)
-			require.NoError(b, err)
-			s.rssMiB = kb / 1024
-		}
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", backend.PID()))
+	s.cpuSeconds, err = backend.CPUSeconds()
 	require.NoError(b, err)
-	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	s.cpuSeconds = (utime + stime) / 100
 	return s
 }
 

@@ -29,16 +29,20 @@ import (
 // on this machine, for comparison.
 const upstreamPeakMiB = 92.0
 
-// cpuSeconds returns the CPU time a process has used.
-func cpuSeconds(b *testing.B, pid int) float64 {
+// cpuSeconds returns the CPU time process p has used.
+func cpuSeconds(b *testing.B, p *framework.Process) float64 {
 	b.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	s, err := p.CPUSeconds()
 	require.NoError(b, err)
-	// Fields after the command name, which is in parentheses.
-	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / userHZ
+	return s
+}
+
+// rss returns a memory figure of process p in MiB: VmRSS or VmHWM.
+func rss(b *testing.B, p *framework.Process, field string) float64 {
+	b.Helper()
+	mib, err := p.MemoryMiB(field)
+	require.NoError(b, err)
+	return mib
 }
 
 // userHZ is the unit of the CPU times in /proc: jiffies per second.
@@ -130,7 +134,7 @@ func BenchmarkSync1000(b *testing.B) {
 		require.NoError(b, raws.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}))
 
 		added, deleted, stop := countOn(b, pd, pns)
-		cpu := cpuSeconds(b, p.PID())
+		cpu := cpuSeconds(b, p)
 		busy0, total0 := machineBusy(b)
 		start = time.Now()
 		for i := range n {
@@ -140,7 +144,7 @@ func BenchmarkSync1000(b *testing.B) {
 		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "consumer-creates/s")
 		waitCount(b, added, n)
 		synced := float64(n) / time.Since(start).Seconds()
-		b.ReportMetric((cpuSeconds(b, p.PID())-cpu)/time.Since(start).Seconds(), "konnector-cores")
+		b.ReportMetric((cpuSeconds(b, p)-cpu)/time.Since(start).Seconds(), "konnector-cores")
 		busy1, total1 := machineBusy(b)
 		b.ReportMetric((busy1-busy0)/(total1-total0), "machine-busy")
 		b.ReportMetric((busy1-busy0)*1000/userHZ/n, "synced-cpu-ms/object")
@@ -159,7 +163,7 @@ func BenchmarkSync1000(b *testing.B) {
 		b.ReportMetric(deletes, "deleted/s")
 		b.ReportMetric(deletes/synced, "delete/create")
 	}
-	rss := rss(b, p.PID(), "VmHWM:")
+	rss := rss(b, p, "VmHWM")
 	b.ReportMetric(rss, "peak-MiB")
 	b.ReportMetric(rss/upstreamPeakMiB, "x-upstream-MiB")
 	b.ReportMetric(0, "ns/op")

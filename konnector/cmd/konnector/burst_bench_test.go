@@ -126,8 +126,8 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		rawObs.stop()
 
 		obs := observe(b, cd, pd, framework.Databases, "b-", n, true)
-		rss0 := rss(b, p.PID(), "VmRSS:")
-		cpu0 := cpuSeconds(b, p.PID())
+		rss0 := rss(b, p, "VmRSS")
+		cpu0 := cpuSeconds(b, p)
 		synced := measure(b, cons, prov, prof.during(b, "synced"), func() {
 			parallel(b, n, burstWorkers, func(i int) error {
 				name := fmt.Sprintf("b-%05d", i)
@@ -137,8 +137,8 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 			})
 			obs.wait(b, &obs.ups, n)
 		})
-		cpu := cpuSeconds(b, p.PID()) - cpu0
-		rss1 := rss(b, p.PID(), "VmRSS:")
+		cpu := cpuSeconds(b, p) - cpu0
+		rss1 := rss(b, p, "VmRSS")
 		prof.heap(b, "synced")
 		live := prof.liveHeapMiB(b)
 		deleted := measure(b, cons, prov, prof.during(b, "deleted"), func() {
@@ -190,7 +190,7 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		b.ReportMetric((rss1-rss0)/(float64(n)/1000), "rss-MiB-per-1000")
 		b.ReportMetric(live, "live-heap-MiB")
 	}
-	b.ReportMetric(rss(b, p.PID(), "VmHWM:"), "peak-MiB")
+	b.ReportMetric(rss(b, p, "VmHWM"), "peak-MiB")
 	b.ReportMetric(0, "ns/op")
 }
 
@@ -576,19 +576,3 @@ func percentile(d []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// rss returns a /proc status figure of a process (VmRSS:, VmHWM:) in MiB.
-func rss(b *testing.B, pid int, field string) float64 {
-	b.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	require.NoError(b, err)
-	for _, line := range strings.Split(string(raw), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
-			kb, err := strconv.ParseFloat(f[1], 64)
-			require.NoError(b, err)
-			return kb / 1024
-		}
-	}
-	b.Fatalf("no %s in /proc status", field)
-	return 0
-}
