@@ -109,13 +109,9 @@ func ClaimCopyPolicy(roleLabel, claimLabel string) (*admissionregistrationv1.Val
 		ObjectMeta: metav1.ObjectMeta{Name: ClaimCopyPolicyName},
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
-			MatchConstraints: &admissionregistrationv1.MatchResources{
-				NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: roleLabel, Operator: metav1.LabelSelectorOpExists}}},
-				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete},
-					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"secrets", "configmaps"}, Scope: ptr.To(admissionregistrationv1.NamespacedScope)},
-				}}},
-			},
+			MatchConstraints: coreInLabelledNamespaces(roleLabel,
+				[]admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete},
+				"secrets", "configmaps"),
 			MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "bindery-konnector", Expression: konnectorUser}},
 			Validations: []admissionregistrationv1.Validation{{
 				Expression: `(request.operation == "DELETE" || ` + labelled("object") + `) && ` +
@@ -143,13 +139,9 @@ func TokenSecretPolicy(roleLabel string) (*admissionregistrationv1.ValidatingAdm
 		ObjectMeta: metav1.ObjectMeta{Name: TokenSecretPolicyName},
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
-			MatchConstraints: &admissionregistrationv1.MatchResources{
-				NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: roleLabel, Operator: metav1.LabelSelectorOpExists}}},
-				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"secrets"}, Scope: ptr.To(admissionregistrationv1.NamespacedScope)},
-				}}},
-			},
+			MatchConstraints: coreInLabelledNamespaces(roleLabel,
+				[]admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+				"secrets"),
 			Validations: []admissionregistrationv1.Validation{{
 				Expression: `!has(object.type) || object.type != "kubernetes.io/service-account-token"`,
 				Message:    "service-account token Secrets cannot be created in Bindery's consumer namespaces",
@@ -158,6 +150,18 @@ func TokenSecretPolicy(roleLabel string) (*admissionregistrationv1.ValidatingAdm
 		},
 	}
 	return policy, denyBinding(TokenSecretPolicyName)
+}
+
+// coreInLabelledNamespaces matches ops on core resources in the
+// namespaces labelled roleLabel.
+func coreInLabelledNamespaces(roleLabel string, ops []admissionregistrationv1.OperationType, resources ...string) *admissionregistrationv1.MatchResources {
+	return &admissionregistrationv1.MatchResources{
+		NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: roleLabel, Operator: metav1.LabelSelectorOpExists}}},
+		ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+			Operations: ops,
+			Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: resources, Scope: ptr.To(admissionregistrationv1.NamespacedScope)},
+		}}},
+	}
 }
 
 // denyBinding binds the policy of name to every request it matches, and
