@@ -12,6 +12,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 )
@@ -33,14 +34,28 @@ func ReadExport(annotations map[string]string) (ExportSettings, error) {
 	if s.Claims, err = readClaims(annotations, binderyv1alpha1.PermissionClaimsAnnotation); err != nil {
 		return ExportSettings{}, err
 	}
-	if raw := annotations[binderyv1alpha1.ConsumerNamespacesAnnotation]; raw != "" {
-		for _, ns := range strings.Split(raw, ",") {
-			if ns = strings.TrimSpace(ns); ns != "" && !slices.Contains(s.Namespaces, ns) {
-				s.Namespaces = append(s.Namespaces, ns)
-			}
+	s.Namespaces = SplitNamespaces(annotations[binderyv1alpha1.ConsumerNamespacesAnnotation])
+	return s, nil
+}
+
+// SplitNamespaces parses a comma-separated list of namespaces, each once,
+// in their order; nil when there is none.
+func SplitNamespaces(raw string) []string {
+	var out []string
+	for _, ns := range strings.Split(raw, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" && !slices.Contains(out, ns) {
+			out = append(out, ns)
 		}
 	}
-	return s, nil
+	return out
+}
+
+// JoinNamespaces is the annotation value of a list of namespaces: sorted,
+// each once, comma-separated.
+func JoinNamespaces(namespaces []string) string {
+	sorted := slices.Clone(namespaces)
+	slices.Sort(sorted)
+	return strings.Join(slices.Compact(sorted), ",")
 }
 
 // WriteExport encodes the settings into an export's annotations, and
@@ -54,6 +69,12 @@ func (s ExportSettings) WriteExport(annotations map[string]string) error {
 		annotations[binderyv1alpha1.ConsumerNamespacesAnnotation] = strings.Join(s.Namespaces, ",")
 	}
 	return nil
+}
+
+// Covers reports whether the export's service covers consumer namespace
+// ns.
+func (s ExportSettings) Covers(ns string) bool {
+	return len(s.Namespaces) == 0 || slices.Contains(s.Namespaces, ns)
 }
 
 // Key is a stable string of the settings, for telling whether they
@@ -72,6 +93,22 @@ type BindingSettings struct {
 	// SchemaUpdatePolicy is how the konnector follows the provider's
 	// schema changes: NonBreaking (the default when empty) or Never.
 	SchemaUpdatePolicy binderyv1alpha1.SchemaUpdatePolicy
+	// Export names the APIServiceExport the binding binds, when it is not
+	// the binding's name.
+	Export string
+	// Namespaces, when not empty, are the only consumer namespaces the
+	// binding syncs (kubectl bind --namespace).
+	Namespaces []string
+}
+
+// ExportOf returns the name of the APIServiceExport that the binding of
+// name, with these annotations, binds: the binding's own name unless
+// ExportAnnotation names another.
+func ExportOf(name string, annotations map[string]string) string {
+	if e := annotations[binderyv1alpha1.ExportAnnotation]; e != "" {
+		return e
+	}
+	return name
 }
 
 // ReadBinding decodes the settings from a binding's annotations.
@@ -80,7 +117,17 @@ func ReadBinding(annotations map[string]string) (BindingSettings, error) {
 	if err != nil {
 		return BindingSettings{}, err
 	}
-	s := BindingSettings{AcceptedClaims: claims, SchemaUpdatePolicy: binderyv1alpha1.SchemaUpdatePolicy(annotations[binderyv1alpha1.SchemaUpdatePolicyAnnotation])}
+	s := BindingSettings{
+		AcceptedClaims:     claims,
+		SchemaUpdatePolicy: binderyv1alpha1.SchemaUpdatePolicy(annotations[binderyv1alpha1.SchemaUpdatePolicyAnnotation]),
+		Export:             annotations[binderyv1alpha1.ExportAnnotation],
+		Namespaces:         SplitNamespaces(annotations[binderyv1alpha1.BindingNamespacesAnnotation]),
+	}
+	for _, ns := range s.Namespaces {
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return BindingSettings{}, fmt.Errorf("the %s annotation names %q, which is not a namespace name: %s", binderyv1alpha1.BindingNamespacesAnnotation, ns, strings.Join(errs, "; "))
+		}
+	}
 	switch s.SchemaUpdatePolicy {
 	case "", binderyv1alpha1.SchemaUpdateNonBreaking, binderyv1alpha1.SchemaUpdateNever:
 	default:
@@ -93,9 +140,17 @@ func ReadBinding(annotations map[string]string) (BindingSettings, error) {
 // WriteBinding encodes the settings into a binding's annotations, and
 // removes the annotations of settings that are empty.
 func (s BindingSettings) WriteBinding(annotations map[string]string) error {
-	delete(annotations, binderyv1alpha1.SchemaUpdatePolicyAnnotation)
+	for _, k := range []string{binderyv1alpha1.SchemaUpdatePolicyAnnotation, binderyv1alpha1.ExportAnnotation, binderyv1alpha1.BindingNamespacesAnnotation} {
+		delete(annotations, k)
+	}
 	if s.SchemaUpdatePolicy != "" {
 		annotations[binderyv1alpha1.SchemaUpdatePolicyAnnotation] = string(s.SchemaUpdatePolicy)
+	}
+	if s.Export != "" {
+		annotations[binderyv1alpha1.ExportAnnotation] = s.Export
+	}
+	if len(s.Namespaces) > 0 {
+		annotations[binderyv1alpha1.BindingNamespacesAnnotation] = JoinNamespaces(s.Namespaces)
 	}
 	return writeClaims(annotations, binderyv1alpha1.AcceptedClaimsAnnotation, s.AcceptedClaims)
 }

@@ -55,7 +55,7 @@ func TestReadExportRefusesBrokenClaims(t *testing.T) {
 }
 
 func TestBindingSettingsRoundTrip(t *testing.T) {
-	s := BindingSettings{SchemaUpdatePolicy: binderyv1alpha1.SchemaUpdateNever, AcceptedClaims: []binderyv1alpha1.PermissionClaim{
+	s := BindingSettings{SchemaUpdatePolicy: binderyv1alpha1.SchemaUpdateNever, Export: "widgets.example.com", Namespaces: []string{"team-a", "team-b"}, AcceptedClaims: []binderyv1alpha1.PermissionClaim{
 		{Resource: "secrets", Direction: binderyv1alpha1.ClaimProviderToConsumer, Selector: binderyv1alpha1.ClaimSelector{Names: []string{"conn"}}},
 		{Resource: "configmaps", Direction: binderyv1alpha1.ClaimConsumerToProvider, Selector: binderyv1alpha1.ClaimSelector{Names: []string{"cfg"}}},
 		{Resource: "secrets", Direction: binderyv1alpha1.ClaimConsumerToProvider, Selector: binderyv1alpha1.ClaimSelector{Names: []string{"ca"}}},
@@ -80,6 +80,29 @@ func TestBindingSettingsRoundTrip(t *testing.T) {
 	assert.ErrorContains(t, err, "bindery.dev/accepted-claims annotation is not a list of permission claims")
 	_, err = ReadBinding(map[string]string{binderyv1alpha1.SchemaUpdatePolicyAnnotation: "Always"})
 	assert.ErrorContains(t, err, `is "Always"; it may be NonBreaking or Never`)
+	_, err = ReadBinding(map[string]string{binderyv1alpha1.BindingNamespacesAnnotation: "team-a,Team_B"})
+	assert.ErrorContains(t, err, `names "Team_B", which is not a namespace name`)
+}
+
+func TestNamespaceLists(t *testing.T) {
+	for _, tc := range []struct {
+		raw  string
+		want []string
+		join string
+	}{
+		{raw: "", want: nil, join: ""},
+		{raw: "b, a,b,,", want: []string{"b", "a"}, join: "a,b"},
+		{raw: "team-a", want: []string{"team-a"}, join: "team-a"},
+	} {
+		got := SplitNamespaces(tc.raw)
+		assert.Equal(t, tc.want, got, tc.raw)
+		assert.Equal(t, tc.join, JoinNamespaces(got), tc.raw)
+	}
+}
+
+func TestExportOf(t *testing.T) {
+	assert.Equal(t, "widgets.example.com", ExportOf("widgets.example.com", nil))
+	assert.Equal(t, "widgets.example.com", ExportOf("widgets.example.com-team-b", map[string]string{binderyv1alpha1.ExportAnnotation: "widgets.example.com"}))
 }
 
 func TestSplit(t *testing.T) {

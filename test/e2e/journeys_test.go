@@ -170,14 +170,20 @@ func tryList(r dynamic.ResourceInterface) error {
 // <name>-conn, in namespace default.
 func (k *consumer) createDatabase(t *testing.T, name, size string) {
 	t.Helper()
+	k.createDatabaseIn(t, "default", name, size)
+}
+
+// createDatabaseIn creates a database in namespace ns.
+func (k *consumer) createDatabaseIn(t *testing.T, ns, name, size string) {
+	t.Helper()
 	obj := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "db.example.com/v1", "kind": "Database",
-		"metadata": map[string]any{"namespace": "default", "name": name},
+		"metadata": map[string]any{"namespace": ns, "name": name},
 		"spec":     map[string]any{"size": size, "writeConnectionSecretToRef": map[string]any{"name": name + "-conn"}},
 	}}
 	// The API server may take a moment to serve a CRD it just created.
 	framework.Eventually(t, func() (bool, string) {
-		_, err := k.dyn.Resource(databases).Namespace("default").Create(t.Context(), obj, metav1.CreateOptions{})
+		_, err := k.dyn.Resource(databases).Namespace(ns).Create(t.Context(), obj, metav1.CreateOptions{})
 		return err == nil, fmt.Sprint(err)
 	}, framework.WaitTimeout)
 }
@@ -186,10 +192,17 @@ func (k *consumer) createDatabase(t *testing.T, name, size string) {
 // consumer's database.
 func (k *consumer) waitReady(t *testing.T, name string) *unstructured.Unstructured {
 	t.Helper()
+	return k.waitReadyIn(t, "default", name)
+}
+
+// waitReadyIn waits until the provider's status, Ready, reaches the
+// consumer's database in namespace ns.
+func (k *consumer) waitReadyIn(t *testing.T, ns, name string) *unstructured.Unstructured {
+	t.Helper()
 	var db *unstructured.Unstructured
 	framework.Eventually(t, func() (bool, string) {
 		var err error
-		db, err = k.dyn.Resource(databases).Namespace("default").Get(t.Context(), name, metav1.GetOptions{})
+		db, err = k.dyn.Resource(databases).Namespace(ns).Get(t.Context(), name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}

@@ -20,6 +20,28 @@ const (
 	// konnector follows the provider's schema changes: NonBreaking (the
 	// default) or Never.
 	SchemaUpdatePolicyAnnotation = "bindery.dev/schema-update-policy"
+	// ExportAnnotation, on an APIServiceBinding, names the
+	// APIServiceExport it binds when the binding's name is not the
+	// export's: a second binding of one resource, from another provider,
+	// for other namespaces.
+	ExportAnnotation = "bindery.dev/export"
+	// BindingNamespacesAnnotation, on an APIServiceBinding, holds the
+	// comma-separated consumer namespaces the binding is limited to
+	// (kubectl bind --namespace); absent means all of them. Bindings of
+	// one resource from several providers must each be limited, to
+	// namespaces no other binding of it serves.
+	BindingNamespacesAnnotation = "bindery.dev/namespaces"
+	// ServingNamespacesAnnotation, on a namespace-limited
+	// APIServiceBinding, is written by the konnector: the consumer
+	// namespaces the binding serves now. It differs from
+	// BindingNamespacesAnnotation while a namespace the binding gives up
+	// still holds objects, or one it asks for is served by another binding.
+	ServingNamespacesAnnotation = "bindery.dev/serving-namespaces"
+	// ExportSchemaAnnotation, on a namespace-limited APIServiceBinding, is
+	// written by the konnector: the hash of the schema its provider's
+	// export offers. A CRD that several bindings share changes only when
+	// they all offer the same schema.
+	ExportSchemaAnnotation = "bindery.dev/export-schema"
 )
 
 // ClusterNamespaceLabel, on a cluster-scoped provider copy, names the

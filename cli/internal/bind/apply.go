@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/contract"
 	"github.com/bindery-dev/bindery/apis/kubeconfig"
 )
 
@@ -53,6 +54,10 @@ type ApplyOptions struct {
 	// Out receives the phases; Verbose adds their durations.
 	Out     io.Writer
 	Verbose bool
+	// Namespaces, when set, limit the bindings to these consumer
+	// namespaces (--namespace): one resource can then be bound from
+	// several providers, each for its own namespaces.
+	Namespaces []string
 	// DryRun prints every object the bind would create or change, as
 	// YAML, and changes nothing.
 	DryRun bool
@@ -130,11 +135,12 @@ func Apply(ctx context.Context, resp *kubebindv1alpha1.BindingResponse, o ApplyO
 		return nil, err
 	}
 
-	if err := checkNotBoundElsewhere(ctx, consumer, resp, o.Namespace, SecretName(host, providerNS), host); err != nil {
+	plan, err := planBindings(ctx, consumer, resp, o.Namespace, SecretName(host, providerNS), host, o.Namespaces)
+	if err != nil {
 		return nil, err
 	}
 	if o.DryRun {
-		return nil, printDryRun(ctx, consumer, resp, o, host, providerNS)
+		return nil, printDryRun(ctx, consumer, resp, o, host, providerNS, plan)
 	}
 	secret, err := ensureSecret(ctx, kube, o.Namespace, host, providerNS, resp.Kubeconfig, accepted)
 	if err != nil {
@@ -169,11 +175,12 @@ func Apply(ctx context.Context, resp *kubebindv1alpha1.BindingResponse, o ApplyO
 	if err := ensureBindingCRD(ctx, o.Consumer); err != nil {
 		return res, err
 	}
-	for _, name := range res.Resources {
-		if err := ensureBinding(ctx, consumer, name, o.Namespace, secret, claims[name]); err != nil {
+	for _, export := range res.Resources {
+		settings := contract.BindingSettings{AcceptedClaims: claims[export], Namespaces: o.Namespaces}
+		if err := ensureBinding(ctx, consumer, plan[export], export, o.Namespace, secret, settings); err != nil {
 			return res, err
 		}
-		res.Bindings = append(res.Bindings, name)
+		res.Bindings = append(res.Bindings, plan[export])
 	}
 	ph.done("Created APIServiceBinding(s) %s", strings.Join(res.Bindings, ", "))
 

@@ -2,7 +2,11 @@ package bind
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
@@ -46,19 +50,32 @@ func ensureBindingCRD(ctx context.Context, cfg *rest.Config) error {
 	return nil
 }
 
-// ensureBinding applies the binding of a resource, recording the claims
-// the user accepted with it.
-func ensureBinding(ctx context.Context, consumer dynamic.Interface, name, ns, secret string, accepted []binderyv1alpha1.PermissionClaim) error {
+// bindingObject is the binding name of export, with its kubeconfig in
+// Secret ns/secret, and the settings kubectl bind records on it.
+func bindingObject(name, export, ns, secret string, settings contract.BindingSettings) (*unstructured.Unstructured, error) {
 	b := &unstructured.Unstructured{}
 	b.SetAPIVersion(kubebindv1alpha1.SchemeGroupVersion.String())
 	b.SetKind("APIServiceBinding")
 	b.SetName(name)
-	annotations := map[string]string{ResourcesAnnotation: name}
-	if err := (contract.BindingSettings{AcceptedClaims: accepted}).WriteBinding(annotations); err != nil {
-		return err
+	if name != export {
+		settings.Export = export
+	}
+	annotations := map[string]string{ResourcesAnnotation: export}
+	if err := settings.WriteBinding(annotations); err != nil {
+		return nil, err
 	}
 	b.SetAnnotations(annotations)
 	_ = unstructured.SetNestedMap(b.Object, map[string]any{"name": secret, "namespace": ns, "key": "kubeconfig"}, "spec", "kubeconfigSecretRef")
+	return b, nil
+}
+
+// ensureBinding applies the binding of a resource, recording the claims
+// the user accepted with it and the namespaces it is limited to.
+func ensureBinding(ctx context.Context, consumer dynamic.Interface, name, export, ns, secret string, settings contract.BindingSettings) error {
+	b, err := bindingObject(name, export, ns, secret, settings)
+	if err != nil {
+		return err
+	}
 	if _, err := consumer.Resource(Bindings).Apply(ctx, name, b, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
 		if apierrors.IsNotFound(err) {
 			return hinted(err, "the consumer cluster does not serve APIServiceBindings yet", "deploy the konnector (drop --skip-konnector), which installs them")
@@ -115,41 +132,105 @@ func ProviderOf(ctx context.Context, kube kubernetes.Interface, b *unstructured.
 	return d, p.Namespace, nil
 }
 
-// checkNotBoundElsewhere refuses, before anything is written, to bind a
-// resource that a binding already binds from another provider: applying
-// the binding again would re-point it, abandoning the first provider's
-// copies and heartbeat. Binding again from the same provider (the same
-// kubeconfig Secret) is fine.
-func checkNotBoundElsewhere(ctx context.Context, consumer dynamic.Interface, resp *kubebindv1alpha1.BindingResponse, ns, secret, host string) error {
+// planBindings names the binding of each resource a bind would bind, and
+// refuses, before anything is written, what would take a resource or a
+// namespace from another provider's binding: binding again would re-point
+// it, abandoning the first provider's copies and heartbeat. Binding again
+// from the same provider (the same kubeconfig Secret) reuses its binding.
+// A resource can be bound from several providers only by bindings limited
+// to namespaces, each to its own (namespaces, from --namespace).
+func planBindings(ctx context.Context, consumer dynamic.Interface, resp *kubebindv1alpha1.BindingResponse, ns, secret, host string, namespaces []string) (map[string]string, error) {
+	list, err := consumer.Resource(Bindings).List(ctx, metav1.ListOptions{})
+	if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
+		list = &unstructured.UnstructuredList{}
+	} else if err != nil {
+		return nil, consumerError(err, "listing APIServiceBindings")
+	}
+	plan := map[string]string{}
 	for _, raw := range resp.Requests {
 		req, err := decodeRequest(raw)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		resources, _, _ := unstructured.NestedSlice(req.Object, "spec", "resources")
 		for _, r := range resources {
 			m, _ := r.(map[string]any)
-			name := fmt.Sprintf("%v.%v", m["resource"], m["group"])
-			b, err := consumer.Resource(Bindings).Get(ctx, name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
-				continue
-			} else if err != nil {
-				return consumerError(err, "reading APIServiceBinding "+name)
+			export := fmt.Sprintf("%v.%v", m["resource"], m["group"])
+			name, err := planBinding(list.Items, export, ns, secret, host, namespaces)
+			if err != nil {
+				return nil, err
 			}
-			refNS, _, _ := unstructured.NestedString(b.Object, "spec", "kubeconfigSecretRef", "namespace")
-			refName, _, _ := unstructured.NestedString(b.Object, "spec", "kubeconfigSecretRef", "name")
-			if refNS == ns && refName == secret {
-				continue
-			}
-			other, _, _ := unstructured.NestedString(b.Object, "status", "providerPrettyName")
-			if other == "" {
-				other = "another provider"
-			}
-			return hinted(nil,
-				fmt.Sprintf("%s is already bound from %s (APIServiceBinding %s, kubeconfig in Secret %s/%s); binding it from %s would re-point it and abandon that provider's objects; nothing was changed",
-					name, other, name, refNS, refName, host),
-				"keep the existing binding, or unbind it first (kubectl bind unbind "+name+") and bind again")
+			plan[export] = name
 		}
 	}
-	return nil
+	return plan, nil
+}
+
+// planBinding names the binding of one export, or says why it cannot be
+// bound.
+func planBinding(bindings []unstructured.Unstructured, export, ns, secret, host string, namespaces []string) (string, error) {
+	taken := map[string]bool{}
+	var others []unstructured.Unstructured
+	for _, b := range bindings {
+		taken[b.GetName()] = true
+		if contract.ExportOf(b.GetName(), b.GetAnnotations()) == export {
+			others = append(others, b)
+		}
+	}
+	var reuse string
+	for _, b := range others {
+		refNS, _, _ := unstructured.NestedString(b.Object, "spec", "kubeconfigSecretRef", "namespace")
+		refName, _, _ := unstructured.NestedString(b.Object, "spec", "kubeconfigSecretRef", "name")
+		if refNS == ns && refName == secret {
+			reuse = b.GetName()
+			continue
+		}
+		other, _, _ := unstructured.NestedString(b.Object, "status", "providerPrettyName")
+		if other == "" {
+			other = "another provider"
+		}
+		theirs := contract.SplitNamespaces(b.GetAnnotations()[binderyv1alpha1.BindingNamespacesAnnotation])
+		where := fmt.Sprintf("APIServiceBinding %s, kubeconfig in Secret %s/%s", b.GetName(), refNS, refName)
+		switch {
+		case len(namespaces) == 0:
+			return "", hinted(nil,
+				fmt.Sprintf("%s is already bound from %s (%s); binding it from %s for every namespace would re-point it and abandon that provider's objects; nothing was changed",
+					export, other, where, host),
+				"keep the existing binding, or unbind it first (kubectl bind unbind "+b.GetName()+") and bind again; "+
+					"or bind it from here for other namespaces only, with --namespace")
+		case len(theirs) == 0:
+			return "", hinted(nil,
+				fmt.Sprintf("%s is already bound from %s for every namespace (%s); nothing was changed", export, other, where),
+				"one resource can come from several providers only by bindings limited to namespaces: unbind it (kubectl bind unbind "+b.GetName()+
+					") and bind both with --namespace")
+		}
+		if both := intersect(theirs, namespaces); len(both) > 0 {
+			return "", hinted(nil,
+				fmt.Sprintf("namespace(s) %s already get %s from %s (%s); a namespace gets a resource from one provider only; nothing was changed",
+					strings.Join(both, ", "), export, other, where),
+				"bind this provider for other namespaces, or move the namespace: delete its objects of "+export+", unbind it there, then bind again")
+		}
+	}
+	switch {
+	case reuse != "":
+		return reuse, nil
+	case !taken[export]:
+		return export, nil
+	}
+	name := export + "-" + strings.Join(namespaces, "-")
+	if len(name) > 253 || taken[name] {
+		sum := sha256.Sum256([]byte(strings.Join(namespaces, ",") + "@" + secret))
+		name = fmt.Sprintf("%.200s-%s", export, hex.EncodeToString(sum[:5]))
+	}
+	return name, nil
+}
+
+func intersect(a, b []string) []string {
+	var out []string
+	for _, v := range a {
+		if slices.Contains(b, v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }

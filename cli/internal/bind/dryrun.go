@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 
+	"github.com/bindery-dev/bindery/apis/contract"
 	"github.com/bindery-dev/bindery/konnector/deploy"
 )
 
@@ -17,7 +18,7 @@ import (
 // printDryRun prints what a bind would create: the Secret (without the
 // credentials), the requests on the provider, the bindings and the
 // konnector's objects.
-func printDryRun(ctx context.Context, consumer dynamic.Interface, resp *kubebindv1alpha1.BindingResponse, o ApplyOptions, host, providerNS string) error {
+func printDryRun(ctx context.Context, consumer dynamic.Interface, resp *kubebindv1alpha1.BindingResponse, o ApplyOptions, host, providerNS string, plan map[string]string) error {
 	var objs []*unstructured.Unstructured
 	secret := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "v1", "kind": "Secret",
@@ -36,13 +37,13 @@ func printDryRun(ctx context.Context, consumer dynamic.Interface, resp *kubebind
 		resources, _, _ := unstructured.NestedSlice(req.Object, "spec", "resources")
 		for _, r := range resources {
 			m, _ := r.(map[string]any)
-			b := &unstructured.Unstructured{}
-			b.SetAPIVersion(kubebindv1alpha1.SchemeGroupVersion.String())
-			b.SetKind("APIServiceBinding")
-			b.SetName(fmt.Sprintf("%v.%v", m["resource"], m["group"]))
-			_ = unstructured.SetNestedMap(b.Object, map[string]any{"name": secret.GetName(), "namespace": o.Namespace, "key": "kubeconfig"}, "spec", "kubeconfigSecretRef")
+			export := fmt.Sprintf("%v.%v", m["resource"], m["group"])
+			b, err := bindingObject(plan[export], export, o.Namespace, secret.GetName(), contract.BindingSettings{Namespaces: o.Namespaces})
+			if err != nil {
+				return err
+			}
 			objs = append(objs, b)
-			bound = append(bound, deploy.Binding{Name: b.GetName(), Group: fmt.Sprint(m["group"]), Resource: fmt.Sprint(m["resource"])})
+			bound = append(bound, deploy.Binding{Name: export, Group: fmt.Sprint(m["group"]), Resource: fmt.Sprint(m["resource"])})
 		}
 	}
 	if !o.SkipKonnector {

@@ -186,9 +186,12 @@ func KonnectorManifests(ctx context.Context, consumer dynamic.Interface, ns, ima
 	}
 	if list != nil {
 		for _, b := range list.Items {
-			resource, group, ok := strings.Cut(b.GetName(), ".")
-			if ok && !slices.ContainsFunc(bound, func(x deploy.Binding) bool { return x.Name == b.GetName() }) {
-				bound = append(bound, deploy.Binding{Name: b.GetName(), Group: group, Resource: resource})
+			// Two bindings of one resource, limited to different
+			// namespaces, need one grant.
+			crd := contract.ExportOf(b.GetName(), b.GetAnnotations())
+			resource, group, ok := strings.Cut(crd, ".")
+			if ok && !slices.ContainsFunc(bound, func(x deploy.Binding) bool { return x.Name == crd }) {
+				bound = append(bound, deploy.Binding{Name: crd, Group: group, Resource: resource})
 			}
 			settings, err := contract.ReadBinding(b.GetAnnotations())
 			if err != nil {

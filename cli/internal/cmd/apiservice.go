@@ -26,6 +26,7 @@ type apiserviceOptions struct {
 	konnectorImage   string
 	timeout          time.Duration
 	dryRun           bool
+	namespaces       []string
 	insecureTLS      bool
 }
 
@@ -61,7 +62,7 @@ from files, and then does what kubectl bind <url> does after the login.`,
 			}
 			res, err := bind.Apply(cmd.Context(), resp, bind.ApplyOptions{
 				Consumer: c.config, SkipKonnector: o.skipKonnector, KonnectorImage: o.konnectorImage, ProviderInsecureTLS: o.insecureTLS,
-				Timeout: o.timeout, Out: streams.Out, Verbose: *verbose, DryRun: o.dryRun,
+				Timeout: o.timeout, Out: streams.Out, Verbose: *verbose, DryRun: o.dryRun, Namespaces: o.namespaces,
 			})
 			if err != nil {
 				fmt.Fprint(streams.ErrOut, res.Leftovers()) //nolint:errcheck
@@ -81,6 +82,7 @@ from files, and then does what kubectl bind <url> does after the login.`,
 	cmd.Flags().BoolVar(&o.insecureTLS, "provider-insecure-skip-tls-verify", false, "Accept a provider kubeconfig that skips TLS verification.")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 2*time.Minute, "How long to wait for the provider and for the binding to be Ready.")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "Print every object the bind would create, and create nothing.")
+	cmd.Flags().StringSliceVarP(&o.namespaces, "namespace", "n", nil, namespaceFlagHelp)
 	return cmd
 }
 

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/cli/internal/bind"
 )
 
@@ -59,6 +60,9 @@ func list(ctx context.Context, d dynamic.Interface, kube kubernetes.Interface, o
 		resources := b.GetAnnotations()[bind.ResourcesAnnotation]
 		if resources == "" {
 			resources = b.GetName()
+		}
+		if ns := b.GetAnnotations()[binderyv1alpha1.BindingNamespacesAnnotation]; ns != "" {
+			resources += " in " + ns
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", b.GetName(), provider, resources, ready, heartbeatAge(ctx, kube, &b, now), msg) //nolint:errcheck
 	}

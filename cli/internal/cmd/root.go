@@ -28,11 +28,15 @@ type bindOptions struct {
 	dryRun         bool
 	insecureHTTP   bool
 	insecureTLS    bool
+	namespaces     []string
 }
 
 // NewRoot returns `kubectl bind`.
 func NewRoot(streams genericiooptions.IOStreams) *cobra.Command {
 	o := &bindOptions{flags: genericclioptions.NewConfigFlags(true), streams: streams}
+	// --namespace limits a binding (below); no command works in the
+	// kubeconfig's namespace.
+	o.flags.Namespace = nil
 	cmd := &cobra.Command{
 		Use:   "kubectl-bind <url>",
 		Short: "Bind APIs from a Bindery or kube-bind provider into this cluster",
@@ -45,6 +49,10 @@ is ready to use.`,
 
   # On a machine without a browser, print the login URL instead
   kubectl bind https://bindery.example.com/export --no-browser
+
+  # Bind only for the namespaces team-a and team-b; another provider can
+  # then serve the same resource to other namespaces
+  kubectl bind https://bindery.example.com/export --namespace team-a,team-b
 
   # See what is bound
   kubectl bind list`,
@@ -67,10 +75,16 @@ is ready to use.`,
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "After the login, print every object the bind would create, and create nothing but this cluster's key (Secret kube-bind/bindery-cluster-key), which the login needs.")
 	cmd.Flags().BoolVar(&o.insecureHTTP, bind.InsecureHTTPFlag, false, "Allow a provider at a plain http:// address outside this machine. Your login and the provider's credentials then travel unencrypted: anyone on the way can read them or hand you a kubeconfig of their own.")
 	cmd.Flags().BoolVar(&o.insecureTLS, "provider-insecure-skip-tls-verify", false, "Accept a provider kubeconfig that skips TLS verification. The konnector then talks to the provider without checking whom it talks to.")
+	cmd.Flags().StringSliceVarP(&o.namespaces, "namespace", "n", nil, namespaceFlagHelp)
 	cmd.PersistentFlags().BoolVarP(&o.verbose, "verbose", "v", false, "Print how long each phase took.")
 	cmd.AddCommand(newList(o.flags, streams), newUnbind(o.flags, streams), newTemplates(streams), newAPIService(o.flags, streams, &o.verbose), newClusterID(o.flags, streams), newUninstall(o.flags, streams), newAcceptClaims(o.flags, streams))
 	return cmd
 }
+
+// namespaceFlagHelp explains --namespace, of kubectl bind and kubectl
+// bind apiservice.
+const namespaceFlagHelp = "Limit the binding to these namespaces of this cluster (repeat, or separate with commas): objects elsewhere are not synced. " +
+	"One resource can be bound from several providers this way, each for its own namespaces, when they offer the same schema."
 
 func (o *bindOptions) run(ctx context.Context, url string) error {
 	start := time.Now()
@@ -100,7 +114,7 @@ func (o *bindOptions) run(ctx context.Context, url string) error {
 	loggedIn := time.Now()
 	res, err := bind.Apply(ctx, resp, bind.ApplyOptions{
 		Consumer: cfg, SkipKonnector: o.skipKonnector, KonnectorImage: o.konnectorImage, ProviderInsecureTLS: o.insecureTLS,
-		Timeout: o.timeout, Out: o.streams.Out, Verbose: o.verbose, DryRun: o.dryRun,
+		Timeout: o.timeout, Out: o.streams.Out, Verbose: o.verbose, DryRun: o.dryRun, Namespaces: o.namespaces,
 	})
 	if err != nil {
 		fmt.Fprint(o.streams.ErrOut, res.Leftovers()) //nolint:errcheck
@@ -114,6 +128,10 @@ func (o *bindOptions) run(ctx context.Context, url string) error {
 	}
 	fmt.Fprintf(o.streams.Out, "\nBound %d resource(s) from %s. Next:\n", len(res.Resources), p.ProviderPrettyName) //nolint:errcheck
 	for _, r := range res.Resources {
+		if len(o.namespaces) > 0 {
+			fmt.Fprintf(o.streams.Out, "  kubectl get %s -n %s\n", r, o.namespaces[0]) //nolint:errcheck
+			continue
+		}
 		fmt.Fprintf(o.streams.Out, "  kubectl get %s\n", r) //nolint:errcheck
 	}
 	fmt.Fprintln(o.streams.Out, "  kubectl bind list") //nolint:errcheck

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/contract"
 	"github.com/bindery-dev/bindery/cli/internal/bind"
 )
 
@@ -123,9 +124,21 @@ func unbind(ctx context.Context, d dynamic.Interface, name string, o *unbindOpti
 	} else if err != nil {
 		return fmt.Errorf("reading binding %s: %w", name, err)
 	}
-	consequence := "every " + name + " object is deleted on the provider first (with whatever the provider deletes with it), then here, then the CRD"
+	crd := contract.ExportOf(name, b.GetAnnotations())
+	shared, err := sharedWith(ctx, d, name, crd)
+	if err != nil {
+		return err
+	}
+	objects, theCRD := "every "+crd+" object", ", then the CRD"
+	if ns := b.GetAnnotations()[binderyv1alpha1.BindingNamespacesAnnotation]; ns != "" {
+		objects = "every " + crd + " object in " + ns
+	}
+	if len(shared) > 0 {
+		theCRD = "; the CRD stays for " + strings.Join(shared, ", ")
+	}
+	consequence := objects + " is deleted on the provider first (with whatever the provider deletes with it), then here" + theCRD
 	if o.orphan {
-		consequence = "the provider keeps its " + name + " objects, unmanaged; this cluster's objects and the CRD are deleted"
+		consequence = "the provider keeps " + strings.TrimPrefix(objects, "every ") + ", unmanaged; they are deleted here" + theCRD
 	}
 	if !o.yes {
 		if !confirm(in, out, fmt.Sprintf("Unbinding %s: %s.", name, consequence)) {
@@ -142,13 +155,17 @@ func unbind(ctx context.Context, d dynamic.Interface, name string, o *unbindOpti
 		return fmt.Errorf("deleting binding %s: %w", name, err)
 	}
 	fmt.Fprintf(out, "Deleting %s; waiting for the konnector to clean up…\n", name) //nolint:errcheck
-	// The binding goes when the konnector is done; its CRD (of the same
-	// name) a moment later, once the API server has removed it.
+	// The binding goes when the konnector is done; its CRD a moment
+	// later, once the API server has removed it, unless other bindings of
+	// the resource share it.
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, o.timeout, true, func(ctx context.Context) (bool, error) {
 		if _, err := rc.Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			return false, nil
 		}
-		_, err := d.Resource(bind.CRDs).Get(ctx, name, metav1.GetOptions{})
+		if shared, err := sharedWith(ctx, d, name, crd); err != nil || len(shared) > 0 {
+			return err == nil, nil
+		}
+		_, err := d.Resource(bind.CRDs).Get(ctx, crd, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
 	if err != nil {
@@ -163,6 +180,22 @@ func unbind(ctx context.Context, d dynamic.Interface, name string, o *unbindOpti
 		fmt.Fprintln(out, "The konnector is granted only what the remaining bindings need.") //nolint:errcheck
 	}
 	return nil
+}
+
+// sharedWith names the other bindings of the resource crd than binding
+// name: bindings limited to other namespaces, from other providers.
+func sharedWith(ctx context.Context, d dynamic.Interface, name, crd string) ([]string, error) {
+	list, err := d.Resource(bind.Bindings).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing bindings: %w", err)
+	}
+	var out []string
+	for _, b := range list.Items {
+		if b.GetName() != name && contract.ExportOf(b.GetName(), b.GetAnnotations()) == crd {
+			out = append(out, b.GetName())
+		}
+	}
+	return out, nil
 }
 
 // confirm prints what is about to happen and asks to continue; only "y"

@@ -72,6 +72,10 @@ type Options struct {
 	// Namespaces, when not empty, are the only consumer namespaces the
 	// provider serves; objects elsewhere get a Warning and stay local.
 	Namespaces []string
+	// Neighbours, when set, are the other bindings of the resource, each
+	// limited to its own namespaces: objects in the namespaces they serve
+	// are theirs, and left alone.
+	Neighbours Neighbours
 	// Released, when set, is called after a deleted consumer object is
 	// released (its finalizer removed), so that an unbinding binding
 	// learns at once that one fewer object remains.
@@ -80,6 +84,18 @@ type Options struct {
 	Recorder events.EventRecorder
 	Workers  int
 	Log      logr.Logger
+}
+
+// Neighbours are the other bindings of an engine's resource, when the
+// resource is bound from several providers, each for its own namespaces.
+type Neighbours interface {
+	// ServedBy names the other binding that serves consumer namespace
+	// ns, if one does.
+	ServedBy(ns string) (binding string, ok bool)
+	// ReportsUncovered says whether this engine, of all the resource's
+	// bindings, is the one to warn about objects in a namespace none of
+	// them serves.
+	ReportsUncovered() bool
 }
 
 // Engine syncs one resource of one binding.
@@ -200,6 +216,9 @@ var errWaiting = errors.New("waiting for the provider namespace")
 
 // syncObject reconciles one consumer object with its provider copy.
 func (e *Engine) syncObject(ctx context.Context, key cache.ObjectName) (time.Duration, error) {
+	if e.servedElsewhere(key.Namespace) {
+		return 0, nil // another binding's object
+	}
 	obj, exists, err := e.consumerObject(key)
 	if err != nil {
 		return 0, err

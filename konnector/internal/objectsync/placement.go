@@ -89,11 +89,29 @@ func (e *Engine) covers(obj *unstructured.Unstructured) bool {
 	if obj.GetNamespace() == "" || e.coversNamespace(obj.GetNamespace()) {
 		return true
 	}
-	if obj.GetAnnotations()[SyncedGenerationAnnotation] == "" {
+	if obj.GetAnnotations()[SyncedGenerationAnnotation] != "" {
+		return false
+	}
+	switch {
+	case e.o.Neighbours == nil:
 		e.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "NamespaceNotBound", "Sync",
 			"The provider serves this resource only in namespaces %s; this object stays in this cluster", strings.Join(e.o.Namespaces, ", "))
+	case e.o.Neighbours.ReportsUncovered():
+		e.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "NamespaceNotBound", "Sync",
+			"No binding of this resource serves namespace %s (binding %s serves %s); this object stays in this cluster. "+
+				"Bind a provider for it with kubectl bind <url> --namespace %s", obj.GetNamespace(), e.o.Name, strings.Join(e.o.Namespaces, ", "), obj.GetNamespace())
 	}
 	return false
+}
+
+// servedElsewhere reports whether another binding of the resource serves
+// consumer namespace ns: its objects are that binding's to sync.
+func (e *Engine) servedElsewhere(ns string) bool {
+	if ns == "" || e.o.Neighbours == nil || e.coversNamespace(ns) {
+		return false
+	}
+	_, ok := e.o.Neighbours.ServedBy(ns)
+	return ok
 }
 
 // coversNamespace reports whether the provider serves consumer namespace ns.

@@ -95,6 +95,9 @@ func (e *Engine) consumerChanged(q queue, obj any) {
 		return
 	}
 	key := cache.MetaObjectToName(u)
+	if e.servedElsewhere(key.Namespace) {
+		return
+	}
 	if e.copiesIn() == isolation.ByName && u.GetDeletionTimestamp() == nil {
 		if pkey, err := e.o.Isolation.ToProvider(e.consumer(), key.AsNamespacedName()); err == nil {
 			e.watchProvider("", pkey.Name)

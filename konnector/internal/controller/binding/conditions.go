@@ -26,6 +26,10 @@ const (
 	ReasonDeleting             = "Deleting"
 	ReasonSchemaUpdateRefused  = "SchemaUpdateRefused"
 	ReasonSchemaUpdateHeld     = "SchemaUpdateHeld"
+	ReasonSchemaMismatch       = "SchemaMismatch"
+	ReasonNamespaceConflict    = "NamespaceConflict"
+	ReasonNamespaceInUse       = "NamespaceInUse"
+	ReasonNoNamespace          = "NoNamespace"
 )
 
 // Bindery's own conditions of a binding, besides kube-bind's.
@@ -37,6 +41,10 @@ const (
 	// claim the provider asks for; when False, only the accepted ones are
 	// copied. It is not part of Ready: the objects sync meanwhile.
 	ConditionClaimsAccepted conditionsapi.ConditionType = "ClaimsAccepted"
+	// ConditionNamespacesBound says a binding limited to namespaces
+	// serves exactly the ones it asks for: none is served by another
+	// binding of the resource, and none it gave up still holds objects.
+	ConditionNamespacesBound conditionsapi.ConditionType = "NamespacesBound"
 )
 
 // readyFrom are the conditions Ready summarizes, in the order of the steps
@@ -46,5 +54,6 @@ var readyFrom = []conditionsapi.ConditionType{
 	kubebindv1alpha1.APIServiceBindingConditionConnected,
 	kubebindv1alpha1.APIServiceBindingConditionHeartbeating,
 	kubebindv1alpha1.APIServiceBindingConditionSchemaInSync,
+	ConditionNamespacesBound,
 	ConditionSyncing,
 }

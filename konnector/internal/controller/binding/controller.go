@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	"github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/util/conditions"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -52,12 +53,16 @@ type Reconciler struct {
 	wake chan event.TypedGenericEvent[*kubebindv1alpha1.APIServiceBinding]
 }
 
-// wakeIfDeleting wakes an unbinding binding, which waits for its objects
-// to be released. Other bindings are not woken: a reconcile reads from the
+// wakeIfWaiting wakes a binding that waits for its objects to be
+// released: an unbinding one, or one giving up a namespace that still
+// holds objects. Other bindings are not woken: a reconcile reads from the
 // provider, and deleting many objects would cost as many reads.
-func (r *Reconciler) wakeIfDeleting(name string) {
+func (r *Reconciler) wakeIfWaiting(name string) {
 	b := &kubebindv1alpha1.APIServiceBinding{}
-	if err := r.Client.Get(context.Background(), client.ObjectKey{Name: name}, b); err != nil || b.DeletionTimestamp.IsZero() {
+	if err := r.Client.Get(context.Background(), client.ObjectKey{Name: name}, b); err != nil {
+		return
+	}
+	if b.DeletionTimestamp.IsZero() && conditions.GetReason(b, ConditionNamespacesBound) != ReasonNamespaceInUse {
 		return
 	}
 	r.wakeUp(name)

@@ -11,7 +11,6 @@ import (
 	"github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/util/conditions"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -46,6 +45,9 @@ func (r *Reconciler) ensureCRD(ctx context.Context, st *state) error {
 		if err := controllerutil.SetControllerReference(st.binding, desired, r.Client.Scheme()); err != nil {
 			return err
 		}
+		if err := r.recordExportSchema(ctx, st, desired); err != nil {
+			return err
+		}
 		if err := r.Client.Create(ctx, desired); err != nil {
 			return fmt.Errorf("creating CRD %s: %w", desired.Name, err)
 		}
@@ -60,17 +62,15 @@ func (r *Reconciler) ensureCRD(ctx context.Context, st *state) error {
 				"CRD %s already exists in this cluster and is not managed by a binding%s; it is left untouched. Remove it, or unbind", desired.Name, ownerText(owner))
 			return errStop
 		}
-		if owner.UID != st.binding.UID {
-			conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionSchemaInSync, ReasonConflict, conditionsapi.ConditionSeverityError,
-				"CRD %s is already bound by APIServiceBinding %s; two providers cannot serve the same resource. Unbind one of them", desired.Name, owner.Name)
-			return errStop
+		if err := r.ensureShared(ctx, st, existing, desired, owner); err != nil {
+			return err
 		}
-		if !equality.Semantic.DeepEqual(existing.Spec.Versions, desired.Spec.Versions) || !equality.Semantic.DeepEqual(existing.Spec.Names, desired.Spec.Names) {
+		if schemaDiffers(existing, desired) {
 			settings, err := bindingSettings(st)
 			if err != nil {
 				return err
 			}
-			if r.schemaUpdateHeld(st, existing, settings) {
+			if r.schemaUpdateHeld(st, existing, settings) || r.sharedSchemaHeld(ctx, st, existing, desired) {
 				// The installed schema stays, and the objects keep
 				// syncing with it.
 				st.crd = existing

@@ -2,7 +2,9 @@ package binding
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
@@ -17,13 +19,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	"github.com/bindery-dev/bindery/apis/contract"
 	"github.com/bindery-dev/bindery/konnector/internal/objectsync"
 )
 
 // reconcileDelete handles the binding's objects before it goes: with the
 // orphan annotation it keeps the provider copies, otherwise it deletes the
 // consumer objects, whose finalizers delete the provider copies first.
-// Then it deletes the CRD it owns.
+// Then it deletes the CRD it owns, or, when other bindings limited to
+// other namespaces share it, leaves it to them with their objects.
 func (r *Reconciler) reconcileDelete(ctx context.Context, st *state) (ctrl.Result, error) {
 	b := st.binding
 	if !controllerutil.ContainsFinalizer(b, Finalizer) {
@@ -31,8 +35,9 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, st *state) (ctrl.Resul
 		return ctrl.Result{}, nil
 	}
 	crd := &apiextensionsv1.CustomResourceDefinition{}
-	err := r.Client.Get(ctx, client.ObjectKey{Name: b.Name}, crd)
-	if err == nil && metav1.IsControlledBy(crd, b) {
+	err := r.Client.Get(ctx, client.ObjectKey{Name: contract.ExportOf(b.Name, b.Annotations)}, crd)
+	if err == nil && ownedBy(crd, b) {
+		shared := len(otherOwners(crd, b)) > 0
 		// The engine must run to delete the provider copies, also after
 		// a konnector restart.
 		if err := r.ensureSecret(ctx, st); err != nil {
@@ -42,10 +47,13 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, st *state) (ctrl.Resul
 			return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 		}
 		st.crd = crd
-		if err := r.ensureEngine(ctx, st); err != nil {
+		if limited(b) {
+			st.limited, st.serving = true, servingOf(b)
+		}
+		if err := r.ensureEngine(ctx, st); err != nil && !errors.Is(err, errStop) {
 			return ctrl.Result{}, err
 		}
-		remaining, err := r.deleteObjects(ctx, crd)
+		remaining, err := r.deleteObjects(ctx, crd, st)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
@@ -54,9 +62,13 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, st *state) (ctrl.Resul
 				"waiting for %d object(s) to be deleted on the provider first", remaining)
 			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
 		}
-		// Delete the CRD now rather than waiting for the garbage
-		// collector, so that the resource is gone when unbind returns.
-		if err := r.Client.Delete(ctx, crd, client.Preconditions{UID: &crd.UID}); err != nil && !apierrors.IsNotFound(err) {
+		if shared {
+			if err := r.releaseCRD(ctx, crd, b); err != nil {
+				return ctrl.Result{}, err
+			}
+		} else if err := r.Client.Delete(ctx, crd, client.Preconditions{UID: &crd.UID}); err != nil && !apierrors.IsNotFound(err) {
+			// Deleted now rather than by the garbage collector, so that
+			// the resource is gone when unbind returns.
 			return ctrl.Result{}, fmt.Errorf("deleting CRD %s: %w", crd.Name, err)
 		}
 	} else if err != nil && !apierrors.IsNotFound(err) {
@@ -73,23 +85,29 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, st *state) (ctrl.Resul
 	return ctrl.Result{}, nil
 }
 
-// deleteObjects deletes every object of crd in the consumer cluster and
-// returns how many remain; the engine releases each once its provider
-// copy is gone (or at once, when orphaning).
-func (r *Reconciler) deleteObjects(ctx context.Context, crd *apiextensionsv1.CustomResourceDefinition) (int, error) {
+// deleteObjects deletes the binding's objects of crd in the consumer
+// cluster (every one, or those of the namespaces a limited binding
+// serves) and returns how many remain; the engine releases each once its
+// provider copy is gone (or at once, when orphaning).
+func (r *Reconciler) deleteObjects(ctx context.Context, crd *apiextensionsv1.CustomResourceDefinition, st *state) (int, error) {
 	rc := r.Consumer.Resource(storageGVR(crd))
 	list, err := rc.List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return 0, fmt.Errorf("listing %s: %w", crd.Name, err)
 	}
+	n := 0
 	for _, o := range list.Items {
+		if st.limited && !slices.Contains(st.serving, o.GetNamespace()) {
+			continue // another binding's, or no binding's
+		}
+		n++
 		if o.GetDeletionTimestamp() == nil {
 			if err := rc.Namespace(o.GetNamespace()).Delete(ctx, o.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 				return 0, fmt.Errorf("deleting %s/%s: %w", o.GetNamespace(), o.GetName(), err)
 			}
 		}
 	}
-	return len(list.Items), nil
+	return n, nil
 }
 
 // deleteClaimCopies deletes the Secrets and ConfigMaps the binding's

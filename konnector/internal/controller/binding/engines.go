@@ -45,9 +45,21 @@ func (r *Reconciler) ensureEngine(_ context.Context, st *state) error {
 	if settings.Claims, err = r.acceptedClaims(st, settings.Claims); err != nil {
 		return err
 	}
+	name := st.binding.Name
+	namespaces, ok := engineNamespaces(st, settings)
+	if !ok {
+		r.stopEngine(name, false)
+		conditions.MarkFalse(st.binding, ConditionSyncing, ReasonNoNamespace, conditionsapi.ConditionSeverityError,
+			"this binding is limited to namespace(s) %s, and serves none of them%s", st.binding.Annotations[binderyv1alpha1.BindingNamespacesAnnotation], notServedBecause(settings))
+		return errStop
+	}
+	settings.Namespaces = namespaces
+	var neighbours objectsync.Neighbours
+	if st.limited {
+		neighbours = bindingNeighbours{r: r, self: st.binding.DeepCopy()}
+	}
 	// Restart the engine whenever what it was started with changes.
 	key := strings.Join([]string{st.conn.ID, gvr.String(), fmt.Sprint(hasStatus), settings.Key(), string(strategy.Mode())}, "|")
-	name := st.binding.Name
 	if !st.wasConnected {
 		// The provider is back after an outage. A fresh engine lists
 		// again at once, where the old one's informers and retries
@@ -56,17 +68,26 @@ func (r *Reconciler) ensureEngine(_ context.Context, st *state) error {
 	}
 	r.startEngine(name, key, objectsync.Options{
 		Name: name, GVR: gvr, HasStatus: hasStatus,
-		Claims: settings.Claims, Namespaces: settings.Namespaces,
+		Claims: settings.Claims, Namespaces: settings.Namespaces, Neighbours: neighbours,
 		Consumer: r.Consumer, Provider: st.conn.Dynamic,
 		ClusterNamespace: st.conn.Namespace, ClusterID: r.ClusterID,
 		Isolation:  strategy,
 		KeepCopies: func() bool { return r.keepCopies(name) },
-		Released:   func() { r.wakeIfDeleting(name) },
+		Released:   func() { r.wakeIfWaiting(name) },
 		Recorder:   r.Recorder, Workers: r.SyncWorkers,
 		Log: r.Log.WithValues("binding", name),
 	})
 	conditions.MarkTrue(st.binding, ConditionSyncing)
 	return nil
+}
+
+// notServedBecause says why a limited binding serves none of its
+// namespaces, when the provider's export is why.
+func notServedBecause(export contract.ExportSettings) string {
+	if len(export.Namespaces) == 0 {
+		return " (see NamespacesBound)"
+	}
+	return fmt.Sprintf(" the provider offers (it serves this resource only in namespace(s) %s)", strings.Join(export.Namespaces, ", "))
 }
 
 // bindingSettings reads the settings kubectl bind and the user recorded on

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/contract"
 	"github.com/bindery-dev/bindery/apis/kubeconfig"
 	"github.com/bindery-dev/bindery/konnector/internal/provider"
 )
@@ -39,6 +40,10 @@ type state struct {
 	conn    *provider.Conn
 	export  *kubebindv1alpha1.APIServiceExport
 	crd     *apiextensionsv1.CustomResourceDefinition
+	// limited says the binding is limited to namespaces; serving are
+	// those it serves (ensureNamespaces).
+	limited bool
+	serving []string
 	// interval is the heartbeat interval in use.
 	interval time.Duration
 	// retry, when set, is how soon to come back for a short wait.
@@ -78,6 +83,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.ensureConnected,
 		r.ensureHeartbeat,
 		r.ensureCRD,
+		r.ensureNamespaces,
 		r.ensureEngine,
 	} {
 		if err = step(ctx, st); err != nil {
@@ -190,14 +196,16 @@ func (r *Reconciler) ensureSameProvider(ctx context.Context, st *state, conn *pr
 	return nil
 }
 
-// ensureConnected finds the APIServiceExport of the binding's name.
+// ensureConnected finds the APIServiceExport the binding binds: the one
+// of its name, or the one its export annotation names.
 func (r *Reconciler) ensureConnected(ctx context.Context, st *state) error {
 	export := &kubebindv1alpha1.APIServiceExport{}
-	err := st.conn.Client.Get(ctx, client.ObjectKey{Namespace: st.conn.Namespace, Name: st.binding.Name}, export)
+	name := contract.ExportOf(st.binding.Name, st.binding.Annotations)
+	err := st.conn.Client.Get(ctx, client.ObjectKey{Namespace: st.conn.Namespace, Name: name}, export)
 	switch {
 	case apierrors.IsNotFound(err):
 		conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionConnected, ReasonExportNotFound, conditionsapi.ConditionSeverityError,
-			"the provider has no APIServiceExport %s in namespace %s; its export request may have failed", st.binding.Name, st.conn.Namespace)
+			"the provider has no APIServiceExport %s in namespace %s; its export request may have failed", name, st.conn.Namespace)
 		return errStop
 	case err != nil:
 		conditions.MarkFalse(st.binding, kubebindv1alpha1.APIServiceBindingConditionConnected, ReasonUnreachable, conditionsapi.ConditionSeverityError,
