@@ -3,11 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -52,6 +54,24 @@ func startProvider(t *testing.T, c *framework.Cluster, backendArgs ...string) *p
 	p.url = stack.StartBackend(t, c, bins, o)
 	stack.StartOperator(t, c, bins)
 	return p
+}
+
+// offerCarts installs a CRD of carts.shop.example.com on the provider and
+// offers it with the template "carts", whose spec has more fields, if
+// any.
+func (p *provider) offerCarts(t *testing.T, spec map[string]any) {
+	t.Helper()
+	ctx := t.Context()
+	require.NoError(t, p.cluster.Client.Create(ctx, framework.SimpleCRD("shop.example.com", "carts", "Cart", apiextensionsv1.NamespaceScoped)))
+	full := map[string]any{"displayName": "Carts", "resources": []any{map[string]any{"group": "shop.example.com", "resource": "carts"}}}
+	maps.Copy(full, spec)
+	templates := schema.GroupVersionResource{Group: "bindery.dev", Version: "v1alpha1", Resource: "apiserviceexporttemplates"}
+	_, err := p.dyn.Resource(templates).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "bindery.dev/v1alpha1", "kind": "APIServiceExportTemplate",
+		"metadata": map[string]any{"name": "carts"},
+		"spec":     full,
+	}}, metav1.CreateOptions{})
+	require.NoError(t, err)
 }
 
 // consumer is an app team's cluster with the konnector.
@@ -115,7 +135,14 @@ func loginAndChoose(t *testing.T, link, user, choice string) {
 // kubeconfig in for the binding (under the key "kubeconfig").
 func (k *consumer) kubeconfigSecret(t *testing.T) *corev1.Secret {
 	t.Helper()
-	b, err := k.dyn.Resource(bindings).Get(t.Context(), binding, metav1.GetOptions{})
+	return k.kubeconfigSecretOf(t, binding)
+}
+
+// kubeconfigSecretOf returns the Secret kubectl bind stored the provider
+// kubeconfig of binding name in.
+func (k *consumer) kubeconfigSecretOf(t *testing.T, name string) *corev1.Secret {
+	t.Helper()
+	b, err := k.dyn.Resource(bindings).Get(t.Context(), name, metav1.GetOptions{})
 	require.NoError(t, err)
 	ref, _, _ := unstructured.NestedStringMap(b.Object, "spec", "kubeconfigSecretRef")
 	require.Equal(t, "kubeconfig", ref["key"])
@@ -153,7 +180,14 @@ func (k *consumer) waitCondition(t *testing.T, typ, status string) string {
 // this consumer.
 func (k *consumer) providerClient(t *testing.T) dynamic.Interface {
 	t.Helper()
-	cfg, err := clientcmd.RESTConfigFromKubeConfig(k.providerKubeconfig(t))
+	return k.providerClientOf(t, binding)
+}
+
+// providerClientOf is a client with the provider credentials of binding
+// name.
+func (k *consumer) providerClientOf(t *testing.T, name string) dynamic.Interface {
+	t.Helper()
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(k.kubeconfigSecretOf(t, name).Data["kubeconfig"])
 	require.NoError(t, err)
 	d, err := dynamic.NewForConfig(cfg)
 	require.NoError(t, err)

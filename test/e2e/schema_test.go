@@ -8,8 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -29,17 +27,7 @@ func TestSchemaChangesReachConsumers(t *testing.T) {
 	p := startProvider(t, cs[0])
 	ctx := t.Context()
 	const name = "carts.shop.example.com"
-	require.NoError(t, p.cluster.Client.Create(ctx, framework.SimpleCRD("shop.example.com", "carts", "Cart", apiextensionsv1.NamespaceScoped)))
-	templates := schema.GroupVersionResource{Group: "bindery.dev", Version: "v1alpha1", Resource: "apiserviceexporttemplates"}
-	_, err := p.dyn.Resource(templates).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "bindery.dev/v1alpha1", "kind": "APIServiceExportTemplate",
-		"metadata": map[string]any{"name": "carts"},
-		"spec": map[string]any{
-			"displayName": "Carts", "schemaUpdatePolicy": "Always",
-			"resources": []any{map[string]any{"group": "shop.example.com", "resource": "carts"}},
-		},
-	}}, metav1.CreateOptions{})
-	require.NoError(t, err)
+	p.offerCarts(t, map[string]any{"schemaUpdatePolicy": "Always"})
 
 	a := startConsumer(t, cs[1])
 	require.Contains(t, a.bind(t, p, "alice", "carts"), "binding(s) Ready")

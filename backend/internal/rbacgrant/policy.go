@@ -100,7 +100,9 @@ const ClaimCopyPolicyName = "bindery-konnector-claim-copies"
 // ConfigMaps in the namespaces labelled roleLabel only when they are its
 // claim copies, labelled claimLabel: a consumer whose claims let it write
 // there can never change or delete what the provider put there, such as
-// the connection Secrets of other objects.
+// the connection Secrets of other objects. It creates only the names its
+// claims allow, as the namespace's ClaimableNamesAnnotation lists them:
+// RBAC cannot limit create by name.
 func ClaimCopyPolicy(roleLabel, claimLabel string) (*admissionregistrationv1.ValidatingAdmissionPolicy, *admissionregistrationv1.ValidatingAdmissionPolicyBinding) {
 	labelled := func(obj string) string {
 		return fmt.Sprintf(`has(%s.metadata.labels) && %q in %s.metadata.labels`, obj, claimLabel, obj)
@@ -113,12 +115,25 @@ func ClaimCopyPolicy(roleLabel, claimLabel string) (*admissionregistrationv1.Val
 				[]admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete},
 				"secrets", "configmaps"),
 			MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "bindery-konnector", Expression: konnectorUser}},
-			Validations: []admissionregistrationv1.Validation{{
-				Expression: `(request.operation == "DELETE" || ` + labelled("object") + `) && ` +
-					`(request.operation == "CREATE" || ` + labelled("oldObject") + `)`,
-				Message: "a konnector may only write the Secrets and ConfigMaps it copied for a permission claim (labelled " + claimLabel + ")",
-				Reason:  ptr.To(metav1.StatusReasonForbidden),
+			Variables: []admissionregistrationv1.Variable{{
+				Name: "claimable",
+				Expression: fmt.Sprintf(`has(namespaceObject.metadata.annotations) && %q in namespaceObject.metadata.annotations ? `+
+					`namespaceObject.metadata.annotations[%q].split(",") : []`, ClaimableNamesAnnotation, ClaimableNamesAnnotation),
 			}},
+			Validations: []admissionregistrationv1.Validation{
+				{
+					Expression: `(request.operation == "DELETE" || ` + labelled("object") + `) && ` +
+						`(request.operation == "CREATE" || ` + labelled("oldObject") + `)`,
+					Message: "a konnector may only write the Secrets and ConfigMaps it copied for a permission claim (labelled " + claimLabel + ")",
+					Reason:  ptr.To(metav1.StatusReasonForbidden),
+				},
+				{
+					Expression: `request.operation != "CREATE" || ` +
+						`variables.claimable.exists(n, n == request.resource.resource + "/" + request.name || n == request.resource.resource + "/*")`,
+					MessageExpression: `"a konnector may only create the " + request.resource.resource + " its permission claims name; " + request.name + " is not one of them"`,
+					Reason:            ptr.To(metav1.StatusReasonForbidden),
+				},
+			},
 		},
 	}
 	return policy, denyBinding(ClaimCopyPolicyName)

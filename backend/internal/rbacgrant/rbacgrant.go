@@ -70,20 +70,13 @@ type Export struct {
 
 // ServiceNamespaceRules are the rules in one service namespace: full use of
 // the exported resources and their status, and the claimed Secrets and
-// ConfigMaps, read-only where they travel to the consumer and writable
-// where the consumer supplies them.
+// ConfigMaps (ClaimRules).
 func ServiceNamespaceRules(exports []Export) []rbacv1.PolicyRule {
 	byGroup := map[string][]string{}
-	claims := map[string]map[string]bool{} // "group/resource" -> write?
+	var claims []binderyv1alpha1.PermissionClaim
 	for _, e := range exports {
 		byGroup[e.Group] = append(byGroup[e.Group], e.Resource)
-		for _, c := range e.Claims {
-			key := c.Group + "/" + c.Resource
-			if claims[key] == nil {
-				claims[key] = map[string]bool{}
-			}
-			claims[key]["write"] = claims[key]["write"] || c.Direction == binderyv1alpha1.ClaimConsumerToProvider
-		}
+		claims = append(claims, e.Claims...)
 	}
 	var rules []rbacv1.PolicyRule
 	groups := make([]string, 0, len(byGroup))
@@ -102,20 +95,7 @@ func ServiceNamespaceRules(exports []Export) []rbacv1.PolicyRule {
 			rbacv1.PolicyRule{APIGroups: []string{g}, Resources: status, Verbs: []string{"get", "update", "patch"}},
 		)
 	}
-	keys := make([]string, 0, len(claims))
-	for k := range claims {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		group, resource := splitKey(k)
-		verbs := readVerbs
-		if claims[k]["write"] {
-			verbs = writeVerbs
-		}
-		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{group}, Resources: []string{resource}, Verbs: verbs})
-	}
-	return rules
+	return append(rules, ClaimRules(claims)...)
 }
 
 func splitKey(k string) (string, string) {

@@ -85,3 +85,50 @@ func TestClusterObjectPolicy(t *testing.T) {
 	assert.NotContains(t, p.Spec.Variables[1].Expression, "regions")
 	assert.Equal(t, ClusterObjectPolicyName, b.Spec.PolicyName)
 }
+
+func TestClaimRules(t *testing.T) {
+	named := func(resource string, dir binderyv1alpha1.ClaimDirection, names ...string) binderyv1alpha1.PermissionClaim {
+		return binderyv1alpha1.PermissionClaim{Resource: resource, Direction: dir, Selector: binderyv1alpha1.ClaimSelector{Names: names}}
+	}
+	byRef := func(resource string, dir binderyv1alpha1.ClaimDirection) binderyv1alpha1.PermissionClaim {
+		return binderyv1alpha1.PermissionClaim{Resource: resource, Direction: dir,
+			Selector: binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: "spec.secretRef.name"}}}
+	}
+	toConsumer, toProvider := binderyv1alpha1.ClaimProviderToConsumer, binderyv1alpha1.ClaimConsumerToProvider
+	secrets := func(verbs []string, names ...string) rbacv1.PolicyRule {
+		return rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: names, Verbs: verbs}
+	}
+	namedWrite := []string{"get", "list", "watch", "update", "patch", "delete"}
+	tests := []struct {
+		name      string
+		claims    []binderyv1alpha1.PermissionClaim
+		want      []rbacv1.PolicyRule
+		claimable string
+	}{
+		{name: "named, to the consumer: read by name only", claims: []binderyv1alpha1.PermissionClaim{named("secrets", toConsumer, "b", "a", "b")},
+			want: []rbacv1.PolicyRule{secrets(readVerbs, "a", "b")}},
+		{name: "named, to the provider: create, and the rest by name", claims: []binderyv1alpha1.PermissionClaim{named("secrets", toProvider, "ca")},
+			want: []rbacv1.PolicyRule{secrets([]string{"create"}), secrets(namedWrite, "ca")}, claimable: "secrets/ca"},
+		{name: "both ways by name: a name in both is written", claims: []binderyv1alpha1.PermissionClaim{named("secrets", toConsumer, "conn", "ca"), named("secrets", toProvider, "ca")},
+			want: []rbacv1.PolicyRule{secrets([]string{"create"}), secrets(namedWrite, "ca"), secrets(readVerbs, "conn")}, claimable: "secrets/ca"},
+		{name: "by reference, to the consumer: the kind, read", claims: []binderyv1alpha1.PermissionClaim{byRef("secrets", toConsumer), named("secrets", toConsumer, "conn")},
+			want: []rbacv1.PolicyRule{secrets(readVerbs)}},
+		{name: "by reference, to the provider: the kind; a named claim adds nothing", claims: []binderyv1alpha1.PermissionClaim{byRef("secrets", toProvider), named("secrets", toProvider, "ca")},
+			want: []rbacv1.PolicyRule{secrets(writeVerbs)}, claimable: "secrets/*,secrets/ca"},
+		{name: "read the kind, write by name", claims: []binderyv1alpha1.PermissionClaim{byRef("secrets", toConsumer), named("secrets", toProvider, "ca")},
+			want: []rbacv1.PolicyRule{secrets(readVerbs), secrets([]string{"create"}), secrets([]string{"update", "patch", "delete"}, "ca")}, claimable: "secrets/ca"},
+		{name: "kinds apart, sorted", claims: []binderyv1alpha1.PermissionClaim{named("secrets", toConsumer, "s"), named("configmaps", toConsumer, "c")},
+			want: []rbacv1.PolicyRule{
+				{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"c"}, Verbs: readVerbs},
+				secrets(readVerbs, "s"),
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ClaimRules(tt.claims)
+			assert.Equal(t, tt.want, got)
+			assert.False(t, HasWildcard(got))
+			assert.Equal(t, tt.claimable, ClaimableNames(tt.claims))
+		})
+	}
+}

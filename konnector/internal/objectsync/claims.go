@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -39,16 +40,41 @@ type claimSync struct {
 	gvr   schema.GroupVersionResource
 	sel   labels.Selector // for labelSelector claims
 
-	// Informers per consumer namespace, on the source side and on the
-	// target side (copies only).
+	// What the claim reads per consumer namespace, on the source side and
+	// on the target side (copies only).
 	mu             sync.Mutex
-	source, target map[string]cache.SharedIndexInformer
+	source, target map[string]claimStore
+}
+
+// claimStore is what a claim reads of one side of a namespace pair: the
+// informer of the namespace's objects of the kind or, on the provider
+// side of a claim that names its objects, one informer per name, since
+// the backend grants those by name (rbacgrant.ClaimRules).
+type claimStore []cache.SharedIndexInformer
+
+func (s claimStore) HasSynced() bool {
+	for _, i := range s {
+		if !i.HasSynced() {
+			return false
+		}
+	}
+	return true
+}
+
+// get returns the object of key ("namespace/name"), if there is one.
+func (s claimStore) get(key string) *unstructured.Unstructured {
+	for _, i := range s {
+		if item, ok, _ := i.GetIndexer().GetByKey(key); ok {
+			return item.(*unstructured.Unstructured)
+		}
+	}
+	return nil
 }
 
 func newClaimSync(e *Engine, i int, c binderyv1alpha1.PermissionClaim, q queue) (*claimSync, error) {
 	cs := &claimSync{e: e, q: q, index: i, claim: c, gvr: schema.GroupVersionResource{Group: c.Group, Version: "v1", Resource: c.Resource}}
-	cs.source = map[string]cache.SharedIndexInformer{}
-	cs.target = map[string]cache.SharedIndexInformer{}
+	cs.source = map[string]claimStore{}
+	cs.target = map[string]claimStore{}
 	if c.Selector.LabelSelector != nil {
 		sel, err := metav1.LabelSelectorAsSelector(c.Selector.LabelSelector)
 		if err != nil {
@@ -133,22 +159,39 @@ func (c *claimSync) watchNamespace(cns, pns string) {
 	if c.sel != nil {
 		srcTweak = func(lo *metav1.ListOptions) { lo.LabelSelector = c.sel.String() }
 	}
-	sf := dynamicinformer.NewFilteredDynamicSharedInformerFactory(src, 0, srcNS, srcTweak)
-	si := sf.ForResource(c.gvr).Informer()
-	_ = si.SetTransform(withoutManagedFields)
-	_, _ = si.AddEventHandler(handler)
-	tf := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dst, 0, dstNS, func(lo *metav1.ListOptions) {
-		lo.LabelSelector = labels.Set{ClaimLabel: c.e.o.Name}.String()
-	})
-	ti := tf.ForResource(c.gvr).Informer()
-	_ = ti.SetTransform(withoutManagedFields)
-	_, _ = ti.AddEventHandler(handler)
-	c.e.informers.start(c.e.ctx, sf)
-	c.e.informers.start(c.e.ctx, tf)
-	c.source[cns], c.target[cns] = si, ti
+	copies := func(lo *metav1.ListOptions) { lo.LabelSelector = labels.Set{ClaimLabel: c.e.o.Name}.String() }
+	byName := len(c.claim.Selector.Names) > 0
+	c.source[cns] = c.watch(src, srcNS, srcTweak, byName && c.toConsumer(), handler)
+	c.target[cns] = c.watch(dst, dstNS, copies, byName && !c.toConsumer(), handler)
 }
 
-func (c *claimSync) informers(cns string) (src, dst cache.SharedIndexInformer) {
+// watch starts the informers of one side: of the namespace, or of each
+// claimed name in it.
+func (c *claimSync) watch(d dynamic.Interface, ns string, tweak dynamicinformer.TweakListOptionsFunc, byName bool, h cache.ResourceEventHandler) claimStore {
+	start := func(tweak dynamicinformer.TweakListOptionsFunc) cache.SharedIndexInformer {
+		f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(d, 0, ns, tweak)
+		i := f.ForResource(c.gvr).Informer()
+		_ = i.SetTransform(withoutManagedFields)
+		_, _ = i.AddEventHandler(h)
+		c.e.informers.start(c.e.ctx, f)
+		return i
+	}
+	if !byName {
+		return claimStore{start(tweak)}
+	}
+	var out claimStore
+	for _, name := range c.claim.Selector.Names {
+		out = append(out, start(func(lo *metav1.ListOptions) {
+			if tweak != nil {
+				tweak(lo)
+			}
+			lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+		}))
+	}
+	return out
+}
+
+func (c *claimSync) informers(cns string) (src, dst claimStore) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.source[cns], c.target[cns]
@@ -190,15 +233,8 @@ func (c *claimSync) sync(ctx context.Context, cns, name string) error {
 	}
 	_, srcNS, dst, dstNS := c.sides(cns, pns)
 	rd := dst.Resource(c.gvr).Namespace(dstNS)
-	var copyObj *unstructured.Unstructured
-	if item, ok, _ := ti.GetIndexer().GetByKey(dstNS + "/" + name); ok {
-		copyObj = item.(*unstructured.Unstructured)
-	}
-
-	var src *unstructured.Unstructured
-	if item, ok, _ := si.GetIndexer().GetByKey(srcNS + "/" + name); ok {
-		src = item.(*unstructured.Unstructured)
-	}
+	copyObj := ti.get(dstNS + "/" + name)
+	src := si.get(srcNS + "/" + name)
 	want := false
 	if src != nil && src.GetDeletionTimestamp() == nil {
 		var err error

@@ -8,12 +8,13 @@ package servicenamespace
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -101,10 +102,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 		}
 	}
-	if err := r.ensureNamespace(ctx, clusterNS, sns, target); err != nil {
+	exports, err := r.exportsFor(ctx, sns)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.ensureGrant(ctx, sns, target); err != nil {
+	if err := r.ensureNamespace(ctx, clusterNS, sns, target, exports); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.ensureGrant(ctx, sns, target, exports); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.ensureNamespaceReader(ctx, sns.Namespace); err != nil {
@@ -121,7 +126,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return ctrl.Result{}, nil
 }
 
-func (r *Reconciler) ensureNamespace(ctx context.Context, clusterNS *corev1.Namespace, sns *kubebindv1alpha1.APIServiceNamespace, target string) error {
+func (r *Reconciler) ensureNamespace(ctx context.Context, clusterNS *corev1.Namespace, sns *kubebindv1alpha1.APIServiceNamespace, target string, exports []rbacgrant.Export) error {
+	var claims []binderyv1alpha1.PermissionClaim
+	for _, e := range exports {
+		claims = append(claims, e.Claims...)
+	}
+	claimable := rbacgrant.ClaimableNames(claims)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: target}}
 	_, err := controllerutil.CreateOrPatch(ctx, r.Client, ns, func() error {
 		if ns.Labels == nil {
@@ -136,6 +146,10 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, clusterNS *corev1.Name
 		ns.Labels[consumer.RoleLabel] = consumer.RoleService
 		ns.Labels[consumer.ClusterNamespaceLabel] = sns.Namespace
 		ns.Annotations[consumer.ConsumerNamespaceAnnotation] = sns.Name
+		delete(ns.Annotations, rbacgrant.ClaimableNamesAnnotation)
+		if claimable != "" {
+			ns.Annotations[rbacgrant.ClaimableNamesAnnotation] = claimable
+		}
 		for _, k := range []string{consumer.IssuerAnnotation, consumer.SubjectAnnotation, consumer.ClusterIDAnnotation} {
 			if v, ok := clusterNS.Annotations[k]; ok {
 				ns.Annotations[k] = v
@@ -153,49 +167,76 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, clusterNS *corev1.Name
 }
 
 // ensurePolicies creates the admission policies of Bindery's namespaces,
-// and their bindings, when they are missing, before a consumer can write
-// Secrets or ConfigMaps in a service namespace: no service-account token
-// Secrets, and a konnector writes only its claim copies. The check reads
-// from the cache, so a reconcile costs no API call once they exist. (The
-// API server defaults fields the policies leave out, so a create-or-update
-// would rewrite them on every reconcile.)
+// and their bindings, before a consumer can write Secrets or ConfigMaps in
+// a service namespace: no service-account token Secrets, and a konnector
+// writes only its claim copies. One that was changed (by hand, or by an
+// older backend) is put back. The check reads from the cache and compares
+// only what Bindery sets, leaving the API server's defaults alone, so a
+// reconcile costs no API call once they are right.
 func (r *Reconciler) ensurePolicies(ctx context.Context) error {
 	tokenPolicy, tokenBinding := rbacgrant.TokenSecretPolicy(consumer.RoleLabel)
 	copyPolicy, copyBinding := rbacgrant.ClaimCopyPolicy(consumer.RoleLabel, binderyv1alpha1.ClaimedByLabel)
 	for _, obj := range []client.Object{tokenPolicy, tokenBinding, copyPolicy, copyBinding} {
-		err := r.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj.DeepCopyObject().(client.Object))
-		if err == nil {
+		existing := obj.DeepCopyObject().(client.Object)
+		err := r.Client.Get(ctx, client.ObjectKeyFromObject(obj), existing)
+		switch {
+		case apierrors.IsNotFound(err):
+			if err := r.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
+			}
 			continue
-		}
-		if !apierrors.IsNotFound(err) {
+		case err != nil:
 			return fmt.Errorf("reading %T %s: %w", obj, obj.GetName(), err)
 		}
-		if err := r.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
+		if policySpecSet(obj, existing) {
+			continue
+		}
+		obj.SetResourceVersion(existing.GetResourceVersion())
+		if err := r.Client.Update(ctx, obj); err != nil {
+			return fmt.Errorf("putting back %T %s: %w", obj, obj.GetName(), err)
 		}
 	}
 	return nil
 }
 
-// ensureGrant binds the consumer's ServiceAccount to a Role in the
-// service namespace covering the exports of its cluster namespace that
-// apply to this consumer namespace.
-func (r *Reconciler) ensureGrant(ctx context.Context, sns *kubebindv1alpha1.APIServiceNamespace, target string) error {
+// policySpecSet reports whether existing has every field of want's spec
+// as want sets it; fields want leaves empty (the API server's defaults)
+// are not compared.
+func policySpecSet(want, existing client.Object) bool {
+	switch w := want.(type) {
+	case *admissionregistrationv1.ValidatingAdmissionPolicy:
+		return equality.Semantic.DeepDerivative(w.Spec, existing.(*admissionregistrationv1.ValidatingAdmissionPolicy).Spec)
+	case *admissionregistrationv1.ValidatingAdmissionPolicyBinding:
+		return equality.Semantic.DeepDerivative(w.Spec, existing.(*admissionregistrationv1.ValidatingAdmissionPolicyBinding).Spec)
+	}
+	return true
+}
+
+// exportsFor returns what the grants of a service namespace need of the
+// exports of its cluster namespace that apply to its consumer namespace.
+func (r *Reconciler) exportsFor(ctx context.Context, sns *kubebindv1alpha1.APIServiceNamespace) ([]rbacgrant.Export, error) {
 	exports := &kubebindv1alpha1.APIServiceExportList{}
 	if err := r.Client.List(ctx, exports, client.InNamespace(sns.Namespace)); err != nil {
-		return fmt.Errorf("listing exports: %w", err)
+		return nil, fmt.Errorf("listing exports: %w", err)
 	}
 	var grants []rbacgrant.Export
 	for _, e := range exports.Items {
 		settings, err := contract.ReadExport(e.Annotations)
 		if err != nil {
-			return fmt.Errorf("export %s: %w", e.Name, err)
+			return nil, fmt.Errorf("export %s: %w", e.Name, err)
 		}
-		if len(settings.Namespaces) > 0 && !slices.Contains(settings.Namespaces, sns.Name) {
+		if !settings.Covers(sns.Name) {
 			continue
 		}
 		grants = append(grants, rbacgrant.Export{Group: e.Spec.Group, Resource: e.Spec.Names.Plural, Claims: settings.Claims})
 	}
+	return grants, nil
+}
+
+// ensureGrant binds the consumer's ServiceAccount to a Role in the
+// service namespace covering the exports of its cluster namespace that
+// apply to this consumer namespace.
+func (r *Reconciler) ensureGrant(ctx context.Context, sns *kubebindv1alpha1.APIServiceNamespace, target string, grants []rbacgrant.Export) error {
 	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: target, Name: rbacgrant.KonnectorRoleName}}
 	if _, err := controllerutil.CreateOrPatch(ctx, r.Client, role, func() error {
 		role.Rules = rbacgrant.ServiceNamespaceRules(grants)

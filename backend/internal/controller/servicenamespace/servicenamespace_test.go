@@ -9,6 +9,7 @@ import (
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -65,6 +66,8 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 					Selector: binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: "spec.writeConnectionSecretToRef.name"}}},
 				{Resource: "configmaps", Direction: binderyv1alpha1.ClaimConsumerToProvider,
 					Selector: binderyv1alpha1.ClaimSelector{Names: []string{"settings"}}},
+				{Resource: "configmaps", Direction: binderyv1alpha1.ClaimProviderToConsumer,
+					Selector: binderyv1alpha1.ClaimSelector{Names: []string{"endpoint"}}},
 			},
 		},
 	}))
@@ -249,6 +252,29 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 		assert.Equal(t, "v", providers.Data["k"], "the provider's ConfigMap is untouched")
 	})
 
+	t.Run("a claim that names its objects grants those names only", func(t *testing.T) {
+		ns := &corev1.Namespace{}
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Name: svcA}, ns))
+		assert.Equal(t, "configmaps/settings", ns.Annotations[rbacgrant.ClaimableNamesAnnotation], "what the konnector may create here")
+		for _, name := range []string{"endpoint", "internal"} {
+			require.NoError(t, c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: svcA, Name: name}, Data: map[string]string{"k": name}}))
+		}
+		got := &corev1.ConfigMap{}
+		require.NoError(t, clientA.Get(ctx, client.ObjectKey{Namespace: svcA, Name: "endpoint"}, got), "the claimed ConfigMap")
+		byName := &corev1.ConfigMapList{}
+		require.NoError(t, clientA.List(ctx, byName, client.InNamespace(svcA), client.MatchingFields{"metadata.name": "endpoint"}), "watched by name")
+		require.Len(t, byName.Items, 1)
+		assert.True(t, apierrors.IsForbidden(clientA.Get(ctx, client.ObjectKey{Namespace: svcA, Name: "internal"}, got)), "an unclaimed ConfigMap")
+		assert.True(t, apierrors.IsForbidden(clientA.List(ctx, &corev1.ConfigMapList{}, client.InNamespace(svcA))), "listing the kind")
+		assert.True(t, apierrors.IsForbidden(clientA.List(ctx, &corev1.ConfigMapList{}, client.InNamespace(svcA), client.MatchingFields{"metadata.name": "internal"})), "an unclaimed name")
+
+		other := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: svcA, Name: "squatted",
+			Labels: map[string]string{binderyv1alpha1.ClaimedByLabel: "databases.db.example.com"}}}
+		err := clientA.Create(ctx, other)
+		require.True(t, apierrors.IsForbidden(err), "creating a name no claim names: %v", err)
+		assert.Contains(t, err.Error(), "a konnector may only create the configmaps its permission claims name; squatted is not one of them")
+	})
+
 	t.Run("no grant uses wildcards", func(t *testing.T) {
 		roles := &rbacv1.RoleList{}
 		require.NoError(t, c.List(ctx, roles))
@@ -329,6 +355,33 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 				assert.Equal(t, uid, crb.UID, "ClusterRoleBinding %s was recreated", crb.Name)
 			}
 		}
+	})
+
+	t.Run("an admission policy changed by hand is put back", func(t *testing.T) {
+		policy := &admissionregistrationv1.ValidatingAdmissionPolicy{}
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Name: rbacgrant.ClaimCopyPolicyName}, policy))
+		policy.Spec.Validations = policy.Spec.Validations[:1]
+		require.NoError(t, c.Update(ctx, policy))
+		// Any reconcile of a service namespace checks the policies.
+		sns := &kubebindv1alpha1.APIServiceNamespace{}
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: nsA, Name: "default"}, sns))
+		sns.Annotations = map[string]string{"touched": "yes"}
+		require.NoError(t, c.Update(ctx, sns))
+		framework.Eventually(t, func() (bool, string) {
+			require.NoError(t, c.Get(ctx, client.ObjectKey{Name: rbacgrant.ClaimCopyPolicyName}, policy))
+			return len(policy.Spec.Validations) == 2, fmt.Sprintf("%d validations", len(policy.Spec.Validations))
+		}, framework.WaitTimeout)
+		rv := policy.ResourceVersion
+		// A new service namespace is assigned only after its reconcile
+		// checked the policies.
+		next := &kubebindv1alpha1.APIServiceNamespace{ObjectMeta: metav1.ObjectMeta{Namespace: nsA, Name: "policy-check"}}
+		require.NoError(t, clientA.Create(ctx, next))
+		framework.Eventually(t, func() (bool, string) {
+			require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(next), next))
+			return next.Status.Namespace != "", "not assigned yet"
+		}, framework.WaitTimeout)
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Name: rbacgrant.ClaimCopyPolicyName}, policy))
+		assert.Equal(t, rv, policy.ResourceVersion, "a policy that is right is not written again")
 	})
 
 	t.Run("deleting the APIServiceNamespace removes the namespace and the grant", func(t *testing.T) {

@@ -1,0 +1,102 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bindery-dev/bindery/test/framework"
+)
+
+// TestClaimsByName binds a template whose permission claims name their
+// objects, through the real backend and konnector: the named ConfigMap
+// comes from the provider and the named Secret goes to it, while the
+// consumer's provider credentials can read and create nothing else of
+// those kinds in its namespace there.
+func TestClaimsByName(t *testing.T) {
+	t.Parallel()
+	scenario(t)
+	cs := framework.StartClusters(t, "provider", "team-a")
+	p := startProvider(t, cs[0])
+	ctx := t.Context()
+	p.offerCarts(t, map[string]any{"permissionClaims": []any{
+		map[string]any{"resource": "configmaps", "direction": "ProviderToConsumer", "selector": map[string]any{"names": []any{"price-list"}}},
+		map[string]any{"resource": "secrets", "direction": "ConsumerToProvider", "selector": map[string]any{"names": []any{"cart-token"}}},
+	}})
+
+	a := startConsumer(t, cs[1])
+	const name = "carts.shop.example.com"
+	require.Contains(t, a.bind(t, p, "alice", "carts"), "binding(s) Ready")
+	carts := schema.GroupVersionResource{Group: "shop.example.com", Version: "v1", Resource: "carts"}
+	_, err := a.dyn.Resource(carts).Namespace("default").Create(ctx, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "shop.example.com/v1", "kind": "Cart", "metadata": map[string]any{"name": "mine"}, "spec": map[string]any{}}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	svc := serviceNamespace(t, p, "default")
+	pc := p.cluster.Client
+
+	t.Run("the named ConfigMap comes from the provider, and nothing else of its kind", func(t *testing.T) {
+		for _, n := range []string{"price-list", "internal"} {
+			require.NoError(t, pc.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: svc, Name: n}, Data: map[string]string{"k": n}}))
+		}
+		got := &corev1.ConfigMap{}
+		framework.Eventually(t, func() (bool, string) {
+			err := a.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "price-list"}, got)
+			return err == nil, fmt.Sprint(err)
+		}, framework.WaitTimeout)
+		assert.Equal(t, "price-list", got.Data["k"])
+		err := a.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "internal"}, got)
+		assert.True(t, apierrors.IsNotFound(err), "an unclaimed ConfigMap stays on the provider: %v", err)
+	})
+
+	t.Run("the named Secret goes to the provider, and nothing else of its kind", func(t *testing.T) {
+		for _, n := range []string{"cart-token", "private"} {
+			require.NoError(t, a.client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: n}, StringData: map[string]string{"k": n}}))
+		}
+		got := &corev1.Secret{}
+		framework.Eventually(t, func() (bool, string) {
+			err := pc.Get(ctx, client.ObjectKey{Namespace: svc, Name: "cart-token"}, got)
+			return err == nil, fmt.Sprint(err)
+		}, framework.WaitTimeout)
+		assert.Equal(t, "cart-token", string(got.Data["k"]))
+		err := pc.Get(ctx, client.ObjectKey{Namespace: svc, Name: "private"}, got)
+		assert.True(t, apierrors.IsNotFound(err), "an unclaimed Secret stays home: %v", err)
+	})
+
+	t.Run("the consumer's credentials reach only the claimed names", func(t *testing.T) {
+		creds := a.providerClientOf(t, name)
+		cm := corev1.SchemeGroupVersion.WithResource("configmaps")
+		secrets := corev1.SchemeGroupVersion.WithResource("secrets")
+		_, err := creds.Resource(cm).Namespace(svc).Get(ctx, "price-list", metav1.GetOptions{})
+		require.NoError(t, err, "the claimed ConfigMap")
+		for what, err := range map[string]error{
+			"get an unclaimed ConfigMap": func() error {
+				_, err := creds.Resource(cm).Namespace(svc).Get(ctx, "internal", metav1.GetOptions{})
+				return err
+			}(),
+			"list ConfigMaps": func() error { _, err := creds.Resource(cm).Namespace(svc).List(ctx, metav1.ListOptions{}); return err }(),
+			"list Secrets": func() error {
+				_, err := creds.Resource(secrets).Namespace(svc).List(ctx, metav1.ListOptions{})
+				return err
+			}(),
+			"watch an unclaimed Secret": func() error {
+				_, err := creds.Resource(secrets).Namespace(svc).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", "private").String()})
+				return err
+			}(),
+		} {
+			assert.True(t, apierrors.IsForbidden(err), "%s: want 403, got %v", what, err)
+		}
+		squat := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Secret",
+			"metadata": map[string]any{"name": "not-claimed", "labels": map[string]any{"bindery.dev/claimed-by": name}}}}
+		_, err = creds.Resource(secrets).Namespace(svc).Create(ctx, squat, metav1.CreateOptions{})
+		assert.True(t, apierrors.IsForbidden(err), "creating a Secret no claim names: %v", err)
+	})
+}
