@@ -173,13 +173,24 @@ func BenchmarkSync1000(b *testing.B) {
 // object in the consumer to its copy on the provider (down), and from a
 // status write on the provider to the consumer's status (up). It measures
 // upstream kube-bind v0.4.6's konnector in the same run, on clusters of
-// its own, to compare with.
+// its own, object by object in turn with Bindery's, so that the machine's
+// drift during the run weighs on both alike.
 func BenchmarkLatency(b *testing.B) {
+	const n = 1000
 	for b.Loop() {
 		cons, prov, _, _ := setup(b, []string{"default"})
-		down, up := pacedLatency(b, cons, prov, "p")
+		ours := newPacer(b, cons, prov, "p")
 		cons, prov, _, _ = setupWith(b, []string{"default"}, func(cons *framework.Cluster) *framework.Process { return startUpstreamKonnector(b, cons) })
-		upstreamDown, upstreamUp := pacedLatency(b, cons, prov, "u")
+		theirs := newPacer(b, cons, prov, "u")
+		var down, up, upstreamDown, upstreamUp []time.Duration
+		for i := range n {
+			d, u := ours.one(i)
+			down, up = append(down, d), append(up, u)
+			time.Sleep(10 * time.Millisecond) // paced, not a burst
+			d, u = theirs.one(i)
+			upstreamDown, upstreamUp = append(upstreamDown, d), append(upstreamUp, u)
+			time.Sleep(10 * time.Millisecond)
+		}
 		b.ReportMetric(ms(percentile(down, 50)), "p50-down-ms")
 		b.ReportMetric(ms(percentile(down, 99)), "p99-down-ms")
 		b.ReportMetric(ms(percentile(up, 50)), "p50-up-ms")
@@ -194,25 +205,39 @@ func BenchmarkLatency(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
-// pacedLatency creates 500 objects one at a time, 20 ms apart, and
-// returns how long each took to go down and its status to come up.
-func pacedLatency(b *testing.B, cons, prov *framework.Cluster, prefix string) (down, up []time.Duration) {
-	const n = 500
-	cd, pd := fastClient(b, cons), fastClient(b, prov)
+// pacer creates objects in a consumer cluster one at a time, and times
+// each one's way down and its status's way up.
+type pacer struct {
+	b              *testing.B
+	prefix, pns    string
+	cd, pd         dynamic.Interface
+	consumerEvents watch.Interface
+	providerEvents watch.Interface
+}
+
+func newPacer(b *testing.B, cons, prov *framework.Cluster, prefix string) *pacer {
+	p := &pacer{b: b, prefix: prefix, pns: framework.ClusterNS + "-default", cd: fastClient(b, cons), pd: fastClient(b, prov)}
 	ctx := b.Context()
-	pns := framework.ClusterNS + "-default"
 	// Upstream's konnector may report the binding Ready before the
 	// consumer serves the CRD it installs.
 	framework.Eventually(b, func() (bool, string) {
-		_, err := cd.Resource(framework.Databases).Namespace("default").List(ctx, metav1.ListOptions{})
+		_, err := p.cd.Resource(framework.Databases).Namespace("default").List(ctx, metav1.ListOptions{})
 		return err == nil, fmt.Sprintf("the consumer does not serve %s: %v", framework.Databases, err)
 	}, framework.WaitTimeout)
-	pw, err := pd.Resource(framework.Databases).Namespace(pns).Watch(ctx, metav1.ListOptions{})
+	var err error
+	p.providerEvents, err = p.pd.Resource(framework.Databases).Namespace(p.pns).Watch(ctx, metav1.ListOptions{})
 	require.NoError(b, err)
-	defer pw.Stop()
-	cw, err := cd.Resource(framework.Databases).Namespace("default").Watch(ctx, metav1.ListOptions{})
+	b.Cleanup(p.providerEvents.Stop)
+	p.consumerEvents, err = p.cd.Resource(framework.Databases).Namespace("default").Watch(ctx, metav1.ListOptions{})
 	require.NoError(b, err)
-	defer cw.Stop()
+	b.Cleanup(p.consumerEvents.Stop)
+	return p
+}
+
+// one creates object i and returns how long it took to reach the
+// provider, and how long a status written there took to come back.
+func (p *pacer) one(i int) (down, up time.Duration) {
+	b, ctx := p.b, p.b.Context()
 	waitFor := func(w watch.Interface, name string, ok func(*unstructured.Unstructured) bool) {
 		for ev := range w.ResultChan() {
 			if u, isU := ev.Object.(*unstructured.Unstructured); isU && u.GetName() == name && ok(u) {
@@ -221,28 +246,24 @@ func pacedLatency(b *testing.B, cons, prov *framework.Cluster, prefix string) (d
 		}
 		b.Fatal("watch ended")
 	}
-	for i := range n {
-		name := fmt.Sprintf("%s-%03d", prefix, i)
-		start := time.Now()
-		_, err := cd.Resource(framework.Databases).Namespace("default").Create(ctx, database("default", name), metav1.CreateOptions{})
-		require.NoError(b, err)
-		waitFor(pw, name, func(*unstructured.Unstructured) bool { return true })
-		down = append(down, time.Since(start))
+	name := fmt.Sprintf("%s-%04d", p.prefix, i)
+	start := time.Now()
+	_, err := p.cd.Resource(framework.Databases).Namespace("default").Create(ctx, database("default", name), metav1.CreateOptions{})
+	require.NoError(b, err)
+	waitFor(p.providerEvents, name, func(*unstructured.Unstructured) bool { return true })
+	down = time.Since(start)
 
-		copyObj, err := pd.Resource(framework.Databases).Namespace(pns).Get(ctx, name, metav1.GetOptions{})
-		require.NoError(b, err)
-		copyObj.Object["status"] = map[string]any{"phase": "Ready"}
-		start = time.Now()
-		_, err = pd.Resource(framework.Databases).Namespace(pns).UpdateStatus(ctx, copyObj, metav1.UpdateOptions{})
-		require.NoError(b, err)
-		waitFor(cw, name, func(u *unstructured.Unstructured) bool {
-			phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
-			return phase == "Ready"
-		})
-		up = append(up, time.Since(start))
-		time.Sleep(20 * time.Millisecond) // paced, not a burst
-	}
-	return down, up
+	copyObj, err := p.pd.Resource(framework.Databases).Namespace(p.pns).Get(ctx, name, metav1.GetOptions{})
+	require.NoError(b, err)
+	copyObj.Object["status"] = map[string]any{"phase": "Ready"}
+	start = time.Now()
+	_, err = p.pd.Resource(framework.Databases).Namespace(p.pns).UpdateStatus(ctx, copyObj, metav1.UpdateOptions{})
+	require.NoError(b, err)
+	waitFor(p.consumerEvents, name, func(u *unstructured.Unstructured) bool {
+		phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
+		return phase == "Ready"
+	})
+	return down, time.Since(start)
 }
 
 // startUpstreamKonnector builds upstream kube-bind v0.4.6's konnector from
