@@ -78,9 +78,18 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, st *state) (ctrl.Resul
 	if err := r.deleteClaimCopies(ctx, b.Name); err != nil {
 		return ctrl.Result{}, err
 	}
+	// Other bindings of the resource may wait for a namespace this one
+	// served.
+	others, err := r.neighbours(ctx, b)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	controllerutil.RemoveFinalizer(b, Finalizer)
 	if err := r.Client.Update(ctx, b); err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, fmt.Errorf("removing the finalizer: %w", err)
+	}
+	for _, o := range others {
+		r.wakeUp(o.Name)
 	}
 	return ctrl.Result{}, nil
 }

@@ -62,11 +62,13 @@ func takenBy(b *kubebindv1alpha1.APIServiceBinding, others []kubebindv1alpha1.AP
 	taken := map[string]string{}
 	for i := range others {
 		o := &others[i]
-		if !o.DeletionTimestamp.IsZero() {
-			continue // an unbinding binding takes no new namespace
-		}
+		// An unbinding binding keeps what it serves until it is gone:
+		// it is still deleting its objects there.
 		for _, ns := range servingOf(o) {
 			taken[ns] = o.Name
+		}
+		if !o.DeletionTimestamp.IsZero() {
+			continue // and takes nothing new
 		}
 		if _, recorded := o.Annotations[binderyv1alpha1.ServingNamespacesAnnotation]; !recorded && olderThan(o, b) {
 			s, _ := contract.ReadBinding(o.Annotations)

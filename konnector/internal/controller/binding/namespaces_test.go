@@ -252,7 +252,9 @@ func TestNamespaceLimitedBindings(t *testing.T) {
 		waitCondition(t, cc, bindB.Name, "SchemaInSync", corev1.ConditionTrue, "")
 	})
 
-	t.Run("unbinding one provider leaves the other's objects and the CRD", func(t *testing.T) {
+	t.Run("unbinding one provider leaves the other's objects and the CRD, and frees its namespaces", func(t *testing.T) {
+		setNamespaces(t, cc, bindB.Name, "team-b,team-a,team-d")
+		waitCondition(t, cc, bindB.Name, "NamespacesBound", corev1.ConditionFalse, binding.ReasonNamespaceConflict)
 		require.NoError(t, cc.Delete(ctx, getBinding(t, cc, bindA.Name)))
 		framework.Eventually(t, func() (bool, string) {
 			err := cc.Get(ctx, client.ObjectKey{Name: bindA.Name}, &kubebindv1alpha1.APIServiceBinding{})
@@ -270,6 +272,10 @@ func TestNamespaceLimitedBindings(t *testing.T) {
 		}
 		writeStatus(dynB, "team-b", "billing", "AfterUnbind")
 		waitPhase("team-b", "billing", "AfterUnbind")
+
+		waitCondition(t, cc, bindB.Name, "NamespacesBound", corev1.ConditionTrue, "")
+		create("team-d", "taken-over")
+		waitCopy(dynB, "team-d", "taken-over")
 	})
 }
 
