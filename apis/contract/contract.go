@@ -164,9 +164,23 @@ func (s BindingSettings) FollowsSchema() bool {
 // ClaimedResources are the kinds the accepted claims copy, sorted, each
 // once: what the konnector must be granted in the consumer cluster.
 func (s BindingSettings) ClaimedResources() []string {
+	return s.claimedKinds(func(binderyv1alpha1.PermissionClaim) bool { return true })
+}
+
+// WrittenClaimedResources are the kinds the accepted claims copy into the
+// consumer cluster (from the provider), sorted, each once: what the
+// konnector must be allowed to write there. The other claimed kinds it
+// only reads.
+func (s BindingSettings) WrittenClaimedResources() []string {
+	return s.claimedKinds(func(c binderyv1alpha1.PermissionClaim) bool {
+		return c.Direction != binderyv1alpha1.ClaimConsumerToProvider
+	})
+}
+
+func (s BindingSettings) claimedKinds(keep func(binderyv1alpha1.PermissionClaim) bool) []string {
 	var out []string
 	for _, c := range s.AcceptedClaims {
-		if !slices.Contains(out, c.Resource) {
+		if keep(c) && !slices.Contains(out, c.Resource) {
 			out = append(out, c.Resource)
 		}
 	}

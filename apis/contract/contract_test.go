@@ -66,6 +66,7 @@ func TestBindingSettingsRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, s, got)
 	assert.Equal(t, []string{"configmaps", "secrets"}, got.ClaimedResources())
+	assert.Equal(t, []string{"secrets"}, got.WrittenClaimedResources(), "configmaps only go to the provider")
 
 	require.NoError(t, BindingSettings{}.WriteBinding(a))
 	assert.Empty(t, a)

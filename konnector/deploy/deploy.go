@@ -47,8 +47,12 @@ type Options struct {
 	Image string
 	// Bindings are the bound resources.
 	Bindings []Binding
-	// ClaimedResources are "secrets" and/or "configmaps".
+	// ClaimedResources are the kinds claims copy into the consumer
+	// cluster: "secrets" and/or "configmaps".
 	ClaimedResources []string
+	// ReadOnlyClaimedResources are the kinds claims only copy from the
+	// consumer cluster: read, never written, there.
+	ReadOnlyClaimedResources []string
 }
 
 // ChartVersion is the chart's appVersion, the konnector version it deploys.
@@ -137,14 +141,16 @@ func values(o Options) (map[string]any, error) {
 		bindings = append(bindings, map[string]any{"name": b.Name, "group": b.Group, "resource": b.Resource})
 	}
 	v["bindings"] = bindings
-	claimed := make([]any, 0, len(o.ClaimedResources))
-	for _, r := range o.ClaimedResources {
-		if r != "secrets" && r != "configmaps" {
-			return nil, fmt.Errorf("claimed resource %q: only secrets and configmaps can be claimed", r)
+	for key, kinds := range map[string][]string{"claimedResources": o.ClaimedResources, "readOnlyClaimedResources": o.ReadOnlyClaimedResources} {
+		claimed := make([]any, 0, len(kinds))
+		for _, r := range kinds {
+			if r != "secrets" && r != "configmaps" {
+				return nil, fmt.Errorf("claimed resource %q: only secrets and configmaps can be claimed", r)
+			}
+			claimed = append(claimed, r)
 		}
-		claimed = append(claimed, r)
+		v[key] = claimed
 	}
-	v["claimedResources"] = claimed
 	return v, nil
 }
 

@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -53,10 +54,11 @@ func TestRender(t *testing.T) {
 	}, {
 		name: "bindings, claims, image and namespace",
 		opts: deploy.Options{
-			Namespace:        "bindery",
-			Image:            "localhost:5000/konnector:v9",
-			Bindings:         []deploy.Binding{{Name: "databases.db.example.com", Group: "db.example.com", Resource: "databases"}},
-			ClaimedResources: []string{"secrets"},
+			Namespace:                "bindery",
+			Image:                    "localhost:5000/konnector:v9",
+			Bindings:                 []deploy.Binding{{Name: "databases.db.example.com", Group: "db.example.com", Resource: "databases"}},
+			ClaimedResources:         []string{"secrets"},
+			ReadOnlyClaimedResources: []string{"configmaps"},
 		},
 		check: func(t *testing.T, objs []*unstructured.Unstructured) {
 			cr := &rbacv1.ClusterRole{}
@@ -68,7 +70,10 @@ func TestRender(t *testing.T) {
 					crdNames = r.ResourceNames
 				}
 				bound = bound || (r.APIGroups[0] == "db.example.com" && r.Resources[0] == "databases")
-				secrets = secrets || (r.Resources[0] == "secrets")
+				secrets = secrets || (r.Resources[0] == "secrets" && slices.Contains(r.Verbs, "create"))
+				if r.Resources[0] == "configmaps" {
+					assert.Equal(t, []string{"get", "list", "watch"}, r.Verbs, "a kind claims only copy from the cluster is read")
+				}
 			}
 			assert.Equal(t, []string{"apiservicebindings.kube-bind.io", "databases.db.example.com"}, crdNames)
 			assert.True(t, bound, "the bound resource is granted")
@@ -104,9 +109,10 @@ func TestRender(t *testing.T) {
 
 func TestRenderRefusesBadInput(t *testing.T) {
 	for name, o := range map[string]deploy.Options{
-		"image without tag":      {Image: "konnector"},
-		"image with a port only": {Image: "localhost:5000/konnector"},
-		"claim of another kind":  {ClaimedResources: []string{"pods"}},
+		"image without tag":               {Image: "konnector"},
+		"image with a port only":          {Image: "localhost:5000/konnector"},
+		"claim of another kind":           {ClaimedResources: []string{"pods"}},
+		"read-only claim of another kind": {ReadOnlyClaimedResources: []string{"pods"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := deploy.Render(o)

@@ -174,12 +174,14 @@ func checkNoDowngrade(ctx context.Context, consumer dynamic.Interface, ns, ours 
 
 // KonnectorManifests renders the konnector's chart for the bindings of
 // the cluster, plus extra ones about to be created: granted each bound
-// resource, and the kinds the bindings' accepted claims copy. Derived from
+// resource, and the kinds the bindings' accepted claims copy (to write
+// where claims copy into this cluster, to read where they only copy from
+// it). Derived from
 // the bindings alone, the grant follows them: what no binding claims any
 // more is not granted.
 func KonnectorManifests(ctx context.Context, consumer dynamic.Interface, ns, image string, extra ...deploy.Binding) ([]*unstructured.Unstructured, error) {
 	bound := append([]deploy.Binding(nil), extra...)
-	var claimed []string
+	var claimed, written []string
 	list, err := consumer.Resource(Bindings).List(ctx, metav1.ListOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, consumerError(err, "listing APIServiceBindings")
@@ -198,10 +200,18 @@ func KonnectorManifests(ctx context.Context, consumer dynamic.Interface, ns, ima
 				return nil, fmt.Errorf("APIServiceBinding %s: %w", b.GetName(), err)
 			}
 			claimed = append(claimed, settings.ClaimedResources()...)
+			written = append(written, settings.WrittenClaimedResources()...)
 		}
 	}
-	sort.Strings(claimed)
-	claimed = slices.Compact(claimed)
 	sort.Slice(bound, func(i, j int) bool { return bound[i].Name < bound[j].Name })
-	return deploy.Render(deploy.Options{Namespace: ns, Image: image, Bindings: bound, ClaimedResources: claimed})
+	sort.Strings(written)
+	written = slices.Compact(written)
+	sort.Strings(claimed)
+	var readOnly []string
+	for _, r := range slices.Compact(claimed) {
+		if !slices.Contains(written, r) {
+			readOnly = append(readOnly, r)
+		}
+	}
+	return deploy.Render(deploy.Options{Namespace: ns, Image: image, Bindings: bound, ClaimedResources: written, ReadOnlyClaimedResources: readOnly})
 }

@@ -2,6 +2,7 @@ package bind
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -84,9 +85,13 @@ func TestKonnectorGrantFollowsTheBindings(t *testing.T) {
 			for _, r := range rules {
 				m := r.(map[string]any)
 				if groups, _ := m["apiGroups"].([]any); len(groups) == 1 && groups[0] == "" {
+					access := "read"
+					if slices.Contains(m["verbs"].([]any), any("create")) {
+						access = "write"
+					}
 					for _, res := range m["resources"].([]any) {
 						if res == "secrets" || res == "configmaps" {
-							out = append(out, res.(string))
+							out = append(out, res.(string)+":"+access)
 						}
 					}
 				}
@@ -96,6 +101,10 @@ func TestKonnectorGrantFollowsTheBindings(t *testing.T) {
 	}
 	secrets := binderyv1alpha1.PermissionClaim{Resource: "secrets", Direction: binderyv1alpha1.ClaimProviderToConsumer,
 		Selector: binderyv1alpha1.ClaimSelector{Names: []string{"conn"}}}
+	settings := binderyv1alpha1.PermissionClaim{Resource: "configmaps", Direction: binderyv1alpha1.ClaimConsumerToProvider,
+		Selector: binderyv1alpha1.ClaimSelector{Names: []string{"settings"}}}
+	caCert := binderyv1alpha1.PermissionClaim{Resource: "secrets", Direction: binderyv1alpha1.ClaimConsumerToProvider,
+		Selector: binderyv1alpha1.ClaimSelector{Names: []string{"ca"}}}
 	listKinds := map[schema.GroupVersionResource]string{Bindings: "APIServiceBindingList"}
 
 	for _, tt := range []struct {
@@ -103,7 +112,10 @@ func TestKonnectorGrantFollowsTheBindings(t *testing.T) {
 		bindings []runtime.Object
 		want     []string
 	}{
-		{"a binding that claims Secrets", []runtime.Object{binding("databases.db.example.com", secrets), binding("caches.db.example.com")}, []string{"secrets"}},
+		{"a binding that claims Secrets", []runtime.Object{binding("databases.db.example.com", secrets), binding("caches.db.example.com")}, []string{"secrets:write"}},
+		{"claims that only copy to the provider are read here", []runtime.Object{binding("databases.db.example.com", settings, caCert)}, []string{"configmaps:read", "secrets:read"}},
+		{"a kind copied both ways is written", []runtime.Object{binding("databases.db.example.com", caCert), binding("caches.db.example.com", secrets, settings)},
+			[]string{"secrets:write", "configmaps:read"}},
 		{"the claiming binding is gone", []runtime.Object{binding("caches.db.example.com")}, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/util/conditions"
 	"github.com/stretchr/testify/require"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,23 +20,38 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/contract"
 	"github.com/bindery-dev/bindery/konnector/deploy"
 	"github.com/bindery-dev/bindery/test/framework"
 )
 
 // TestChartRBACIsEnough runs the konnector with the ServiceAccount and
-// RBAC of its chart, rendered for one binding, and checks that it binds,
-// syncs both ways and unbinds: the least-privilege grants are sufficient.
+// RBAC of its chart, rendered for one binding with two claims, and checks
+// that it binds, syncs both ways, copies the claimed Secret into the
+// cluster and the claimed ConfigMap out of it (a kind it may only read
+// here), and unbinds: the least-privilege grants are sufficient.
 func TestChartRBACIsEnough(t *testing.T) {
 	t.Parallel()
 	cs := framework.StartClusters(t, "provider", "consumer")
 	prov, cons := cs[0], cs[1]
-	framework.ProviderSide(t, prov)
+	claims := []binderyv1alpha1.PermissionClaim{
+		{Resource: "secrets", Direction: binderyv1alpha1.ClaimProviderToConsumer, Selector: binderyv1alpha1.ClaimSelector{Names: []string{"conn"}}},
+		{Resource: "configmaps", Direction: binderyv1alpha1.ClaimConsumerToProvider, Selector: binderyv1alpha1.ClaimSelector{Names: []string{"db-settings"}}},
+	}
+	framework.ProviderSide(t, prov, func(e *kubebindv1alpha1.APIServiceExport) {
+		e.Annotations = map[string]string{}
+		require.NoError(t, contract.ExportSettings{Claims: claims}.WriteExport(e.Annotations))
+	})
 	framework.ConsumerSide(t, cons, prov)
 	ctx := t.Context()
 	cc := cons.Client
 
-	objs, err := deploy.Render(deploy.Options{Bindings: []deploy.Binding{{Name: framework.BindingName, Group: "db.example.com", Resource: "databases"}}})
+	accepted := contract.BindingSettings{AcceptedClaims: claims}
+	objs, err := deploy.Render(deploy.Options{
+		Bindings:         []deploy.Binding{{Name: framework.BindingName, Group: "db.example.com", Resource: "databases"}},
+		ClaimedResources: accepted.WrittenClaimedResources(), ReadOnlyClaimedResources: []string{"configmaps"},
+	})
 	require.NoError(t, err)
 	admin := fastClient(t, cons)
 	for _, o := range objs {
@@ -65,7 +81,10 @@ func TestChartRBACIsEnough(t *testing.T) {
 	require.NoError(t, p.Start())
 	t.Cleanup(p.Stop)
 
-	require.NoError(t, cc.Create(ctx, framework.Binding()))
+	b := framework.Binding()
+	b.Annotations = map[string]string{}
+	require.NoError(t, accepted.WriteBinding(b.Annotations))
+	require.NoError(t, cc.Create(ctx, b))
 	waitBinding(t, cc, func(b *kubebindv1alpha1.APIServiceBinding) (bool, string) {
 		return conditions.IsTrue(b, "Ready"), "not Ready"
 	})
@@ -78,6 +97,18 @@ func TestChartRBACIsEnough(t *testing.T) {
 		require.NoError(t, err)
 	}
 	framework.Eventually(t, func() (bool, string) { return converged(ctx, cd, pd, []string{"default"}, 10) }, 2*time.Minute)
+
+	pns := framework.ClusterNS + "-default"
+	require.NoError(t, prov.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: pns, Name: "conn"}, StringData: map[string]string{"endpoint": "db:5432"}}))
+	require.NoError(t, cc.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "db-settings"}, Data: map[string]string{"max": "100"}}))
+	framework.Eventually(t, func() (bool, string) {
+		err := cc.Get(ctx, client.ObjectKey{Namespace: "default", Name: "conn"}, &corev1.Secret{})
+		return err == nil, fmt.Sprint("the claimed Secret in the consumer: ", err)
+	}, framework.WaitTimeout)
+	framework.Eventually(t, func() (bool, string) {
+		err := prov.Client.Get(ctx, client.ObjectKey{Namespace: pns, Name: "db-settings"}, &corev1.ConfigMap{})
+		return err == nil, fmt.Sprint("the claimed ConfigMap on the provider: ", err)
+	}, framework.WaitTimeout)
 
 	require.NoError(t, cc.Delete(ctx, framework.Binding()))
 	framework.Eventually(t, func() (bool, string) {
