@@ -18,10 +18,13 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindery-dev/bindery/apis/crds"
@@ -66,25 +69,46 @@ func ProviderSide(t testing.TB, p *Cluster, mutate ...func(*kubebindv1alpha1.API
 	}
 	require.NoError(t, c.Create(ctx, export))
 
-	ctx2, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() {
-		for ctx2.Err() == nil {
-			list := &kubebindv1alpha1.APIServiceNamespaceList{}
-			if err := c.List(ctx2, list, client.InNamespace(ClusterNS)); err == nil {
-				for _, asn := range list.Items {
-					if asn.Status.Namespace != "" {
-						continue
-					}
-					pns := ClusterNS + "-" + asn.Name
-					_ = c.Create(ctx2, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: pns}})
-					asn.Status.Namespace = pns
-					_ = c.Status().Update(ctx2, &asn)
-				}
-			}
-			time.Sleep(100 * time.Millisecond)
+	standIn(t, p, &kubebindv1alpha1.APIServiceNamespace{}, func(ctx context.Context, asn *kubebindv1alpha1.APIServiceNamespace) error {
+		if asn.Status.Namespace != "" {
+			return nil
 		}
-	}()
+		pns := ClusterNS + "-" + asn.Name
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: pns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		asn.Status.Namespace = pns
+		return c.Status().Update(ctx, asn)
+	})
+}
+
+// standIn runs reconcile, until t ends, for each object of obj's kind in
+// the cluster namespace whenever an informer sees it change, as the
+// backend's controller would; a failed reconcile is tried again a moment
+// later.
+func standIn[T client.Object](t testing.TB, p *Cluster, obj T, reconcile func(context.Context, T) error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ca, err := cache.New(p.Config, cache.Options{Scheme: Scheme, DefaultNamespaces: map[string]cache.Config{ClusterNS: {}}})
+	require.NoError(t, err)
+	inf, err := ca.GetInformer(ctx, obj)
+	require.NoError(t, err)
+	var handle func(any)
+	handle = func(o any) {
+		cur, ok := o.(T)
+		if !ok || ctx.Err() != nil {
+			return
+		}
+		if err := reconcile(ctx, cur.DeepCopyObject().(T)); err != nil && !apierrors.IsConflict(err) && ctx.Err() == nil {
+			// A conflict means a newer version is on its way.
+			time.AfterFunc(100*time.Millisecond, func() { handle(o) })
+		}
+	}
+	_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: handle, UpdateFunc: func(_, o any) { handle(o) }})
+	require.NoError(t, err)
+	go func() { _ = ca.Start(ctx) }()
+	require.True(t, ca.WaitForCacheSync(ctx), "the stand-in's cache syncs")
 }
 
 // ProviderKubeconfig is an admin kubeconfig whose context namespace is the
@@ -146,29 +170,19 @@ func Binding() *kubebindv1alpha1.APIServiceBinding {
 func ServeExportRequests(t testing.TB, p *Cluster) {
 	t.Helper()
 	c := p.Client
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() {
-		for ctx.Err() == nil {
-			list := &kubebindv1alpha1.APIServiceExportRequestList{}
-			if err := c.List(ctx, list, client.InNamespace(ClusterNS)); err == nil {
-				for _, r := range list.Items {
-					if r.Status.Phase != "" && r.Status.Phase != kubebindv1alpha1.APIServiceExportRequestPhasePending {
-						continue
-					}
-					r.Status.Phase = kubebindv1alpha1.APIServiceExportRequestPhaseSucceeded
-					for _, res := range r.Spec.Resources {
-						if res.Group != Databases.Group || res.Resource != Databases.Resource {
-							r.Status.Phase = kubebindv1alpha1.APIServiceExportRequestPhaseFailed
-							r.Status.TerminalMessage = res.Resource + "." + res.Group + " is not offered"
-						}
-					}
-					_ = c.Status().Update(ctx, &r)
-				}
-			}
-			time.Sleep(50 * time.Millisecond)
+	standIn(t, p, &kubebindv1alpha1.APIServiceExportRequest{}, func(ctx context.Context, r *kubebindv1alpha1.APIServiceExportRequest) error {
+		if r.Status.Phase != "" && r.Status.Phase != kubebindv1alpha1.APIServiceExportRequestPhasePending {
+			return nil
 		}
-	}()
+		r.Status.Phase = kubebindv1alpha1.APIServiceExportRequestPhaseSucceeded
+		for _, res := range r.Spec.Resources {
+			if res.Group != Databases.Group || res.Resource != Databases.Resource {
+				r.Status.Phase = kubebindv1alpha1.APIServiceExportRequestPhaseFailed
+				r.Status.TerminalMessage = res.Resource + "." + res.Group + " is not offered"
+			}
+		}
+		return c.Status().Update(ctx, r)
+	})
 }
 
 // BuildKonnector builds the konnector binary into dir, for tests that run
