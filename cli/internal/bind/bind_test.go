@@ -18,8 +18,10 @@ import (
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/bindprotocol"
 )
 
@@ -345,4 +347,53 @@ func FuzzDecodeResponse(f *testing.F) {
 			t.Fatalf("accepted %+v", resp)
 		}
 	})
+}
+
+func TestPlanBinding(t *testing.T) {
+	const export = "databases.db.example.com"
+	binding := func(name, secret string, annotations map[string]string) unstructured.Unstructured {
+		b := unstructured.Unstructured{Object: map[string]any{
+			"metadata": map[string]any{"name": name},
+			"spec":     map[string]any{"kubeconfigSecretRef": map[string]any{"namespace": Namespace, "name": secret, "key": "kubeconfig"}},
+		}}
+		b.SetAnnotations(annotations)
+		return b
+	}
+	limited := func(ns string) map[string]string {
+		return map[string]string{binderyv1alpha1.BindingNamespacesAnnotation: ns}
+	}
+	for _, tt := range []struct {
+		name       string
+		existing   []unstructured.Unstructured
+		namespaces []string
+		want, err  string
+	}{
+		{name: "nothing bound: the export's name", want: export},
+		{name: "bound from here: the same binding", existing: []unstructured.Unstructured{binding(export, "mine", nil)}, want: export},
+		{name: "bound elsewhere, for every namespace", existing: []unstructured.Unstructured{binding(export, "theirs", nil)}, namespaces: []string{"a"},
+			err: "already bound from another provider for every namespace"},
+		{name: "bound elsewhere, here for every namespace", existing: []unstructured.Unstructured{binding(export, "theirs", limited("a"))},
+			err: "would re-point it"},
+		{name: "bound elsewhere for other namespaces", existing: []unstructured.Unstructured{binding(export, "theirs", limited("a"))}, namespaces: []string{"b", "c"},
+			want: export + "-b-c"},
+		{name: "a namespace bound elsewhere", existing: []unstructured.Unstructured{binding(export, "theirs", limited("a,b"))}, namespaces: []string{"b"},
+			err: "namespace(s) b already get " + export},
+		{name: "a namespace still served elsewhere", namespaces: []string{"b"}, err: "namespace(s) b already get " + export,
+			existing: []unstructured.Unstructured{binding(export, "theirs", map[string]string{
+				binderyv1alpha1.BindingNamespacesAnnotation: "a", binderyv1alpha1.ServingNamespacesAnnotation: "a,b"})}},
+		{name: "the second binding from here is reused", namespaces: []string{"d"}, want: export + "-b",
+			existing: []unstructured.Unstructured{binding(export, "theirs", limited("a")), binding(export+"-b", "mine", map[string]string{
+				binderyv1alpha1.BindingNamespacesAnnotation: "b", binderyv1alpha1.ExportAnnotation: export})}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := planBinding(tt.existing, export, Namespace, "mine", "provider.example.com", tt.namespaces)
+			if tt.err != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
 }

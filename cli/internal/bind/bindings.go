@@ -189,7 +189,10 @@ func planBinding(bindings []unstructured.Unstructured, export, ns, secret, host 
 		if other == "" {
 			other = "another provider"
 		}
-		theirs := contract.SplitNamespaces(b.GetAnnotations()[binderyv1alpha1.BindingNamespacesAnnotation])
+		// What it asks for, and what it still serves (a namespace it gave
+		// up keeps its objects there until they are gone).
+		theirs := contract.SplitNamespaces(b.GetAnnotations()[binderyv1alpha1.BindingNamespacesAnnotation] + "," +
+			b.GetAnnotations()[binderyv1alpha1.ServingNamespacesAnnotation])
 		where := fmt.Sprintf("APIServiceBinding %s, kubeconfig in Secret %s/%s", b.GetName(), refNS, refName)
 		switch {
 		case len(namespaces) == 0:
