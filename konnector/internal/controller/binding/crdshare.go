@@ -12,6 +12,7 @@ import (
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	conditionsapi "github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/apis/conditions/v1alpha1"
 	"github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/util/conditions"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -111,7 +112,7 @@ func (r *Reconciler) ensureShared(ctx context.Context, st *state, existing, desi
 	if err := r.Client.Update(ctx, existing); err != nil {
 		return fmt.Errorf("adding binding %s to the owners of CRD %s: %w", b.Name, existing.Name, err)
 	}
-	r.Recorder.Eventf(b, nil, "Normal", "CRDShared", "InstallCRD", "CRD %s, installed from binding %s, has the same schema; this binding shares it", existing.Name, other.Name)
+	r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "CRDShared", "InstallCRD", "CRD %s, installed from binding %s, has the same schema; this binding shares it", existing.Name, other.Name)
 	return nil
 }
 
