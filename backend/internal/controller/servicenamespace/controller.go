@@ -11,10 +11,8 @@ import (
 	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -176,40 +174,7 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, clusterNS *corev1.Name
 func (r *Reconciler) ensurePolicies(ctx context.Context) error {
 	tokenPolicy, tokenBinding := rbacgrant.TokenSecretPolicy(consumer.RoleLabel)
 	copyPolicy, copyBinding := rbacgrant.ClaimCopyPolicy(consumer.RoleLabel, binderyv1alpha1.ClaimedByLabel)
-	for _, obj := range []client.Object{tokenPolicy, tokenBinding, copyPolicy, copyBinding} {
-		existing := obj.DeepCopyObject().(client.Object)
-		err := r.Client.Get(ctx, client.ObjectKeyFromObject(obj), existing)
-		switch {
-		case apierrors.IsNotFound(err):
-			if err := r.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
-				return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
-			}
-			continue
-		case err != nil:
-			return fmt.Errorf("reading %T %s: %w", obj, obj.GetName(), err)
-		}
-		if policySpecSet(obj, existing) {
-			continue
-		}
-		obj.SetResourceVersion(existing.GetResourceVersion())
-		if err := r.Client.Update(ctx, obj); err != nil {
-			return fmt.Errorf("putting back %T %s: %w", obj, obj.GetName(), err)
-		}
-	}
-	return nil
-}
-
-// policySpecSet reports whether existing has every field of want's spec
-// as want sets it; fields want leaves empty (the API server's defaults)
-// are not compared.
-func policySpecSet(want, existing client.Object) bool {
-	switch w := want.(type) {
-	case *admissionregistrationv1.ValidatingAdmissionPolicy:
-		return equality.Semantic.DeepDerivative(w.Spec, existing.(*admissionregistrationv1.ValidatingAdmissionPolicy).Spec)
-	case *admissionregistrationv1.ValidatingAdmissionPolicyBinding:
-		return equality.Semantic.DeepDerivative(w.Spec, existing.(*admissionregistrationv1.ValidatingAdmissionPolicyBinding).Spec)
-	}
-	return true
+	return rbacgrant.EnsureAdmission(ctx, r.Client, tokenPolicy, tokenBinding, copyPolicy, copyBinding)
 }
 
 // exportsFor returns what the grants of a service namespace need of the
