@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/contract"
 	"github.com/bindery-dev/bindery/apis/crdsnapshot"
 	"github.com/bindery-dev/bindery/apis/schemacompat"
 )
@@ -46,9 +47,10 @@ func schemaHash(crd *apiextensionsv1.CustomResourceDefinition) string {
 	return "sha256:" + hex.EncodeToString(sum[:12])
 }
 
-// limited reports whether binding b is limited to namespaces.
+// limited reports whether binding b is limited to namespaces, read as
+// contract.ReadBinding reads them.
 func limited(b *kubebindv1alpha1.APIServiceBinding) bool {
-	return b.Annotations[binderyv1alpha1.BindingNamespacesAnnotation] != ""
+	return len(contract.SplitNamespaces(b.Annotations[binderyv1alpha1.BindingNamespacesAnnotation])) > 0
 }
 
 // otherOwners are the bindings, other than b, that own crd.
@@ -139,7 +141,7 @@ func (r *Reconciler) recordExportSchema(ctx context.Context, st *state, desired 
 	if !limited(st.binding) {
 		return nil
 	}
-	return r.annotateAndWake(ctx, st.binding, binderyv1alpha1.ExportSchemaAnnotation, schemaHash(desired))
+	return r.annotateAndWake(ctx, st.binding, binderyv1alpha1.ExportSchemaAnnotation, ptr.To(schemaHash(desired)))
 }
 
 // sharedSchemaHeld reports, with SchemaInSync=False, a schema change of a

@@ -10,6 +10,7 @@ import (
 	conditionsapi "github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/apis/conditions/v1alpha1"
 	"github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/util/conditions"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
@@ -94,7 +95,8 @@ func (r *Reconciler) ensureNamespaces(ctx context.Context, st *state) error {
 	if len(settings.Namespaces) == 0 {
 		st.limited, st.serving = false, nil
 		conditions.MarkTrue(b, ConditionNamespacesBound)
-		return r.forgetServing(ctx, b)
+		// Serving every namespace now: forget what it served while limited.
+		return r.annotateAndWake(ctx, b, binderyv1alpha1.ServingNamespacesAnnotation, nil)
 	}
 	others, err := r.neighbours(ctx, b)
 	if err != nil {
@@ -123,7 +125,7 @@ func (r *Reconciler) ensureNamespaces(ctx context.Context, st *state) error {
 			held = append(held, fmt.Sprintf("%s (%d object(s))", ns, n))
 		}
 	}
-	if err := r.annotateAndWake(ctx, b, binderyv1alpha1.ServingNamespacesAnnotation, contract.JoinNamespaces(serving)); err != nil {
+	if err := r.annotateAndWake(ctx, b, binderyv1alpha1.ServingNamespacesAnnotation, ptr.To(contract.JoinNamespaces(serving))); err != nil {
 		return err
 	}
 	st.limited, st.serving = true, serving
@@ -139,20 +141,6 @@ func (r *Reconciler) ensureNamespaces(ctx context.Context, st *state) error {
 				"until they are deleted, and then the namespace is given up", strings.Join(held, ", "))
 	default:
 		conditions.MarkTrue(b, ConditionNamespacesBound)
-	}
-	return nil
-}
-
-// forgetServing removes the namespaces a binding served while it was
-// limited, now that it serves all.
-func (r *Reconciler) forgetServing(ctx context.Context, b *kubebindv1alpha1.APIServiceBinding) error {
-	if _, ok := b.Annotations[binderyv1alpha1.ServingNamespacesAnnotation]; !ok {
-		return nil
-	}
-	patch := client.MergeFrom(b.DeepCopy())
-	delete(b.Annotations, binderyv1alpha1.ServingNamespacesAnnotation)
-	if err := r.Client.Patch(ctx, b, patch); err != nil {
-		return fmt.Errorf("removing %s from the binding: %w", binderyv1alpha1.ServingNamespacesAnnotation, err)
 	}
 	return nil
 }
@@ -173,19 +161,25 @@ func (r *Reconciler) syncedObjectsIn(ctx context.Context, st *state, ns string) 
 	return n, nil
 }
 
-// annotateAndWake sets annotation key of binding b to value, when it
-// differs, and then wakes the other bindings of its resource, which may be
-// waiting for what b recorded: a namespace b gave up, or a schema all of
-// them now offer.
-func (r *Reconciler) annotateAndWake(ctx context.Context, b *kubebindv1alpha1.APIServiceBinding, key, value string) error {
-	if cur, ok := b.Annotations[key]; ok && cur == value {
+// annotateAndWake sets annotation key of binding b to value (removes it
+// when value is nil), when that changes it, and then wakes the other
+// bindings of its resource, which may be waiting for what b recorded: a
+// namespace b gave up, or a schema all of them now offer. An empty value
+// is kept: a limited binding that serves no namespace has recorded so.
+func (r *Reconciler) annotateAndWake(ctx context.Context, b *kubebindv1alpha1.APIServiceBinding, key string, value *string) error {
+	cur, ok := b.Annotations[key]
+	if (value == nil && !ok) || (value != nil && ok && cur == *value) {
 		return nil
 	}
 	patch := client.MergeFrom(b.DeepCopy())
-	if b.Annotations == nil {
-		b.Annotations = map[string]string{}
+	if value == nil {
+		delete(b.Annotations, key)
+	} else {
+		if b.Annotations == nil {
+			b.Annotations = map[string]string{}
+		}
+		b.Annotations[key] = *value
 	}
-	b.Annotations[key] = value
 	if err := r.Client.Patch(ctx, b, patch); err != nil {
 		return fmt.Errorf("recording %s on the binding: %w", key, err)
 	}
