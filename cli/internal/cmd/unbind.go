@@ -162,8 +162,8 @@ func unbind(ctx context.Context, d dynamic.Interface, name string, o *unbindOpti
 		if _, err := rc.Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			return false, nil
 		}
-		if shared, err := sharedWith(ctx, d, name, crd); err != nil || len(shared) > 0 {
-			return err == nil, nil
+		if len(shared) > 0 {
+			return true, nil
 		}
 		_, err := d.Resource(bind.CRDs).Get(ctx, crd, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
