@@ -56,8 +56,11 @@ func TestNamespaceLimitedBindings(t *testing.T) {
 	dynB, err := dynamic.NewForConfig(provB.Config)
 	require.NoError(t, err)
 
+	// The bindings are named apart from the other tests' (the sync
+	// metrics are per binding name, in one process).
 	bindA := framework.Binding()
-	bindA.Annotations = map[string]string{binderyv1alpha1.BindingNamespacesAnnotation: "team-a"}
+	bindA.Name = "databases-team-a"
+	bindA.Annotations = map[string]string{binderyv1alpha1.BindingNamespacesAnnotation: "team-a", binderyv1alpha1.ExportAnnotation: framework.BindingName}
 	require.NoError(t, cc.Create(ctx, bindA))
 	waitCondition(t, cc, bindA.Name, "Ready", corev1.ConditionTrue, "")
 	bindB := framework.Binding()
@@ -81,7 +84,7 @@ func TestNamespaceLimitedBindings(t *testing.T) {
 
 	t.Run("a provider with another schema is refused, and nothing is overwritten", func(t *testing.T) {
 		msg := waitCondition(t, cc, bindB.Name, "SchemaInSync", corev1.ConditionFalse, binding.ReasonSchemaMismatch)
-		assert.Contains(t, msg, "CRD databases.db.example.com is installed from binding databases.db.example.com")
+		assert.Contains(t, msg, "CRD databases.db.example.com is installed from binding databases-team-a")
 		assert.Contains(t, msg, "nothing was changed")
 		waitCondition(t, cc, bindB.Name, "Ready", corev1.ConditionFalse, binding.ReasonSchemaMismatch)
 		assert.Equal(t, []string{bindA.Name}, owners())
@@ -175,7 +178,7 @@ func TestNamespaceLimitedBindings(t *testing.T) {
 		require.NoError(t, cc.List(ctx, events, client.InNamespace("team-c")))
 		for _, ev := range events.Items {
 			if ev.Reason == "NamespaceNotBound" {
-				assert.Contains(t, ev.Note, "No binding of this resource serves namespace team-c (binding databases.db.example.com serves team-a)")
+				assert.Contains(t, ev.Note, "No binding of this resource serves namespace team-c (binding databases-team-a serves team-a)")
 				assert.Contains(t, ev.Note, "kubectl bind <url> --namespace team-c")
 			}
 		}
@@ -188,7 +191,7 @@ func TestNamespaceLimitedBindings(t *testing.T) {
 	t.Run("a namespace another binding serves is not taken", func(t *testing.T) {
 		setNamespaces(t, cc, bindB.Name, "team-b,team-a")
 		msg := waitCondition(t, cc, bindB.Name, "NamespacesBound", corev1.ConditionFalse, binding.ReasonNamespaceConflict)
-		assert.Contains(t, msg, "team-a (served by binding databases.db.example.com)")
+		assert.Contains(t, msg, "team-a (served by binding databases-team-a)")
 		waitCondition(t, cc, bindB.Name, "Ready", corev1.ConditionFalse, binding.ReasonNamespaceConflict)
 		_, err := copyOn(dynB, "team-a", "orders")
 		assert.True(t, apierrors.IsNotFound(err), "provider B gets no copy of team-a's object: %v", err)
