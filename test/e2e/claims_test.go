@@ -96,7 +96,13 @@ func TestClaimsByName(t *testing.T) {
 		}
 		squat := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Secret",
 			"metadata": map[string]any{"name": "not-claimed", "labels": map[string]any{"bindery.dev/claimed-by": name}}}}
-		_, err = creds.Resource(secrets).Namespace(svc).Create(ctx, squat, metav1.CreateOptions{})
-		assert.True(t, apierrors.IsForbidden(err), "creating a Secret no claim names: %v", err)
+		// API servers load a new admission policy within about a second.
+		framework.Eventually(t, func() (bool, string) {
+			_, err := creds.Resource(secrets).Namespace(svc).Create(ctx, squat, metav1.CreateOptions{})
+			if err == nil {
+				_ = pc.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: svc, Name: "not-claimed"}})
+			}
+			return apierrors.IsForbidden(err), fmt.Sprintf("creating a Secret no claim names: %v", err)
+		}, framework.WaitTimeout)
 	})
 }
