@@ -255,3 +255,27 @@ func Describe(c binderyv1alpha1.PermissionClaim) string {
 	}
 	return fmt.Sprintf("%s %s, %s", what, sel, dir)
 }
+
+// SelectedNamesAnnotation, on an APIServiceNamespace, lists the objects
+// the provider-to-consumer claims by label selector select in its service
+// namespace now: "<resource>/<name>", comma-separated, empty when they
+// select nothing. The backend grants exactly those, by name, before it
+// lists them; the konnector watches each by name. Without the annotation
+// (an older backend), such a claim is granted the kind.
+const SelectedNamesAnnotation = "bindery.dev/selected-names"
+
+// JoinSelected is the value of SelectedNamesAnnotation for the selected
+// objects, "<resource>/<name>" each.
+func JoinSelected(selected []string) string { return strings.Join(selected, ",") }
+
+// SelectedNames reads SelectedNamesAnnotation: the names of resource it
+// lists, and whether it is set at all.
+func SelectedNames(annotations map[string]string, resource string) (names []string, set bool) {
+	v, set := annotations[SelectedNamesAnnotation]
+	for _, e := range strings.Split(v, ",") {
+		if r, n, ok := strings.Cut(e, "/"); ok && r == resource && n != "" {
+			names = append(names, n)
+		}
+	}
+	return names, set
+}

@@ -18,10 +18,11 @@ import (
 )
 
 // TestClaimsByName binds a template whose permission claims name their
-// objects, through the real backend and konnector: the named ConfigMap
-// comes from the provider and the named Secret goes to it, while the
-// consumer's provider credentials can read and create nothing else of
-// those kinds in its namespace there.
+// objects, or select them by label, through the real backend and
+// konnector: the named ConfigMap and the labelled Secret come from the
+// provider and the named Secret goes to it, while the consumer's provider
+// credentials can read and create nothing else of those kinds in its
+// namespace there.
 func TestClaimsByName(t *testing.T) {
 	t.Parallel()
 	scenario(t)
@@ -31,6 +32,8 @@ func TestClaimsByName(t *testing.T) {
 	p.offerCarts(t, map[string]any{"permissionClaims": []any{
 		map[string]any{"resource": "configmaps", "direction": "ProviderToConsumer", "selector": map[string]any{"names": []any{"price-list"}}},
 		map[string]any{"resource": "secrets", "direction": "ConsumerToProvider", "selector": map[string]any{"names": []any{"cart-token"}}},
+		map[string]any{"resource": "secrets", "direction": "ProviderToConsumer", "selector": map[string]any{
+			"labelSelector": map[string]any{"matchLabels": map[string]any{"shop.example.com/public": "true"}}}},
 	}})
 
 	a := startConsumer(t, cs[1])
@@ -69,6 +72,40 @@ func TestClaimsByName(t *testing.T) {
 		assert.Equal(t, "cart-token", string(got.Data["k"]))
 		err := pc.Get(ctx, client.ObjectKey{Namespace: svc, Name: "private"}, got)
 		assert.True(t, apierrors.IsNotFound(err), "an unclaimed Secret stays home: %v", err)
+	})
+
+	t.Run("a Secret a claim selects by label comes from the provider, granted by name while it is selected", func(t *testing.T) {
+		receipt := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: svc, Name: "receipt", Labels: map[string]string{"shop.example.com/public": "true"}},
+			StringData: map[string]string{"k": "receipt"}}
+		require.NoError(t, pc.Create(ctx, receipt))
+		require.NoError(t, pc.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: svc, Name: "vault"}, StringData: map[string]string{"k": "vault"}}))
+		framework.Eventually(t, func() (bool, string) {
+			err := a.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "receipt"}, &corev1.Secret{})
+			return err == nil, fmt.Sprint(err)
+		}, framework.WaitTimeout)
+		err := a.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "vault"}, &corev1.Secret{})
+		assert.True(t, apierrors.IsNotFound(err), "an unselected Secret stays on the provider: %v", err)
+
+		creds := a.providerClientOf(t, name)
+		secrets := creds.Resource(corev1.SchemeGroupVersion.WithResource("secrets")).Namespace(svc)
+		_, err = secrets.Get(ctx, "receipt", metav1.GetOptions{})
+		require.NoError(t, err, "the selected Secret")
+		_, err = secrets.Get(ctx, "vault", metav1.GetOptions{})
+		assert.True(t, apierrors.IsForbidden(err), "an unselected Secret: want 403, got %v", err)
+
+		// Unlabelled, it is no longer claimed: its copy goes, and so
+		// does the grant.
+		require.NoError(t, pc.Get(ctx, client.ObjectKeyFromObject(receipt), receipt))
+		receipt.Labels = nil
+		require.NoError(t, pc.Update(ctx, receipt))
+		framework.Eventually(t, func() (bool, string) {
+			err := a.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "receipt"}, &corev1.Secret{})
+			return apierrors.IsNotFound(err), fmt.Sprintf("the copy of an unselected Secret: %v", err)
+		}, framework.WaitTimeout)
+		framework.Eventually(t, func() (bool, string) {
+			_, err := secrets.Get(ctx, "receipt", metav1.GetOptions{})
+			return apierrors.IsForbidden(err), fmt.Sprintf("reading an unselected Secret: want 403, got %v", err)
+		}, framework.WaitTimeout)
 	})
 
 	t.Run("the consumer's credentials reach only the claimed names", func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -41,8 +42,12 @@ func StartControlPlane(t *testing.T) *ControlPlane {
 // setup adds, until the test ends.
 func (p *ControlPlane) RunManager(t *testing.T, setup func(mgr ctrl.Manager) error) {
 	t.Helper()
+	controllers := controllerqueue.Config()
+	// Tests of one package run the same controllers in managers of their
+	// own, in one process.
+	controllers.SkipNameValidation = ptr.To(true)
 	mgr, err := ctrl.NewManager(p.Config, ctrl.Options{
-		Controller: controllerqueue.Config(),
+		Controller: controllers,
 		Scheme:     Scheme,
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Logger:     zap.New(zap.WriteTo(p.LogWriter("backend-controllers")), zap.UseDevMode(true)),

@@ -122,11 +122,19 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, log logr.Logger) erro
 	if err != nil {
 		return err
 	}
+	claimable, claimableResources, err := claimableCache(installCtx, mgr, kube, leaseNS)
+	if err != nil {
+		return err
+	}
 	rec := mgr.GetEventRecorder("bindery-backend")
+	serviceNamespaces := &servicenamespace.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: rec,
+		Claimable: claimable, ClaimableResources: claimableResources,
+	}
 	for name, setup := range map[string]func(ctrl.Manager) error{
 		"export request":    (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager,
 		"export update":     (&exportupdate.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager,
-		"service namespace": (&servicenamespace.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: rec}).SetupWithManager,
+		"service namespace": serviceNamespaces.SetupWithManager,
 		"cluster objects":   (&clusterobjects.Reconciler{Client: mgr.GetClient(), Cache: mgr.GetCache()}).SetupWithManager,
 		"cluster health":    (&clusterhealth.Reconciler{Client: mgr.GetClient(), Recorder: rec, DefaultInterval: o.Controllers.HeartbeatInterval}).SetupWithManager,
 		"template status":   (&templatestatus.Reconciler{Client: mgr.GetClient()}).SetupWithManager,
@@ -160,6 +168,19 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, log logr.Logger) erro
 	}
 	log.Info("Starting", "leaderElection", o.Controllers.LeaderElection, "externalURL", o.Server.ExternalURL)
 	return mgr.Start(ctx)
+}
+
+// claimableCache returns a cache of the metadata of the Secrets, and of
+// the ConfigMaps when the backend may read them (the chart's
+// claimedResources), in every namespace: the grants of claims by label
+// selector follow their labels. It runs with the manager.
+func claimableCache(ctx context.Context, mgr ctrl.Manager, kube kubernetes.Interface, namespace string) (cache.Cache, []string, error) {
+	resources := []string{"secrets"}
+	if CheckPermissions(ctx, kube, namespace, []Permission{{Verb: "list", Resource: "configmaps"}, {Verb: "watch", Resource: "configmaps"}}) == nil {
+		resources = append(resources, "configmaps")
+	}
+	c, err := servicenamespace.NewClaimableCache(mgr)
+	return c, resources, err
 }
 
 func issuerOf(cfg *rest.Config, kube kubernetes.Interface, direct client.Client, o *options.Server) (*credentials.Issuer, error) {

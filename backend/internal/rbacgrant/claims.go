@@ -1,11 +1,14 @@
 package rbacgrant
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 )
@@ -128,4 +131,44 @@ func ClaimableNames(claims []binderyv1alpha1.PermissionClaim) string {
 		}
 	}
 	return strings.Join(uniqueSorted(out), ",")
+}
+
+// NameLister returns the names of the objects of a claimed resource
+// ("secrets", "configmaps") in the service namespace whose labels sel
+// matches.
+type NameLister func(resource string, sel labels.Selector) ([]string, error)
+
+// SelectByLabels turns each provider-to-consumer claim by label selector
+// into a claim of the names it selects now, so that ClaimRules grants them
+// by name; a claim that selects nothing grants nothing. It returns the
+// claims and what they select ("<resource>/<name>", sorted), and whether
+// any claim selects by label (then contract.SelectedNamesAnnotation is
+// set, also when empty). Claims from the consumer keep their kind grant: their
+// copies are the consumer's, confined by ClaimCopyPolicy.
+func SelectByLabels(claims []binderyv1alpha1.PermissionClaim, list NameLister) (out []binderyv1alpha1.PermissionClaim, selected []string, byLabel bool, err error) {
+	for _, c := range claims {
+		if c.Selector.LabelSelector == nil || c.Direction == binderyv1alpha1.ClaimConsumerToProvider {
+			out = append(out, c)
+			continue
+		}
+		byLabel = true
+		sel, err := metav1.LabelSelectorAsSelector(c.Selector.LabelSelector)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("the label selector of a %s claim: %w", c.Resource, err)
+		}
+		names, err := list(c.Resource, sel)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if len(names) == 0 {
+			continue
+		}
+		named := *c.DeepCopy()
+		named.Selector = binderyv1alpha1.ClaimSelector{Names: names}
+		out = append(out, named)
+		for _, n := range names {
+			selected = append(selected, c.Resource+"/"+n)
+		}
+	}
+	return out, uniqueSorted(selected), byLabel, nil
 }

@@ -1,12 +1,17 @@
 package rbacgrant
 
 import (
+	"sort"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/contract"
 )
 
 func TestServiceNamespaceRules(t *testing.T) {
@@ -129,6 +134,74 @@ func TestClaimRules(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 			assert.False(t, HasWildcard(got))
 			assert.Equal(t, tt.claimable, ClaimableNames(tt.claims))
+		})
+	}
+}
+
+func TestSelectByLabels(t *testing.T) {
+	byLabel := func(resource string, dir binderyv1alpha1.ClaimDirection, app string) binderyv1alpha1.PermissionClaim {
+		return binderyv1alpha1.PermissionClaim{Resource: resource, Direction: dir,
+			Selector: binderyv1alpha1.ClaimSelector{LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}}}}
+	}
+	named := func(resource string, names ...string) binderyv1alpha1.PermissionClaim {
+		return binderyv1alpha1.PermissionClaim{Resource: resource, Direction: binderyv1alpha1.ClaimProviderToConsumer, Selector: binderyv1alpha1.ClaimSelector{Names: names}}
+	}
+	toConsumer, toProvider := binderyv1alpha1.ClaimProviderToConsumer, binderyv1alpha1.ClaimConsumerToProvider
+	// The service namespace: objects by resource, with their labels.
+	objects := map[string]map[string]labels.Set{
+		"secrets":    {"conn-a": {"app": "db"}, "conn-b": {"app": "db"}, "internal": {"app": "operator"}},
+		"configmaps": {"settings": {"app": "db"}},
+	}
+	list := func(resource string, sel labels.Selector) ([]string, error) {
+		var out []string
+		for name, l := range objects[resource] {
+			if sel.Matches(l) {
+				out = append(out, name)
+			}
+		}
+		sort.Strings(out)
+		return out, nil
+	}
+	secrets := func(verbs []string, names ...string) rbacv1.PolicyRule {
+		return rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: names, Verbs: verbs}
+	}
+	tests := []struct {
+		name     string
+		claims   []binderyv1alpha1.PermissionClaim
+		rules    []rbacv1.PolicyRule
+		selected []string
+		byLabel  bool
+	}{
+		{name: "no label claim: nothing to select", claims: []binderyv1alpha1.PermissionClaim{named("secrets", "x")},
+			rules: []rbacv1.PolicyRule{secrets(readVerbs, "x")}},
+		{name: "from the provider: granted what it selects, by name", claims: []binderyv1alpha1.PermissionClaim{byLabel("secrets", toConsumer, "db")},
+			rules: []rbacv1.PolicyRule{secrets(readVerbs, "conn-a", "conn-b")}, selected: []string{"secrets/conn-a", "secrets/conn-b"}, byLabel: true},
+		{name: "selecting nothing grants nothing", claims: []binderyv1alpha1.PermissionClaim{byLabel("secrets", toConsumer, "none")},
+			byLabel: true},
+		{name: "with a claim by name of the kind", claims: []binderyv1alpha1.PermissionClaim{byLabel("secrets", toConsumer, "db"), named("secrets", "x"), byLabel("configmaps", toConsumer, "db")},
+			rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"settings"}, Verbs: readVerbs},
+				secrets(readVerbs, "conn-a", "conn-b", "x"),
+			}, selected: []string{"configmaps/settings", "secrets/conn-a", "secrets/conn-b"}, byLabel: true},
+		{name: "from the consumer: the kind, its copies confined by the policy", claims: []binderyv1alpha1.PermissionClaim{byLabel("secrets", toProvider, "db")},
+			rules: []rbacv1.PolicyRule{secrets(writeVerbs)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			claims, selected, byLabel, err := SelectByLabels(tt.claims, list)
+			require.NoError(t, err)
+			assert.Equal(t, tt.rules, ClaimRules(claims))
+			assert.Equal(t, tt.selected, selected)
+			assert.Equal(t, tt.byLabel, byLabel)
+			annotations := map[string]string{}
+			if byLabel {
+				annotations[contract.SelectedNamesAnnotation] = contract.JoinSelected(selected)
+			}
+			names, set := contract.SelectedNames(annotations, "secrets")
+			assert.Equal(t, tt.byLabel, set)
+			for _, n := range names {
+				assert.Contains(t, selected, "secrets/"+n)
+			}
 		})
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/contract"
 )
 
 // ClaimLabel, on a copied Secret or ConfigMap, names the binding whose
@@ -43,18 +44,35 @@ type claimSync struct {
 	// What the claim reads per consumer namespace, on the source side and
 	// on the target side (copies only).
 	mu             sync.Mutex
-	source, target map[string]claimStore
+	source, target map[string]*claimStore
 }
 
 // claimStore is what a claim reads of one side of a namespace pair: the
-// informer of the namespace's objects of the kind or, on the provider
-// side of a claim that names its objects, one informer per name, since
-// the backend grants those by name (rbacgrant.ClaimRules).
-type claimStore []cache.SharedIndexInformer
+// informer of the namespace's objects of the kind or, where the provider
+// grants a claim's objects by name, one informer per name. The names
+// change when a claim selects by label: the backend lists what it selects
+// on the APIServiceNamespace (contract.SelectedNamesAnnotation).
+type claimStore struct {
+	mu sync.Mutex
+	// byName holds the informers, by name; "" is the whole kind's.
+	byName map[string]claimInformer
+	// start starts the informer of one name, or of the whole kind.
+	start func(name string) claimInformer
+}
 
-func (s claimStore) HasSynced() bool {
-	for _, i := range s {
-		if !i.HasSynced() {
+type claimInformer struct {
+	informer cache.SharedIndexInformer
+	stop     context.CancelFunc
+}
+
+// allNames stands for the whole kind in a claimStore.
+var allNames = []string{""}
+
+func (s *claimStore) HasSynced() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, i := range s.byName {
+		if !i.informer.HasSynced() {
 			return false
 		}
 	}
@@ -62,19 +80,51 @@ func (s claimStore) HasSynced() bool {
 }
 
 // get returns the object of key ("namespace/name"), if there is one.
-func (s claimStore) get(key string) *unstructured.Unstructured {
-	for _, i := range s {
-		if item, ok, _ := i.GetIndexer().GetByKey(key); ok {
+func (s *claimStore) get(key string) *unstructured.Unstructured {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, i := range s.byName {
+		if item, ok, _ := i.informer.GetIndexer().GetByKey(key); ok {
 			return item.(*unstructured.Unstructured)
 		}
 	}
 	return nil
 }
 
+// watch makes the store watch exactly names (allNames: the whole kind),
+// and returns the names of what it no longer watches: the objects its
+// stopped informers held, and the names themselves.
+func (s *claimStore) watch(names []string) (dropped []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byName == nil {
+		s.byName = map[string]claimInformer{}
+	}
+	for name, i := range s.byName {
+		if slices.Contains(names, name) {
+			continue
+		}
+		for _, obj := range i.informer.GetStore().List() {
+			dropped = append(dropped, obj.(*unstructured.Unstructured).GetName())
+		}
+		if name != "" {
+			dropped = append(dropped, name)
+		}
+		i.stop()
+		delete(s.byName, name)
+	}
+	for _, name := range names {
+		if _, ok := s.byName[name]; !ok {
+			s.byName[name] = s.start(name)
+		}
+	}
+	return dropped
+}
+
 func newClaimSync(e *Engine, i int, c binderyv1alpha1.PermissionClaim, q queue) (*claimSync, error) {
 	cs := &claimSync{e: e, q: q, index: i, claim: c, gvr: schema.GroupVersionResource{Group: c.Group, Version: "v1", Resource: c.Resource}}
-	cs.source = map[string]claimStore{}
-	cs.target = map[string]claimStore{}
+	cs.source = map[string]*claimStore{}
+	cs.target = map[string]*claimStore{}
 	if c.Selector.LabelSelector != nil {
 		sel, err := metav1.LabelSelectorAsSelector(c.Selector.LabelSelector)
 		if err != nil {
@@ -137,13 +187,12 @@ func (c *claimSync) enqueueReferenced(obj any) {
 	}
 }
 
-// watchNamespace starts the claim's informers for a bound namespace pair.
-func (c *claimSync) watchNamespace(cns, pns string) {
+// watchNamespace starts the claim's informers for a bound namespace pair,
+// or follows what the backend lists on the consumer namespace's
+// APIServiceNamespace (annotations) as selected by label.
+func (c *claimSync) watchNamespace(cns, pns string, annotations map[string]string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.source[cns]; ok {
-		return
-	}
 	src, srcNS, dst, dstNS := c.sides(cns, pns)
 	enqueue := func(obj any) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
@@ -154,44 +203,65 @@ func (c *claimSync) watchNamespace(cns, pns string) {
 		}
 	}
 	handler := cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, o any) { enqueue(o) }, DeleteFunc: enqueue}
-
-	var srcTweak dynamicinformer.TweakListOptionsFunc
-	if c.sel != nil {
-		srcTweak = func(lo *metav1.ListOptions) { lo.LabelSelector = c.sel.String() }
+	if c.source[cns] == nil {
+		var srcTweak dynamicinformer.TweakListOptionsFunc
+		if c.sel != nil {
+			srcTweak = func(lo *metav1.ListOptions) { lo.LabelSelector = c.sel.String() }
+		}
+		copies := func(lo *metav1.ListOptions) { lo.LabelSelector = labels.Set{ClaimLabel: c.e.o.Name}.String() }
+		c.source[cns] = c.store(src, srcNS, srcTweak, handler)
+		c.target[cns] = c.store(dst, dstNS, copies, handler)
+		target := allNames
+		if len(c.claim.Selector.Names) > 0 && !c.toConsumer() {
+			target = c.claim.Selector.Names
+		}
+		c.target[cns].watch(target)
 	}
-	copies := func(lo *metav1.ListOptions) { lo.LabelSelector = labels.Set{ClaimLabel: c.e.o.Name}.String() }
-	byName := len(c.claim.Selector.Names) > 0
-	c.source[cns] = c.watch(src, srcNS, srcTweak, byName && c.toConsumer(), handler)
-	c.target[cns] = c.watch(dst, dstNS, copies, byName && !c.toConsumer(), handler)
+	for _, name := range c.source[cns].watch(c.sourceNames(annotations)) {
+		c.q.Add(claimRequest(c.index, cns, name))
+	}
 }
 
-// watch starts the informers of one side: of the namespace, or of each
-// claimed name in it.
-func (c *claimSync) watch(d dynamic.Interface, ns string, tweak dynamicinformer.TweakListOptionsFunc, byName bool, h cache.ResourceEventHandler) claimStore {
-	start := func(tweak dynamicinformer.TweakListOptionsFunc) cache.SharedIndexInformer {
-		f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(d, 0, ns, tweak)
-		i := f.ForResource(c.gvr).Informer()
-		_ = i.SetTransform(withoutManagedFields)
-		_, _ = i.AddEventHandler(h)
-		c.e.informers.start(c.e.ctx, f)
-		return i
+// sourceNames are the names the claim watches on its source side: on the
+// provider, those the claim names or, for a claim by label selector, those
+// the backend granted as selected; else the whole kind.
+func (c *claimSync) sourceNames(annotations map[string]string) []string {
+	if !c.toConsumer() {
+		return allNames
 	}
-	if !byName {
-		return claimStore{start(tweak)}
+	if len(c.claim.Selector.Names) > 0 {
+		return c.claim.Selector.Names
 	}
-	var out claimStore
-	for _, name := range c.claim.Selector.Names {
-		out = append(out, start(func(lo *metav1.ListOptions) {
+	if c.sel != nil {
+		if names, set := contract.SelectedNames(annotations, c.gvr.Resource); set {
+			return names
+		}
+	}
+	return allNames
+}
+
+// store returns an empty store of one side, whose informers list the
+// namespace's objects of the kind, or one name each.
+func (c *claimSync) store(d dynamic.Interface, ns string, tweak dynamicinformer.TweakListOptionsFunc, h cache.ResourceEventHandler) *claimStore {
+	return &claimStore{start: func(name string) claimInformer {
+		ctx, stop := context.WithCancel(c.e.ctx)
+		f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(d, 0, ns, func(lo *metav1.ListOptions) {
 			if tweak != nil {
 				tweak(lo)
 			}
-			lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
-		}))
-	}
-	return out
+			if name != "" {
+				lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+			}
+		})
+		i := f.ForResource(c.gvr).Informer()
+		_ = i.SetTransform(withoutManagedFields)
+		_, _ = i.AddEventHandler(h)
+		c.e.informers.start(ctx, f)
+		return claimInformer{informer: i, stop: stop}
+	}}
 }
 
-func (c *claimSync) informers(cns string) (src, dst claimStore) {
+func (c *claimSync) informers(cns string) (src, dst *claimStore) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.source[cns], c.target[cns]

@@ -124,7 +124,7 @@ func (e *Engine) namespaceAssigned(q queue, obj any) {
 	}
 	e.watchProvider(pns, "")
 	for _, c := range e.claims {
-		c.watchNamespace(u.GetName(), pns)
+		c.watchNamespace(u.GetName(), pns, u.GetAnnotations())
 	}
 	objs, err := e.consumerInformer.GetIndexer().ByIndex(cache.NamespaceIndex, u.GetName())
 	if err != nil {

@@ -8,6 +8,7 @@ package servicenamespace
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
@@ -15,12 +16,16 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/contract"
@@ -38,6 +43,12 @@ type Reconciler struct {
 	// quota limits; mgr.GetAPIReader().
 	APIReader client.Reader
 	Recorder  events.EventRecorder
+	// Claimable is a metadata-only cache of the kinds in
+	// ClaimableResources, so that the grants of claims by label selector
+	// follow the labels of the objects in service namespaces. Without it,
+	// such claims select nothing.
+	Claimable          cache.Cache
+	ClaimableResources []string
 }
 
 // SetupWithManager wires the reconciler: a change of the exports in a
@@ -49,18 +60,66 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return r.requestsIn(ctx, obj.GetNamespace())
 	})
 	byServiceNamespace := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
-		clusterNS, consumerNS := obj.GetLabels()[consumer.ClusterNamespaceLabel], obj.GetAnnotations()[consumer.ConsumerNamespaceAnnotation]
-		if clusterNS == "" || consumerNS == "" {
-			return nil
-		}
-		return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: clusterNS, Name: consumerNS}}}
+		return ofServiceNamespace(obj)
 	})
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("servicenamespace").
 		For(&kubebindv1alpha1.APIServiceNamespace{}).
 		Watches(&kubebindv1alpha1.APIServiceExport{}, allInNamespace).
-		Watches(&corev1.Namespace{}, byServiceNamespace).
-		Complete(r)
+		Watches(&corev1.Namespace{}, byServiceNamespace)
+	if r.Claimable != nil {
+		// A claimable object that appears, goes or changes its labels in
+		// a service namespace may change what a claim selects there.
+		inServiceNamespace := handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, obj *metav1.PartialObjectMetadata) []reconcile.Request {
+			ns := &corev1.Namespace{}
+			if err := r.Client.Get(ctx, client.ObjectKey{Name: obj.Namespace}, ns); err != nil || ns.Labels[consumer.RoleLabel] != consumer.RoleService {
+				return nil
+			}
+			return ofServiceNamespace(ns)
+		})
+		for _, resource := range r.ClaimableResources {
+			b = b.WatchesRawSource(source.Kind(r.Claimable, claimableObject(resource), inServiceNamespace, predicate.TypedLabelChangedPredicate[*metav1.PartialObjectMetadata]{}))
+		}
+	}
+	return b.Complete(r)
+}
+
+// NewClaimableCache returns the cache Reconciler.Claimable needs, added to
+// mgr: object metadata only, without managed fields.
+func NewClaimableCache(mgr ctrl.Manager) (cache.Cache, error) {
+	c, err := cache.New(mgr.GetConfig(), cache.Options{
+		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient(),
+		DefaultTransform: cache.TransformStripManagedFields(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the cache of claimable objects: %w", err)
+	}
+	if err := mgr.Add(c); err != nil {
+		return nil, fmt.Errorf("running the cache of claimable objects: %w", err)
+	}
+	return c, nil
+}
+
+// ofServiceNamespace returns the APIServiceNamespace of a service
+// namespace.
+func ofServiceNamespace(ns client.Object) []reconcile.Request {
+	clusterNS, consumerNS := ns.GetLabels()[consumer.ClusterNamespaceLabel], ns.GetAnnotations()[consumer.ConsumerNamespaceAnnotation]
+	if clusterNS == "" || consumerNS == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: clusterNS, Name: consumerNS}}}
+}
+
+// claimableObject is the metadata of an object of a claimable core
+// resource.
+func claimableObject(resource string) *metav1.PartialObjectMetadata {
+	kind := "Secret"
+	if resource == "configmaps" {
+		kind = "ConfigMap"
+	}
+	obj := &metav1.PartialObjectMetadata{}
+	obj.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind))
+	return obj
 }
 
 func (r *Reconciler) requestsIn(ctx context.Context, namespace string) []reconcile.Request {
@@ -104,10 +163,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	exports, selected, byLabel, err := r.selectByLabels(ctx, sns, target, exports)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	if err := r.ensureNamespace(ctx, clusterNS, sns, target, exports); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.ensureGrant(ctx, sns, target, exports); err != nil {
+		return ctrl.Result{}, err
+	}
+	// What claims by label select is published once it is granted.
+	if err := r.ensureSelectedNames(ctx, sns, selected, byLabel); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.ensureNamespaceReader(ctx, sns.Namespace); err != nil {
@@ -196,6 +263,63 @@ func (r *Reconciler) exportsFor(ctx context.Context, sns *kubebindv1alpha1.APISe
 		grants = append(grants, rbacgrant.Export{Group: e.Spec.Group, Resource: e.Spec.Names.Plural, Claims: settings.Claims})
 	}
 	return grants, nil
+}
+
+// selectByLabels resolves the claims by label selector of the exports
+// into claims of the names they select in the service namespace now
+// (rbacgrant.SelectByLabels).
+func (r *Reconciler) selectByLabels(ctx context.Context, sns *kubebindv1alpha1.APIServiceNamespace, target string, exports []rbacgrant.Export) (out []rbacgrant.Export, selected []string, byLabel bool, err error) {
+	list := func(resource string, sel labels.Selector) ([]string, error) {
+		if r.Claimable == nil || !slices.Contains(r.ClaimableResources, resource) {
+			// It selects nothing: the rest of the grant goes ahead.
+			r.Recorder.Eventf(sns, nil, corev1.EventTypeWarning, "ClaimNotGranted", "Grant",
+				"A permission claim selects %s by label, which the backend may not list and watch; it is granted nothing. Add %s to the backend chart's claimedResources", resource, resource)
+			return nil, nil
+		}
+		obj, l := claimableObject(resource), &metav1.PartialObjectMetadataList{}
+		l.SetGroupVersionKind(obj.GroupVersionKind().GroupVersion().WithKind(obj.Kind + "List"))
+		if err := r.Claimable.List(ctx, l, client.InNamespace(target), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+			return nil, fmt.Errorf("listing %s in %s: %w", resource, target, err)
+		}
+		names := make([]string, 0, len(l.Items))
+		for _, o := range l.Items {
+			names = append(names, o.Name)
+		}
+		return names, nil
+	}
+	for _, e := range exports {
+		claims, sel, labelled, err := rbacgrant.SelectByLabels(e.Claims, list)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("export of %s: %w", e.Resource, err)
+		}
+		e.Claims = claims
+		out = append(out, e)
+		selected = append(selected, sel...)
+		byLabel = byLabel || labelled
+	}
+	slices.Sort(selected)
+	return out, slices.Compact(selected), byLabel, nil
+}
+
+// ensureSelectedNames publishes on the APIServiceNamespace what its claims
+// by label select (contract.SelectedNamesAnnotation), for the konnector
+// to watch each by name.
+func (r *Reconciler) ensureSelectedNames(ctx context.Context, sns *kubebindv1alpha1.APIServiceNamespace, selected []string, byLabel bool) error {
+	want := contract.JoinSelected(selected)
+	got, has := sns.Annotations[contract.SelectedNamesAnnotation]
+	if has == byLabel && got == want {
+		return nil
+	}
+	patch := client.MergeFrom(sns.DeepCopy())
+	if byLabel {
+		metav1.SetMetaDataAnnotation(&sns.ObjectMeta, contract.SelectedNamesAnnotation, want)
+	} else {
+		delete(sns.Annotations, contract.SelectedNamesAnnotation)
+	}
+	if err := r.Client.Patch(ctx, sns, patch); err != nil {
+		return fmt.Errorf("publishing what the claims of %s select: %w", sns.Name, err)
+	}
+	return nil
 }
 
 // ensureGrant binds the consumer's ServiceAccount to a Role in the

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/contract"
 	"github.com/bindery-dev/bindery/apis/providername"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
 	"github.com/bindery-dev/bindery/backend/internal/controller/exportrequest"
@@ -416,4 +417,119 @@ func listOf() *unstructured.UnstructuredList {
 	l.SetAPIVersion("db.example.com/v1")
 	l.SetKind("DatabaseList")
 	return l
+}
+
+// A claim by label selector from the provider is granted by name: what
+// its selector matches in the service namespace now, following labels as
+// they change, and published for the konnector.
+func TestClaimByLabelIsGrantedByName(t *testing.T) {
+	t.Parallel()
+	p := framework.StartControlPlane(t)
+	p.RunManager(t, func(mgr ctrl.Manager) error {
+		claimable, err := servicenamespace.NewClaimableCache(mgr)
+		if err != nil {
+			return err
+		}
+		rec := mgr.GetEventRecorder("bindery-backend")
+		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
+			return err
+		}
+		return (&servicenamespace.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: rec,
+			Claimable: claimable, ClaimableResources: []string{"secrets"}}).SetupWithManager(mgr)
+	})
+	ctx := t.Context()
+	c := p.Client
+	res, err := onboarding.Ensure(ctx, c, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "cluster-a"}, "Test Provider")
+	require.NoError(t, err)
+	nsA, clientA := res.Namespace, p.TokenClient(t, res.Namespace, res.ServiceAccount)
+	claim := func(resource string) binderyv1alpha1.PermissionClaim {
+		return binderyv1alpha1.PermissionClaim{Resource: resource, Direction: binderyv1alpha1.ClaimProviderToConsumer,
+			Selector: binderyv1alpha1.ClaimSelector{LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}}
+	}
+	p.CreateCRD(t, "db.example.com", "databases", "Database", apiextensionsv1.NamespaceScoped, nil)
+	require.NoError(t, c.Create(ctx, &binderyv1alpha1.APIServiceExportTemplate{
+		ObjectMeta: metav1.ObjectMeta{Name: "postgres"},
+		Spec: binderyv1alpha1.APIServiceExportTemplateSpec{
+			DisplayName:      "PostgreSQL",
+			Resources:        []binderyv1alpha1.ExportedResource{{Group: "db.example.com", Resource: "databases"}},
+			PermissionClaims: []binderyv1alpha1.PermissionClaim{claim("secrets")},
+		},
+	}))
+	require.NoError(t, clientA.Create(ctx, &kubebindv1alpha1.APIServiceExportRequest{
+		ObjectMeta: metav1.ObjectMeta{Namespace: nsA, Name: "db"},
+		Spec: kubebindv1alpha1.APIServiceExportRequestSpec{Resources: []kubebindv1alpha1.APIServiceExportRequestResource{
+			{GroupResource: kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"}}}},
+	}))
+	export := &kubebindv1alpha1.APIServiceExport{}
+	framework.Eventually(t, func() (bool, string) {
+		err := c.Get(ctx, client.ObjectKey{Namespace: nsA, Name: "databases.db.example.com"}, export)
+		return err == nil, fmt.Sprintf("the export: %v", err)
+	}, framework.WaitTimeout)
+	sns := &kubebindv1alpha1.APIServiceNamespace{ObjectMeta: metav1.ObjectMeta{Namespace: nsA, Name: "default"}}
+	require.NoError(t, clientA.Create(ctx, sns))
+	svc := providername.ServiceNamespace(nsA, "default")
+	selected := func(want string) {
+		t.Helper()
+		framework.Eventually(t, func() (bool, string) {
+			require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(sns), sns))
+			got, set := sns.Annotations[contract.SelectedNamesAnnotation]
+			return set && got == want, fmt.Sprintf("selected %q (set: %v), want %q", got, set, want)
+		}, framework.WaitTimeout)
+	}
+	readable := func(name string) error {
+		return clientA.Get(ctx, client.ObjectKey{Namespace: svc, Name: name}, &corev1.Secret{})
+	}
+	selected("")
+	assert.True(t, apierrors.IsForbidden(clientA.List(ctx, &corev1.SecretList{}, client.InNamespace(svc))), "selecting nothing grants nothing")
+
+	secret := func(name string, l map[string]string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: svc, Name: name, Labels: l}}
+	}
+	require.NoError(t, c.Create(ctx, secret("conn", map[string]string{"app": "db"})))
+	require.NoError(t, c.Create(ctx, secret("internal", map[string]string{"app": "operator"})))
+	selected("secrets/conn")
+	require.NoError(t, readable("conn"), "the selected Secret")
+	require.NoError(t, clientA.List(ctx, &corev1.SecretList{}, client.InNamespace(svc), client.MatchingFields{"metadata.name": "conn"}), "watched by name")
+	assert.True(t, apierrors.IsForbidden(readable("internal")), "a Secret the selector does not match")
+	assert.True(t, apierrors.IsForbidden(clientA.List(ctx, &corev1.SecretList{}, client.InNamespace(svc))), "listing the kind")
+
+	t.Run("a label added grants, a label removed revokes", func(t *testing.T) {
+		internal := &corev1.Secret{}
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: svc, Name: "internal"}, internal))
+		internal.Labels["app"] = "db"
+		require.NoError(t, c.Update(ctx, internal))
+		selected("secrets/conn,secrets/internal")
+		require.NoError(t, readable("internal"))
+
+		conn := &corev1.Secret{}
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: svc, Name: "conn"}, conn))
+		conn.Labels = nil
+		require.NoError(t, c.Update(ctx, conn))
+		selected("secrets/internal")
+		framework.Eventually(t, func() (bool, string) {
+			err := readable("conn")
+			return apierrors.IsForbidden(err), fmt.Sprintf("reading conn: %v", err)
+		}, framework.WaitTimeout)
+	})
+
+	t.Run("a Secret deleted is no longer granted", func(t *testing.T) {
+		require.NoError(t, c.Delete(ctx, secret("internal", nil)))
+		selected("")
+	})
+
+	t.Run("a kind the backend may not watch is granted nothing, with a reason", func(t *testing.T) {
+		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(export), export))
+		require.NoError(t, contract.ExportSettings{Claims: []binderyv1alpha1.PermissionClaim{claim("secrets"), claim("configmaps")}}.WriteExport(export.Annotations))
+		require.NoError(t, c.Update(ctx, export))
+		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(sns), sns))
+		note := p.WaitEvent(t, sns, "ClaimNotGranted")
+		assert.Contains(t, note, "selects configmaps by label, which the backend may not list and watch; it is granted nothing. Add configmaps to the backend chart's claimedResources")
+		// The rest of the grant goes ahead.
+		conn := &corev1.Secret{}
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: svc, Name: "conn"}, conn))
+		conn.Labels = map[string]string{"app": "db"}
+		require.NoError(t, c.Update(ctx, conn))
+		selected("secrets/conn")
+		require.NoError(t, readable("conn"))
+	})
 }

@@ -163,6 +163,71 @@ func TestPermissionClaims(t *testing.T) {
 		}, framework.WaitTimeout)
 	})
 
+	t.Run("a claim by label copies what the backend lists as selected", func(t *testing.T) {
+		byLabel := binderyv1alpha1.PermissionClaim{Resource: "configmaps", Direction: binderyv1alpha1.ClaimProviderToConsumer,
+			Selector: binderyv1alpha1.ClaimSelector{LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "public"}}}}
+		for name, tier := range map[string]string{"public-a": "public", "public-b": "public", "hidden": "internal"} {
+			require.NoError(t, e.pc.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: pns, Name: name, Labels: map[string]string{"tier": tier}},
+				Data: map[string]string{"k": name}}))
+		}
+		copied := func(name string) (bool, string) {
+			got := &corev1.ConfigMap{}
+			err := e.cc.Get(ctx, client.ObjectKey{Namespace: "default", Name: name}, got)
+			return err == nil && got.DeletionTimestamp == nil, fmt.Sprintf("%s: %v", name, err)
+		}
+		gone := func(name string) (bool, string) {
+			ok, msg := copied(name)
+			return !ok, msg
+		}
+		widened := append(append([]binderyv1alpha1.PermissionClaim(nil), claims...), byLabel)
+		setExportClaims(t, e, widened)
+		accept(t, e, widened)
+		// An older backend lists nothing: the claim reads the kind, and
+		// copies what its selector matches.
+		for _, n := range []string{"public-a", "public-b"} {
+			framework.Eventually(t, func() (bool, string) { return copied(n) }, framework.WaitTimeout)
+		}
+		ok, _ := copied("hidden")
+		assert.False(t, ok, "a ConfigMap the selector does not match stays on the provider")
+
+		// A backend that grants by name lists what it granted: the
+		// konnector watches those names only.
+		setSelected := func(value string) {
+			require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				asn := &kubebindv1alpha1.APIServiceNamespace{}
+				if err := e.pc.Get(ctx, client.ObjectKey{Namespace: clusterNS, Name: "default"}, asn); err != nil {
+					return err
+				}
+				metav1.SetMetaDataAnnotation(&asn.ObjectMeta, contract.SelectedNamesAnnotation, value)
+				return e.pc.Update(ctx, asn)
+			}))
+		}
+		setSelected("configmaps/public-a,secrets/orders-conn")
+		framework.Eventually(t, func() (bool, string) { return gone("public-b") }, framework.WaitTimeout)
+		ok, msg := copied("public-a")
+		assert.True(t, ok, "still selected: %s", msg)
+
+		setSelected("configmaps/public-a,configmaps/public-b,configmaps/hidden")
+		framework.Eventually(t, func() (bool, string) { return copied("public-b") }, framework.WaitTimeout)
+		ok, _ = copied("hidden")
+		assert.False(t, ok, "listed, but the selector does not match it")
+
+		a := &corev1.ConfigMap{}
+		require.NoError(t, e.pc.Get(ctx, client.ObjectKey{Namespace: pns, Name: "public-a"}, a))
+		a.Data["k"] = "changed"
+		require.NoError(t, e.pc.Update(ctx, a))
+		framework.Eventually(t, func() (bool, string) {
+			got := &corev1.ConfigMap{}
+			err := e.cc.Get(ctx, client.ObjectKey{Namespace: "default", Name: "public-a"}, got)
+			return err == nil && got.Data["k"] == "changed", fmt.Sprint(err, got.Data)
+		}, framework.WaitTimeout)
+
+		setSelected("")
+		for _, n := range []string{"public-a", "public-b"} {
+			framework.Eventually(t, func() (bool, string) { return gone(n) }, framework.WaitTimeout)
+		}
+	})
+
 	t.Run("a broken export turns Ready false, and back", func(t *testing.T) {
 		setClaimsAnnotation := func(value string) (was string) {
 			require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
