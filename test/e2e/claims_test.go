@@ -20,9 +20,10 @@ import (
 // TestClaimsByName binds a template whose permission claims name their
 // objects, or select them by label, through the real backend and
 // konnector: the named ConfigMap and the labelled Secret come from the
-// provider and the named Secret goes to it, while the consumer's provider
-// credentials can read and create nothing else of those kinds in its
-// namespace there.
+// provider, the named Secret and the labelled ConfigMap go to it, while
+// the consumer's provider credentials can read nothing else of those
+// kinds in its namespace there, and create nothing else of the kinds
+// claimed by name.
 func TestClaimsByName(t *testing.T) {
 	t.Parallel()
 	scenario(t)
@@ -34,6 +35,8 @@ func TestClaimsByName(t *testing.T) {
 		map[string]any{"resource": "secrets", "direction": "ConsumerToProvider", "selector": map[string]any{"names": []any{"cart-token"}}},
 		map[string]any{"resource": "secrets", "direction": "ProviderToConsumer", "selector": map[string]any{
 			"labelSelector": map[string]any{"matchLabels": map[string]any{"shop.example.com/public": "true"}}}},
+		map[string]any{"resource": "configmaps", "direction": "ConsumerToProvider", "selector": map[string]any{
+			"labelSelector": map[string]any{"matchLabels": map[string]any{"shop.example.com/share": "true"}}}},
 	}})
 
 	a := startConsumer(t, cs[1])
@@ -105,6 +108,49 @@ func TestClaimsByName(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			_, err := secrets.Get(ctx, "receipt", metav1.GetOptions{})
 			return apierrors.IsForbidden(err), fmt.Sprintf("reading an unselected Secret: want 403, got %v", err)
+		}, framework.WaitTimeout)
+	})
+
+	t.Run("a ConfigMap a claim selects by label goes to the provider, and its copy is read by name", func(t *testing.T) {
+		prefs := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "shared-prefs", Labels: map[string]string{"shop.example.com/share": "true"}},
+			Data: map[string]string{"k": "v1"}}
+		require.NoError(t, a.client.Create(ctx, prefs))
+		require.NoError(t, a.client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "local-prefs"}, Data: map[string]string{"k": "local"}}))
+		copied := func(want string) {
+			t.Helper()
+			framework.Eventually(t, func() (bool, string) {
+				got := &corev1.ConfigMap{}
+				err := pc.Get(ctx, client.ObjectKey{Namespace: svc, Name: "shared-prefs"}, got)
+				return err == nil && got.DeletionTimestamp == nil && got.Data["k"] == want, fmt.Sprint(err, got.Data)
+			}, framework.WaitTimeout)
+		}
+		copied("v1")
+		err := pc.Get(ctx, client.ObjectKey{Namespace: svc, Name: "local-prefs"}, &corev1.ConfigMap{})
+		assert.True(t, apierrors.IsNotFound(err), "an unselected ConfigMap stays home: %v", err)
+
+		configmaps := a.providerClientOf(t, name).Resource(corev1.SchemeGroupVersion.WithResource("configmaps")).Namespace(svc)
+		framework.Eventually(t, func() (bool, string) {
+			_, err := configmaps.Get(ctx, "shared-prefs", metav1.GetOptions{})
+			return err == nil, fmt.Sprintf("reading its copy: %v", err)
+		}, framework.WaitTimeout)
+		_, err = configmaps.Get(ctx, "internal", metav1.GetOptions{})
+		assert.True(t, apierrors.IsForbidden(err), "the provider's own ConfigMap: want 403, got %v", err)
+
+		// The konnector watches its copy by name: a copy deleted on the
+		// provider comes back, and a change follows.
+		require.NoError(t, pc.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: svc, Name: "shared-prefs"}}))
+		copied("v1")
+		require.NoError(t, a.client.Get(ctx, client.ObjectKeyFromObject(prefs), prefs))
+		prefs.Data["k"] = "v2"
+		require.NoError(t, a.client.Update(ctx, prefs))
+		copied("v2")
+
+		// Unlabelled, it is no longer claimed: its copy goes.
+		prefs.Labels = nil
+		require.NoError(t, a.client.Update(ctx, prefs))
+		framework.Eventually(t, func() (bool, string) {
+			err := pc.Get(ctx, client.ObjectKey{Namespace: svc, Name: "shared-prefs"}, &corev1.ConfigMap{})
+			return apierrors.IsNotFound(err), fmt.Sprintf("the copy of an unselected ConfigMap: %v", err)
 		}, framework.WaitTimeout)
 	})
 

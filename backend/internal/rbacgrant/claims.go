@@ -9,31 +9,43 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 )
 
-// The claimed Secrets and ConfigMaps of a service namespace. A claim that
-// names its objects is granted by those names: a konnector reads (and,
-// for a claim from the consumer, writes) them and nothing else of the
-// kind, and watches each by name. A claim by reference or label selector
-// is granted the kind in the namespace: RBAC cannot select by label, and a
-// reference is a name the consumer's own objects hold, so the consumer
-// chooses it anyway. Writing is confined further by ClaimCopyPolicy: a
-// konnector writes only its own copies, and creates only the names its
-// claims allow (ClaimableNames).
+// The claimed Secrets and ConfigMaps of a service namespace, granted as
+// narrowly as RBAC allows:
+//
+//   - A claim that names its objects is granted those names: a konnector
+//     reads (and, for a claim from the consumer, writes) them and nothing
+//     else of the kind, and watches each by name.
+//   - A claim by label selector is granted by name too, what it selects
+//     now (SelectByLabels): from the provider, the objects whose labels
+//     match; from the consumer, the konnector's copies among them. A claim
+//     from the consumer also writes the kind, since the names of its
+//     copies are the consumer's to choose.
+//   - A claim by reference is granted the kind: a reference is a name the
+//     consumer's own objects hold.
+//
+// Writing is confined further by ClaimCopyPolicy: a konnector writes only
+// its own copies, and creates only the names its claims allow
+// (ClaimableNames). RBAC cannot limit create by name.
 
 // claimGrant is what the claims of one kind need.
 type claimGrant struct {
-	// kindRead and kindWrite grant the kind in the namespace.
-	kindRead, kindWrite bool
+	// readKind and writeKind grant the kind in the namespace; writing is
+	// create, update, patch and delete.
+	readKind, writeKind bool
 	// create grants create, which RBAC cannot limit by name.
 	create bool
 	// readNames and writeNames grant named objects.
 	readNames, writeNames []string
 }
 
-// grantsOf sums the claims up per "group/resource".
+// grantsOf sums the claims up per "group/resource". Claims by label
+// selector must have been resolved by SelectByLabels: one from the
+// provider grants nothing here.
 func grantsOf(claims []binderyv1alpha1.PermissionClaim) map[string]*claimGrant {
 	out := map[string]*claimGrant{}
 	for _, c := range claims {
@@ -44,17 +56,20 @@ func grantsOf(claims []binderyv1alpha1.PermissionClaim) map[string]*claimGrant {
 			out[key] = g
 		}
 		toProvider := c.Direction == binderyv1alpha1.ClaimConsumerToProvider
-		named := len(c.Selector.Names) > 0
+		sel := c.Selector
 		switch {
-		case named && toProvider:
-			g.writeNames = append(g.writeNames, c.Selector.Names...)
+		case len(sel.Names) > 0 && toProvider:
+			g.writeNames = append(g.writeNames, sel.Names...)
 			g.create = true
-		case named:
-			g.readNames = append(g.readNames, c.Selector.Names...)
+		case len(sel.Names) > 0:
+			g.readNames = append(g.readNames, sel.Names...)
+		case sel.LabelSelector != nil && toProvider:
+			g.writeKind, g.create = true, true
+		case sel.LabelSelector != nil:
 		case toProvider:
-			g.kindRead, g.kindWrite, g.create = true, true, true
+			g.readKind, g.writeKind, g.create = true, true, true
 		default:
-			g.kindRead = true
+			g.readKind = true
 		}
 	}
 	return out
@@ -76,22 +91,28 @@ func ClaimRules(claims []binderyv1alpha1.PermissionClaim) []rbacv1.PolicyRule {
 		rule := func(verbs []string, names []string) {
 			rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{group}, Resources: []string{resource}, ResourceNames: names, Verbs: verbs})
 		}
-		if g.kindWrite {
+		if g.readKind && g.writeKind {
 			rule(writeVerbs, nil)
 			continue
 		}
-		if g.kindRead {
+		if g.readKind {
 			rule(readVerbs, nil)
 		}
-		if g.create {
+		switch {
+		case g.writeKind:
+			rule(kindWriteVerbs, nil)
+		case g.create:
 			rule([]string{"create"}, nil)
 		}
 		writeNames := uniqueSorted(g.writeNames)
-		if len(writeNames) > 0 {
-			verbs := []string{"update", "patch", "delete"}
-			if !g.kindRead {
-				verbs = append(append([]string(nil), readVerbs...), verbs...)
-			}
+		var verbs []string
+		if !g.readKind {
+			verbs = append(verbs, readVerbs...)
+		}
+		if !g.writeKind {
+			verbs = append(verbs, "update", "patch", "delete")
+		}
+		if len(writeNames) > 0 && len(verbs) > 0 {
 			rule(verbs, writeNames)
 		}
 		var readNames []string
@@ -100,12 +121,15 @@ func ClaimRules(claims []binderyv1alpha1.PermissionClaim) []rbacv1.PolicyRule {
 				readNames = append(readNames, n)
 			}
 		}
-		if len(readNames) > 0 && !g.kindRead {
+		if len(readNames) > 0 && !g.readKind {
 			rule(readVerbs, readNames)
 		}
 	}
 	return rules
 }
+
+// kindWriteVerbs write objects of a kind, without reading them.
+var kindWriteVerbs = []string{"create", "update", "patch", "delete"}
 
 // ClaimableNamesAnnotation, on a service namespace, lists what a konnector
 // may create there for its claims: "<resource>/<name>", or
@@ -138,16 +162,22 @@ func ClaimableNames(claims []binderyv1alpha1.PermissionClaim) string {
 // matches.
 type NameLister func(resource string, sel labels.Selector) ([]string, error)
 
-// SelectByLabels turns each provider-to-consumer claim by label selector
-// into a claim of the names it selects now, so that ClaimRules grants them
-// by name; a claim that selects nothing grants nothing. It returns the
-// claims and what they select ("<resource>/<name>", sorted), and whether
-// any claim selects by label (then contract.SelectedNamesAnnotation is
-// set, also when empty). Claims from the consumer keep their kind grant: their
-// copies are the consumer's, confined by ClaimCopyPolicy.
+// SelectByLabels resolves the claims by label selector into claims of the
+// names they select now, so that ClaimRules grants those by name: for a
+// claim from the provider, the objects whose labels match (a claim that
+// selects nothing grants nothing); for a claim from the consumer, the
+// konnector's copies among them (labelled binderyv1alpha1.ClaimedByLabel),
+// which it reads by name and writes as the kind. It returns the claims,
+// what they select ("<resource>/<name>", sorted), and whether any claim
+// selects by label (then contract.SelectedNamesAnnotation is set, also
+// when empty).
 func SelectByLabels(claims []binderyv1alpha1.PermissionClaim, list NameLister) (out []binderyv1alpha1.PermissionClaim, selected []string, byLabel bool, err error) {
+	copies, err := labels.NewRequirement(binderyv1alpha1.ClaimedByLabel, selection.Exists, nil)
+	if err != nil {
+		return nil, nil, false, err
+	}
 	for _, c := range claims {
-		if c.Selector.LabelSelector == nil || c.Direction == binderyv1alpha1.ClaimConsumerToProvider {
+		if c.Selector.LabelSelector == nil {
 			out = append(out, c)
 			continue
 		}
@@ -156,6 +186,11 @@ func SelectByLabels(claims []binderyv1alpha1.PermissionClaim, list NameLister) (
 		if err != nil {
 			return nil, nil, false, fmt.Errorf("the label selector of a %s claim: %w", c.Resource, err)
 		}
+		toProvider := c.Direction == binderyv1alpha1.ClaimConsumerToProvider
+		if toProvider {
+			out = append(out, c) // writes the kind
+			sel = sel.Add(*copies)
+		}
 		names, err := list(c.Resource, sel)
 		if err != nil {
 			return nil, nil, false, err
@@ -163,9 +198,8 @@ func SelectByLabels(claims []binderyv1alpha1.PermissionClaim, list NameLister) (
 		if len(names) == 0 {
 			continue
 		}
-		named := *c.DeepCopy()
-		named.Selector = binderyv1alpha1.ClaimSelector{Names: names}
-		out = append(out, named)
+		out = append(out, binderyv1alpha1.PermissionClaim{Group: c.Group, Resource: c.Resource,
+			Direction: binderyv1alpha1.ClaimProviderToConsumer, Selector: binderyv1alpha1.ClaimSelector{Names: names}})
 		for _, n := range names {
 			selected = append(selected, c.Resource+"/"+n)
 		}

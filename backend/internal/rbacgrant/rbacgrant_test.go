@@ -149,7 +149,8 @@ func TestSelectByLabels(t *testing.T) {
 	toConsumer, toProvider := binderyv1alpha1.ClaimProviderToConsumer, binderyv1alpha1.ClaimConsumerToProvider
 	// The service namespace: objects by resource, with their labels.
 	objects := map[string]map[string]labels.Set{
-		"secrets":    {"conn-a": {"app": "db"}, "conn-b": {"app": "db"}, "internal": {"app": "operator"}},
+		"secrets": {"conn-a": {"app": "db"}, "conn-b": {"app": "db"}, "internal": {"app": "operator"},
+			"copy": {"app": "settings", binderyv1alpha1.ClaimedByLabel: "databases"}, "providers-settings": {"app": "settings"}},
 		"configmaps": {"settings": {"app": "db"}},
 	}
 	list := func(resource string, sel labels.Selector) ([]string, error) {
@@ -183,8 +184,13 @@ func TestSelectByLabels(t *testing.T) {
 				{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"settings"}, Verbs: readVerbs},
 				secrets(readVerbs, "conn-a", "conn-b", "x"),
 			}, selected: []string{"configmaps/settings", "secrets/conn-a", "secrets/conn-b"}, byLabel: true},
-		{name: "from the consumer: the kind, its copies confined by the policy", claims: []binderyv1alpha1.PermissionClaim{byLabel("secrets", toProvider, "db")},
-			rules: []rbacv1.PolicyRule{secrets(writeVerbs)}},
+		{name: "from the consumer: writes the kind (confined by the policy), reads its copies by name", claims: []binderyv1alpha1.PermissionClaim{byLabel("secrets", toProvider, "settings")},
+			rules: []rbacv1.PolicyRule{secrets(kindWriteVerbs), secrets(readVerbs, "copy")}, selected: []string{"secrets/copy"}, byLabel: true},
+		{name: "from the consumer, before its first copy: writes, reads nothing", claims: []binderyv1alpha1.PermissionClaim{byLabel("secrets", toProvider, "none")},
+			rules: []rbacv1.PolicyRule{secrets(kindWriteVerbs)}, byLabel: true},
+		{name: "both ways by label", claims: []binderyv1alpha1.PermissionClaim{byLabel("secrets", toProvider, "settings"), byLabel("secrets", toConsumer, "db")},
+			rules: []rbacv1.PolicyRule{secrets(kindWriteVerbs), secrets(readVerbs, "conn-a", "conn-b", "copy")},
+			selected: []string{"secrets/conn-a", "secrets/conn-b", "secrets/copy"}, byLabel: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

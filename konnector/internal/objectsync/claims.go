@@ -211,24 +211,28 @@ func (c *claimSync) watchNamespace(cns, pns string, annotations map[string]strin
 		copies := func(lo *metav1.ListOptions) { lo.LabelSelector = labels.Set{ClaimLabel: c.e.o.Name}.String() }
 		c.source[cns] = c.store(src, srcNS, srcTweak, handler)
 		c.target[cns] = c.store(dst, dstNS, copies, handler)
-		target := allNames
-		if len(c.claim.Selector.Names) > 0 && !c.toConsumer() {
-			target = c.claim.Selector.Names
-		}
-		c.target[cns].watch(target)
 	}
-	for _, name := range c.source[cns].watch(c.sourceNames(annotations)) {
+	srcNames, dstNames := allNames, c.providerNames(annotations)
+	if c.toConsumer() {
+		srcNames, dstNames = dstNames, srcNames
+	}
+	c.follow(cns, c.source[cns], srcNames)
+	c.follow(cns, c.target[cns], dstNames)
+}
+
+// follow makes a store of namespace cns watch names, and syncs again what
+// it no longer watches.
+func (c *claimSync) follow(cns string, store *claimStore, names []string) {
+	for _, name := range store.watch(names) {
 		c.q.Add(claimRequest(c.index, cns, name))
 	}
 }
 
-// sourceNames are the names the claim watches on its source side: on the
-// provider, those the claim names or, for a claim by label selector, those
-// the backend granted as selected; else the whole kind.
-func (c *claimSync) sourceNames(annotations map[string]string) []string {
-	if !c.toConsumer() {
-		return allNames
-	}
+// providerNames are the names the claim watches on the provider: those it
+// names or, for a claim by label selector, those the backend granted as
+// selected; else the whole kind. In the consumer cluster it watches the
+// whole kind.
+func (c *claimSync) providerNames(annotations map[string]string) []string {
 	if len(c.claim.Selector.Names) > 0 {
 		return c.claim.Selector.Names
 	}
@@ -326,6 +330,7 @@ func (c *claimSync) sync(ctx context.Context, cns, name string) error {
 	if copyObj != nil && copyObj.GetAnnotations()[AppliedHashAnnotation] == desired.GetAnnotations()[AppliedHashAnnotation] {
 		return nil
 	}
+	unreadable := false
 	if copyObj == nil {
 		// Never take over an object someone else made.
 		existing, err := rd.Get(ctx, name, metav1.GetOptions{})
@@ -333,11 +338,19 @@ func (c *claimSync) sync(ctx context.Context, cns, name string) error {
 		case err == nil && existing.GetLabels()[ClaimLabel] != c.e.o.Name:
 			c.conflict(cns, name, dstNS)
 			return nil
+		case apierrors.IsForbidden(err) && !c.toConsumer():
+			// On the provider, a copy by label is readable once the
+			// backend has granted it by name; the claim-copies admission
+			// policy refuses writing over what is not a copy.
+			unreadable = true
 		case err != nil && !apierrors.IsNotFound(err):
 			return fmt.Errorf("getting %s %s/%s: %w", c.gvr.Resource, dstNS, name, err)
 		}
 	}
 	if _, err := rd.Apply(ctx, name, desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
+		if unreadable && apierrors.IsForbidden(err) {
+			c.conflict(cns, name, dstNS)
+		}
 		return fmt.Errorf("copying claimed %s %s/%s: %w", c.gvr.Resource, dstNS, name, err)
 	}
 	return nil
