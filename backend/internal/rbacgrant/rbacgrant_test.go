@@ -189,7 +189,7 @@ func TestSelectByLabels(t *testing.T) {
 		{name: "from the consumer, before its first copy: writes, reads nothing", claims: []binderyv1alpha1.PermissionClaim{byLabel("secrets", toProvider, "none")},
 			rules: []rbacv1.PolicyRule{secrets(kindWriteVerbs)}, byLabel: true},
 		{name: "both ways by label", claims: []binderyv1alpha1.PermissionClaim{byLabel("secrets", toProvider, "settings"), byLabel("secrets", toConsumer, "db")},
-			rules: []rbacv1.PolicyRule{secrets(kindWriteVerbs), secrets(readVerbs, "conn-a", "conn-b", "copy")},
+			rules:    []rbacv1.PolicyRule{secrets(kindWriteVerbs), secrets(readVerbs, "conn-a", "conn-b", "copy")},
 			selected: []string{"secrets/conn-a", "secrets/conn-b", "secrets/copy"}, byLabel: true},
 	}
 	for _, tt := range tests {
