@@ -257,12 +257,22 @@ func Describe(c binderyv1alpha1.PermissionClaim) string {
 }
 
 // SelectedNamesAnnotation, on an APIServiceNamespace, lists the objects
-// the provider-to-consumer claims by label selector select in its service
-// namespace now: "<resource>/<name>", comma-separated, empty when they
-// select nothing. The backend grants exactly those, by name, before it
-// lists them; the konnector watches each by name. Without the annotation
-// (an older backend), such a claim is granted the kind.
+// the claims that select (Selects) select in its service namespace now:
+// "<resource>/<name>", comma-separated, empty when they select nothing.
+// The backend grants exactly those, by name, before it lists them; the
+// konnector watches each by name. Without the annotation (an older
+// backend), such a claim is granted the kind.
 const SelectedNamesAnnotation = "bindery.dev/selected-names"
+
+// Selects reports whether the backend finds out which objects a claim
+// selects, and lists them in SelectedNamesAnnotation: a claim by label
+// selector, or by a reference within the bound object's namespace. (A
+// claim by names names them itself; a reference to another namespace is
+// granted the kind.)
+func Selects(c binderyv1alpha1.PermissionClaim) bool {
+	ref := c.Selector.Reference
+	return len(c.Selector.Names) == 0 && (c.Selector.LabelSelector != nil || ref != nil && ref.NamespacePath == "")
+}
 
 // JoinSelected is the value of SelectedNamesAnnotation for the selected
 // objects, "<resource>/<name>" each.

@@ -37,6 +37,8 @@ func TestClaimsByName(t *testing.T) {
 			"labelSelector": map[string]any{"matchLabels": map[string]any{"shop.example.com/public": "true"}}}},
 		map[string]any{"resource": "configmaps", "direction": "ConsumerToProvider", "selector": map[string]any{
 			"labelSelector": map[string]any{"matchLabels": map[string]any{"shop.example.com/share": "true"}}}},
+		map[string]any{"resource": "secrets", "direction": "ConsumerToProvider", "selector": map[string]any{
+			"reference": map[string]any{"namePath": "spec.paymentRef.name"}}},
 	}})
 
 	a := startConsumer(t, cs[1])
@@ -152,6 +154,28 @@ func TestClaimsByName(t *testing.T) {
 			err := pc.Get(ctx, client.ObjectKey{Namespace: svc, Name: "shared-prefs"}, &corev1.ConfigMap{})
 			return apierrors.IsNotFound(err), fmt.Sprintf("the copy of an unselected ConfigMap: %v", err)
 		}, framework.WaitTimeout)
+	})
+
+	t.Run("a Secret a cart references goes to the provider, granted by name once referenced", func(t *testing.T) {
+		for _, n := range []string{"payment-key", "unreferenced"} {
+			require.NoError(t, a.client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: n}, StringData: map[string]string{"k": n}}))
+		}
+		cart, err := a.dyn.Resource(carts).Namespace("default").Get(ctx, "mine", metav1.GetOptions{})
+		require.NoError(t, err)
+		require.NoError(t, unstructured.SetNestedField(cart.Object, "payment-key", "spec", "paymentRef", "name"))
+		_, err = a.dyn.Resource(carts).Namespace("default").Update(ctx, cart, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		framework.Eventually(t, func() (bool, string) {
+			got := &corev1.Secret{}
+			err := pc.Get(ctx, client.ObjectKey{Namespace: svc, Name: "payment-key"}, got)
+			return err == nil && string(got.Data["k"]) == "payment-key", fmt.Sprint(err)
+		}, framework.WaitTimeout)
+		err = pc.Get(ctx, client.ObjectKey{Namespace: svc, Name: "unreferenced"}, &corev1.Secret{})
+		assert.True(t, apierrors.IsNotFound(err), "an unreferenced Secret stays home: %v", err)
+
+		secrets := a.providerClientOf(t, name).Resource(corev1.SchemeGroupVersion.WithResource("secrets")).Namespace(svc)
+		_, err = secrets.Get(ctx, "payment-key", metav1.GetOptions{})
+		require.NoError(t, err, "the referenced Secret's copy")
 	})
 
 	t.Run("the consumer's credentials reach only the claimed names", func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/contract"
 )
 
 // The claimed Secrets and ConfigMaps of a service namespace, granted as
@@ -20,13 +21,13 @@ import (
 //   - A claim that names its objects is granted those names: a konnector
 //     reads (and, for a claim from the consumer, writes) them and nothing
 //     else of the kind, and watches each by name.
-//   - A claim by label selector is granted by name too, what it selects
-//     now (SelectByLabels): from the provider, the objects whose labels
-//     match; from the consumer, the konnector's copies among them. A claim
-//     from the consumer also writes the kind, since the names of its
-//     copies are the consumer's to choose.
-//   - A claim by reference is granted the kind: a reference is a name the
-//     consumer's own objects hold.
+//   - A claim by label selector, or by reference within the namespace, is
+//     granted by name too, what it selects now (SelectClaimed): the
+//     objects whose labels match (from the consumer: the konnector's
+//     copies among them), or the names the bound objects hold. A claim
+//     from the consumer by label selector also writes the kind, since the
+//     names of its copies are the consumer's to choose.
+//   - A claim by reference to another namespace is granted the kind.
 //
 // Writing is confined further by ClaimCopyPolicy: a konnector writes only
 // its own copies, and creates only the names its claims allow
@@ -43,9 +44,9 @@ type claimGrant struct {
 	readNames, writeNames []string
 }
 
-// grantsOf sums the claims up per "group/resource". Claims by label
-// selector must have been resolved by SelectByLabels: one from the
-// provider grants nothing here.
+// grantsOf sums the claims up per "group/resource". The claims that
+// select (contract.Selects) must have been resolved by SelectClaimed:
+// here they grant no reading.
 func grantsOf(claims []binderyv1alpha1.PermissionClaim) map[string]*claimGrant {
 	out := map[string]*claimGrant{}
 	for _, c := range claims {
@@ -65,7 +66,9 @@ func grantsOf(claims []binderyv1alpha1.PermissionClaim) map[string]*claimGrant {
 			g.readNames = append(g.readNames, sel.Names...)
 		case sel.LabelSelector != nil && toProvider:
 			g.writeKind, g.create = true, true
-		case sel.LabelSelector != nil:
+		case contract.Selects(c) && toProvider:
+			g.create = true
+		case contract.Selects(c):
 		case toProvider:
 			g.readKind, g.writeKind, g.create = true, true, true
 		default:
@@ -133,13 +136,14 @@ var kindWriteVerbs = []string{"create", "update", "patch", "delete"}
 
 // ClaimableNamesAnnotation, on a service namespace, lists what a konnector
 // may create there for its claims: "<resource>/<name>", or
-// "<resource>/*" where a claim does not name its objects. ClaimCopyPolicy
-// reads it.
+// "<resource>/*" where a claim does not name its objects (by label
+// selector, or by reference to another namespace). ClaimCopyPolicy reads
+// it.
 const ClaimableNamesAnnotation = "bindery.dev/claimable-names"
 
 // ClaimableNames is the value of ClaimableNamesAnnotation for the claims
-// of a service namespace's exports; empty when no claim copies anything
-// to the provider.
+// of a service namespace's exports, resolved by SelectClaimed; empty when
+// no claim copies anything to the provider.
 func ClaimableNames(claims []binderyv1alpha1.PermissionClaim) string {
 	var out []string
 	for _, c := range claims {
@@ -147,7 +151,9 @@ func ClaimableNames(claims []binderyv1alpha1.PermissionClaim) string {
 			continue
 		}
 		if len(c.Selector.Names) == 0 {
-			out = append(out, c.Resource+"/*")
+			if c.Selector.Reference == nil || !contract.Selects(c) {
+				out = append(out, c.Resource+"/*")
+			} // else SelectClaimed named what it references
 			continue
 		}
 		for _, n := range c.Selector.Names {
@@ -157,52 +163,77 @@ func ClaimableNames(claims []binderyv1alpha1.PermissionClaim) string {
 	return strings.Join(uniqueSorted(out), ",")
 }
 
-// NameLister returns the names of the objects of a claimed resource
-// ("secrets", "configmaps") in the service namespace whose labels sel
-// matches.
-type NameLister func(resource string, sel labels.Selector) ([]string, error)
+// Objects answers what claims select in a service namespace now.
+type Objects interface {
+	// Labelled returns the names of the objects of a claimed resource
+	// ("secrets", "configmaps") whose labels sel matches.
+	Labelled(resource string, sel labels.Selector) ([]string, error)
+	// Referenced returns the names the objects of an exported resource
+	// hold at a dotted path.
+	Referenced(group, resource, path string) ([]string, error)
+}
 
-// SelectByLabels resolves the claims by label selector into claims of the
-// names they select now, so that ClaimRules grants those by name: for a
-// claim from the provider, the objects whose labels match (a claim that
-// selects nothing grants nothing); for a claim from the consumer, the
-// konnector's copies among them (labelled binderyv1alpha1.ClaimedByLabel),
-// which it reads by name and writes as the kind. It returns the claims,
-// what they select ("<resource>/<name>", sorted), and whether any claim
-// selects by label (then contract.SelectedNamesAnnotation is set, also
-// when empty).
-func SelectByLabels(claims []binderyv1alpha1.PermissionClaim, list NameLister) (out []binderyv1alpha1.PermissionClaim, selected []string, byLabel bool, err error) {
+// SelectClaimed resolves the claims that select (contract.Selects) into
+// claims of the names they select now, so that ClaimRules grants those by
+// name:
+//   - by label selector, from the provider: the objects whose labels
+//     match;
+//   - by label selector, from the consumer: the konnector's copies among
+//     them (labelled binderyv1alpha1.ClaimedByLabel), read by name; it
+//     writes the kind;
+//   - by reference: the names the export's objects hold, read by name
+//     and, from the consumer, written and created by name.
+//
+// A claim that selects nothing grants nothing more. It returns the
+// claims, what they select ("<resource>/<name>", sorted), and whether any
+// claim selects (then contract.SelectedNamesAnnotation is set, also when
+// empty).
+func SelectClaimed(e Export, objects Objects) (out []binderyv1alpha1.PermissionClaim, selected []string, selects bool, err error) {
 	copies, err := labels.NewRequirement(binderyv1alpha1.ClaimedByLabel, selection.Exists, nil)
 	if err != nil {
 		return nil, nil, false, err
 	}
-	for _, c := range claims {
-		if c.Selector.LabelSelector == nil {
+	for _, c := range e.Claims {
+		if !contract.Selects(c) {
 			out = append(out, c)
 			continue
 		}
-		byLabel = true
-		sel, err := metav1.LabelSelectorAsSelector(c.Selector.LabelSelector)
-		if err != nil {
-			return nil, nil, false, fmt.Errorf("the label selector of a %s claim: %w", c.Resource, err)
-		}
+		selects = true
+		out = append(out, c) // what it grants besides reading (grantsOf)
 		toProvider := c.Direction == binderyv1alpha1.ClaimConsumerToProvider
-		if toProvider {
-			out = append(out, c) // writes the kind
-			sel = sel.Add(*copies)
-		}
-		names, err := list(c.Resource, sel)
-		if err != nil {
-			return nil, nil, false, err
+		var names []string
+		switch ref := c.Selector.Reference; {
+		case ref != nil:
+			if r := ref.Resource; r != nil && (r.Group != e.Group || r.Resource != e.Resource) {
+				continue // another export's objects hold it
+			}
+			if names, err = objects.Referenced(e.Group, e.Resource, ref.NamePath); err != nil {
+				return nil, nil, false, err
+			}
+		default:
+			sel, err := metav1.LabelSelectorAsSelector(c.Selector.LabelSelector)
+			if err != nil {
+				return nil, nil, false, fmt.Errorf("the label selector of a %s claim: %w", c.Resource, err)
+			}
+			if toProvider {
+				sel = sel.Add(*copies)
+			}
+			if names, err = objects.Labelled(c.Resource, sel); err != nil {
+				return nil, nil, false, err
+			}
 		}
 		if len(names) == 0 {
 			continue
 		}
-		out = append(out, binderyv1alpha1.PermissionClaim{Group: c.Group, Resource: c.Resource,
-			Direction: binderyv1alpha1.ClaimProviderToConsumer, Selector: binderyv1alpha1.ClaimSelector{Names: names}})
+		named := binderyv1alpha1.PermissionClaim{Group: c.Group, Resource: c.Resource, Direction: binderyv1alpha1.ClaimProviderToConsumer,
+			Selector: binderyv1alpha1.ClaimSelector{Names: names}}
+		if toProvider && c.Selector.Reference != nil {
+			named.Direction = c.Direction
+		}
+		out = append(out, named)
 		for _, n := range names {
 			selected = append(selected, c.Resource+"/"+n)
 		}
 	}
-	return out, uniqueSorted(selected), byLabel, nil
+	return out, uniqueSorted(selected), selects, nil
 }

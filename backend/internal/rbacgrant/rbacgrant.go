@@ -66,6 +66,9 @@ type Export struct {
 	Group    string
 	Resource string
 	Claims   []binderyv1alpha1.PermissionClaim
+	// Version and Kind read its objects, to find what a claim by
+	// reference selects.
+	Version, Kind string
 }
 
 // ServiceNamespaceRules are the rules in one service namespace: full use of

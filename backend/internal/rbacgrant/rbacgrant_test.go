@@ -95,9 +95,10 @@ func TestClaimRules(t *testing.T) {
 	named := func(resource string, dir binderyv1alpha1.ClaimDirection, names ...string) binderyv1alpha1.PermissionClaim {
 		return binderyv1alpha1.PermissionClaim{Resource: resource, Direction: dir, Selector: binderyv1alpha1.ClaimSelector{Names: names}}
 	}
+	// A reference to another namespace is granted the kind.
 	byRef := func(resource string, dir binderyv1alpha1.ClaimDirection) binderyv1alpha1.PermissionClaim {
 		return binderyv1alpha1.PermissionClaim{Resource: resource, Direction: dir,
-			Selector: binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: "spec.secretRef.name"}}}
+			Selector: binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: "spec.secretRef.name", NamespacePath: "spec.secretRef.namespace"}}}
 	}
 	toConsumer, toProvider := binderyv1alpha1.ClaimProviderToConsumer, binderyv1alpha1.ClaimConsumerToProvider
 	secrets := func(verbs []string, names ...string) rbacv1.PolicyRule {
@@ -116,9 +117,9 @@ func TestClaimRules(t *testing.T) {
 			want: []rbacv1.PolicyRule{secrets([]string{"create"}), secrets(namedWrite, "ca")}, claimable: "secrets/ca"},
 		{name: "both ways by name: a name in both is written", claims: []binderyv1alpha1.PermissionClaim{named("secrets", toConsumer, "conn", "ca"), named("secrets", toProvider, "ca")},
 			want: []rbacv1.PolicyRule{secrets([]string{"create"}), secrets(namedWrite, "ca"), secrets(readVerbs, "conn")}, claimable: "secrets/ca"},
-		{name: "by reference, to the consumer: the kind, read", claims: []binderyv1alpha1.PermissionClaim{byRef("secrets", toConsumer), named("secrets", toConsumer, "conn")},
+		{name: "by reference to another namespace, to the consumer: the kind, read", claims: []binderyv1alpha1.PermissionClaim{byRef("secrets", toConsumer), named("secrets", toConsumer, "conn")},
 			want: []rbacv1.PolicyRule{secrets(readVerbs)}},
-		{name: "by reference, to the provider: the kind; a named claim adds nothing", claims: []binderyv1alpha1.PermissionClaim{byRef("secrets", toProvider), named("secrets", toProvider, "ca")},
+		{name: "by reference to another namespace, to the provider: the kind; a named claim adds nothing", claims: []binderyv1alpha1.PermissionClaim{byRef("secrets", toProvider), named("secrets", toProvider, "ca")},
 			want: []rbacv1.PolicyRule{secrets(writeVerbs)}, claimable: "secrets/*,secrets/ca"},
 		{name: "read the kind, write by name", claims: []binderyv1alpha1.PermissionClaim{byRef("secrets", toConsumer), named("secrets", toProvider, "ca")},
 			want: []rbacv1.PolicyRule{secrets(readVerbs), secrets([]string{"create"}), secrets([]string{"update", "patch", "delete"}, "ca")}, claimable: "secrets/ca"},
@@ -138,76 +139,116 @@ func TestClaimRules(t *testing.T) {
 	}
 }
 
-func TestSelectByLabels(t *testing.T) {
+func TestSelectClaimed(t *testing.T) {
 	byLabel := func(resource string, dir binderyv1alpha1.ClaimDirection, app string) binderyv1alpha1.PermissionClaim {
 		return binderyv1alpha1.PermissionClaim{Resource: resource, Direction: dir,
 			Selector: binderyv1alpha1.ClaimSelector{LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}}}}
+	}
+	byRef := func(dir binderyv1alpha1.ClaimDirection, path string, holder *binderyv1alpha1.GroupResource) binderyv1alpha1.PermissionClaim {
+		return binderyv1alpha1.PermissionClaim{Resource: "secrets", Direction: dir,
+			Selector: binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: path, Resource: holder}}}
 	}
 	named := func(resource string, names ...string) binderyv1alpha1.PermissionClaim {
 		return binderyv1alpha1.PermissionClaim{Resource: resource, Direction: binderyv1alpha1.ClaimProviderToConsumer, Selector: binderyv1alpha1.ClaimSelector{Names: names}}
 	}
 	toConsumer, toProvider := binderyv1alpha1.ClaimProviderToConsumer, binderyv1alpha1.ClaimConsumerToProvider
-	// The service namespace: objects by resource, with their labels.
-	objects := map[string]map[string]labels.Set{
-		"secrets": {"conn-a": {"app": "db"}, "conn-b": {"app": "db"}, "internal": {"app": "operator"},
-			"copy": {"app": "settings", binderyv1alpha1.ClaimedByLabel: "databases"}, "providers-settings": {"app": "settings"}},
-		"configmaps": {"settings": {"app": "db"}},
-	}
-	list := func(resource string, sel labels.Selector) ([]string, error) {
-		var out []string
-		for name, l := range objects[resource] {
-			if sel.Matches(l) {
-				out = append(out, name)
-			}
-		}
-		sort.Strings(out)
-		return out, nil
+	objects := fakeObjects{
+		// The service namespace: claimable objects by resource, with
+		// their labels.
+		labelled: map[string]map[string]labels.Set{
+			"secrets": {"conn-a": {"app": "db"}, "conn-b": {"app": "db"}, "internal": {"app": "operator"},
+				"copy": {"app": "settings", binderyv1alpha1.ClaimedByLabel: "databases"}, "providers-settings": {"app": "settings"}},
+			"configmaps": {"settings": {"app": "db"}},
+		},
+		// What the databases there hold at each path.
+		referenced: map[string][]string{
+			"db.example.com/databases/spec.connectionSecretRef.name": {"orders-conn"},
+			"db.example.com/databases/spec.caRef.name":               {"orders-ca"},
+		},
 	}
 	secrets := func(verbs []string, names ...string) rbacv1.PolicyRule {
 		return rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: names, Verbs: verbs}
 	}
 	tests := []struct {
-		name     string
-		claims   []binderyv1alpha1.PermissionClaim
-		rules    []rbacv1.PolicyRule
-		selected []string
-		byLabel  bool
+		name      string
+		claims    []binderyv1alpha1.PermissionClaim
+		rules     []rbacv1.PolicyRule
+		selected  []string
+		selects   bool
+		claimable string
 	}{
-		{name: "no label claim: nothing to select", claims: []binderyv1alpha1.PermissionClaim{named("secrets", "x")},
+		{name: "no claim that selects: nothing to select", claims: []binderyv1alpha1.PermissionClaim{named("secrets", "x")},
 			rules: []rbacv1.PolicyRule{secrets(readVerbs, "x")}},
-		{name: "from the provider: granted what it selects, by name", claims: []binderyv1alpha1.PermissionClaim{byLabel("secrets", toConsumer, "db")},
-			rules: []rbacv1.PolicyRule{secrets(readVerbs, "conn-a", "conn-b")}, selected: []string{"secrets/conn-a", "secrets/conn-b"}, byLabel: true},
+		{name: "by label from the provider: granted what it selects, by name", claims: []binderyv1alpha1.PermissionClaim{byLabel("secrets", toConsumer, "db")},
+			rules: []rbacv1.PolicyRule{secrets(readVerbs, "conn-a", "conn-b")}, selected: []string{"secrets/conn-a", "secrets/conn-b"}, selects: true},
 		{name: "selecting nothing grants nothing", claims: []binderyv1alpha1.PermissionClaim{byLabel("secrets", toConsumer, "none")},
-			byLabel: true},
+			selects: true},
 		{name: "with a claim by name of the kind", claims: []binderyv1alpha1.PermissionClaim{byLabel("secrets", toConsumer, "db"), named("secrets", "x"), byLabel("configmaps", toConsumer, "db")},
 			rules: []rbacv1.PolicyRule{
 				{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"settings"}, Verbs: readVerbs},
 				secrets(readVerbs, "conn-a", "conn-b", "x"),
-			}, selected: []string{"configmaps/settings", "secrets/conn-a", "secrets/conn-b"}, byLabel: true},
-		{name: "from the consumer: writes the kind (confined by the policy), reads its copies by name", claims: []binderyv1alpha1.PermissionClaim{byLabel("secrets", toProvider, "settings")},
-			rules: []rbacv1.PolicyRule{secrets(kindWriteVerbs), secrets(readVerbs, "copy")}, selected: []string{"secrets/copy"}, byLabel: true},
-		{name: "from the consumer, before its first copy: writes, reads nothing", claims: []binderyv1alpha1.PermissionClaim{byLabel("secrets", toProvider, "none")},
-			rules: []rbacv1.PolicyRule{secrets(kindWriteVerbs)}, byLabel: true},
+			}, selected: []string{"configmaps/settings", "secrets/conn-a", "secrets/conn-b"}, selects: true},
+		{name: "by label from the consumer: writes the kind (confined by the policy), reads its copies by name", claims: []binderyv1alpha1.PermissionClaim{byLabel("secrets", toProvider, "settings")},
+			rules: []rbacv1.PolicyRule{secrets(kindWriteVerbs), secrets(readVerbs, "copy")}, selected: []string{"secrets/copy"}, selects: true, claimable: "secrets/*"},
+		{name: "by label from the consumer, before its first copy: writes, reads nothing", claims: []binderyv1alpha1.PermissionClaim{byLabel("secrets", toProvider, "none")},
+			rules: []rbacv1.PolicyRule{secrets(kindWriteVerbs)}, selects: true, claimable: "secrets/*"},
 		{name: "both ways by label", claims: []binderyv1alpha1.PermissionClaim{byLabel("secrets", toProvider, "settings"), byLabel("secrets", toConsumer, "db")},
 			rules:    []rbacv1.PolicyRule{secrets(kindWriteVerbs), secrets(readVerbs, "conn-a", "conn-b", "copy")},
-			selected: []string{"secrets/conn-a", "secrets/conn-b", "secrets/copy"}, byLabel: true},
+			selected: []string{"secrets/conn-a", "secrets/conn-b", "secrets/copy"}, selects: true, claimable: "secrets/*"},
+		{name: "by reference from the provider: what the objects hold, read by name", claims: []binderyv1alpha1.PermissionClaim{byRef(toConsumer, "spec.connectionSecretRef.name", nil)},
+			rules: []rbacv1.PolicyRule{secrets(readVerbs, "orders-conn")}, selected: []string{"secrets/orders-conn"}, selects: true},
+		{name: "by reference from the consumer: created and written by name", claims: []binderyv1alpha1.PermissionClaim{byRef(toProvider, "spec.caRef.name", nil)},
+			rules:    []rbacv1.PolicyRule{secrets([]string{"create"}), secrets([]string{"get", "list", "watch", "update", "patch", "delete"}, "orders-ca")},
+			selected: []string{"secrets/orders-ca"}, selects: true, claimable: "secrets/orders-ca"},
+		{name: "by reference from the consumer, before any object holds one: nothing to create", claims: []binderyv1alpha1.PermissionClaim{byRef(toProvider, "spec.none", nil)},
+			rules: []rbacv1.PolicyRule{secrets([]string{"create"})}, selects: true},
+		{name: "by reference another resource holds: nothing here", claims: []binderyv1alpha1.PermissionClaim{
+			byRef(toConsumer, "spec.connectionSecretRef.name", &binderyv1alpha1.GroupResource{Group: "db.example.com", Resource: "backups"})},
+			selects: true},
+		{name: "by reference, the holder named", claims: []binderyv1alpha1.PermissionClaim{
+			byRef(toConsumer, "spec.connectionSecretRef.name", &binderyv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"})},
+			rules: []rbacv1.PolicyRule{secrets(readVerbs, "orders-conn")}, selected: []string{"secrets/orders-conn"}, selects: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			claims, selected, byLabel, err := SelectByLabels(tt.claims, list)
+			claims, selected, selects, err := SelectClaimed(Export{Group: "db.example.com", Resource: "databases", Claims: tt.claims}, objects)
 			require.NoError(t, err)
-			assert.Equal(t, tt.rules, ClaimRules(claims))
+			rules := ClaimRules(claims)
+			assert.Equal(t, tt.rules, rules)
+			assert.False(t, HasWildcard(rules))
 			assert.Equal(t, tt.selected, selected)
-			assert.Equal(t, tt.byLabel, byLabel)
+			assert.Equal(t, tt.selects, selects)
+			assert.Equal(t, tt.claimable, ClaimableNames(claims))
 			annotations := map[string]string{}
-			if byLabel {
+			if selects {
 				annotations[contract.SelectedNamesAnnotation] = contract.JoinSelected(selected)
 			}
 			names, set := contract.SelectedNames(annotations, "secrets")
-			assert.Equal(t, tt.byLabel, set)
+			assert.Equal(t, tt.selects, set)
 			for _, n := range names {
 				assert.Contains(t, selected, "secrets/"+n)
 			}
 		})
 	}
+}
+
+// fakeObjects are the objects of a service namespace, for SelectClaimed.
+type fakeObjects struct {
+	labelled   map[string]map[string]labels.Set
+	referenced map[string][]string
+}
+
+func (f fakeObjects) Labelled(resource string, sel labels.Selector) ([]string, error) {
+	var out []string
+	for name, l := range f.labelled[resource] {
+		if sel.Matches(l) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func (f fakeObjects) Referenced(group, resource, path string) ([]string, error) {
+	return f.referenced[group+"/"+resource+"/"+path], nil
 }

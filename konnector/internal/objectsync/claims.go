@@ -229,14 +229,14 @@ func (c *claimSync) follow(cns string, store *claimStore, names []string) {
 }
 
 // providerNames are the names the claim watches on the provider: those it
-// names or, for a claim by label selector, those the backend granted as
-// selected; else the whole kind. In the consumer cluster it watches the
-// whole kind.
+// names or, for a claim by label selector or by reference, those the
+// backend granted as selected; else the whole kind. In the consumer
+// cluster it watches the whole kind.
 func (c *claimSync) providerNames(annotations map[string]string) []string {
 	if len(c.claim.Selector.Names) > 0 {
 		return c.claim.Selector.Names
 	}
-	if c.sel != nil {
+	if contract.Selects(c.claim) {
 		if names, set := contract.SelectedNames(annotations, c.gvr.Resource); set {
 			return names
 		}
@@ -339,9 +339,9 @@ func (c *claimSync) sync(ctx context.Context, cns, name string) error {
 			c.conflict(cns, name, dstNS)
 			return nil
 		case apierrors.IsForbidden(err) && !c.toConsumer():
-			// On the provider, a copy by label is readable once the
-			// backend has granted it by name; the claim-copies admission
-			// policy refuses writing over what is not a copy.
+			// On the provider, a copy a claim selects is readable once
+			// the backend has granted it by name; the claim-copies
+			// admission policy refuses writing over what is not a copy.
 			unreadable = true
 		case err != nil && !apierrors.IsNotFound(err):
 			return fmt.Errorf("getting %s %s/%s: %w", c.gvr.Resource, dstNS, name, err)

@@ -8,7 +8,7 @@ package servicenamespace
 import (
 	"context"
 	"fmt"
-	"slices"
+	"sync"
 	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
@@ -16,11 +16,13 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -43,12 +45,18 @@ type Reconciler struct {
 	// quota limits; mgr.GetAPIReader().
 	APIReader client.Reader
 	Recorder  events.EventRecorder
-	// Claimable is a metadata-only cache of the kinds in
-	// ClaimableResources, so that the grants of claims by label selector
-	// follow the labels of the objects in service namespaces. Without it,
-	// such claims select nothing.
+	// Claimable caches the metadata of the kinds in ClaimableResources,
+	// and the exported objects that claims by reference read, so that
+	// grants follow what claims select in service namespaces as it
+	// changes (NewClaimableCache). Without it, such claims select nothing.
 	Claimable          cache.Cache
 	ClaimableResources []string
+
+	controller controller.Controller
+	// watched are the exported kinds whose objects are watched for the
+	// references claims read.
+	watchedMu sync.Mutex
+	watched   sets.Set[schema.GroupVersionKind]
 }
 
 // SetupWithManager wires the reconciler: a change of the exports in a
@@ -71,33 +79,15 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A claimable object that appears, goes or changes its labels in
 		// a service namespace may change what a claim selects there.
 		inServiceNamespace := handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, obj *metav1.PartialObjectMetadata) []reconcile.Request {
-			ns := &corev1.Namespace{}
-			if err := r.Client.Get(ctx, client.ObjectKey{Name: obj.Namespace}, ns); err != nil || ns.Labels[consumer.RoleLabel] != consumer.RoleService {
-				return nil
-			}
-			return ofServiceNamespace(ns)
+			return r.inServiceNamespace(ctx, obj.Namespace)
 		})
 		for _, resource := range r.ClaimableResources {
 			b = b.WatchesRawSource(source.Kind(r.Claimable, claimableObject(resource), inServiceNamespace, predicate.TypedLabelChangedPredicate[*metav1.PartialObjectMetadata]{}))
 		}
 	}
-	return b.Complete(r)
-}
-
-// NewClaimableCache returns the cache Reconciler.Claimable needs, added to
-// mgr: object metadata only, without managed fields.
-func NewClaimableCache(mgr ctrl.Manager) (cache.Cache, error) {
-	c, err := cache.New(mgr.GetConfig(), cache.Options{
-		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient(),
-		DefaultTransform: cache.TransformStripManagedFields(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating the cache of claimable objects: %w", err)
-	}
-	if err := mgr.Add(c); err != nil {
-		return nil, fmt.Errorf("running the cache of claimable objects: %w", err)
-	}
-	return c, nil
+	c, err := b.Build(r)
+	r.controller = c
+	return err
 }
 
 // ofServiceNamespace returns the APIServiceNamespace of a service
@@ -108,18 +98,6 @@ func ofServiceNamespace(ns client.Object) []reconcile.Request {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: clusterNS, Name: consumerNS}}}
-}
-
-// claimableObject is the metadata of an object of a claimable core
-// resource.
-func claimableObject(resource string) *metav1.PartialObjectMetadata {
-	kind := "Secret"
-	if resource == "configmaps" {
-		kind = "ConfigMap"
-	}
-	obj := &metav1.PartialObjectMetadata{}
-	obj.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind))
-	return obj
 }
 
 func (r *Reconciler) requestsIn(ctx context.Context, namespace string) []reconcile.Request {
@@ -163,7 +141,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	exports, selected, byLabel, err := r.selectByLabels(ctx, sns, target, exports)
+	exports, selected, selects, err := r.selectClaimed(ctx, sns, target, exports)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -173,8 +151,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.ensureGrant(ctx, sns, target, exports); err != nil {
 		return ctrl.Result{}, err
 	}
-	// What claims by label select is published once it is granted.
-	if err := r.ensureSelectedNames(ctx, sns, selected, byLabel); err != nil {
+	// What claims select is published once it is granted.
+	if err := r.ensureSelectedNames(ctx, sns, selected, selects); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.ensureNamespaceReader(ctx, sns.Namespace); err != nil {
@@ -260,66 +238,23 @@ func (r *Reconciler) exportsFor(ctx context.Context, sns *kubebindv1alpha1.APISe
 		if !settings.Covers(sns.Name) {
 			continue
 		}
-		grants = append(grants, rbacgrant.Export{Group: e.Spec.Group, Resource: e.Spec.Names.Plural, Claims: settings.Claims})
+		grants = append(grants, rbacgrant.Export{Group: e.Spec.Group, Resource: e.Spec.Names.Plural, Claims: settings.Claims,
+			Version: storageVersion(&e), Kind: e.Spec.Names.Kind})
 	}
 	return grants, nil
 }
 
-// selectByLabels resolves the claims by label selector of the exports
-// into claims of the names they select in the service namespace now
-// (rbacgrant.SelectByLabels).
-func (r *Reconciler) selectByLabels(ctx context.Context, sns *kubebindv1alpha1.APIServiceNamespace, target string, exports []rbacgrant.Export) (out []rbacgrant.Export, selected []string, byLabel bool, err error) {
-	list := func(resource string, sel labels.Selector) ([]string, error) {
-		if r.Claimable == nil || !slices.Contains(r.ClaimableResources, resource) {
-			// It selects nothing: the rest of the grant goes ahead.
-			r.Recorder.Eventf(sns, nil, corev1.EventTypeWarning, "ClaimNotGranted", "Grant",
-				"A permission claim selects %s by label, which the backend may not list and watch; it is granted nothing. Add %s to the backend chart's claimedResources", resource, resource)
-			return nil, nil
+// storageVersion is the version an export's objects are stored in.
+func storageVersion(e *kubebindv1alpha1.APIServiceExport) string {
+	for _, v := range e.Spec.Versions {
+		if v.Storage {
+			return v.Name
 		}
-		obj, l := claimableObject(resource), &metav1.PartialObjectMetadataList{}
-		l.SetGroupVersionKind(obj.GroupVersionKind().GroupVersion().WithKind(obj.Kind + "List"))
-		if err := r.Claimable.List(ctx, l, client.InNamespace(target), client.MatchingLabelsSelector{Selector: sel}); err != nil {
-			return nil, fmt.Errorf("listing %s in %s: %w", resource, target, err)
-		}
-		names := make([]string, 0, len(l.Items))
-		for _, o := range l.Items {
-			names = append(names, o.Name)
-		}
-		return names, nil
 	}
-	for _, e := range exports {
-		claims, sel, labelled, err := rbacgrant.SelectByLabels(e.Claims, list)
-		if err != nil {
-			return nil, nil, false, fmt.Errorf("export of %s: %w", e.Resource, err)
-		}
-		e.Claims = claims
-		out = append(out, e)
-		selected = append(selected, sel...)
-		byLabel = byLabel || labelled
+	if len(e.Spec.Versions) > 0 {
+		return e.Spec.Versions[0].Name
 	}
-	slices.Sort(selected)
-	return out, slices.Compact(selected), byLabel, nil
-}
-
-// ensureSelectedNames publishes on the APIServiceNamespace what its claims
-// by label select (contract.SelectedNamesAnnotation), for the konnector
-// to watch each by name.
-func (r *Reconciler) ensureSelectedNames(ctx context.Context, sns *kubebindv1alpha1.APIServiceNamespace, selected []string, byLabel bool) error {
-	want := contract.JoinSelected(selected)
-	got, has := sns.Annotations[contract.SelectedNamesAnnotation]
-	if has == byLabel && got == want {
-		return nil
-	}
-	patch := client.MergeFrom(sns.DeepCopy())
-	if byLabel {
-		metav1.SetMetaDataAnnotation(&sns.ObjectMeta, contract.SelectedNamesAnnotation, want)
-	} else {
-		delete(sns.Annotations, contract.SelectedNamesAnnotation)
-	}
-	if err := r.Client.Patch(ctx, sns, patch); err != nil {
-		return fmt.Errorf("publishing what the claims of %s select: %w", sns.Name, err)
-	}
-	return nil
+	return ""
 }
 
 // ensureGrant binds the consumer's ServiceAccount to a Role in the

@@ -52,7 +52,12 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
 			return err
 		}
-		return (&servicenamespace.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: rec}).SetupWithManager(mgr)
+		claimable, err := servicenamespace.NewClaimableCache(mgr)
+		if err != nil {
+			return err
+		}
+		return (&servicenamespace.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: rec,
+			Claimable: claimable, ClaimableResources: []string{"secrets", "configmaps"}}).SetupWithManager(mgr)
 	})
 	ctx := t.Context()
 	c := p.Client
@@ -188,12 +193,41 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 			require.NoError(t, c.Create(ctx, sar))
 			assert.False(t, sar.Status.Allowed, "consumer A must not be allowed %+v", ra)
 		}
-		own := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-			User:               "system:serviceaccount:" + nsA + ":" + consumer.ServiceAccountName,
-			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: svcA, Verb: "get", Resource: "secrets"},
-		}}
-		require.NoError(t, c.Create(ctx, own))
-		assert.True(t, own.Status.Allowed, "the claimed secrets of its own namespace are readable")
+	})
+
+	t.Run("a claim by reference grants what the consumer's objects reference, by name", func(t *testing.T) {
+		allowed := func(name string) bool {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:               "system:serviceaccount:" + nsA + ":" + consumer.ServiceAccountName,
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: svcA, Verb: "get", Resource: "secrets", Name: name},
+			}}
+			require.NoError(t, c.Create(ctx, sar))
+			return sar.Status.Allowed
+		}
+		sns := &kubebindv1alpha1.APIServiceNamespace{}
+		selected := func(want string) {
+			t.Helper()
+			framework.Eventually(t, func() (bool, string) {
+				require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: nsA, Name: "default"}, sns))
+				got := sns.Annotations[contract.SelectedNamesAnnotation]
+				return got == want, fmt.Sprintf("selected %q, want %q", got, want)
+			}, framework.WaitTimeout)
+		}
+		assert.False(t, allowed("mine-conn"), "before any object references it")
+		withRef := database(svcA, "with-ref")
+		require.NoError(t, unstructured.SetNestedField(withRef.Object, "mine-conn", "spec", "writeConnectionSecretToRef", "name"))
+		require.NoError(t, c.Create(ctx, withRef))
+		selected("secrets/mine-conn")
+		assert.True(t, allowed("mine-conn"), "the referenced Secret")
+		assert.False(t, allowed(""), "the kind")
+		assert.False(t, allowed("other"), "a Secret nothing references")
+
+		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(withRef), withRef))
+		require.NoError(t, unstructured.SetNestedField(withRef.Object, "renamed-conn", "spec", "writeConnectionSecretToRef", "name"))
+		require.NoError(t, c.Update(ctx, withRef))
+		selected("secrets/renamed-conn")
+		assert.True(t, allowed("renamed-conn"), "a reference follows its object")
+		assert.False(t, allowed("mine-conn"), "no longer referenced")
 	})
 
 	t.Run("nobody creates service-account token Secrets in consumer namespaces", func(t *testing.T) {
