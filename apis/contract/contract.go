@@ -266,12 +266,9 @@ const SelectedNamesAnnotation = "bindery.dev/selected-names"
 
 // Selects reports whether the backend finds out which objects a claim
 // selects, and lists them in SelectedNamesAnnotation: a claim by label
-// selector, or by a reference within the bound object's namespace. (A
-// claim by names names them itself; a reference to another namespace is
-// granted the kind.)
+// selector or by reference. (A claim by names names them itself.)
 func Selects(c binderyv1alpha1.PermissionClaim) bool {
-	ref := c.Selector.Reference
-	return len(c.Selector.Names) == 0 && (c.Selector.LabelSelector != nil || ref != nil && ref.NamespacePath == "")
+	return len(c.Selector.Names) == 0 && (c.Selector.LabelSelector != nil || c.Selector.Reference != nil)
 }
 
 // JoinSelected is the value of SelectedNamesAnnotation for the selected

@@ -21,13 +21,12 @@ import (
 //   - A claim that names its objects is granted those names: a konnector
 //     reads (and, for a claim from the consumer, writes) them and nothing
 //     else of the kind, and watches each by name.
-//   - A claim by label selector, or by reference within the namespace, is
-//     granted by name too, what it selects now (SelectClaimed): the
-//     objects whose labels match (from the consumer: the konnector's
-//     copies among them), or the names the bound objects hold. A claim
-//     from the consumer by label selector also writes the kind, since the
-//     names of its copies are the consumer's to choose.
-//   - A claim by reference to another namespace is granted the kind.
+//   - A claim by label selector or by reference is granted by name too,
+//     what it selects now (SelectClaimed): the objects whose labels match
+//     (from the consumer: the konnector's copies among them), or the
+//     names the bound objects hold. A claim from the consumer by label
+//     selector also writes the kind, since the names of its copies are
+//     the consumer's to choose.
 //
 // Writing is confined further by ClaimCopyPolicy: a konnector writes only
 // its own copies, and creates only the names its claims allow
@@ -35,18 +34,17 @@ import (
 
 // claimGrant is what the claims of one kind need.
 type claimGrant struct {
-	// readKind and writeKind grant the kind in the namespace; writing is
-	// create, update, patch and delete.
-	readKind, writeKind bool
-	// create grants create, which RBAC cannot limit by name.
-	create bool
+	// writeKind grants create, update, patch and delete on the kind in
+	// the namespace; create grants create alone. RBAC cannot limit create
+	// by name.
+	writeKind, create bool
 	// readNames and writeNames grant named objects.
 	readNames, writeNames []string
 }
 
-// grantsOf sums the claims up per "group/resource". The claims that
-// select (contract.Selects) must have been resolved by SelectClaimed:
-// here they grant no reading.
+// grantsOf sums the claims up per "group/resource". No claim reads the
+// kind: the claims that select (contract.Selects) must have been resolved
+// by SelectClaimed into claims by name.
 func grantsOf(claims []binderyv1alpha1.PermissionClaim) map[string]*claimGrant {
 	out := map[string]*claimGrant{}
 	for _, c := range claims {
@@ -57,22 +55,17 @@ func grantsOf(claims []binderyv1alpha1.PermissionClaim) map[string]*claimGrant {
 			out[key] = g
 		}
 		toProvider := c.Direction == binderyv1alpha1.ClaimConsumerToProvider
-		sel := c.Selector
-		switch {
+		switch sel := c.Selector; {
 		case len(sel.Names) > 0 && toProvider:
 			g.writeNames = append(g.writeNames, sel.Names...)
 			g.create = true
 		case len(sel.Names) > 0:
 			g.readNames = append(g.readNames, sel.Names...)
 		case sel.LabelSelector != nil && toProvider:
+			// Its copies' names are the consumer's to choose.
 			g.writeKind, g.create = true, true
-		case contract.Selects(c) && toProvider:
-			g.create = true
-		case contract.Selects(c):
 		case toProvider:
-			g.readKind, g.writeKind, g.create = true, true, true
-		default:
-			g.readKind = true
+			g.create = true
 		}
 	}
 	return out
@@ -94,13 +87,6 @@ func ClaimRules(claims []binderyv1alpha1.PermissionClaim) []rbacv1.PolicyRule {
 		rule := func(verbs []string, names []string) {
 			rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{group}, Resources: []string{resource}, ResourceNames: names, Verbs: verbs})
 		}
-		if g.readKind && g.writeKind {
-			rule(writeVerbs, nil)
-			continue
-		}
-		if g.readKind {
-			rule(readVerbs, nil)
-		}
 		switch {
 		case g.writeKind:
 			rule(kindWriteVerbs, nil)
@@ -108,14 +94,11 @@ func ClaimRules(claims []binderyv1alpha1.PermissionClaim) []rbacv1.PolicyRule {
 			rule([]string{"create"}, nil)
 		}
 		writeNames := uniqueSorted(g.writeNames)
-		var verbs []string
-		if !g.readKind {
-			verbs = append(verbs, readVerbs...)
-		}
-		if !g.writeKind {
-			verbs = append(verbs, "update", "patch", "delete")
-		}
-		if len(writeNames) > 0 && len(verbs) > 0 {
+		if len(writeNames) > 0 {
+			verbs := append([]string(nil), readVerbs...)
+			if !g.writeKind {
+				verbs = append(verbs, "update", "patch", "delete")
+			}
 			rule(verbs, writeNames)
 		}
 		var readNames []string
@@ -124,7 +107,7 @@ func ClaimRules(claims []binderyv1alpha1.PermissionClaim) []rbacv1.PolicyRule {
 				readNames = append(readNames, n)
 			}
 		}
-		if len(readNames) > 0 && !g.readKind {
+		if len(readNames) > 0 {
 			rule(readVerbs, readNames)
 		}
 	}
@@ -136,9 +119,8 @@ var kindWriteVerbs = []string{"create", "update", "patch", "delete"}
 
 // ClaimableNamesAnnotation, on a service namespace, lists what a konnector
 // may create there for its claims: "<resource>/<name>", or
-// "<resource>/*" where a claim does not name its objects (by label
-// selector, or by reference to another namespace). ClaimCopyPolicy reads
-// it.
+// "<resource>/*" for a claim by label selector, whose copies the consumer
+// names. ClaimCopyPolicy reads it.
 const ClaimableNamesAnnotation = "bindery.dev/claimable-names"
 
 // ClaimableNames is the value of ClaimableNamesAnnotation for the claims
@@ -151,7 +133,7 @@ func ClaimableNames(claims []binderyv1alpha1.PermissionClaim) string {
 			continue
 		}
 		if len(c.Selector.Names) == 0 {
-			if c.Selector.Reference == nil || !contract.Selects(c) {
+			if c.Selector.Reference == nil {
 				out = append(out, c.Resource+"/*")
 			} // else SelectClaimed named what it references
 			continue
@@ -169,8 +151,10 @@ type Objects interface {
 	// ("secrets", "configmaps") whose labels sel matches.
 	Labelled(resource string, sel labels.Selector) ([]string, error)
 	// Referenced returns the names the objects of an exported resource
-	// hold at a dotted path.
-	Referenced(group, resource, path string) ([]string, error)
+	// hold at a reference's dotted path, for objects in this namespace:
+	// where the reference names a namespace too, those the consumer's
+	// objects in any namespace point here.
+	Referenced(group, resource string, ref binderyv1alpha1.ClaimReference) ([]string, error)
 }
 
 // SelectClaimed resolves the claims that select (contract.Selects) into
@@ -181,8 +165,9 @@ type Objects interface {
 //   - by label selector, from the consumer: the konnector's copies among
 //     them (labelled binderyv1alpha1.ClaimedByLabel), read by name; it
 //     writes the kind;
-//   - by reference: the names the export's objects hold, read by name
-//     and, from the consumer, written and created by name.
+//   - by reference: the names the export's objects hold for this
+//     namespace, read by name and, from the consumer, written and created
+//     by name.
 //
 // A claim that selects nothing grants nothing more. It returns the
 // claims, what they select ("<resource>/<name>", sorted), and whether any
@@ -207,7 +192,7 @@ func SelectClaimed(e Export, objects Objects) (out []binderyv1alpha1.PermissionC
 			if r := ref.Resource; r != nil && (r.Group != e.Group || r.Resource != e.Resource) {
 				continue // another export's objects hold it
 			}
-			if names, err = objects.Referenced(e.Group, e.Resource, ref.NamePath); err != nil {
+			if names, err = objects.Referenced(e.Group, e.Resource, *ref); err != nil {
 				return nil, nil, false, err
 			}
 		default:

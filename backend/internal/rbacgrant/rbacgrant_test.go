@@ -17,8 +17,8 @@ import (
 func TestServiceNamespaceRules(t *testing.T) {
 	rules := ServiceNamespaceRules([]Export{
 		{Group: "db.example.com", Resource: "databases", Claims: []binderyv1alpha1.PermissionClaim{
-			{Resource: "secrets", Direction: binderyv1alpha1.ClaimProviderToConsumer},
-			{Resource: "configmaps", Direction: binderyv1alpha1.ClaimConsumerToProvider},
+			{Resource: "secrets", Direction: binderyv1alpha1.ClaimProviderToConsumer, Selector: binderyv1alpha1.ClaimSelector{Names: []string{"conn"}}},
+			{Resource: "configmaps", Direction: binderyv1alpha1.ClaimConsumerToProvider, Selector: binderyv1alpha1.ClaimSelector{Names: []string{"settings"}}},
 		}},
 		{Group: "db.example.com", Resource: "backups"},
 		{Group: "cache.example.com", Resource: "caches"},
@@ -28,8 +28,9 @@ func TestServiceNamespaceRules(t *testing.T) {
 		{APIGroups: []string{"cache.example.com"}, Resources: []string{"caches/status"}, Verbs: []string{"get", "update", "patch"}},
 		{APIGroups: []string{"db.example.com"}, Resources: []string{"backups", "databases"}, Verbs: writeVerbs},
 		{APIGroups: []string{"db.example.com"}, Resources: []string{"backups/status", "databases/status"}, Verbs: []string{"get", "update", "patch"}},
-		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: writeVerbs},
-		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: readVerbs},
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create"}},
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"settings"}, Verbs: []string{"get", "list", "watch", "update", "patch", "delete"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"conn"}, Verbs: readVerbs},
 	}, rules)
 	assert.False(t, HasWildcard(rules))
 }
@@ -95,10 +96,13 @@ func TestClaimRules(t *testing.T) {
 	named := func(resource string, dir binderyv1alpha1.ClaimDirection, names ...string) binderyv1alpha1.PermissionClaim {
 		return binderyv1alpha1.PermissionClaim{Resource: resource, Direction: dir, Selector: binderyv1alpha1.ClaimSelector{Names: names}}
 	}
-	// A reference to another namespace is granted the kind.
-	byRef := func(resource string, dir binderyv1alpha1.ClaimDirection) binderyv1alpha1.PermissionClaim {
-		return binderyv1alpha1.PermissionClaim{Resource: resource, Direction: dir,
-			Selector: binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: "spec.secretRef.name", NamespacePath: "spec.secretRef.namespace"}}}
+	byLabel := func(dir binderyv1alpha1.ClaimDirection) binderyv1alpha1.PermissionClaim {
+		return binderyv1alpha1.PermissionClaim{Resource: "secrets", Direction: dir,
+			Selector: binderyv1alpha1.ClaimSelector{LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}}
+	}
+	byRef := func(dir binderyv1alpha1.ClaimDirection) binderyv1alpha1.PermissionClaim {
+		return binderyv1alpha1.PermissionClaim{Resource: "secrets", Direction: dir,
+			Selector: binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: "spec.secretRef.name"}}}
 	}
 	toConsumer, toProvider := binderyv1alpha1.ClaimProviderToConsumer, binderyv1alpha1.ClaimConsumerToProvider
 	secrets := func(verbs []string, names ...string) rbacv1.PolicyRule {
@@ -117,12 +121,11 @@ func TestClaimRules(t *testing.T) {
 			want: []rbacv1.PolicyRule{secrets([]string{"create"}), secrets(namedWrite, "ca")}, claimable: "secrets/ca"},
 		{name: "both ways by name: a name in both is written", claims: []binderyv1alpha1.PermissionClaim{named("secrets", toConsumer, "conn", "ca"), named("secrets", toProvider, "ca")},
 			want: []rbacv1.PolicyRule{secrets([]string{"create"}), secrets(namedWrite, "ca"), secrets(readVerbs, "conn")}, claimable: "secrets/ca"},
-		{name: "by reference to another namespace, to the consumer: the kind, read", claims: []binderyv1alpha1.PermissionClaim{byRef("secrets", toConsumer), named("secrets", toConsumer, "conn")},
-			want: []rbacv1.PolicyRule{secrets(readVerbs)}},
-		{name: "by reference to another namespace, to the provider: the kind; a named claim adds nothing", claims: []binderyv1alpha1.PermissionClaim{byRef("secrets", toProvider), named("secrets", toProvider, "ca")},
-			want: []rbacv1.PolicyRule{secrets(writeVerbs)}, claimable: "secrets/*,secrets/ca"},
-		{name: "read the kind, write by name", claims: []binderyv1alpha1.PermissionClaim{byRef("secrets", toConsumer), named("secrets", toProvider, "ca")},
-			want: []rbacv1.PolicyRule{secrets(readVerbs), secrets([]string{"create"}), secrets([]string{"update", "patch", "delete"}, "ca")}, claimable: "secrets/ca"},
+		{name: "unresolved, by label or reference, to the consumer: nothing to read", claims: []binderyv1alpha1.PermissionClaim{byLabel(toConsumer), byRef(toConsumer)}},
+		{name: "by label, to the provider: writes the kind; a named claim reads by name", claims: []binderyv1alpha1.PermissionClaim{byLabel(toProvider), named("secrets", toProvider, "ca")},
+			want: []rbacv1.PolicyRule{secrets(kindWriteVerbs), secrets(readVerbs, "ca")}, claimable: "secrets/*,secrets/ca"},
+		{name: "by reference, to the provider: create, confined to the names it resolves to", claims: []binderyv1alpha1.PermissionClaim{byRef(toProvider)},
+			want: []rbacv1.PolicyRule{secrets([]string{"create"})}},
 		{name: "kinds apart, sorted", claims: []binderyv1alpha1.PermissionClaim{named("secrets", toConsumer, "s"), named("configmaps", toConsumer, "c")},
 			want: []rbacv1.PolicyRule{
 				{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"c"}, Verbs: readVerbs},
@@ -162,8 +165,9 @@ func TestSelectClaimed(t *testing.T) {
 		},
 		// What the databases there hold at each path.
 		referenced: map[string][]string{
-			"db.example.com/databases/spec.connectionSecretRef.name": {"orders-conn"},
-			"db.example.com/databases/spec.caRef.name":               {"orders-ca"},
+			"db.example.com/databases/spec.connectionSecretRef.name/":               {"orders-conn"},
+			"db.example.com/databases/spec.caRef.name/":                             {"orders-ca"},
+			"db.example.com/databases/spec.sharedRef.name/spec.sharedRef.namespace": {"shared-conn"},
 		},
 	}
 	secrets := func(verbs []string, names ...string) rbacv1.PolicyRule {
@@ -205,6 +209,9 @@ func TestSelectClaimed(t *testing.T) {
 		{name: "by reference another resource holds: nothing here", claims: []binderyv1alpha1.PermissionClaim{
 			byRef(toConsumer, "spec.connectionSecretRef.name", &binderyv1alpha1.GroupResource{Group: "db.example.com", Resource: "backups"})},
 			selects: true},
+		{name: "by reference to a namespace: what points here, by name", claims: []binderyv1alpha1.PermissionClaim{{Resource: "secrets", Direction: toConsumer,
+			Selector: binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: "spec.sharedRef.name", NamespacePath: "spec.sharedRef.namespace"}}}},
+			rules: []rbacv1.PolicyRule{secrets(readVerbs, "shared-conn")}, selected: []string{"secrets/shared-conn"}, selects: true},
 		{name: "by reference, the holder named", claims: []binderyv1alpha1.PermissionClaim{
 			byRef(toConsumer, "spec.connectionSecretRef.name", &binderyv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"})},
 			rules: []rbacv1.PolicyRule{secrets(readVerbs, "orders-conn")}, selected: []string{"secrets/orders-conn"}, selects: true},
@@ -249,6 +256,6 @@ func (f fakeObjects) Labelled(resource string, sel labels.Selector) ([]string, e
 	return out, nil
 }
 
-func (f fakeObjects) Referenced(group, resource, path string) ([]string, error) {
-	return f.referenced[group+"/"+resource+"/"+path], nil
+func (f fakeObjects) Referenced(group, resource string, ref binderyv1alpha1.ClaimReference) ([]string, error) {
+	return f.referenced[group+"/"+resource+"/"+ref.NamePath+"/"+ref.NamespacePath], nil
 }

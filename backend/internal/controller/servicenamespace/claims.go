@@ -28,7 +28,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/contract"
+	"github.com/bindery-dev/bindery/apis/providername"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
 	"github.com/bindery-dev/bindery/backend/internal/rbacgrant"
 )
@@ -58,23 +60,35 @@ func NewClaimableCache(mgr ctrl.Manager) (cache.Cache, error) {
 
 // watchReferences watches, once, the exported objects of gvk, whose
 // references claims read: a new object, one whose spec changed, or one
-// gone may change what a claim selects in its service namespace.
-func (r *Reconciler) watchReferences(gvk schema.GroupVersionKind) error {
+// gone may change what a claim selects in its service namespace or, once
+// a claim references another namespace (crossNamespace), in any of its
+// consumer's.
+func (r *Reconciler) watchReferences(gvk schema.GroupVersionKind, crossNamespace bool) error {
 	r.watchedMu.Lock()
 	defer r.watchedMu.Unlock()
+	if r.watched == nil {
+		r.watched, r.crossNamespace = sets.New[schema.GroupVersionKind](), sets.New[schema.GroupVersionKind]()
+	}
+	if crossNamespace {
+		r.crossNamespace.Insert(gvk)
+	}
 	if r.watched.Has(gvk) {
 		return nil
 	}
 	obj := &unstructured.Unstructured{}
 	obj.SetGroupVersionKind(gvk)
-	inServiceNamespace := handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, obj *unstructured.Unstructured) []reconcile.Request {
-		return r.inServiceNamespace(ctx, obj.GetNamespace())
+	affected := handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, obj *unstructured.Unstructured) []reconcile.Request {
+		r.watchedMu.Lock()
+		cross := r.crossNamespace.Has(gvk)
+		r.watchedMu.Unlock()
+		reqs := r.inServiceNamespace(ctx, obj.GetNamespace())
+		if cross && len(reqs) > 0 {
+			return r.requestsIn(ctx, reqs[0].Namespace)
+		}
+		return reqs
 	})
-	if err := r.controller.Watch(source.Kind(r.Claimable, obj, inServiceNamespace, predicate.TypedGenerationChangedPredicate[*unstructured.Unstructured]{})); err != nil {
+	if err := r.controller.Watch(source.Kind(r.Claimable, obj, affected, predicate.TypedGenerationChangedPredicate[*unstructured.Unstructured]{})); err != nil {
 		return fmt.Errorf("watching %s for the references claims read: %w", gvk.Kind, err)
-	}
-	if r.watched == nil {
-		r.watched = sets.New[schema.GroupVersionKind]()
 	}
 	r.watched.Insert(gvk)
 	return nil
@@ -153,9 +167,12 @@ func (o *serviceObjects) Labelled(resource string, sel labels.Selector) ([]strin
 	return names, nil
 }
 
-// Referenced lists the names the exported objects of group/resource in
-// the namespace hold at path, watching those objects from now on.
-func (o *serviceObjects) Referenced(group, resource, path string) ([]string, error) {
+// Referenced lists the names the exported objects of group/resource hold
+// at the reference's path for this namespace, watching those objects from
+// now on: the objects of this service namespace or, when the reference
+// names a namespace too, the consumer's objects in any of its service
+// namespaces that point to this one.
+func (o *serviceObjects) Referenced(group, resource string, ref binderyv1alpha1.ClaimReference) ([]string, error) {
 	r := o.r
 	if r.Claimable == nil {
 		return nil, nil
@@ -169,18 +186,38 @@ func (o *serviceObjects) Referenced(group, resource, path string) ([]string, err
 	if gvk.Kind == "" {
 		return nil, nil
 	}
-	if err := r.watchReferences(gvk); err != nil {
+	if err := r.watchReferences(gvk, ref.NamespacePath != ""); err != nil {
 		return nil, err
 	}
-	l := &unstructured.UnstructuredList{}
-	l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-	if err := r.Claimable.List(o.ctx, l, client.InNamespace(o.namespace)); err != nil {
-		return nil, fmt.Errorf("listing %s in %s: %w", resource, o.namespace, err)
+	// The consumer namespace of each service namespace to look in.
+	consumerNS := map[string]string{o.namespace: o.sns.Name}
+	if ref.NamespacePath != "" {
+		all := &kubebindv1alpha1.APIServiceNamespaceList{}
+		if err := r.Client.List(o.ctx, all, client.InNamespace(o.sns.Namespace)); err != nil {
+			return nil, fmt.Errorf("listing APIServiceNamespaces: %w", err)
+		}
+		for _, s := range all.Items {
+			consumerNS[providername.ServiceNamespace(s.Namespace, s.Name)] = s.Name
+		}
 	}
 	var names []string
-	for _, i := range l.Items {
-		if name, _, _ := unstructured.NestedString(i.Object, strings.Split(path, ".")...); name != "" {
-			names = append(names, name)
+	for svc, cns := range consumerNS {
+		l := &unstructured.UnstructuredList{}
+		l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err := r.Claimable.List(o.ctx, l, client.InNamespace(svc)); err != nil {
+			return nil, fmt.Errorf("listing %s in %s: %w", resource, svc, err)
+		}
+		for _, i := range l.Items {
+			name, _, _ := unstructured.NestedString(i.Object, strings.Split(ref.NamePath, ".")...)
+			ns := cns
+			if ref.NamespacePath != "" {
+				if v, _, _ := unstructured.NestedString(i.Object, strings.Split(ref.NamespacePath, ".")...); v != "" {
+					ns = v
+				}
+			}
+			if name != "" && ns == o.sns.Name {
+				names = append(names, name)
+			}
 		}
 	}
 	slices.Sort(names)

@@ -74,6 +74,8 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 					Selector: binderyv1alpha1.ClaimSelector{Names: []string{"settings"}}},
 				{Resource: "configmaps", Direction: binderyv1alpha1.ClaimProviderToConsumer,
 					Selector: binderyv1alpha1.ClaimSelector{Names: []string{"endpoint"}}},
+				{Resource: "configmaps", Direction: binderyv1alpha1.ClaimProviderToConsumer,
+					Selector: binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: "spec.sharedRef.name", NamespacePath: "spec.sharedRef.namespace"}}},
 			},
 		},
 	}))
@@ -390,6 +392,31 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 				assert.Equal(t, uid, crb.UID, "ClusterRoleBinding %s was recreated", crb.Name)
 			}
 		}
+	})
+
+	t.Run("a reference to another namespace is granted there, by name", func(t *testing.T) {
+		other := &kubebindv1alpha1.APIServiceNamespace{ObjectMeta: metav1.ObjectMeta{Namespace: nsA, Name: "shared"}}
+		require.NoError(t, clientA.Create(ctx, other))
+		svcOther := providername.ServiceNamespace(nsA, "shared")
+		pointing := database(svcA, "pointing")
+		require.NoError(t, unstructured.SetNestedField(pointing.Object, "shared-cm", "spec", "sharedRef", "name"))
+		require.NoError(t, unstructured.SetNestedField(pointing.Object, "shared", "spec", "sharedRef", "namespace"))
+		require.NoError(t, c.Create(ctx, pointing))
+		framework.Eventually(t, func() (bool, string) {
+			require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(other), other))
+			got := other.Annotations[contract.SelectedNamesAnnotation]
+			return got == "configmaps/shared-cm", fmt.Sprintf("selected in %s: %q", svcOther, got)
+		}, framework.WaitTimeout)
+		allowed := func(ns string) bool {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:               "system:serviceaccount:" + nsA + ":" + consumer.ServiceAccountName,
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "get", Resource: "configmaps", Name: "shared-cm"},
+			}}
+			require.NoError(t, c.Create(ctx, sar))
+			return sar.Status.Allowed
+		}
+		framework.Eventually(t, func() (bool, string) { return allowed(svcOther), "not granted in " + svcOther }, framework.WaitTimeout)
+		assert.False(t, allowed(svcA), "the object's own namespace is not where it points")
 	})
 
 	t.Run("an admission policy changed by hand is put back", func(t *testing.T) {
