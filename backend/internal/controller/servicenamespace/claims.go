@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
@@ -167,6 +168,9 @@ func (o *serviceObjects) Labelled(resource string, sel labels.Selector) ([]strin
 	return names, nil
 }
 
+// cacheSyncTimeout bounds the wait for a first list of exported objects.
+const cacheSyncTimeout = time.Minute
+
 // Referenced lists the names the exported objects of group/resource hold
 // at the reference's path for this namespace, watching those objects from
 // now on: the objects of this service namespace or, when the reference
@@ -200,11 +204,15 @@ func (o *serviceObjects) Referenced(group, resource string, ref binderyv1alpha1.
 			consumerNS[providername.ServiceNamespace(s.Namespace, s.Name)] = s.Name
 		}
 	}
+	// A first list waits for the cache to fill; one the backend may not
+	// make (the chart's exportedResources) fails instead of waiting on.
+	ctx, cancel := context.WithTimeout(o.ctx, cacheSyncTimeout)
+	defer cancel()
 	var names []string
 	for svc, cns := range consumerNS {
 		l := &unstructured.UnstructuredList{}
 		l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		if err := r.Claimable.List(o.ctx, l, client.InNamespace(svc)); err != nil {
+		if err := r.Claimable.List(ctx, l, client.InNamespace(svc)); err != nil {
 			return nil, fmt.Errorf("listing %s in %s: %w", resource, svc, err)
 		}
 		for _, i := range l.Items {
