@@ -61,7 +61,9 @@ var rawDatabases = schema.GroupVersionResource{Group: "raw.example.com", Version
 //   - each object's down latency (created in the consumer to its copy on
 //     the provider) and up latency (status written on the provider to the
 //     consumer's status), p50 and p99, against the time the raw burst of
-//     creates takes;
+//     creates takes, and the same latencies without a konnector: the
+//     sync's writes done by the benchmark as each object is created and
+//     as each status appears (the best any sync reaches here);
 //   - the konnector's peak RSS, its RSS growth per 1,000 objects, and its
 //     CPU.
 func BenchmarkBurst(b *testing.B) {
@@ -125,6 +127,11 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		})
 		rawObs.stop()
 
+		// The best any sync does on this machine during the same burst:
+		// the sync's writes, done without a konnector as each object is
+		// created and as each status appears, watched alike.
+		idealDown, idealUp, ideal := idealBurst(b, cd, pd, n, namespaces)
+
 		obs := observe(b, cd, pd, framework.Databases, "b-", n, true)
 		rss0 := rss(b, p, "VmRSS")
 		cpu0 := cpuSeconds(b, p)
@@ -176,6 +183,11 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		b.ReportMetric(ms(percentile(up, 99)), "burst-p99-up-ms")
 		b.ReportMetric(percentile(down, 99).Seconds()/rawBurst.Seconds(), "p99-down/raw-burst")
 		b.ReportMetric(percentile(up, 99).Seconds()/rawBurst.Seconds(), "p99-up/raw-burst")
+		b.ReportMetric(float64(n)/ideal.Seconds(), "ideal-objects/s")
+		b.ReportMetric(ms(percentile(idealDown, 99)), "ideal-burst-p99-down-ms")
+		b.ReportMetric(ms(percentile(idealUp, 99)), "ideal-burst-p99-up-ms")
+		b.ReportMetric(percentile(idealDown, 99).Seconds()/rawBurst.Seconds(), "ideal-p99-down/raw-burst")
+		b.ReportMetric(percentile(idealUp, 99).Seconds()/rawBurst.Seconds(), "ideal-p99-up/raw-burst")
 
 		b.ReportMetric(rate(limitDelete), "limit-deleted/s")
 		b.ReportMetric(rate(deleted), "deleted/s")
@@ -267,6 +279,93 @@ func minimalDelete(ctx context.Context, cd, pd dynamic.Interface, ns, name strin
 	}
 	_, err := crc.Patch(ctx, name, types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
 	return err
+}
+
+// idealBurst is the synced burst without a konnector, on the unsynced
+// copy of the CRD: 32 clients create n objects in the consumer and, as
+// each create returns, one of 32 workers creates its copy on the provider
+// and marks it (the konnector's down writes, in its order); the
+// observer's operator writes each copy's status, and as each status
+// appears on the provider, a worker writes it to the consumer. No queue,
+// cache or retry: the down and up latencies any sync could reach on this
+// machine during the same burst, measured as the synced run's are, and
+// how long it took to the last status back.
+func idealBurst(b *testing.B, cd, pd dynamic.Interface, n int, namespaces []string) (down, up []time.Duration, took time.Duration) {
+	ctx, cancel := context.WithCancel(b.Context())
+	obs := observe(b, cd, pd, rawDatabases, "i-", n, true)
+	// A status may be seen more than once.
+	created, statuses := make(chan *unstructured.Unstructured, n), make(chan *unstructured.Unstructured, 2*n)
+	pf := dynamicinformer.NewDynamicSharedInformerFactory(pd, 0)
+	_, err := pf.ForResource(rawDatabases).Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(_, obj any) {
+			u := obj.(*unstructured.Unstructured)
+			if phase, _, _ := unstructured.NestedString(u.Object, "status", "phase"); phase == "Ready" && strings.HasPrefix(u.GetName(), "i-") {
+				statuses <- u
+			}
+		},
+	})
+	require.NoError(b, err)
+	pf.Start(ctx.Done())
+	pf.WaitForCacheSync(ctx.Done())
+	var failed atomic.Pointer[error]
+	fail := func(err error) {
+		if err != nil && ctx.Err() == nil {
+			failed.CompareAndSwap(nil, &err)
+		}
+	}
+	mark := []byte(`{"metadata":{"annotations":{"raw.example.com/synced-generation":"1"}}}`)
+	ready := []byte(`{"status":{"phase":"Ready"}}`)
+	var wg sync.WaitGroup
+	for range burstWorkers {
+		wg.Go(func() {
+			for obj := range created {
+				ns, name := obj.GetNamespace(), obj.GetName()
+				_, err := pd.Resource(rawDatabases).Namespace("raw-"+ns).Create(ctx, rawObject("raw-"+ns, name), metav1.CreateOptions{})
+				fail(err)
+				_, err = cd.Resource(rawDatabases).Namespace(ns).Patch(ctx, name, types.MergePatchType, mark, metav1.PatchOptions{})
+				fail(err)
+			}
+		})
+		wg.Go(func() {
+			for {
+				select {
+				case u := <-statuses:
+					ns := strings.TrimPrefix(u.GetNamespace(), "raw-")
+					_, err := cd.Resource(rawDatabases).Namespace(ns).Patch(ctx, u.GetName(), types.MergePatchType, ready, metav1.PatchOptions{}, "status")
+					fail(err)
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+	}
+	nsOf := func(i int) string { return namespaces[i%len(namespaces)] }
+	start := time.Now()
+	parallel(b, n, burstWorkers, func(i int) error {
+		name := fmt.Sprintf("i-%05d", i)
+		obs.created(name)
+		obj, err := cd.Resource(rawDatabases).Namespace(nsOf(i)).Create(ctx, rawObject(nsOf(i), name), metav1.CreateOptions{})
+		if err == nil {
+			created <- obj
+		}
+		return err
+	})
+	close(created)
+	obs.wait(b, &obs.ups, n)
+	took = time.Since(start)
+	cancel()
+	wg.Wait()
+	pf.Shutdown()
+	obs.stop()
+	if err := failed.Load(); err != nil {
+		b.Fatalf("the sync without a konnector: %v", *err)
+	}
+	for _, ns := range namespaces {
+		require.NoError(b, cd.Resource(rawDatabases).Namespace(ns).DeleteCollection(b.Context(), metav1.DeleteOptions{}, metav1.ListOptions{}))
+		require.NoError(b, pd.Resource(rawDatabases).Namespace("raw-"+ns).DeleteCollection(b.Context(), metav1.DeleteOptions{}, metav1.ListOptions{}))
+	}
+	down, up = obs.latencies()
+	return down, up, took
 }
 
 // run is what a measured run asked of each cluster, and how long it
@@ -475,7 +574,7 @@ func observe(b *testing.B, cd, pd dynamic.Interface, gvr schema.GroupVersionReso
 					if !ok {
 						return
 					}
-					o.writeStatus(ctx, pd, u)
+					o.writeStatus(ctx, pd, gvr, u)
 				case <-ctx.Done():
 					return
 				}
@@ -507,8 +606,8 @@ func (o *observer) record(m map[string]time.Time, name string) bool {
 func (o *observer) created(name string) { o.record(o.createdAt, name) }
 
 // writeStatus is the provider operator's status write of a new copy.
-func (o *observer) writeStatus(ctx context.Context, pd dynamic.Interface, u *unstructured.Unstructured) {
-	rc := pd.Resource(framework.Databases).Namespace(u.GetNamespace())
+func (o *observer) writeStatus(ctx context.Context, pd dynamic.Interface, gvr schema.GroupVersionResource, u *unstructured.Unstructured) {
+	rc := pd.Resource(gvr).Namespace(u.GetNamespace())
 	for ctx.Err() == nil {
 		u.Object["status"] = map[string]any{"phase": "Ready"}
 		o.mu.Lock()
