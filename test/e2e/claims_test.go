@@ -154,6 +154,23 @@ func TestClaimsByName(t *testing.T) {
 			err := pc.Get(ctx, client.ObjectKey{Namespace: svc, Name: "shared-prefs"}, &corev1.ConfigMap{})
 			return apierrors.IsNotFound(err), fmt.Sprintf("the copy of an unselected ConfigMap: %v", err)
 		}, framework.WaitTimeout)
+
+		// A name the provider already uses: its ConfigMap is left alone
+		// (the konnector cannot read it, and may not write it).
+		shared := func(name string) *corev1.ConfigMap {
+			return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{"shop.example.com/share": "true"}},
+				Data: map[string]string{"k": "mine"}}
+		}
+		require.NoError(t, a.client.Create(ctx, shared("internal")))
+		require.NoError(t, a.client.Create(ctx, shared("shared-later")))
+		framework.Eventually(t, func() (bool, string) {
+			err := pc.Get(ctx, client.ObjectKey{Namespace: svc, Name: "shared-later"}, &corev1.ConfigMap{})
+			return err == nil, fmt.Sprint(err)
+		}, framework.WaitTimeout)
+		theirs := &corev1.ConfigMap{}
+		require.NoError(t, pc.Get(ctx, client.ObjectKey{Namespace: svc, Name: "internal"}, theirs))
+		assert.Equal(t, "internal", theirs.Data["k"], "the provider's ConfigMap is untouched")
+		assert.NotContains(t, theirs.Labels, "bindery.dev/claimed-by")
 	})
 
 	t.Run("a Secret a cart references goes to the provider, granted by name once referenced", func(t *testing.T) {

@@ -348,12 +348,21 @@ func (c *claimSync) sync(ctx context.Context, cns, name string) error {
 		}
 	}
 	if _, err := rd.Apply(ctx, name, desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
-		if unreadable && apierrors.IsForbidden(err) {
+		if unreadable && refusedByPolicy(err) {
+			// Someone else's object has the name. (RBAC's 403, until
+			// the backend grants the name, is retried quietly.)
 			c.conflict(cns, name, dstNS)
 		}
 		return fmt.Errorf("copying claimed %s %s/%s: %w", c.gvr.Resource, dstNS, name, err)
 	}
 	return nil
+}
+
+// refusedByPolicy reports whether an admission policy, not RBAC, refused
+// a write: the provider's claim-copies policy refuses writing over an
+// object that is not a claim copy.
+func refusedByPolicy(err error) bool {
+	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "ValidatingAdmissionPolicy")
 }
 
 // desired is the copy of src in namespace ns: its payload, user labels and
