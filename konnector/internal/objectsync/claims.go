@@ -50,8 +50,9 @@ type claimSync struct {
 // claimStore is what a claim reads of one side of a namespace pair: the
 // informer of the namespace's objects of the kind or, where the provider
 // grants a claim's objects by name, one informer per name. The names
-// change when a claim selects by label: the backend lists what it selects
-// on the APIServiceNamespace (contract.SelectedNamesAnnotation).
+// change when a claim selects by label or by reference: the backend lists
+// what it selects on the APIServiceNamespace
+// (contract.SelectedNamesAnnotation).
 type claimStore struct {
 	mu sync.Mutex
 	// byName holds the informers, by name; "" is the whole kind's.
@@ -83,9 +84,12 @@ func (s *claimStore) HasSynced() bool {
 func (s *claimStore) get(key string) *unstructured.Unstructured {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, i := range s.byName {
-		if item, ok, _ := i.informer.GetIndexer().GetByKey(key); ok {
-			return item.(*unstructured.Unstructured)
+	_, name, _ := strings.Cut(key, "/")
+	for _, n := range []string{name, ""} {
+		if i, ok := s.byName[n]; ok {
+			if item, ok, _ := i.informer.GetIndexer().GetByKey(key); ok {
+				return item.(*unstructured.Unstructured)
+			}
 		}
 	}
 	return nil

@@ -1,11 +1,10 @@
 package servicenamespace
 
-// What claims select. A claim by label selector, or by reference within a
-// namespace, is granted by name what it selects in a service namespace
-// now: the backend follows the labels of the claimable objects there, and
-// the references the exported objects there hold, with one cache of
-// both, and lists what it granted on the APIServiceNamespace for the
-// konnector.
+// What claims select. A claim by label selector or by reference is
+// granted by name what it selects in a service namespace now: the backend
+// follows the labels of the claimable objects there, and the references
+// the consumer's exported objects hold, with one cache of both, and lists
+// what it granted on the APIServiceNamespace for the konnector.
 
 import (
 	"context"

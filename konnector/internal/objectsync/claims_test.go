@@ -1,0 +1,73 @@
+package objectsync
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/cache"
+)
+
+// A claimStore follows the names it is given: it starts an informer for
+// each new name, stops those of names that went, and says which objects
+// and names it no longer watches, so that their copies are synced again.
+func TestClaimStoreFollowsNames(t *testing.T) {
+	// Each informer holds the object of its name (or, for the whole kind,
+	// two objects), as if listed; none runs.
+	running := map[string]bool{}
+	store := &claimStore{start: func(name string) claimInformer {
+		i := cache.NewSharedIndexInformer(&cache.ListWatch{}, &unstructured.Unstructured{}, 0, cache.Indexers{})
+		objects := []string{name}
+		if name == "" {
+			objects = []string{"a", "z"}
+		}
+		for _, n := range objects {
+			u := &unstructured.Unstructured{}
+			u.SetNamespace("svc")
+			u.SetName(n)
+			require.NoError(t, i.GetStore().Add(u))
+		}
+		running[name] = true
+		return claimInformer{informer: i, stop: func() { running[name] = false }}
+	}}
+	names := func() []string {
+		var out []string
+		for n, r := range running {
+			if r {
+				out = append(out, n)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+
+	tests := []struct {
+		name        string
+		watch       []string
+		wantRunning []string
+		wantDropped []string
+		found       map[string]bool
+	}{
+		{name: "the whole kind, as without the backend's list", watch: allNames, wantRunning: []string{""},
+			found: map[string]bool{"svc/a": true, "svc/z": true, "svc/b": false}},
+		{name: "names replace the whole kind: what it held is synced again", watch: []string{"a", "b"}, wantRunning: []string{"a", "b"},
+			wantDropped: []string{"a", "z"}, found: map[string]bool{"svc/a": true, "svc/b": true, "svc/z": false}},
+		{name: "the same names: nothing changes", watch: []string{"b", "a"}, wantRunning: []string{"a", "b"}},
+		{name: "a name goes, another comes", watch: []string{"b", "c"}, wantRunning: []string{"b", "c"},
+			wantDropped: []string{"a", "a"}, found: map[string]bool{"svc/a": false, "svc/c": true}},
+		{name: "nothing selected", watch: nil, wantDropped: []string{"b", "b", "c", "c"}, found: map[string]bool{"svc/b": false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dropped := store.watch(tt.watch)
+			slices.Sort(dropped)
+			assert.Equal(t, tt.wantDropped, dropped)
+			assert.Equal(t, tt.wantRunning, names())
+			for key, want := range tt.found {
+				assert.Equal(t, want, store.get(key) != nil, key)
+			}
+		})
+	}
+}
