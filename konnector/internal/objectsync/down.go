@@ -25,8 +25,9 @@ import (
 // with server-side apply, and only when the copy lacks them.
 
 // ensureProviderCopy writes the provider copy pkey of obj when it differs
-// from the cached one, and returns the provider's current object.
-func (e *Engine) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstructured, pkey types.NamespacedName) (*unstructured.Unstructured, error) {
+// from the cached one, and returns the provider's current object, and
+// whether this write created it.
+func (e *Engine) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstructured, pkey types.NamespacedName) (copyObj *unstructured.Unstructured, created bool, err error) {
 	desired := e.providerCopy(obj, pkey)
 	rc := e.o.Provider.Resource(e.o.GVR).Namespace(pkey.Namespace)
 	cached, ok := e.cachedCopy(pkey)
@@ -35,19 +36,18 @@ func (e *Engine) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstr
 			// A copy of an earlier object of the same name: replace it
 			// once it is gone.
 			if err := rc.Delete(ctx, pkey.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr.To(cached.GetUID())}}); err != nil && !apierrors.IsNotFound(err) {
-				return nil, fmt.Errorf("deleting the stale provider copy of %s: %w", keyOf(obj), err)
+				return nil, false, fmt.Errorf("deleting the stale provider copy of %s: %w", keyOf(obj), err)
 			}
-			return nil, fmt.Errorf("waiting for the stale provider copy of %s to go", keyOf(obj))
+			return nil, false, fmt.Errorf("waiting for the stale provider copy of %s to go", keyOf(obj))
 		}
 		if upToDate(desired, cached) {
-			return cached, nil
+			return cached, false, nil
 		}
 		if err := e.upgradeOwnership(ctx, rc, cached); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	var applied *unstructured.Unstructured
-	var err error
 	verb := "apply"
 	if !ok {
 		verb = "create"
@@ -61,6 +61,7 @@ func (e *Engine) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstr
 		case err == nil:
 			_, _ = withOwnCreateEntry(applied)
 			e.created.remember(applied)
+			created = true
 		case apierrors.IsAlreadyExists(err) && e.copiesIn() == isolation.ByName:
 			e.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "NameTaken", "Sync",
 				"%s already exists on the provider and is not this object's copy (or not readable yet); rename the object if this persists", pkey.Name)
@@ -79,13 +80,13 @@ func (e *Engine) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstr
 		if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
 			e.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "SyncFailed", "Sync", "The provider refused the object: %v", err)
 		}
-		return nil, fmt.Errorf("writing the provider copy of %s: %w", keyOf(obj), err)
+		return nil, false, fmt.Errorf("writing the provider copy of %s: %w", keyOf(obj), err)
 	}
 	ProviderWrites.WithLabelValues(e.o.Name, verb).Inc()
 	if d, ok := e.down.since(keyOf(obj)); ok {
 		SyncLatency.WithLabelValues(e.o.Name, "down").Observe(d.Seconds())
 	}
-	return applied, nil
+	return applied, created, nil
 }
 
 // providerCopy is the desired provider copy pkey of obj: the consumer's

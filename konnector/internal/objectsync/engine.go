@@ -242,9 +242,15 @@ func (e *Engine) syncObject(ctx context.Context, key cache.ObjectName) (time.Dur
 	case err != nil:
 		return 0, err
 	}
-	copyObj, err := e.ensureProviderCopy(ctx, obj, pkey)
+	copyObj, created, err := e.ensureProviderCopy(ctx, obj, pkey)
 	if err != nil {
 		return 0, err
+	}
+	if created {
+		// A new copy goes first: the object is marked in the sync its
+		// watch event brings, so that under a burst new objects' copies
+		// go ahead of marks and statuses.
+		return 0, nil
 	}
 	// The finalizer comes with the first write back, after the copy
 	// exists: one consumer write instead of two. Should the consumer
