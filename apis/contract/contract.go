@@ -12,6 +12,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
@@ -271,8 +272,12 @@ func Selects(c binderyv1alpha1.PermissionClaim) bool {
 	return len(c.Selector.Names) == 0 && (c.Selector.LabelSelector != nil || c.Selector.Reference != nil)
 }
 
+// Selected is the entry of SelectedNamesAnnotation for the object name of
+// resource.
+func Selected(resource, name string) string { return resource + "/" + name }
+
 // JoinSelected is the value of SelectedNamesAnnotation for the selected
-// objects, "<resource>/<name>" each.
+// objects, Selected entries each.
 func JoinSelected(selected []string) string { return strings.Join(selected, ",") }
 
 // SelectedNames reads SelectedNamesAnnotation: the names of resource it
@@ -285,4 +290,22 @@ func SelectedNames(annotations map[string]string, resource string) (names []stri
 		}
 	}
 	return names, set
+}
+
+// HeldBy reports whether the objects of group/resource hold a claim's
+// reference: it names no resource, or that one.
+func HeldBy(ref binderyv1alpha1.ClaimReference, group, resource string) bool {
+	r := ref.Resource
+	return r == nil || r.Group == group && r.Resource == resource
+}
+
+// Referenced returns the name an object holds at a reference's path, and
+// the namespace it names ("" when the reference names none, or the
+// object leaves it empty: the object's own).
+func Referenced(obj map[string]any, ref binderyv1alpha1.ClaimReference) (namespace, name string) {
+	name, _, _ = unstructured.NestedString(obj, strings.Split(ref.NamePath, ".")...)
+	if ref.NamespacePath != "" {
+		namespace, _, _ = unstructured.NestedString(obj, strings.Split(ref.NamespacePath, ".")...)
+	}
+	return namespace, name
 }

@@ -142,3 +142,28 @@ func TestDescribe(t *testing.T) {
 		Resource: "configmaps", Direction: binderyv1alpha1.ClaimConsumerToProvider,
 		Selector: binderyv1alpha1.ClaimSelector{LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}}))
 }
+
+func TestReferenced(t *testing.T) {
+	obj := map[string]any{"spec": map[string]any{"ref": map[string]any{"name": "conn", "namespace": "team-b"}, "empty": map[string]any{"name": "x", "namespace": ""}}}
+	tests := []struct {
+		name         string
+		ref          binderyv1alpha1.ClaimReference
+		wantNS, want string
+	}{
+		{name: "a name, the object's own namespace", ref: binderyv1alpha1.ClaimReference{NamePath: "spec.ref.name"}, want: "conn"},
+		{name: "a name and a namespace", ref: binderyv1alpha1.ClaimReference{NamePath: "spec.ref.name", NamespacePath: "spec.ref.namespace"}, wantNS: "team-b", want: "conn"},
+		{name: "an empty namespace is the object's own", ref: binderyv1alpha1.ClaimReference{NamePath: "spec.empty.name", NamespacePath: "spec.empty.namespace"}, want: "x"},
+		{name: "nothing at the path", ref: binderyv1alpha1.ClaimReference{NamePath: "spec.missing.name"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ns, name := Referenced(obj, tt.ref)
+			assert.Equal(t, tt.wantNS, ns)
+			assert.Equal(t, tt.want, name)
+		})
+	}
+	held := binderyv1alpha1.ClaimReference{NamePath: "spec.ref.name", Resource: &binderyv1alpha1.GroupResource{Group: "db.example.com", Resource: "backups"}}
+	assert.True(t, HeldBy(held, "db.example.com", "backups"))
+	assert.False(t, HeldBy(held, "db.example.com", "databases"))
+	assert.True(t, HeldBy(binderyv1alpha1.ClaimReference{NamePath: "spec.ref.name"}, "db.example.com", "databases"), "no resource named: any")
+}

@@ -189,7 +189,7 @@ func SelectClaimed(e Export, objects Objects) (out []binderyv1alpha1.PermissionC
 		var names []string
 		switch ref := c.Selector.Reference; {
 		case ref != nil:
-			if r := ref.Resource; r != nil && (r.Group != e.Group || r.Resource != e.Resource) {
+			if !contract.HeldBy(*ref, e.Group, e.Resource) {
 				continue // another export's objects hold it
 			}
 			if names, err = objects.Referenced(e.Group, e.Resource, *ref); err != nil {
@@ -210,6 +210,8 @@ func SelectClaimed(e Export, objects Objects) (out []binderyv1alpha1.PermissionC
 		if len(names) == 0 {
 			continue
 		}
+		// Read by name; a reference from the consumer is also written
+		// and created by name (its copies' names are the references).
 		named := binderyv1alpha1.PermissionClaim{Group: c.Group, Resource: c.Resource, Direction: binderyv1alpha1.ClaimProviderToConsumer,
 			Selector: binderyv1alpha1.ClaimSelector{Names: names}}
 		if toProvider && c.Selector.Reference != nil {
@@ -217,7 +219,7 @@ func SelectClaimed(e Export, objects Objects) (out []binderyv1alpha1.PermissionC
 		}
 		out = append(out, named)
 		for _, n := range names {
-			selected = append(selected, c.Resource+"/"+n)
+			selected = append(selected, contract.Selected(c.Resource, n))
 		}
 	}
 	return out, uniqueSorted(selected), selects, nil

@@ -163,18 +163,15 @@ func (c *claimSync) references(obj any) ([]string, error) {
 	if !ok || ref == nil {
 		return nil, nil
 	}
-	if r := ref.Resource; r != nil && (r.Group != c.e.o.GVR.Group || r.Resource != c.e.o.GVR.Resource) {
+	if !contract.HeldBy(*ref, c.e.o.GVR.Group, c.e.o.GVR.Resource) {
 		return nil, nil
 	}
-	name, _, _ := unstructured.NestedString(u.Object, strings.Split(ref.NamePath, ".")...)
+	ns, name := contract.Referenced(u.Object, *ref)
 	if name == "" {
 		return nil, nil
 	}
-	ns := u.GetNamespace()
-	if ref.NamespacePath != "" {
-		if v, _, _ := unstructured.NestedString(u.Object, strings.Split(ref.NamespacePath, ".")...); v != "" {
-			ns = v
-		}
+	if ns == "" {
+		ns = u.GetNamespace()
 	}
 	return []string{ns + "/" + name}, nil
 }
@@ -192,8 +189,8 @@ func (c *claimSync) enqueueReferenced(obj any) {
 }
 
 // watchNamespace starts the claim's informers for a bound namespace pair,
-// or follows what the backend lists on the consumer namespace's
-// APIServiceNamespace (annotations) as selected by label.
+// and follows what the backend lists on the consumer namespace's
+// APIServiceNamespace (annotations) as selected.
 func (c *claimSync) watchNamespace(cns, pns string, annotations map[string]string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

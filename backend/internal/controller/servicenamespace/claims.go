@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
@@ -215,12 +214,9 @@ func (o *serviceObjects) Referenced(group, resource string, ref binderyv1alpha1.
 			return nil, fmt.Errorf("listing %s in %s: %w", resource, svc, err)
 		}
 		for _, i := range l.Items {
-			name, _, _ := unstructured.NestedString(i.Object, strings.Split(ref.NamePath, ".")...)
-			ns := cns
-			if ref.NamespacePath != "" {
-				if v, _, _ := unstructured.NestedString(i.Object, strings.Split(ref.NamespacePath, ".")...); v != "" {
-					ns = v
-				}
+			ns, name := contract.Referenced(i.Object, ref)
+			if ns == "" {
+				ns = cns // the object's own, as a consumer namespace
 			}
 			if name != "" && ns == o.sns.Name {
 				names = append(names, name)

@@ -47,38 +47,19 @@ func database(ns, name string) *unstructured.Unstructured {
 func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 	t.Parallel()
 	p := framework.StartControlPlane(t)
-	p.RunManager(t, func(mgr ctrl.Manager) error {
-		rec := mgr.GetEventRecorder("bindery-backend")
-		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
-			return err
-		}
-		claimable, err := servicenamespace.NewClaimableCache(mgr)
-		if err != nil {
-			return err
-		}
-		return (&servicenamespace.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: rec,
-			Claimable: claimable, ClaimableResources: []string{"secrets", "configmaps"}}).SetupWithManager(mgr)
-	})
+	runControllers(t, p, "secrets", "configmaps")
 	ctx := t.Context()
 	c := p.Client
-	p.CreateCRD(t, "db.example.com", "databases", "Database", apiextensionsv1.NamespaceScoped, nil)
-	require.NoError(t, c.Create(ctx, &binderyv1alpha1.APIServiceExportTemplate{
-		ObjectMeta: metav1.ObjectMeta{Name: "postgres"},
-		Spec: binderyv1alpha1.APIServiceExportTemplateSpec{
-			DisplayName: "PostgreSQL",
-			Resources:   []binderyv1alpha1.ExportedResource{{Group: "db.example.com", Resource: "databases"}},
-			PermissionClaims: []binderyv1alpha1.PermissionClaim{
-				{Resource: "secrets", Direction: binderyv1alpha1.ClaimProviderToConsumer,
-					Selector: binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: "spec.writeConnectionSecretToRef.name"}}},
-				{Resource: "configmaps", Direction: binderyv1alpha1.ClaimConsumerToProvider,
-					Selector: binderyv1alpha1.ClaimSelector{Names: []string{"settings"}}},
-				{Resource: "configmaps", Direction: binderyv1alpha1.ClaimProviderToConsumer,
-					Selector: binderyv1alpha1.ClaimSelector{Names: []string{"endpoint"}}},
-				{Resource: "configmaps", Direction: binderyv1alpha1.ClaimProviderToConsumer,
-					Selector: binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: "spec.sharedRef.name", NamespacePath: "spec.sharedRef.namespace"}}},
-			},
-		},
-	}))
+	offerDatabases(t, p,
+		binderyv1alpha1.PermissionClaim{Resource: "secrets", Direction: binderyv1alpha1.ClaimProviderToConsumer,
+			Selector: binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: "spec.writeConnectionSecretToRef.name"}}},
+		binderyv1alpha1.PermissionClaim{Resource: "configmaps", Direction: binderyv1alpha1.ClaimConsumerToProvider,
+			Selector: binderyv1alpha1.ClaimSelector{Names: []string{"settings"}}},
+		binderyv1alpha1.PermissionClaim{Resource: "configmaps", Direction: binderyv1alpha1.ClaimProviderToConsumer,
+			Selector: binderyv1alpha1.ClaimSelector{Names: []string{"endpoint"}}},
+		binderyv1alpha1.PermissionClaim{Resource: "configmaps", Direction: binderyv1alpha1.ClaimProviderToConsumer,
+			Selector: binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: "spec.sharedRef.name", NamespacePath: "spec.sharedRef.namespace"}}},
+	)
 
 	resA, err := onboarding.Ensure(t.Context(), p.Client, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "cluster-a"}, "Test Provider")
 	require.NoError(t, err)
@@ -91,12 +72,7 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 	// with its own credentials, as a real one does.
 	serviceNS := map[string]string{}
 	for ns, cl := range map[string]client.Client{nsA: clientA, nsB: clientB} {
-		req := &kubebindv1alpha1.APIServiceExportRequest{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db"},
-			Spec: kubebindv1alpha1.APIServiceExportRequestSpec{Resources: []kubebindv1alpha1.APIServiceExportRequestResource{
-				{GroupResource: kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"}}}},
-		}
-		require.NoError(t, cl.Create(ctx, req))
+		requestDatabases(t, cl, ns)
 		sns := &kubebindv1alpha1.APIServiceNamespace{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"}}
 		require.NoError(t, cl.Create(ctx, sns))
 		framework.Eventually(t, func() (bool, string) {
@@ -461,6 +437,50 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 	})
 }
 
+// runControllers runs the backend's export-request and service-namespace
+// controllers on p, the latter following claims of the claimable
+// resources.
+func runControllers(t *testing.T, p *framework.ControlPlane, claimable ...string) {
+	t.Helper()
+	p.RunManager(t, func(mgr ctrl.Manager) error {
+		rec := mgr.GetEventRecorder("bindery-backend")
+		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
+			return err
+		}
+		cache, err := servicenamespace.NewClaimableCache(mgr)
+		if err != nil {
+			return err
+		}
+		return (&servicenamespace.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: rec,
+			Claimable: cache, ClaimableResources: claimable}).SetupWithManager(mgr)
+	})
+}
+
+// offerDatabases offers the databases of db.example.com, with claims.
+func offerDatabases(t *testing.T, p *framework.ControlPlane, claims ...binderyv1alpha1.PermissionClaim) {
+	t.Helper()
+	p.CreateCRD(t, "db.example.com", "databases", "Database", apiextensionsv1.NamespaceScoped, nil)
+	require.NoError(t, p.Client.Create(t.Context(), &binderyv1alpha1.APIServiceExportTemplate{
+		ObjectMeta: metav1.ObjectMeta{Name: "postgres"},
+		Spec: binderyv1alpha1.APIServiceExportTemplateSpec{
+			DisplayName:      "PostgreSQL",
+			Resources:        []binderyv1alpha1.ExportedResource{{Group: "db.example.com", Resource: "databases"}},
+			PermissionClaims: claims,
+		},
+	}))
+}
+
+// requestDatabases asks for the databases, as the konnector of cluster
+// namespace ns does with its credentials cl.
+func requestDatabases(t *testing.T, cl client.Client, ns string) {
+	t.Helper()
+	require.NoError(t, cl.Create(t.Context(), &kubebindv1alpha1.APIServiceExportRequest{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db"},
+		Spec: kubebindv1alpha1.APIServiceExportRequestSpec{Resources: []kubebindv1alpha1.APIServiceExportRequestResource{
+			{GroupResource: kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"}}}},
+	}))
+}
+
 // drainUntil hands f the events of w up to the one that adds marker.
 func drainUntil(t *testing.T, w watch.Interface, marker client.Object, f func(watch.Event)) {
 	t.Helper()
@@ -486,18 +506,7 @@ func listOf() *unstructured.UnstructuredList {
 func TestClaimByLabelIsGrantedByName(t *testing.T) {
 	t.Parallel()
 	p := framework.StartControlPlane(t)
-	p.RunManager(t, func(mgr ctrl.Manager) error {
-		claimable, err := servicenamespace.NewClaimableCache(mgr)
-		if err != nil {
-			return err
-		}
-		rec := mgr.GetEventRecorder("bindery-backend")
-		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
-			return err
-		}
-		return (&servicenamespace.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: rec,
-			Claimable: claimable, ClaimableResources: []string{"secrets"}}).SetupWithManager(mgr)
-	})
+	runControllers(t, p, "secrets")
 	ctx := t.Context()
 	c := p.Client
 	res, err := onboarding.Ensure(ctx, c, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "cluster-a"}, "Test Provider")
@@ -507,20 +516,8 @@ func TestClaimByLabelIsGrantedByName(t *testing.T) {
 		return binderyv1alpha1.PermissionClaim{Resource: resource, Direction: binderyv1alpha1.ClaimProviderToConsumer,
 			Selector: binderyv1alpha1.ClaimSelector{LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}}
 	}
-	p.CreateCRD(t, "db.example.com", "databases", "Database", apiextensionsv1.NamespaceScoped, nil)
-	require.NoError(t, c.Create(ctx, &binderyv1alpha1.APIServiceExportTemplate{
-		ObjectMeta: metav1.ObjectMeta{Name: "postgres"},
-		Spec: binderyv1alpha1.APIServiceExportTemplateSpec{
-			DisplayName:      "PostgreSQL",
-			Resources:        []binderyv1alpha1.ExportedResource{{Group: "db.example.com", Resource: "databases"}},
-			PermissionClaims: []binderyv1alpha1.PermissionClaim{claim("secrets")},
-		},
-	}))
-	require.NoError(t, clientA.Create(ctx, &kubebindv1alpha1.APIServiceExportRequest{
-		ObjectMeta: metav1.ObjectMeta{Namespace: nsA, Name: "db"},
-		Spec: kubebindv1alpha1.APIServiceExportRequestSpec{Resources: []kubebindv1alpha1.APIServiceExportRequestResource{
-			{GroupResource: kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"}}}},
-	}))
+	offerDatabases(t, p, claim("secrets"))
+	requestDatabases(t, clientA, nsA)
 	export := &kubebindv1alpha1.APIServiceExport{}
 	framework.Eventually(t, func() (bool, string) {
 		err := c.Get(ctx, client.ObjectKey{Namespace: nsA, Name: "databases.db.example.com"}, export)
