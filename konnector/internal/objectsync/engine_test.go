@@ -112,11 +112,16 @@ func writes(c *dynamicfake.FakeDynamicClient) []string {
 
 // TestSyncDoesNotRewriteWhatTheCachesHaveNotShownYet: syncs of an object
 // that run after its copy was created and its finalizer added, but before
-// the watches delivered those writes, must not write either again.
+// the watches delivered those writes, must not write either again. The
+// first sync creates the copy alone.
 func TestSyncDoesNotRewriteWhatTheCachesHaveNotShownYet(t *testing.T) {
 	obj := db("default", "orders")
 	e, consumer, provider := testEngine(t, obj)
 	ctx := t.Context()
+	_, err := e.syncObject(ctx, cache.NewObjectName("default", "orders"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"create databases"}, writes(provider))
+	assert.Empty(t, writes(consumer), "a new copy goes first, alone; the mark follows in the next sync")
 	for range 2 {
 		_, err := e.syncObject(ctx, cache.NewObjectName("default", "orders"))
 		require.NoError(t, err)
