@@ -213,9 +213,9 @@ func (c *claimSync) watchNamespace(cns, pns string, annotations map[string]strin
 		c.source[cns] = c.store(src, srcNS, srcTweak, handler)
 		c.target[cns] = c.store(dst, dstNS, copies, handler)
 	}
-	srcNames, dstNames := allNames, c.providerNames(annotations)
+	srcNames, dstNames := c.consumerNames(), c.providerNames(annotations)
 	if c.toConsumer() {
-		srcNames, dstNames = dstNames, srcNames
+		srcNames, dstNames = dstNames, allNames // its copies, by label
 	}
 	c.follow(cns, c.source[cns], srcNames)
 	c.follow(cns, c.target[cns], dstNames)
@@ -229,10 +229,19 @@ func (c *claimSync) follow(cns string, store *claimStore, names []string) {
 	}
 }
 
+// consumerNames are the names a claim to the provider watches in the
+// consumer cluster: those it names, else the whole kind (its selector
+// narrows the list).
+func (c *claimSync) consumerNames() []string {
+	if len(c.claim.Selector.Names) > 0 {
+		return c.claim.Selector.Names
+	}
+	return allNames
+}
+
 // providerNames are the names the claim watches on the provider: those it
 // names or, for a claim by label selector or by reference, those the
-// backend granted as selected; else the whole kind. In the consumer
-// cluster it watches the whole kind.
+// backend granted as selected; else the whole kind.
 func (c *claimSync) providerNames(annotations map[string]string) []string {
 	if len(c.claim.Selector.Names) > 0 {
 		return c.claim.Selector.Names
@@ -316,6 +325,12 @@ func (c *claimSync) sync(ctx context.Context, cns, name string) error {
 		if want, err = c.claimed(cns, src); err != nil {
 			return err
 		}
+		if want && src.Object["type"] == string(corev1.SecretTypeServiceAccountToken) {
+			// A credential of one cluster's ServiceAccount; the admission
+			// policies of both sides refuse it too.
+			c.refuse(cns, name, srcNS, "ClaimRefused", "%s %s/%s is a service-account token Secret, which binding %s never copies")
+			want = false
+		}
 	}
 	if !want {
 		if copyObj == nil {
@@ -337,7 +352,7 @@ func (c *claimSync) sync(ctx context.Context, cns, name string) error {
 		existing, err := rd.Get(ctx, name, metav1.GetOptions{})
 		switch {
 		case err == nil && existing.GetLabels()[ClaimLabel] != c.e.o.Name:
-			c.conflict(cns, name, dstNS)
+			c.refuse(cns, name, dstNS, "ClaimConflict", conflictMessage)
 			return nil
 		case apierrors.IsForbidden(err) && !c.toConsumer():
 			// On the provider, a copy a claim selects is readable once
@@ -352,7 +367,7 @@ func (c *claimSync) sync(ctx context.Context, cns, name string) error {
 		if unreadable && refusedByPolicy(err) {
 			// Someone else's object has the name. (RBAC's 403, until
 			// the backend grants the name, is retried quietly.)
-			c.conflict(cns, name, dstNS)
+			c.refuse(cns, name, dstNS, "ClaimConflict", conflictMessage)
 		}
 		return fmt.Errorf("copying claimed %s %s/%s: %w", c.gvr.Resource, dstNS, name, err)
 	}
@@ -383,18 +398,23 @@ func (c *claimSync) desired(src *unstructured.Unstructured, ns string) *unstruct
 	return out
 }
 
-// conflict reports a claimed object that cannot be copied because an
-// object of that name, not made by this binding, is in the way. It is
-// left untouched; the bound objects referring to it get a Warning.
-func (c *claimSync) conflict(cns, name, dstNS string) {
-	c.e.o.Log.Info("A claimed object's copy would overwrite an existing object; left untouched", "resource", c.gvr.Resource, "namespace", dstNS, "name", name)
+// conflictMessage says why a claimed object is not copied when an object
+// of its name, not made by the binding, is in the way: it is left
+// untouched.
+const conflictMessage = "%s %s/%s exists and was not made by binding %s; it is left untouched. Rename or remove it"
+
+// refuse reports a claimed object that is not copied, for the reason and
+// message (with the kind, namespace ns, name and binding to fill in). The
+// bound objects referring to it get a Warning.
+func (c *claimSync) refuse(cns, name, ns, reason, message string) {
+	c.e.o.Log.Info("A claimed object is not copied", "reason", reason, "resource", c.gvr.Resource, "namespace", ns, "name", name)
 	if c.claim.Selector.Reference == nil {
 		return
 	}
 	refs, _ := c.e.consumerInformer.GetIndexer().ByIndex(c.refIndex(), cns+"/"+name)
 	for _, r := range refs {
-		c.e.o.Recorder.Eventf(r.(*unstructured.Unstructured), nil, corev1.EventTypeWarning, "ClaimConflict", "CopyClaimed",
-			"%s %s/%s exists and was not made by binding %s; it is left untouched. Rename or remove it", kindOf(c.gvr.Resource), dstNS, name, c.e.o.Name)
+		c.e.o.Recorder.Eventf(r.(*unstructured.Unstructured), nil, corev1.EventTypeWarning, reason, "CopyClaimed",
+			message, kindOf(c.gvr.Resource), ns, name, c.e.o.Name)
 	}
 }
 

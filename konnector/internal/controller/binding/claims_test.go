@@ -116,6 +116,19 @@ func TestPermissionClaims(t *testing.T) {
 		assert.NotContains(t, got.Labels, objectsync.ClaimLabel)
 	})
 
+	t.Run("a service-account token Secret is never copied, and says so", func(t *testing.T) {
+		// A provider's legacy token Secret: copied, the consumer's token
+		// controller would fill in a token of a consumer ServiceAccount.
+		tok := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: pns, Name: "a-token", Annotations: map[string]string{corev1.ServiceAccountNameKey: "default"}},
+			Type: corev1.SecretTypeServiceAccountToken}
+		require.NoError(t, e.pc.Create(ctx, tok))
+		_, err := e.consumerDyn.Resource(databases).Namespace("default").Create(ctx, db("tokened", "a-token"), metav1.CreateOptions{})
+		require.NoError(t, err)
+		waitEvent(t, e.cc, "default", "tokened", "ClaimRefused")
+		err = e.cc.Get(ctx, client.ObjectKey{Namespace: "default", Name: "a-token"}, &corev1.Secret{})
+		assert.True(t, apierrors.IsNotFound(err), "no copy: %v", err)
+	})
+
 	t.Run("a named ConfigMap goes to the provider", func(t *testing.T) {
 		require.NoError(t, e.cc.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "db-settings"}, Data: map[string]string{"max_connections": "100"}}))
 		require.NoError(t, e.cc.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "other"}, Data: map[string]string{"x": "y"}}))
