@@ -31,6 +31,11 @@ var chart embed.FS
 // claimed kinds.
 const ClusterRoleName = "bindery-konnector"
 
+// ClaimCopyPolicyName is the konnector's ValidatingAdmissionPolicy and
+// its binding in the chart (templates/policy.yaml): its grant of claimed
+// kinds writes only its claim copies.
+const ClaimCopyPolicyName = "bindery-konnector-claim-copies"
+
 // Binding is one bound resource the konnector is granted.
 type Binding struct {
 	// Name is the CRD name, <resource>.<group>.
@@ -158,6 +163,7 @@ func values(o Options) (map[string]any, error) {
 var chartResources = map[string]string{
 	"ServiceAccount": "serviceaccounts", "ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings",
 	"Role": "roles", "RoleBinding": "rolebindings", "Deployment": "deployments",
+	"ValidatingAdmissionPolicy": "validatingadmissionpolicies", "ValidatingAdmissionPolicyBinding": "validatingadmissionpolicybindings",
 }
 
 // Resource returns the resource of a rendered object, for a dynamic

@@ -6,11 +6,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/konnector/deploy"
 )
 
@@ -25,6 +27,10 @@ func find(t *testing.T, objs []*unstructured.Unstructured, kind, name string, in
 	t.Fatalf("no %s %s rendered", kind, name)
 }
 
+var clusterScoped = map[string]bool{
+	"ClusterRole": true, "ClusterRoleBinding": true, "ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
+}
+
 func TestRender(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -36,11 +42,16 @@ func TestRender(t *testing.T) {
 			kinds := map[string]bool{}
 			for _, o := range objs {
 				kinds[o.GetKind()] = true
-				if o.GetKind() != "ClusterRole" && o.GetKind() != "ClusterRoleBinding" {
-					assert.Equal(t, "kube-bind", o.GetNamespace(), "%s %s", o.GetKind(), o.GetName())
+				want := "kube-bind"
+				if clusterScoped[o.GetKind()] {
+					want = ""
 				}
+				assert.Equal(t, want, o.GetNamespace(), "%s %s", o.GetKind(), o.GetName())
 			}
-			assert.Equal(t, map[string]bool{"ServiceAccount": true, "ClusterRole": true, "ClusterRoleBinding": true, "Role": true, "RoleBinding": true, "Deployment": true}, kinds)
+			assert.Equal(t, map[string]bool{
+				"ServiceAccount": true, "ClusterRole": true, "ClusterRoleBinding": true, "Role": true, "RoleBinding": true, "Deployment": true,
+				"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
+			}, kinds, "the claim-copies policy is rendered without claims too, so that an uninstall removes it")
 			cr := &rbacv1.ClusterRole{}
 			find(t, objs, "ClusterRole", deploy.ClusterRoleName, cr)
 			for _, r := range cr.Rules {
@@ -82,6 +93,14 @@ func TestRender(t *testing.T) {
 			find(t, objs, "Deployment", "konnector", d)
 			assert.Equal(t, "bindery", d.Namespace)
 			assert.Equal(t, "localhost:5000/konnector:v9", d.Spec.Template.Spec.Containers[0].Image)
+			p := &admissionregistrationv1.ValidatingAdmissionPolicy{}
+			find(t, objs, "ValidatingAdmissionPolicy", deploy.ClaimCopyPolicyName, p)
+			assert.Contains(t, p.Spec.MatchConditions[0].Expression, `"system:serviceaccount:bindery:konnector"`, "the konnector of the release namespace")
+			assert.Contains(t, p.Spec.MatchConditions[1].Expression, `"bindery"`, "outside its own namespace")
+			assert.Contains(t, p.Spec.Validations[0].Expression, `"`+binderyv1alpha1.ClaimedByLabel+`"`, "the label the konnector puts on its copies")
+			pb := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
+			find(t, objs, "ValidatingAdmissionPolicyBinding", deploy.ClaimCopyPolicyName, pb)
+			assert.Equal(t, deploy.ClaimCopyPolicyName, pb.Spec.PolicyName)
 		},
 	}}
 	for _, tt := range tests {

@@ -9,6 +9,7 @@ import (
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -75,6 +76,7 @@ func TestUnbindAllAndUninstall(t *testing.T) {
 		assert.Contains(t, err.Error(), "not uninstalled")
 		assert.Contains(t, out.String(), "Continue? [y/N]")
 		require.NoError(t, cc.Get(ctx, client.ObjectKey{Name: "bindery-konnector"}, &rbacv1.ClusterRole{}), "nothing was removed")
+		require.NoError(t, cc.Get(ctx, client.ObjectKey{Name: deploy.ClaimCopyPolicyName}, &admissionregistrationv1.ValidatingAdmissionPolicy{}), "nothing was removed")
 	})
 
 	t.Run("uninstall removes the konnector, its permissions, the key, the CRD and the namespace", func(t *testing.T) {
@@ -100,6 +102,12 @@ func TestUnbindAllAndUninstall(t *testing.T) {
 		crbs := &rbacv1.ClusterRoleBindingList{}
 		require.NoError(t, cc.List(ctx, crbs, client.MatchingLabels{"app.kubernetes.io/part-of": "bindery"}))
 		assert.Empty(t, crbs.Items)
+		vaps := &admissionregistrationv1.ValidatingAdmissionPolicyList{}
+		require.NoError(t, cc.List(ctx, vaps, client.MatchingLabels{"app.kubernetes.io/part-of": "bindery"}))
+		assert.Empty(t, vaps.Items, "the konnector's admission policy")
+		vapbs := &admissionregistrationv1.ValidatingAdmissionPolicyBindingList{}
+		require.NoError(t, cc.List(ctx, vapbs, client.MatchingLabels{"app.kubernetes.io/part-of": "bindery"}))
+		assert.Empty(t, vapbs.Items, "the konnector's admission policy binding")
 	})
 
 	t.Run("uninstalling again finds nothing to do", func(t *testing.T) {

@@ -15,6 +15,9 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
@@ -53,16 +56,7 @@ func TestChartRBACIsEnough(t *testing.T) {
 		ClaimedResources: accepted.WrittenClaimedResources(), ReadOnlyClaimedResources: []string{"configmaps"},
 	})
 	require.NoError(t, err)
-	admin := fastClient(t, cons)
-	for _, o := range objs {
-		if o.GetKind() == "Deployment" {
-			continue // no container runtime here; the binary runs as that identity instead
-		}
-		gvr, err := deploy.Resource(o)
-		require.NoError(t, err)
-		_, err = admin.Resource(gvr).Namespace(o.GetNamespace()).Create(ctx, o, metav1.CreateOptions{})
-		require.NoError(t, err, "%s %s", o.GetKind(), o.GetName())
-	}
+	installChart(t, cons, objs)
 	tok, err := cons.Kube.CoreV1().ServiceAccounts("kube-bind").CreateToken(ctx, "konnector",
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
 	require.NoError(t, err)
@@ -118,4 +112,126 @@ func TestChartRBACIsEnough(t *testing.T) {
 	list, err := pd.Resource(framework.Databases).Namespace(framework.ClusterNS+"-default").List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
 	require.Empty(t, list.Items, "provider copies deleted on unbind")
+}
+
+// installChart creates the chart's rendered objects but its Deployment:
+// there is no container runtime here; tests run the binary, or send
+// requests, as its ServiceAccount instead.
+func installChart(t *testing.T, c *framework.Cluster, objs []*unstructured.Unstructured) {
+	t.Helper()
+	admin := fastClient(t, c)
+	for _, o := range objs {
+		if o.GetKind() == "Deployment" {
+			continue
+		}
+		gvr, err := deploy.Resource(o)
+		require.NoError(t, err)
+		_, err = admin.Resource(gvr).Namespace(o.GetNamespace()).Create(t.Context(), o, metav1.CreateOptions{})
+		require.NoError(t, err, "%s %s", o.GetKind(), o.GetName())
+	}
+}
+
+// TestClaimCopyPolicy checks the chart's admission policy with requests
+// of the konnector's ServiceAccount: its cluster-wide grant of a claimed
+// kind writes only its claim copies, outside its own namespace, and never
+// a service-account token Secret, while others write as before.
+func TestClaimCopyPolicy(t *testing.T) {
+	t.Parallel()
+	c := framework.StartClusters(t, "consumer")[0]
+	ctx := t.Context()
+	objs, err := deploy.Render(deploy.Options{ClaimedResources: []string{"secrets", "configmaps"}})
+	require.NoError(t, err)
+	for _, ns := range []string{"kube-bind", "app"} {
+		require.NoError(t, c.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	}
+	installChart(t, c, objs)
+
+	cfg := rest.CopyConfig(c.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:kube-bind:konnector", Groups: []string{"system:serviceaccounts", "system:serviceaccounts:kube-bind"}}
+	konnector, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	copyLabel := map[string]string{binderyv1alpha1.ClaimedByLabel: framework.BindingName}
+	secret := func(ns, name string, labels map[string]string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels}, StringData: map[string]string{"k": "v"}}
+	}
+	for _, s := range []*corev1.Secret{secret("app", "own", nil), secret("app", "copy", copyLabel), secret("app", "to-relabel", copyLabel), secret("kube-bind", "provider-kubeconfig", nil)} {
+		require.NoError(t, c.Client.Create(ctx, s))
+	}
+	// The API server loads a policy a moment after it is created.
+	framework.Eventually(t, func() (bool, string) {
+		probe := secret("app", "", nil)
+		probe.GenerateName = "probe-"
+		_, err := konnector.CoreV1().Secrets("app").Create(ctx, probe, metav1.CreateOptions{})
+		return apierrors.IsForbidden(err), fmt.Sprint("an unlabelled create is not refused yet: ", err)
+	}, framework.WaitTimeout)
+
+	unlabel := func(s *corev1.Secret) { s.Labels = nil }
+	label := func(s *corev1.Secret) { s.Labels = copyLabel }
+	change := func(s *corev1.Secret) { s.StringData = map[string]string{"k": "changed"} }
+	tests := []struct {
+		name    string
+		do      func(ctx context.Context) error
+		allowed bool
+	}{
+		{"create an unlabelled Secret", func(ctx context.Context) error {
+			_, err := konnector.CoreV1().Secrets("app").Create(ctx, secret("app", "new", nil), metav1.CreateOptions{})
+			return err
+		}, false},
+		{"create an unlabelled ConfigMap", func(ctx context.Context) error {
+			_, err := konnector.CoreV1().ConfigMaps("app").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "new"}}, metav1.CreateOptions{})
+			return err
+		}, false},
+		{"create a labelled service-account token Secret", func(ctx context.Context) error {
+			s := secret("app", "token", copyLabel)
+			s.Type, s.Annotations = corev1.SecretTypeServiceAccountToken, map[string]string{corev1.ServiceAccountNameKey: "default"}
+			_, err := konnector.CoreV1().Secrets("app").Create(ctx, s, metav1.CreateOptions{})
+			return err
+		}, false},
+		{"change the app's own Secret", updateSecret(konnector, "app", "own", change), false},
+		{"label the app's own Secret", updateSecret(konnector, "app", "own", label), false},
+		{"delete the app's own Secret", func(ctx context.Context) error {
+			return konnector.CoreV1().Secrets("app").Delete(ctx, "own", metav1.DeleteOptions{})
+		}, false},
+		{"unlabel a copy", updateSecret(konnector, "app", "to-relabel", unlabel), false},
+		{"create a copy", func(ctx context.Context) error {
+			_, err := konnector.CoreV1().Secrets("app").Create(ctx, secret("app", "new-copy", copyLabel), metav1.CreateOptions{})
+			return err
+		}, true},
+		{"change a copy", updateSecret(konnector, "app", "copy", change), true},
+		{"delete a copy", func(ctx context.Context) error {
+			return konnector.CoreV1().Secrets("app").Delete(ctx, "copy", metav1.DeleteOptions{})
+		}, true},
+		{"change a provider kubeconfig Secret in its own namespace", updateSecret(konnector, "kube-bind", "provider-kubeconfig", change), true},
+		{"someone else creates an unlabelled Secret", func(ctx context.Context) error {
+			return c.Client.Create(ctx, secret("app", "admins", nil))
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.do(ctx)
+			if tt.allowed {
+				require.NoError(t, err)
+				return
+			}
+			require.True(t, apierrors.IsForbidden(err), "refused: %v", err)
+			require.Contains(t, err.Error(), deploy.ClaimCopyPolicyName, "by the policy, not RBAC")
+		})
+	}
+	own := &corev1.Secret{}
+	require.NoError(t, c.Client.Get(ctx, client.ObjectKey{Namespace: "app", Name: "own"}, own))
+	require.Equal(t, "v", string(own.Data["k"]), "the app's own Secret is as it was")
+}
+
+// updateSecret reads a Secret and updates it, changed by mutate, with
+// client k.
+func updateSecret(k kubernetes.Interface, ns, name string, mutate func(*corev1.Secret)) func(context.Context) error {
+	return func(ctx context.Context) error {
+		s, err := k.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		mutate(s)
+		_, err = k.CoreV1().Secrets(ns).Update(ctx, s, metav1.UpdateOptions{})
+		return err
+	}
 }
