@@ -252,13 +252,18 @@ func (e *Engine) syncObject(ctx context.Context, key cache.ObjectName) (time.Dur
 		// go ahead of marks and statuses.
 		return 0, nil
 	}
-	// The finalizer comes with the first write back, after the copy
-	// exists: one consumer write instead of two. Should the consumer
-	// object go before that, vanished deletes the copy.
-	if obj, err = e.ensureSyncedMetadata(ctx, obj); err != nil {
+	// The status goes first: it is what users and their tools wait for.
+	if obj, err = e.ensureStatusUp(ctx, obj, copyObj); err != nil {
 		return 0, err
 	}
-	if err := e.ensureStatusUp(ctx, obj, copyObj); err != nil {
+	// The finalizer and synced generation follow, in one write, after
+	// the copy exists; for a new copy, with its first status or once
+	// that is late (markWait). Should the consumer object go before,
+	// vanished deletes the copy.
+	if wait := e.markWait(obj, copyObj); wait > 0 {
+		return wait, nil
+	}
+	if _, err = e.ensureSyncedMetadata(ctx, obj); err != nil {
 		return 0, err
 	}
 	SyncedObjects.WithLabelValues(e.o.Name).Set(float64(e.synced.set(key.String(), true)))

@@ -3,8 +3,10 @@ package objectsync
 import (
 	"context"
 	"errors"
+	"path"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
@@ -135,6 +137,59 @@ func TestSyncDoesNotRewriteWhatTheCachesHaveNotShownYet(t *testing.T) {
 	created := provider.Actions()[0].(clienttesting.CreateAction).GetObject().(*unstructured.Unstructured)
 	assert.Equal(t, "orders", created.GetName())
 	assert.Equal(t, pns, created.GetNamespace())
+}
+
+// TestFirstStatusBeforeTheRecord: once the copy exists, its first status
+// comes back before the consumer object records the sync (finalizer and
+// synced generation), and the record waits for that status for at most
+// markDelay after the copy's creation, so that it never holds it up.
+func TestFirstStatusBeforeTheRecord(t *testing.T) {
+	tests := []struct {
+		name       string
+		copyAge    time.Duration
+		copyStatus bool
+		recorded   bool
+		want       []string
+		wait       bool
+	}{
+		{name: "a new copy without status: the record waits", copyAge: 0, want: nil, wait: true},
+		{name: "the first status goes first, the record follows", copyAge: 0, copyStatus: true, want: []string{"update databases/status", "update databases"}},
+		{name: "a copy without status for longer than markDelay: recorded without it", copyAge: markDelay + time.Second, want: []string{"update databases"}},
+		{name: "recorded already: nothing to wait for", copyAge: 0, recorded: true, want: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			obj := db("default", "orders")
+			if tt.recorded {
+				obj.SetFinalizers([]string{Finalizer})
+				obj.SetAnnotations(map[string]string{SyncedGenerationAnnotation: "1"})
+			}
+			e, consumer, _ := testEngine(t, obj)
+			e.o.HasStatus = true
+			copyObj := e.providerCopy(obj, types.NamespacedName{Namespace: pns, Name: "orders"})
+			copyObj.SetCreationTimestamp(metav1.NewTime(time.Now().Add(-tt.copyAge)))
+			if tt.copyStatus {
+				copyObj.Object["status"] = map[string]any{"phase": "Ready"}
+			}
+			require.NoError(t, e.providers.byKey[pns].informer.GetIndexer().Add(copyObj))
+
+			wait, err := e.syncObject(t.Context(), cache.NewObjectName("default", "orders"))
+			require.NoError(t, err)
+			var got []string
+			for _, a := range consumer.Actions() {
+				if a.GetVerb() == "update" {
+					got = append(got, a.GetVerb()+" "+path.Join(a.GetResource().Resource, a.GetSubresource()))
+				}
+			}
+			assert.Equal(t, tt.want, got)
+			if tt.wait {
+				assert.Greater(t, wait, time.Duration(0))
+				assert.LessOrEqual(t, wait, markDelay)
+			} else {
+				assert.Zero(t, wait)
+			}
+		})
+	}
 }
 
 // TestObjectGoneBeforeItsFinalizer: a consumer object deleted before the

@@ -10,9 +10,11 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// Up: once its copy exists, the consumer object records the sync (the
-// finalizer and the synced generation, in one write), and the copy's
-// status comes back whole.
+// Up: once its copy exists, the copy's status comes back whole, and the
+// consumer object records the sync (the finalizer and the synced
+// generation, in one write). A new copy's first status goes before that
+// record, so that the record never holds it up: the record waits for it,
+// for at most markDelay.
 
 // mutationTTL is how long the engine's own consumer writes stand in for
 // the consumer cache.
@@ -26,6 +28,27 @@ func (e *Engine) consumerObject(key cache.ObjectName) (*unstructured.Unstructure
 		return nil, false, err
 	}
 	return item.(*unstructured.Unstructured), true, nil
+}
+
+// markDelay is how long after its copy's creation a new object's record
+// of the sync may wait for the copy's first status, to be written after
+// it. The provider's operator typically writes a status as soon as it sees
+// the copy; without the wait, the record is written at that moment, and
+// the status write waits for it. The creation time has whole seconds, so
+// the wait is between markDelay - 1s and markDelay.
+const markDelay = 2 * time.Second
+
+// markWait is how long the record of obj's sync should still wait for
+// the copy's first status: zero once the copy has one, when obj carries
+// a record already (later syncs), or the resource has no status.
+func (e *Engine) markWait(obj, copyObj *unstructured.Unstructured) time.Duration {
+	if !e.o.HasStatus || hasFinalizer(obj) {
+		return 0
+	}
+	if _, has := copyObj.Object["status"]; has {
+		return 0
+	}
+	return markDelay - time.Since(copyObj.GetCreationTimestamp().Time)
 }
 
 // ensureSyncedMetadata puts the finalizer on the consumer object and
@@ -55,25 +78,25 @@ func (e *Engine) ensureSyncedMetadata(ctx context.Context, obj *unstructured.Uns
 }
 
 // ensureStatusUp copies the provider copy's status to the consumer object
-// when they differ.
-func (e *Engine) ensureStatusUp(ctx context.Context, obj, copyObj *unstructured.Unstructured) error {
+// when they differ, and returns the consumer object as it is then.
+func (e *Engine) ensureStatusUp(ctx context.Context, obj, copyObj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	if !e.o.HasStatus {
-		return nil
+		return obj, nil
 	}
 	status, has := copyObj.Object["status"]
 	if !has || equalJSON(status, obj.Object["status"]) {
-		return nil
+		return obj, nil
 	}
 	updated := obj.DeepCopy()
 	updated.Object["status"] = status
 	got, err := e.o.Consumer.Resource(e.o.GVR).Namespace(obj.GetNamespace()).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
 	if err != nil {
-		return fmt.Errorf("updating the status of %s: %w", keyOf(obj), err)
+		return nil, fmt.Errorf("updating the status of %s: %w", keyOf(obj), err)
 	}
 	_, _ = withoutManagedFields(got)
 	e.consumerObjects.Mutation(got)
 	if d, ok := e.up.since(keyOf(obj)); ok {
 		SyncLatency.WithLabelValues(e.o.Name, "up").Observe(d.Seconds())
 	}
-	return nil
+	return got, nil
 }
