@@ -1,12 +1,15 @@
 package objectsync
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -68,6 +71,31 @@ func TestClaimStoreFollowsNames(t *testing.T) {
 			for key, want := range tt.found {
 				assert.Equal(t, want, store.get(key) != nil, key)
 			}
+		})
+	}
+}
+
+// TestRefusedByPolicy: only an admission policy's refusal of a copy to
+// the provider is a name clash; RBAC's 403, until the backend grants the
+// name, is retried.
+func TestRefusedByPolicy(t *testing.T) {
+	configmaps := schema.GroupResource{Resource: "configmaps"}
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"the claim-copies policy", apierrors.NewForbidden(configmaps, "db-settings", errors.New(
+			"ValidatingAdmissionPolicy 'bindery-konnector-claim-copies' with binding 'bindery-konnector-claim-copies' denied request: "+
+				"a konnector may only write the Secrets and ConfigMaps it copied for a permission claim")), true},
+		{"RBAC", apierrors.NewForbidden(configmaps, "db-settings", errors.New(
+			`User "system:serviceaccount:bindery-c1:konnector" cannot patch resource "configmaps" in API group "" in the namespace "bindery-c1-default"`)), false},
+		{"another error naming a policy", apierrors.NewBadRequest("ValidatingAdmissionPolicy"), false},
+		{"no error", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, refusedByPolicy(tt.err))
 		})
 	}
 }
