@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/controllerqueue"
 	"github.com/bindery-dev/bindery/apis/crds"
 )
@@ -86,6 +87,21 @@ func (p *ControlPlane) CreateCRD(t *testing.T, group, plural, kind string, scope
 	require.NoError(t, p.Client.Create(t.Context(), crd))
 	require.NoError(t, crds.WaitEstablished(t.Context(), p.Client, crd.Name))
 	return crd
+}
+
+// OfferDatabases creates the databases CRD of db.example.com and the
+// APIServiceExportTemplate "postgres" that offers it, with claims.
+func (p *ControlPlane) OfferDatabases(t *testing.T, claims ...binderyv1alpha1.PermissionClaim) {
+	t.Helper()
+	p.CreateCRD(t, "db.example.com", "databases", "Database", apiextensionsv1.NamespaceScoped, nil)
+	require.NoError(t, p.Client.Create(t.Context(), &binderyv1alpha1.APIServiceExportTemplate{
+		ObjectMeta: metav1.ObjectMeta{Name: "postgres"},
+		Spec: binderyv1alpha1.APIServiceExportTemplateSpec{
+			DisplayName:      "PostgreSQL",
+			Resources:        []binderyv1alpha1.ExportedResource{{Group: "db.example.com", Resource: "databases"}},
+			PermissionClaims: claims,
+		},
+	}))
 }
 
 // WaitEvent waits for an events.k8s.io Event about obj with reason, and

@@ -16,13 +16,10 @@ import (
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/backend/internal/app"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
 	"github.com/bindery-dev/bindery/backend/internal/options"
@@ -37,14 +34,7 @@ func TestMain(m *testing.M) { framework.Main(m) }
 // export request with the kubeconfig it got.
 func TestBackendWithEmbeddedIssuer(t *testing.T) {
 	p := framework.StartControlPlane(t)
-	p.CreateCRD(t, "db.example.com", "databases", "Database", apiextensionsv1.NamespaceScoped, nil)
-	require.NoError(t, p.Client.Create(t.Context(), &binderyv1alpha1.APIServiceExportTemplate{
-		ObjectMeta: metav1.ObjectMeta{Name: "postgres"},
-		Spec: binderyv1alpha1.APIServiceExportTemplateSpec{
-			DisplayName: "PostgreSQL",
-			Resources:   []binderyv1alpha1.ExportedResource{{Group: "db.example.com", Resource: "databases"}},
-		},
-	}))
+	p.OfferDatabases(t)
 
 	port, metricsPort := framework.FreePort(t), framework.FreePort(t)
 	o := app.Options{Controllers: options.NewControllers(), Server: options.NewServer()}

@@ -13,7 +13,6 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -50,7 +49,7 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 	runControllers(t, p, "secrets", "configmaps")
 	ctx := t.Context()
 	c := p.Client
-	offerDatabases(t, p,
+	p.OfferDatabases(t,
 		binderyv1alpha1.PermissionClaim{Resource: "secrets", Direction: binderyv1alpha1.ClaimProviderToConsumer,
 			Selector: binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: "spec.writeConnectionSecretToRef.name"}}},
 		binderyv1alpha1.PermissionClaim{Resource: "configmaps", Direction: binderyv1alpha1.ClaimConsumerToProvider,
@@ -456,20 +455,6 @@ func runControllers(t *testing.T, p *framework.ControlPlane, claimable ...string
 	})
 }
 
-// offerDatabases offers the databases of db.example.com, with claims.
-func offerDatabases(t *testing.T, p *framework.ControlPlane, claims ...binderyv1alpha1.PermissionClaim) {
-	t.Helper()
-	p.CreateCRD(t, "db.example.com", "databases", "Database", apiextensionsv1.NamespaceScoped, nil)
-	require.NoError(t, p.Client.Create(t.Context(), &binderyv1alpha1.APIServiceExportTemplate{
-		ObjectMeta: metav1.ObjectMeta{Name: "postgres"},
-		Spec: binderyv1alpha1.APIServiceExportTemplateSpec{
-			DisplayName:      "PostgreSQL",
-			Resources:        []binderyv1alpha1.ExportedResource{{Group: "db.example.com", Resource: "databases"}},
-			PermissionClaims: claims,
-		},
-	}))
-}
-
 // requestDatabases asks for the databases, as the konnector of cluster
 // namespace ns does with its credentials cl.
 func requestDatabases(t *testing.T, cl client.Client, ns string) {
@@ -516,7 +501,7 @@ func TestClaimByLabelIsGrantedByName(t *testing.T) {
 		return binderyv1alpha1.PermissionClaim{Resource: resource, Direction: binderyv1alpha1.ClaimProviderToConsumer,
 			Selector: binderyv1alpha1.ClaimSelector{LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}}
 	}
-	offerDatabases(t, p, claim("secrets"))
+	p.OfferDatabases(t, claim("secrets"))
 	requestDatabases(t, clientA, nsA)
 	export := &kubebindv1alpha1.APIServiceExport{}
 	framework.Eventually(t, func() (bool, string) {
