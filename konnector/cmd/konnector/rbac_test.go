@@ -168,43 +168,28 @@ func TestClaimCopyPolicy(t *testing.T) {
 	unlabel := func(s *corev1.Secret) { s.Labels = nil }
 	label := func(s *corev1.Secret) { s.Labels = copyLabel }
 	change := func(s *corev1.Secret) { s.StringData = map[string]string{"k": "changed"} }
+	tokenSecret := secret("app", "token", copyLabel)
+	tokenSecret.Type, tokenSecret.Annotations = corev1.SecretTypeServiceAccountToken, map[string]string{corev1.ServiceAccountNameKey: "default"}
 	tests := []struct {
 		name    string
 		do      func(ctx context.Context) error
 		allowed bool
 	}{
-		{"create an unlabelled Secret", func(ctx context.Context) error {
-			_, err := konnector.CoreV1().Secrets("app").Create(ctx, secret("app", "new", nil), metav1.CreateOptions{})
-			return err
-		}, false},
+		{"create an unlabelled Secret", createSecret(konnector, secret("app", "new", nil)), false},
 		{"create an unlabelled ConfigMap", func(ctx context.Context) error {
 			_, err := konnector.CoreV1().ConfigMaps("app").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "new"}}, metav1.CreateOptions{})
 			return err
 		}, false},
-		{"create a labelled service-account token Secret", func(ctx context.Context) error {
-			s := secret("app", "token", copyLabel)
-			s.Type, s.Annotations = corev1.SecretTypeServiceAccountToken, map[string]string{corev1.ServiceAccountNameKey: "default"}
-			_, err := konnector.CoreV1().Secrets("app").Create(ctx, s, metav1.CreateOptions{})
-			return err
-		}, false},
+		{"create a labelled service-account token Secret", createSecret(konnector, tokenSecret), false},
 		{"change the app's own Secret", updateSecret(konnector, "app", "own", change), false},
 		{"label the app's own Secret", updateSecret(konnector, "app", "own", label), false},
-		{"delete the app's own Secret", func(ctx context.Context) error {
-			return konnector.CoreV1().Secrets("app").Delete(ctx, "own", metav1.DeleteOptions{})
-		}, false},
+		{"delete the app's own Secret", deleteSecret(konnector, "app", "own"), false},
 		{"unlabel a copy", updateSecret(konnector, "app", "to-relabel", unlabel), false},
-		{"create a copy", func(ctx context.Context) error {
-			_, err := konnector.CoreV1().Secrets("app").Create(ctx, secret("app", "new-copy", copyLabel), metav1.CreateOptions{})
-			return err
-		}, true},
+		{"create a copy", createSecret(konnector, secret("app", "new-copy", copyLabel)), true},
 		{"change a copy", updateSecret(konnector, "app", "copy", change), true},
-		{"delete a copy", func(ctx context.Context) error {
-			return konnector.CoreV1().Secrets("app").Delete(ctx, "copy", metav1.DeleteOptions{})
-		}, true},
+		{"delete a copy", deleteSecret(konnector, "app", "copy"), true},
 		{"change a provider kubeconfig Secret in its own namespace", updateSecret(konnector, "kube-bind", "provider-kubeconfig", change), true},
-		{"someone else creates an unlabelled Secret", func(ctx context.Context) error {
-			return c.Client.Create(ctx, secret("app", "admins", nil))
-		}, true},
+		{"someone else creates an unlabelled Secret", createSecret(c.Kube, secret("app", "admins", nil)), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -220,6 +205,19 @@ func TestClaimCopyPolicy(t *testing.T) {
 	own := &corev1.Secret{}
 	require.NoError(t, c.Client.Get(ctx, client.ObjectKey{Namespace: "app", Name: "own"}, own))
 	require.Equal(t, "v", string(own.Data["k"]), "the app's own Secret is as it was")
+}
+
+// createSecret creates s with client k.
+func createSecret(k kubernetes.Interface, s *corev1.Secret) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := k.CoreV1().Secrets(s.Namespace).Create(ctx, s, metav1.CreateOptions{})
+		return err
+	}
+}
+
+// deleteSecret deletes a Secret with client k.
+func deleteSecret(k kubernetes.Interface, ns, name string) func(context.Context) error {
+	return func(ctx context.Context) error { return k.CoreV1().Secrets(ns).Delete(ctx, name, metav1.DeleteOptions{}) }
 }
 
 // updateSecret reads a Secret and updates it, changed by mutate, with
