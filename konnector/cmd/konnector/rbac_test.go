@@ -217,7 +217,9 @@ func createSecret(k kubernetes.Interface, s *corev1.Secret) func(context.Context
 
 // deleteSecret deletes a Secret with client k.
 func deleteSecret(k kubernetes.Interface, ns, name string) func(context.Context) error {
-	return func(ctx context.Context) error { return k.CoreV1().Secrets(ns).Delete(ctx, name, metav1.DeleteOptions{}) }
+	return func(ctx context.Context) error {
+		return k.CoreV1().Secrets(ns).Delete(ctx, name, metav1.DeleteOptions{})
+	}
 }
 
 // updateSecret reads a Secret and updates it, changed by mutate, with
