@@ -1,6 +1,8 @@
 package framework_test
 
 import (
+	"maps"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -43,6 +45,21 @@ func TestClustersAreRealAndIndependent(t *testing.T) {
 
 		err := consumer.Client.Get(ctx, client.ObjectKeyFromObject(crd), &apiextensionsv1.CustomResourceDefinition{})
 		assert.True(t, apierrors.IsNotFound(err), "consumer must not see the provider's CRD, got %v", err)
+	})
+
+	t.Run("the CPU of each cluster's programs is its own", func(t *testing.T) {
+		// A client given the cluster's kubeconfig is not one of them.
+		other := &framework.Process{Name: "client", Path: "/bin/sh", Args: []string{"-c", "sleep 30", "client", provider.Kubeconfig}}
+		require.NoError(t, other.Start())
+		t.Cleanup(other.Stop)
+		p, err := provider.CPUSeconds()
+		require.NoError(t, err)
+		c, err := consumer.CPUSeconds()
+		require.NoError(t, err)
+		for _, cpu := range []map[string]float64{p, c} {
+			assert.Equal(t, []string{"etcd", "kube-apiserver", "kube-controller-manager"}, slices.Sorted(maps.Keys(cpu)))
+			assert.Positive(t, cpu["kube-apiserver"])
+		}
 	})
 
 	t.Run("deleting an owner garbage-collects its dependents", func(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -30,20 +32,57 @@ func (p *Process) MemoryMiB(field string) (float64, error) {
 }
 
 // CPUSeconds returns the CPU time the process has used, user and system.
-func (p *Process) CPUSeconds() (float64, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.PID()))
+func (p *Process) CPUSeconds() (float64, error) { return cpuSecondsOf(p.PID()) }
+
+// cpuSecondsOf returns the CPU time process pid has used, user and system.
+func cpuSecondsOf(pid int) (float64, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
 	// The fields after the command name, which is in parentheses.
 	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
 	if len(f) < 13 {
-		return 0, fmt.Errorf("short /proc/%d/stat", p.PID())
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
 	}
 	utime, err1 := strconv.ParseFloat(f[11], 64)
 	stime, err2 := strconv.ParseFloat(f[12], 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("parsing /proc/%d/stat: %v %v", p.PID(), err1, err2)
+		return 0, fmt.Errorf("parsing /proc/%d/stat: %v %v", pid, err1, err2)
 	}
 	return (utime + stime) / userHZ, nil
+}
+
+// clusterPrograms are the programs the framework runs for a cluster.
+var clusterPrograms = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
+
+// CPUSeconds returns the CPU time each program of the cluster has used
+// (clusterPrograms), keyed by its name: the processes of those programs
+// whose command line names the cluster's directory. Others that name it,
+// such as a konnector given its kubeconfig, are not the cluster's.
+func (c *Cluster) CPUSeconds() (map[string]float64, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !bytes.Contains(cmdline, []byte(c.Dir+string(os.PathSeparator))) {
+			continue // gone meanwhile, or another cluster's
+		}
+		argv0, _, _ := bytes.Cut(cmdline, []byte{0})
+		program := filepath.Base(string(argv0))
+		if !slices.Contains(clusterPrograms, program) {
+			continue
+		}
+		if s, err := cpuSecondsOf(pid); err == nil { // else gone meanwhile
+			out[program] += s
+		}
+	}
+	return out, nil
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -89,6 +90,7 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 	pprofAddr := fmt.Sprintf("127.0.0.1:%d", framework.FreePort(b))
 	cons, prov, _, p := setup(b, namespaces, "--pprof-bind-address="+pprofAddr)
 	prof := profiler{dir: os.Getenv("BENCH_PROFILE_DIR"), konnector: "http://" + pprofAddr, cons: cons, prov: prov}
+	m := meter{cons: cons, prov: prov, konnector: p}
 	ctx := b.Context()
 	cd, pd := fastClient(b, cons), fastClient(b, prov)
 	rawCRD := framework.SimpleCRD(rawDatabases.Group, rawDatabases.Resource, "Database", apiextensionsv1.NamespaceScoped)
@@ -119,10 +121,10 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		// The limit and the synced run are watched alike: the observer's
 		// informers load the API servers the same in both.
 		rawObs := observe(b, cd, pd, rawDatabases, "l-", n, false)
-		limit := measure(b, cons, prov, prof.during(b, "limit"), func() {
+		limit := m.measure(b, prof.during(b, "limit"), func() {
 			parallel(b, n, burstWorkers, func(i int) error { return minimalSync(ctx, cd, pd, nsOf(i), fmt.Sprintf("l-%05d", i)) })
 		})
-		limitDelete := measure(b, cons, prov, prof.during(b, "limit-delete"), func() {
+		limitDelete := m.measure(b, prof.during(b, "limit-delete"), func() {
 			parallel(b, n, burstWorkers, func(i int) error { return minimalDelete(ctx, cd, pd, nsOf(i), fmt.Sprintf("l-%05d", i)) })
 		})
 		rawObs.stop()
@@ -130,12 +132,20 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		// The best any sync does on this machine during the same burst:
 		// the sync's writes, done without a konnector as each object is
 		// created and as each status appears, watched alike.
-		idealDown, idealUp, ideal := idealBurst(b, cd, pd, n, namespaces)
+		idealDown, idealUp, ideal := idealBurst(b, m, cd, pd, n, namespaces)
 
 		obs := observe(b, cd, pd, framework.Databases, "b-", n, true)
 		rss0 := rss(b, p, "VmRSS")
-		cpu0 := cpuSeconds(b, p)
-		synced := measure(b, cons, prov, prof.during(b, "synced"), func() {
+		// What the RSS before the burst holds: the program's own pages
+		// (file) and its memory (anonymous): the heap and the goroutines'
+		// stacks.
+		b.ReportMetric(rss(b, p, "RssFile"), "rss-before-file-MiB")
+		b.ReportMetric(rss(b, p, "RssAnon"), "rss-before-anon-MiB")
+		before := prof.memStats(b, false)
+		b.ReportMetric(before["HeapInuse"], "heap-before-MiB")
+		b.ReportMetric(before["Stack"], "stacks-before-MiB")
+		b.ReportMetric(before["Goroutines"], "goroutines-before")
+		synced := m.measure(b, prof.during(b, "synced"), func() {
 			parallel(b, n, burstWorkers, func(i int) error {
 				name := fmt.Sprintf("b-%05d", i)
 				obs.created(name)
@@ -144,11 +154,10 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 			})
 			obs.wait(b, &obs.ups, n)
 		})
-		cpu := cpuSeconds(b, p) - cpu0
 		rss1 := rss(b, p, "VmRSS")
 		prof.heap(b, "synced")
-		live := prof.liveHeapMiB(b)
-		deleted := measure(b, cons, prov, prof.during(b, "deleted"), func() {
+		live := prof.memStats(b, true)["HeapAlloc"]
+		deleted := m.measure(b, prof.during(b, "deleted"), func() {
 			parallel(b, n, burstWorkers, func(i int) error {
 				return cd.Resource(framework.Databases).Namespace(nsOf(i)).Delete(ctx, fmt.Sprintf("b-%05d", i), metav1.DeleteOptions{})
 			})
@@ -169,12 +178,16 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		b.ReportMetric(reads(synced), "reads/object")
 		cpuPerObject := func(r run) float64 { return ms(r.cpu) / float64(n) }
 		b.ReportMetric(cpuPerObject(limit), "limit-machine-cpu-ms/object")
+		b.ReportMetric(cpuPerObject(ideal), "ideal-machine-cpu-ms/object")
 		b.ReportMetric(cpuPerObject(synced), "machine-cpu-ms/object")
 		busy := func(r run) float64 { return r.cpu.Seconds() / r.took.Seconds() / float64(runtime.NumCPU()) }
 		b.ReportMetric(busy(limit), "limit-machine-busy")
 		b.ReportMetric(busy(synced), "machine-busy")
 		reportWrites(b, "sync", synced, n)
 		reportWrites(b, "limit", limit, n)
+		reportCPU(b, "limit", limit, n)
+		reportCPU(b, "ideal", ideal, n)
+		reportCPU(b, "sync", synced, n)
 
 		down, up := obs.latencies()
 		b.ReportMetric(ms(percentile(down, 50)), "burst-p50-down-ms")
@@ -183,7 +196,7 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		b.ReportMetric(ms(percentile(up, 99)), "burst-p99-up-ms")
 		b.ReportMetric(percentile(down, 99).Seconds()/rawBurst.Seconds(), "p99-down/raw-burst")
 		b.ReportMetric(percentile(up, 99).Seconds()/rawBurst.Seconds(), "p99-up/raw-burst")
-		b.ReportMetric(float64(n)/ideal.Seconds(), "ideal-objects/s")
+		b.ReportMetric(rate(ideal), "ideal-objects/s")
 		b.ReportMetric(ms(percentile(idealDown, 99)), "ideal-burst-p99-down-ms")
 		b.ReportMetric(ms(percentile(idealUp, 99)), "ideal-burst-p99-up-ms")
 		b.ReportMetric(percentile(idealDown, 99).Seconds()/rawBurst.Seconds(), "ideal-p99-down/raw-burst")
@@ -196,8 +209,9 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		b.ReportMetric(writes(deleted), "delete-writes/object")
 		b.ReportMetric(reads(deleted), "delete-reads/object")
 
-		b.ReportMetric(cpu/synced.took.Seconds(), "konnector-cores")
-		b.ReportMetric(cpu*1000/float64(n), "konnector-cpu-ms/object")
+		konnectorCPU := synced.cpuBy["konnector"]
+		b.ReportMetric(konnectorCPU.Seconds()/synced.took.Seconds(), "konnector-cores")
+		b.ReportMetric(ms(konnectorCPU)/float64(n), "konnector-cpu-ms/object")
 		b.ReportMetric(rss0, "rss-before-MiB")
 		b.ReportMetric((rss1-rss0)/(float64(n)/1000), "rss-MiB-per-1000")
 		b.ReportMetric(live, "live-heap-MiB")
@@ -290,7 +304,7 @@ func minimalDelete(ctx context.Context, cd, pd dynamic.Interface, ns, name strin
 // cache or retry: the down and up latencies any sync could reach on this
 // machine during the same burst, measured as the synced run's are, and
 // how long it took to the last status back.
-func idealBurst(b *testing.B, cd, pd dynamic.Interface, n int, namespaces []string) (down, up []time.Duration, took time.Duration) {
+func idealBurst(b *testing.B, m meter, cd, pd dynamic.Interface, n int, namespaces []string) (down, up []time.Duration, r run) {
 	ctx, cancel := context.WithCancel(b.Context())
 	obs := observe(b, cd, pd, rawDatabases, "i-", n, true)
 	// A status may be seen more than once.
@@ -340,19 +354,19 @@ func idealBurst(b *testing.B, cd, pd dynamic.Interface, n int, namespaces []stri
 		})
 	}
 	nsOf := func(i int) string { return namespaces[i%len(namespaces)] }
-	start := time.Now()
-	parallel(b, n, burstWorkers, func(i int) error {
-		name := fmt.Sprintf("i-%05d", i)
-		obs.created(name)
-		obj, err := cd.Resource(rawDatabases).Namespace(nsOf(i)).Create(ctx, rawObject(nsOf(i), name), metav1.CreateOptions{})
-		if err == nil {
-			created <- obj
-		}
-		return err
+	r = m.measure(b, func() {}, func() {
+		parallel(b, n, burstWorkers, func(i int) error {
+			name := fmt.Sprintf("i-%05d", i)
+			obs.created(name)
+			obj, err := cd.Resource(rawDatabases).Namespace(nsOf(i)).Create(ctx, rawObject(nsOf(i), name), metav1.CreateOptions{})
+			if err == nil {
+				created <- obj
+			}
+			return err
+		})
+		close(created)
+		obs.wait(b, &obs.ups, n)
 	})
-	close(created)
-	obs.wait(b, &obs.ups, n)
-	took = time.Since(start)
 	cancel()
 	wg.Wait()
 	pf.Shutdown()
@@ -365,7 +379,7 @@ func idealBurst(b *testing.B, cd, pd dynamic.Interface, n int, namespaces []stri
 		require.NoError(b, pd.Resource(rawDatabases).Namespace("raw-"+ns).DeleteCollection(b.Context(), metav1.DeleteOptions{}, metav1.ListOptions{}))
 	}
 	down, up = obs.latencies()
-	return down, up, took
+	return down, up, r
 }
 
 // run is what a measured run asked of each cluster, and how long it
@@ -373,24 +387,72 @@ func idealBurst(b *testing.B, cd, pd dynamic.Interface, n int, namespaces []stri
 type run struct {
 	consumer, provider framework.Requests
 	took               time.Duration
-	// cpu is what the whole machine spent meanwhile, all processes.
-	cpu time.Duration
+	// cpu is what the whole machine spent meanwhile, all processes; cpuBy
+	// splits it by process (see meter.cpu), the rest is "other".
+	cpu   time.Duration
+	cpuBy map[string]time.Duration
+}
+
+// meter measures runs on both clusters with the konnector running.
+type meter struct {
+	cons, prov *framework.Cluster
+	konnector  *framework.Process
 }
 
 // measure runs f and returns the requests both API servers served
-// meanwhile; profiled ends when the profiles taken meanwhile are written.
-func measure(b *testing.B, cons, prov *framework.Cluster, profiled func(), f func()) run {
+// meanwhile and the CPU spent; profiled ends when the profiles taken
+// meanwhile are written.
+func (m meter) measure(b *testing.B, profiled func(), f func()) run {
 	b.Helper()
 	defer profiled()
-	c0, p0 := cons.Requests(b), prov.Requests(b)
+	c0, p0 := m.cons.Requests(b), m.prov.Requests(b)
 	busy0, _ := machineBusy(b)
+	cpu0 := m.cpu(b)
 	start := time.Now()
 	f()
 	took := time.Since(start)
+	cpu1 := m.cpu(b)
 	busy1, _ := machineBusy(b)
-	return run{
-		consumer: cons.Requests(b).Since(c0), provider: prov.Requests(b).Since(p0), took: took,
-		cpu: time.Duration((busy1 - busy0) / userHZ * float64(time.Second)),
+	r := run{
+		consumer: m.cons.Requests(b).Since(c0), provider: m.prov.Requests(b).Since(p0), took: took,
+		cpu:   time.Duration((busy1 - busy0) / userHZ * float64(time.Second)),
+		cpuBy: map[string]time.Duration{},
+	}
+	other := r.cpu
+	for k, v := range cpu1 {
+		d := time.Duration((v - cpu0[k]) * float64(time.Second))
+		r.cpuBy[k] = d
+		other -= d
+	}
+	r.cpuBy["other"] = other
+	return r
+}
+
+// cpu returns the CPU seconds each process has used: each cluster's
+// programs ("consumer:kube-apiserver", "provider:etcd", …), the
+// konnector, and this process ("benchmark": its clients, informers and
+// the provider's stand-in operator).
+func (m meter) cpu(b *testing.B) map[string]float64 {
+	b.Helper()
+	out := map[string]float64{"konnector": cpuSeconds(b, m.konnector)}
+	for _, c := range []*framework.Cluster{m.cons, m.prov} {
+		byProgram, err := c.CPUSeconds()
+		require.NoError(b, err)
+		for program, s := range byProgram {
+			out[c.Name+":"+program] = s
+		}
+	}
+	var self syscall.Rusage
+	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &self))
+	out["benchmark"] = time.Duration(syscall.TimevalToNsec(self.Utime) + syscall.TimevalToNsec(self.Stime)).Seconds()
+	return out
+}
+
+// reportCPU reports the CPU a run spent per object, by process: where
+// the machine's time goes.
+func reportCPU(b *testing.B, name string, r run, n int) {
+	for process, d := range r.cpuBy {
+		b.ReportMetric(ms(d)/float64(n), fmt.Sprintf("%s-cpu-ms/object:%s", name, process))
 	}
 }
 
@@ -435,20 +497,32 @@ func (p profiler) during(b *testing.B, run string) (written func()) {
 	return wg.Wait
 }
 
-// liveHeapMiB is the konnector's heap after a collection: what its caches
-// and queues hold.
-func (p profiler) liveHeapMiB(b *testing.B) float64 {
-	raw, err := p.get(b.Context(), "heap?debug=1&gc=1")
+// memStats returns the konnector's runtime.MemStats (as its heap
+// profile prints them, "# HeapAlloc = …") in MiB, after a collection if
+// gc, and its number of goroutines as "Goroutines".
+func (p profiler) memStats(b *testing.B, gc bool) map[string]float64 {
+	raw, err := p.get(b.Context(), "heap?debug=1&gc="+strconv.Itoa(map[bool]int{false: 0, true: 1}[gc]))
 	require.NoError(b, err)
+	out := map[string]float64{}
 	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "# HeapAlloc = "); ok {
-			n, err := strconv.ParseFloat(v, 64)
-			require.NoError(b, err)
-			return n / (1 << 20)
+		name, value, ok := strings.Cut(strings.TrimPrefix(line, "# "), " = ")
+		if !ok || !strings.HasPrefix(line, "# ") {
+			continue
+		}
+		// "Stack = 1234 / 5678": in use / from the OS.
+		value, _, _ = strings.Cut(value, " ")
+		if n, err := strconv.ParseFloat(value, 64); err == nil {
+			out[name] = n / (1 << 20)
 		}
 	}
-	b.Fatal("no HeapAlloc in the heap profile")
-	return 0
+	require.Contains(b, out, "HeapAlloc", "no MemStats in the heap profile")
+	raw, err = p.get(b.Context(), "goroutine?debug=1")
+	require.NoError(b, err)
+	first, _, _ := strings.Cut(string(raw), "\n")
+	n, err := strconv.Atoi(strings.TrimPrefix(first, "goroutine profile: total "))
+	require.NoError(b, err, "goroutine profile starts %q", first)
+	out["Goroutines"] = float64(n)
+	return out
 }
 
 // heap writes the konnector's heap profile after a run.
