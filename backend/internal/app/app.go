@@ -28,11 +28,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/bindery-dev/bindery/apis/controllerqueue"
 	"github.com/bindery-dev/bindery/apis/crds"
+	"github.com/bindery-dev/bindery/apis/metricsauth"
 	"github.com/bindery-dev/bindery/backend/internal/access"
 	"github.com/bindery-dev/bindery/backend/internal/auth/issuer"
 	"github.com/bindery-dev/bindery/backend/internal/auth/oidclogin"
@@ -101,7 +101,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, log logr.Logger) erro
 		Controller:              controllerqueue.Config(),
 		Scheme:                  scheme.Scheme,
 		Logger:                  log,
-		Metrics:                 metricsserver.Options{BindAddress: o.Controllers.MetricsAddr, SecureServing: o.Controllers.MetricsAddr != "0", FilterProvider: filters.WithAuthenticationAndAuthorization},
+		Metrics:                 metricsserver.Options{BindAddress: o.Controllers.MetricsAddr, SecureServing: o.Controllers.MetricsAddr != "0", FilterProvider: metricsauth.WithAuthenticationAndAuthorization},
 		HealthProbeBindAddress:  o.Controllers.HealthAddr,
 		LeaderElection:          o.Controllers.LeaderElection,
 		LeaderElectionID:        o.Controllers.LeaderElectionID,

@@ -19,13 +19,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/bindery-dev/bindery/apis/clusterid"
 	"github.com/bindery-dev/bindery/apis/controllerqueue"
 	"github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/apis/kubeconfig"
+	"github.com/bindery-dev/bindery/apis/metricsauth"
 	"github.com/bindery-dev/bindery/apis/version"
 	"github.com/bindery-dev/bindery/konnector/internal/controller/binding"
 	"github.com/bindery-dev/bindery/konnector/internal/options"
@@ -75,7 +75,7 @@ func run() error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Controller:              controllerqueue.Config(),
 		Scheme:                  scheme.Scheme,
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr, SecureServing: o.MetricsAddr != "0", FilterProvider: filters.WithAuthenticationAndAuthorization},
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr, SecureServing: o.MetricsAddr != "0", FilterProvider: metricsauth.WithAuthenticationAndAuthorization},
 		HealthProbeBindAddress:  o.HealthAddr,
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        o.LeaderElectionID,
