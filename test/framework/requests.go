@@ -116,3 +116,37 @@ func (r Requests) String() string {
 	}
 	return strings.TrimSpace(b.String())
 }
+
+// Watches returns how many watches of a resource the API server serves
+// now (its apiserver_longrunning_requests gauge), from every client.
+func (c *Cluster) Watches(t TB, group, resource string) int {
+	t.Helper()
+	raw, err := c.Kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(t.Context())
+	if err != nil {
+		t.Fatalf("reading the metrics of %s: %v", c.Name, err)
+	}
+	n, err := parseWatches(raw, group, resource)
+	if err != nil {
+		t.Fatalf("parsing the metrics of %s: %v", c.Name, err)
+	}
+	return n
+}
+
+func parseWatches(raw []byte, group, resource string) (int, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(bytes.NewReader(raw))
+	if err != nil {
+		return 0, err
+	}
+	var n float64
+	for _, m := range families["apiserver_longrunning_requests"].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["verb"] == "WATCH" && labels["group"] == group && labels["resource"] == resource && labels["subresource"] == "" {
+			n += m.GetGauge().GetValue()
+		}
+	}
+	return int(n), nil
+}

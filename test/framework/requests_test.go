@@ -32,3 +32,18 @@ apiserver_request_total{code="200",resource="databases",subresource="",verb="WAT
 		t.Error("metrics without apiserver_request_total parsed")
 	}
 }
+
+func TestWatchesCountsOneResource(t *testing.T) {
+	raw := []byte(`# TYPE apiserver_longrunning_requests gauge
+apiserver_longrunning_requests{component="apiserver",group="raw.example.com",resource="databases",scope="cluster",subresource="",verb="WATCH",version="v1"} 1
+apiserver_longrunning_requests{component="apiserver",group="raw.example.com",resource="databases",scope="namespace",subresource="",verb="WATCH",version="v1"} 2
+apiserver_longrunning_requests{component="apiserver",group="db.example.com",resource="databases",scope="cluster",subresource="",verb="WATCH",version="v1"} 5
+apiserver_longrunning_requests{component="apiserver",group="",resource="pods",scope="namespace",subresource="log",verb="CONNECT",version="v1"} 1
+`)
+	if n, err := parseWatches(raw, "raw.example.com", "databases"); err != nil || n != 3 {
+		t.Errorf("watches %d, %v; want 3", n, err)
+	}
+	if n, err := parseWatches([]byte("other_total 1\n"), "raw.example.com", "databases"); err != nil || n != 0 {
+		t.Errorf("watches without the gauge %d, %v; want 0", n, err)
+	}
+}

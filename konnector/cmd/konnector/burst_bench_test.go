@@ -98,6 +98,16 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		require.NoError(b, c.Client.Create(ctx, rawCRD.DeepCopy()))
 		require.NoError(b, crds.WaitEstablished(ctx, c.Client, rawCRD.Name))
 	}
+	// The controller managers (garbage collector, quota) watch every
+	// resource, the synced CRD's since the setup; they find a new CRD by
+	// discovery, every 30 s. Until they watch the raw CRD too, the limit
+	// would run with fewer watches to feed than the synced run.
+	for _, c := range []*framework.Cluster{cons, prov} {
+		framework.Eventually(b, func() (bool, string) {
+			n := c.Watches(b, rawDatabases.Group, rawDatabases.Resource)
+			return n > 0, fmt.Sprintf("%s: %d watches of the raw CRD", c.Name, n)
+		}, 2*time.Minute)
+	}
 	for _, ns := range namespaces {
 		require.NoError(b, prov.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "raw-" + ns}}))
 	}
