@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -30,20 +31,40 @@ var writeVerbs = map[string]bool{"POST": true, "PUT": true, "PATCH": true, "APPL
 // Requests reads the API server's request counters.
 func (c *Cluster) Requests(t TB) Requests {
 	t.Helper()
-	raw, err := c.Kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(t.Context())
-	if err != nil {
-		t.Fatalf("reading the metrics of %s: %v", c.Name, err)
-	}
-	out, err := parseRequests(raw)
+	out, err := parseRequests(c.metrics(t))
 	if err != nil {
 		t.Fatalf("parsing the metrics of %s: %v", c.Name, err)
 	}
 	return out
 }
 
-func parseRequests(raw []byte) (Requests, error) {
+// metrics reads the API server's /metrics.
+func (c *Cluster) metrics(t TB) []byte {
+	t.Helper()
+	raw, err := c.Kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(t.Context())
+	if err != nil {
+		t.Fatalf("reading the metrics of %s: %v", c.Name, err)
+	}
+	return raw
+}
+
+// metricFamilies parses metrics in the text format.
+func metricFamilies(raw []byte) (map[string]*dto.MetricFamily, error) {
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(bytes.NewReader(raw))
+	return p.TextToMetricFamilies(bytes.NewReader(raw))
+}
+
+// labelsOf returns a metric's labels by name.
+func labelsOf(m *dto.Metric) map[string]string {
+	labels := map[string]string{}
+	for _, l := range m.GetLabel() {
+		labels[l.GetName()] = l.GetValue()
+	}
+	return labels
+}
+
+func parseRequests(raw []byte) (Requests, error) {
+	families, err := metricFamilies(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -53,10 +74,7 @@ func parseRequests(raw []byte) (Requests, error) {
 		return nil, fmt.Errorf("no apiserver_request_total")
 	}
 	for _, m := range f.GetMetric() {
-		labels := map[string]string{}
-		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
+		labels := labelsOf(m)
 		k := RequestKind{Verb: labels["verb"], Resource: labels["resource"]}
 		if s := labels["subresource"]; s != "" {
 			k.Resource += "/" + s
@@ -121,11 +139,7 @@ func (r Requests) String() string {
 // now (its apiserver_longrunning_requests gauge), from every client.
 func (c *Cluster) Watches(t TB, group, resource string) int {
 	t.Helper()
-	raw, err := c.Kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(t.Context())
-	if err != nil {
-		t.Fatalf("reading the metrics of %s: %v", c.Name, err)
-	}
-	n, err := parseWatches(raw, group, resource)
+	n, err := parseWatches(c.metrics(t), group, resource)
 	if err != nil {
 		t.Fatalf("parsing the metrics of %s: %v", c.Name, err)
 	}
@@ -133,17 +147,13 @@ func (c *Cluster) Watches(t TB, group, resource string) int {
 }
 
 func parseWatches(raw []byte, group, resource string) (int, error) {
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(bytes.NewReader(raw))
+	families, err := metricFamilies(raw)
 	if err != nil {
 		return 0, err
 	}
 	var n float64
 	for _, m := range families["apiserver_longrunning_requests"].GetMetric() {
-		labels := map[string]string{}
-		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
+		labels := labelsOf(m)
 		if labels["verb"] == "WATCH" && labels["group"] == group && labels["resource"] == resource && labels["subresource"] == "" {
 			n += m.GetGauge().GetValue()
 		}
