@@ -59,10 +59,7 @@ func WithAuthenticationAndAuthorization(c *rest.Config, hc *http.Client) (metric
 	if err != nil {
 		return nil, fmt.Errorf("creating the SubjectAccessReview client: %w", err)
 	}
-	g := &guard{
-		tokens: tokens.TokenReviews(), access: access.SubjectAccessReviews(),
-		users: cache.NewLRUExpireCache(cacheSize), decisions: cache.NewLRUExpireCache(cacheSize),
-	}
+	g := newGuard(tokens.TokenReviews(), access.SubjectAccessReviews())
 	return func(log logr.Logger, next http.Handler) (http.Handler, error) { return g.handler(log, next), nil }, nil
 }
 
@@ -73,6 +70,10 @@ type guard struct {
 	// users holds the user of each token (by hash) the cluster
 	// authenticated; decisions whether a user may use a verb on a path.
 	users, decisions *cache.LRUExpireCache
+}
+
+func newGuard(tokens authenticationclient.TokenReviewInterface, access authorizationclient.SubjectAccessReviewInterface) *guard {
+	return &guard{tokens: tokens, access: access, users: cache.NewLRUExpireCache(cacheSize), decisions: cache.NewLRUExpireCache(cacheSize)}
 }
 
 // handler serves next to the requests the cluster allows.
