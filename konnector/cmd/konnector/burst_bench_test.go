@@ -554,12 +554,17 @@ func (p profiler) during(b *testing.B, run string) (written func()) {
 // profile prints them, "# HeapAlloc = …") in MiB, after a collection if
 // gc, and its number of goroutines as "Goroutines".
 func (p profiler) memStats(b *testing.B, gc bool) map[string]float64 {
-	raw, err := p.get(b.Context(), "heap?debug=1&gc="+strconv.Itoa(map[bool]int{false: 0, true: 1}[gc]))
+	query := "heap?debug=1"
+	if gc {
+		query += "&gc=1"
+	}
+	raw, err := p.get(b.Context(), query)
 	require.NoError(b, err)
 	out := map[string]float64{}
 	for _, line := range strings.Split(string(raw), "\n") {
-		name, value, ok := strings.Cut(strings.TrimPrefix(line, "# "), " = ")
-		if !ok || !strings.HasPrefix(line, "# ") {
+		stat, isStat := strings.CutPrefix(line, "# ")
+		name, value, ok := strings.Cut(stat, " = ")
+		if !isStat || !ok {
 			continue
 		}
 		// "Stack = 1234 / 5678": in use / from the OS.
