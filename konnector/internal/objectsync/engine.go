@@ -152,7 +152,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	// returning, so that a stopped engine leaves nothing running.
 	defer e.informers.wait()
 	defer cancel()
-	defer forgetMetrics(e.o.Name)
+	defer holdMetrics(e.o.Name)()
 	e.ctx = ctx
 
 	c, err := controller.NewTypedUnmanaged("sync-"+e.o.Name, controller.TypedOptions[Request]{

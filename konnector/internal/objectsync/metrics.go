@@ -43,13 +43,33 @@ func init() {
 	ctrlmetrics.Registry.MustRegister(SyncLatency, SyncErrors, SyncedObjects, ProviderWrites)
 }
 
-// forgetMetrics removes a stopped binding's series, so that unbinding
-// leaves no stale ones behind.
-func forgetMetrics(binding string) {
-	SyncLatency.DeletePartialMatch(prometheus.Labels{"binding": binding})
-	SyncErrors.DeleteLabelValues(binding)
-	SyncedObjects.DeleteLabelValues(binding)
-	ProviderWrites.DeletePartialMatch(prometheus.Labels{"binding": binding})
+// running counts the running engines of each binding. An engine that
+// restarts for its binding may start before the one it replaces has
+// stopped, and tests run engines of one binding name side by side.
+var running = struct {
+	gosync.Mutex
+	engines map[string]int
+}{engines: map[string]int{}}
+
+// holdMetrics counts one more running engine of binding; the release it
+// returns removes the binding's series once its last engine stops, so
+// that unbinding leaves no stale ones behind.
+func holdMetrics(binding string) (release func()) {
+	running.Lock()
+	defer running.Unlock()
+	running.engines[binding]++
+	return func() {
+		running.Lock()
+		defer running.Unlock()
+		if running.engines[binding]--; running.engines[binding] > 0 {
+			return
+		}
+		delete(running.engines, binding)
+		SyncLatency.DeletePartialMatch(prometheus.Labels{"binding": binding})
+		SyncErrors.DeleteLabelValues(binding)
+		SyncedObjects.DeleteLabelValues(binding)
+		ProviderWrites.DeletePartialMatch(prometheus.Labels{"binding": binding})
+	}
 }
 
 // tracker remembers when a key's pending change was first seen.
