@@ -53,6 +53,32 @@ func cpuSecondsOf(pid int) (float64, error) {
 	return (utime + stime) / userHZ, nil
 }
 
+// MachineCPUSeconds returns how long the machine's CPUs have been busy
+// (all but idle and iowait) and their time in all, summed over CPUs, from
+// /proc/stat.
+func MachineCPUSeconds() (busy, total float64, err error) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("no cpu line in /proc/stat: %q", line)
+	}
+	for i, v := range f[1:] {
+		ticks, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("parsing /proc/stat: %w", err)
+		}
+		total += ticks
+		if i != 3 && i != 4 { // idle, iowait
+			busy += ticks
+		}
+	}
+	return busy / userHZ, total / userHZ, nil
+}
+
 // clusterPrograms are the programs the framework runs for a cluster.
 var clusterPrograms = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
 

@@ -17,4 +17,8 @@ func TestProcessCostsComeFromProc(t *testing.T) {
 	if _, err := p.MemoryMiB("NoSuchField"); err == nil {
 		t.Error("an unknown field was read")
 	}
+	busy, total, err := MachineCPUSeconds()
+	if err != nil || busy <= 0 || total < busy {
+		t.Errorf("machine CPU: busy %g s of %g s, %v", busy, total, err)
+	}
 }

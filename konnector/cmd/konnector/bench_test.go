@@ -6,8 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,22 +43,12 @@ func rss(b *testing.B, p *framework.Process, field string) float64 {
 	return mib
 }
 
-// userHZ is the unit of the CPU times in /proc: jiffies per second.
-const userHZ = 100
-
-// machineBusy returns busy and total jiffies of all CPUs.
+// machineBusy returns how long the machine's CPUs have been busy and
+// their time in all, in seconds summed over CPUs.
 func machineBusy(b *testing.B) (busy, total float64) {
 	b.Helper()
-	raw, err := os.ReadFile("/proc/stat")
+	busy, total, err := framework.MachineCPUSeconds()
 	require.NoError(b, err)
-	f := strings.Fields(strings.SplitN(string(raw), "\n", 2)[0])[1:]
-	for i, v := range f {
-		x, _ := strconv.ParseFloat(v, 64)
-		total += x
-		if i != 3 && i != 4 { // idle, iowait
-			busy += x
-		}
-	}
 	return busy, total
 }
 
@@ -121,7 +109,7 @@ func BenchmarkSync1000(b *testing.B) {
 		raw := float64(n) / time.Since(start).Seconds()
 		rawBusy1, _ := machineBusy(b)
 		// What one object costs the whole machine, in CPU milliseconds.
-		b.ReportMetric((rawBusy1-rawBusy0)*1000/userHZ/n, "raw-cpu-ms/object")
+		b.ReportMetric((rawBusy1-rawBusy0)*1000/n, "raw-cpu-ms/object")
 		start = time.Now()
 		for i := range n {
 			name := fmt.Sprintf("a%d-%04d", round, i)
@@ -147,7 +135,7 @@ func BenchmarkSync1000(b *testing.B) {
 		b.ReportMetric((cpuSeconds(b, p)-cpu)/time.Since(start).Seconds(), "konnector-cores")
 		busy1, total1 := machineBusy(b)
 		b.ReportMetric((busy1-busy0)/(total1-total0), "machine-busy")
-		b.ReportMetric((busy1-busy0)*1000/userHZ/n, "synced-cpu-ms/object")
+		b.ReportMetric((busy1-busy0)*1000/n, "synced-cpu-ms/object")
 
 		start = time.Now()
 		for i := range n {

@@ -492,7 +492,7 @@ func (m meter) measure(b *testing.B, profiled func(), f func()) run {
 	busy1, _ := machineBusy(b)
 	r := run{
 		consumer: m.cons.Requests(b).Since(c0), provider: m.prov.Requests(b).Since(p0), took: took,
-		cpu:   time.Duration((busy1 - busy0) / userHZ * float64(time.Second)),
+		cpu:   time.Duration((busy1 - busy0) * float64(time.Second)),
 		cpuBy: map[string]time.Duration{},
 	}
 	other := r.cpu
