@@ -9,9 +9,10 @@ import (
 
 // What the engine caches of each object: everything but the managed
 // fields, which are much of an object's size and which it does not read.
-// Of a provider copy it keeps the konnector's own create entry, which says
-// that the created fields still need to move to its apply manager
-// (upgradeOwnership reads the live copy then).
+// Of a provider copy it keeps that the konnector's own create entry is
+// there, which says that the created fields still need to move to its
+// apply manager (upgradeOwnership reads the live copy then), but not the
+// fields it lists: they take as much memory as the rest of the copy.
 
 // withoutManagedFields is the transform of the caches of consumer
 // objects and claimed objects.
@@ -35,14 +36,18 @@ func withOwnCreateEntry(obj any) (any, error) {
 		return u, nil
 	}
 	entries, _ := md["managedFields"].([]any)
-	own := slices.DeleteFunc(entries, func(f any) bool { return !isOwnCreateEntry(f) })
-	if len(own) == 0 {
-		delete(md, "managedFields")
+	if slices.ContainsFunc(entries, isOwnCreateEntry) {
+		md["managedFields"] = []any{ownCreateMark}
 	} else {
-		md["managedFields"] = own
+		delete(md, "managedFields")
 	}
 	return u, nil
 }
+
+// ownCreateMark stands for the konnector's create entry in the cache: what
+// isOwnCreateEntry reads of it, shared by every cached copy, which the
+// engine reads and never changes.
+var ownCreateMark = map[string]any{"manager": FieldManager, "operation": string(metav1.ManagedFieldsOperationUpdate)}
 
 // isOwnCreateEntry reports whether a managed fields entry is the
 // konnector's create (an update operation of its field manager).

@@ -17,7 +17,7 @@ func TestCachedCopiesKeepOnlyTheKonnectorsCreate(t *testing.T) {
 		wantKept  []any
 		wantMoved bool
 	}{
-		{name: "created, not yet applied", entries: []any{create, operator}, wantKept: []any{create}},
+		{name: "created, not yet applied", entries: []any{operator, create}, wantKept: []any{ownCreateMark}},
 		{name: "applied", entries: []any{apply, operator}, wantMoved: true},
 		{name: "no managed fields", wantMoved: true},
 	} {
@@ -29,7 +29,7 @@ func TestCachedCopiesKeepOnlyTheKonnectorsCreate(t *testing.T) {
 			_, err := withOwnCreateEntry(u)
 			assert.NoError(t, err)
 			got, _, _ := unstructured.NestedSlice(u.Object, "metadata", "managedFields")
-			assert.Equal(t, tc.wantKept, got)
+			assert.Equal(t, tc.wantKept, got, "of the managed fields, only that the konnector's create is there")
 			assert.Equal(t, !tc.wantMoved, createdFieldsUnmoved(u))
 
 			_, err = withoutManagedFields(u)
