@@ -62,9 +62,10 @@ var rawDatabases = schema.GroupVersionResource{Group: "raw.example.com", Version
 //   - each object's down latency (created in the consumer to its copy on
 //     the provider) and up latency (status written on the provider to the
 //     consumer's status), p50 and p99, against the time the raw burst of
-//     creates takes, and the same latencies without a konnector: the
-//     sync's writes done by the benchmark as each object is created and
-//     as each status appears (the best any sync reaches here);
+//     creates just before it takes, and the same latencies without a
+//     konnector: the sync's writes done by the benchmark as each object
+//     is created and as each status appears (the best any sync reaches
+//     here);
 //   - the konnector's peak RSS, its RSS growth per 1,000 objects, and its
 //     CPU.
 func BenchmarkBurst(b *testing.B) {
