@@ -58,7 +58,7 @@ func run() error {
 	// instead of being killed at the limit. GOMEMLIMIT, or AUTOMEMLIMIT (a
 	// ratio, or "off"), in the environment wins.
 	if limit, err := memlimit.Set(); err != nil {
-		log.Error(err, "Cannot set the Go memory limit from the container's")
+		log.Error(err, "Cannot set the Go memory limit from the container's memory limit")
 	} else if limit < math.MaxInt64 {
 		log.Info("Go memory limit", "bytes", limit)
 	}
