@@ -143,7 +143,7 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 				_, err := cd.Resource(framework.Databases).Namespace(nsOf(i)).Create(ctx, database(nsOf(i), name), metav1.CreateOptions{})
 				return err
 			})
-			obs.wait(b, &obs.ups, n)
+			obs.wait(b, &obs.synced, n)
 		})
 		after()
 		deleted = m.measure(b, during(b, "deleted"), func() {
@@ -452,7 +452,7 @@ func idealBurst(b *testing.B, m meter, cd, pd dynamic.Interface, n int, namespac
 			return err
 		})
 		close(created)
-		obs.wait(b, &obs.ups, n)
+		obs.wait(b, &obs.synced, n)
 	})
 	cancel()
 	wg.Wait()
@@ -671,11 +671,15 @@ func reportWrites(b *testing.B, name string, r run, n int) {
 // observer watches both clusters during the synced burst. It stands in
 // for the provider's operator, writing each new copy's status, and
 // records when each object was created, its copy appeared, its status was
-// written and came back, and when it was gone.
+// written and came back, when it was synced (back and marked), and when
+// it was gone.
 type observer struct {
-	mu                                sync.Mutex
-	createdAt, downAt, statusAt, upAt map[string]time.Time
-	ups, deletes                      atomic.Int64
+	mu                                          sync.Mutex
+	createdAt, downAt, statusAt, upAt, syncedAt map[string]time.Time
+	// synced counts objects whose status is back and that carry the
+	// sync's mark (a synced-generation annotation): a sync's writes are
+	// done.
+	synced, deletes atomic.Int64
 	// failure is the operator's last failed write.
 	failure error
 	stop    func()
@@ -684,7 +688,7 @@ type observer struct {
 func observe(b *testing.B, cd, pd dynamic.Interface, gvr schema.GroupVersionResource, prefix string, n int, operate bool) *observer {
 	b.Helper()
 	ctx, cancel := context.WithCancel(b.Context())
-	o := &observer{createdAt: map[string]time.Time{}, downAt: map[string]time.Time{}, statusAt: map[string]time.Time{}, upAt: map[string]time.Time{}}
+	o := &observer{createdAt: map[string]time.Time{}, downAt: map[string]time.Time{}, statusAt: map[string]time.Time{}, upAt: map[string]time.Time{}, syncedAt: map[string]time.Time{}}
 	ours := func(obj any) (*unstructured.Unstructured, bool) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj
@@ -709,8 +713,13 @@ func observe(b *testing.B, cd, pd dynamic.Interface, gvr schema.GroupVersionReso
 	require.NoError(b, err)
 	seen := func(obj any) {
 		if u, ok := ours(obj); ok {
-			if phase, _, _ := unstructured.NestedString(u.Object, "status", "phase"); phase == "Ready" && o.record(o.upAt, u.GetName()) {
-				o.ups.Add(1)
+			phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
+			if phase != "Ready" {
+				return
+			}
+			o.record(o.upAt, u.GetName())
+			if marked(u) && o.record(o.syncedAt, u.GetName()) {
+				o.synced.Add(1)
 			}
 		}
 	}
@@ -755,6 +764,18 @@ func observe(b *testing.B, cd, pd dynamic.Interface, gvr schema.GroupVersionReso
 	}
 	b.Cleanup(o.stop)
 	return o
+}
+
+// marked reports whether a consumer object carries a sync's mark: the
+// konnector's synced generation, or the limit's and the ideal sync's
+// stand-in for it.
+func marked(u *unstructured.Unstructured) bool {
+	for k := range u.GetAnnotations() {
+		if strings.HasSuffix(k, "/synced-generation") {
+			return true
+		}
+	}
+	return false
 }
 
 // record notes now as the first time of name in m; it reports whether it
@@ -808,8 +829,8 @@ func (o *observer) wait(b *testing.B, c *atomic.Int64, n int) {
 		if time.Now().After(deadline) {
 			o.mu.Lock()
 			defer o.mu.Unlock()
-			b.Fatalf("%d of %d by the deadline; %d created, %d copies seen, %d statuses written, %d statuses back",
-				c.Load(), n, len(o.createdAt), len(o.downAt), len(o.statusAt), len(o.upAt))
+			b.Fatalf("%d of %d by the deadline; %d created, %d copies seen, %d statuses written, %d statuses back, %d synced",
+				c.Load(), n, len(o.createdAt), len(o.downAt), len(o.statusAt), len(o.upAt), len(o.syncedAt))
 		}
 		time.Sleep(time.Millisecond)
 	}
