@@ -21,9 +21,10 @@
 //	claims.go     Secrets and ConfigMaps that travel with the objects
 //
 // engine.go runs it all as a controller-runtime controller: its worker
-// pool, panic recovery, backoff and reconcile metrics. An Engine lives as
-// long as its binding: Run stops every informer and worker when its
-// context ends.
+// pool, panic recovery, backoff and reconcile metrics; queue.go orders its
+// work queue in two lanes, so that statuses do not wait behind new
+// objects. An Engine lives as long as its binding: Run stops every
+// informer and worker when its context ends.
 package objectsync
 
 import (
@@ -117,6 +118,10 @@ type Engine struct {
 	providers         providerWatches
 	informers         informerGroup
 
+	// lanes order the work queue: provider changes take turns with
+	// consumer changes.
+	lanes *lanes
+
 	created createdCopies
 	gone    goneCopies
 	kept    keptOnDelete
@@ -135,7 +140,7 @@ func New(o Options) *Engine {
 	if o.KeepCopies == nil {
 		o.KeepCopies = func() bool { return false }
 	}
-	return &Engine{o: o, down: newTracker(), up: newTracker()}
+	return &Engine{o: o, lanes: newLanes(), down: newTracker(), up: newTracker()}
 }
 
 // maxBackoff is the longest wait before an object's next retry.
@@ -161,7 +166,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		// Retries back off per object, to at most maxBackoff, so that
 		// objects converge soon after a provider outage ends.
 		RateLimiter:        workqueue.NewTypedItemExponentialFailureRateLimiter[Request](50*time.Millisecond, maxBackoff),
-		UsePriorityQueue:   ptr.To(false),
+		NewQueue:           e.newQueue,
 		SkipNameValidation: ptr.To(true), // a binding's engine restarts under its name
 		NeedLeaderElection: ptr.To(false),
 		RecoverPanic:       ptr.To(true),
@@ -253,11 +258,18 @@ func (e *Engine) syncObject(ctx context.Context, key cache.ObjectName) (time.Dur
 		return 0, nil
 	}
 	// The status goes first: it is what users and their tools wait for.
-	if obj, err = e.ensureStatusUp(ctx, obj, copyObj); err != nil {
+	obj, wroteStatus, err := e.ensureStatusUp(ctx, obj, copyObj)
+	if err != nil {
 		return 0, err
 	}
+	if wroteStatus && !hasFinalizer(obj) {
+		// A new object's first status came up alone: the sync that the
+		// status's own consumer event brings records it, in the down
+		// lane, so that under a burst the up lane carries statuses only.
+		return 0, nil
+	}
 	// The finalizer and synced generation follow, in one write, after
-	// the copy exists; for a new copy, with its first status or once
+	// the copy exists; for a new copy, after its first status or once
 	// that is late (markWait). Should the consumer object go before,
 	// vanished deletes the copy.
 	if wait := e.markWait(obj, copyObj); wait > 0 {

@@ -78,25 +78,26 @@ func (e *Engine) ensureSyncedMetadata(ctx context.Context, obj *unstructured.Uns
 }
 
 // ensureStatusUp copies the provider copy's status to the consumer object
-// when they differ, and returns the consumer object as it is then.
-func (e *Engine) ensureStatusUp(ctx context.Context, obj, copyObj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+// when they differ, and returns the consumer object as it is then, and
+// whether it wrote.
+func (e *Engine) ensureStatusUp(ctx context.Context, obj, copyObj *unstructured.Unstructured) (*unstructured.Unstructured, bool, error) {
 	if !e.o.HasStatus {
-		return obj, nil
+		return obj, false, nil
 	}
 	status, has := copyObj.Object["status"]
 	if !has || equalJSON(status, obj.Object["status"]) {
-		return obj, nil
+		return obj, false, nil
 	}
 	updated := obj.DeepCopy()
 	updated.Object["status"] = status
 	got, err := e.o.Consumer.Resource(e.o.GVR).Namespace(obj.GetNamespace()).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("updating the status of %s: %w", keyOf(obj), err)
+		return nil, false, fmt.Errorf("updating the status of %s: %w", keyOf(obj), err)
 	}
 	_, _ = withoutManagedFields(got)
 	e.consumerObjects.Mutation(got)
 	if d, ok := e.up.since(keyOf(obj)); ok {
 		SyncLatency.WithLabelValues(e.o.Name, "up").Observe(d.Seconds())
 	}
-	return got, nil
+	return got, true, nil
 }

@@ -142,6 +142,7 @@ func (e *Engine) copyChanged(q queue, obj any) {
 		return
 	}
 	e.up.observe(key.String())
+	e.lanes.preferUp(objectRequest(key))
 	q.Add(objectRequest(key))
 }
 
