@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -304,6 +305,31 @@ func median(values []float64) float64 {
 		return (v[mid-1] + v[mid]) / 2
 	}
 	return v[mid]
+}
+
+// TestRounds: x-limit's rounds take turns to go first, so that with
+// extraRounds each order runs as often as the other, and their median is
+// the middle ratio, or the mean of the two middle ones.
+func TestRounds(t *testing.T) {
+	for _, n := range []int{1000, 10000} {
+		first := map[string]int{"limit": 1} // the first round's order
+		for round := range extraRounds(n) {
+			var order []string
+			inTurns(round, func() { order = append(order, "synced") }, func() { order = append(order, "limit") })
+			first[order[0]]++
+		}
+		assert.Equal(t, first["limit"], first["synced"], "%d objects: rounds by the order they ran in", n)
+	}
+	for _, tt := range []struct {
+		values []float64
+		want   float64
+	}{
+		{[]float64{0.9}, 0.9},
+		{[]float64{0.9, 0.7, 0.8}, 0.8},
+		{[]float64{1.0, 0.6, 0.8, 0.7}, 0.75},
+	} {
+		assert.InDelta(t, tt.want, median(tt.values), 1e-9, "median of %v", tt.values)
+	}
 }
 
 // noProfile stands for profiler.during in rounds that take no profiles.
