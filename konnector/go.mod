@@ -3,7 +3,6 @@ module github.com/bindery-dev/bindery/konnector
 go 1.26.0
 
 require (
-	github.com/KimMachineGun/automemlimit v1.0.1
 	github.com/bindery-dev/bindery/apis v0.0.0-00010101000000-000000000000
 	github.com/bindery-dev/bindery/test v0.0.0-00010101000000-000000000000
 	github.com/go-logr/logr v1.4.3
@@ -21,6 +20,7 @@ require (
 )
 
 require (
+	github.com/KimMachineGun/automemlimit v1.0.1 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/chromedp/cdproto v0.159.0 // indirect

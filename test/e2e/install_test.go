@@ -270,14 +270,22 @@ func TestPlatformTeamInstall(t *testing.T) {
 			}
 		}
 	})
-	t.Run("6: the konnector's Go memory limit is 90 % of its container's", func(t *testing.T) {
-		pod := runningPod(t, cons, "kube-bind", "app.kubernetes.io/name=konnector")
-		limit := pod.Spec.Containers[0].Resources.Limits.Memory()
-		require.False(t, limit.IsZero(), "the chart sets a memory limit")
-		raw, err := cons.Kube.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
-		require.NoError(t, err)
-		want := fmt.Sprintf(`"msg":"Go memory limit","bytes":%d`, uint64(float64(limit.Value())*0.9))
-		assert.Contains(t, string(raw), want, "the konnector's log:\n%s", raw)
+	t.Run("6: the konnector's and the backend's Go memory limits are 90 % of their containers'", func(t *testing.T) {
+		for _, p := range []struct {
+			c            *framework.Cluster
+			ns, selector string
+		}{
+			{cons, "kube-bind", "app.kubernetes.io/name=konnector"},
+			{prov, "bindery-system", "app.kubernetes.io/name=bindery-backend"},
+		} {
+			pod := runningPod(t, p.c, p.ns, p.selector)
+			limit := pod.Spec.Containers[0].Resources.Limits.Memory()
+			require.False(t, limit.IsZero(), "the chart sets %s a memory limit", pod.Name)
+			raw, err := p.c.Kube.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+			require.NoError(t, err)
+			want := fmt.Sprintf(`"msg":"Go memory limit","bytes":%d`, uint64(float64(limit.Value())*0.9))
+			assert.Contains(t, string(raw), want, "%s's log:\n%s", pod.Name, raw)
+		}
 	})
 	t.Logf("platform-team journey: %s wall time, nodes included", time.Since(began).Round(time.Second))
 }

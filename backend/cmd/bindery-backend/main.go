@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/bindery-dev/bindery/apis/kubeconfig"
+	"github.com/bindery-dev/bindery/apis/memorylimit"
 	"github.com/bindery-dev/bindery/backend/internal/app"
 	"github.com/bindery-dev/bindery/backend/internal/auth/session"
 	"github.com/bindery-dev/bindery/backend/internal/options"
@@ -47,6 +48,8 @@ func run() error {
 		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	// With many consumers, the backend's caches grow with them.
+	memorylimit.Set(ctrl.Log.WithName("bindery-backend"))
 
 	cfg, err := kubeconfig.Load(opts.Controllers.Kubeconfig)
 	if err != nil {

@@ -6,10 +6,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
 
-	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/dynamic"
@@ -27,6 +25,7 @@ import (
 	"github.com/bindery-dev/bindery/apis/controllerqueue"
 	"github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/apis/kubeconfig"
+	"github.com/bindery-dev/bindery/apis/memorylimit"
 	"github.com/bindery-dev/bindery/apis/metricsauth"
 	"github.com/bindery-dev/bindery/apis/version"
 	"github.com/bindery-dev/bindery/konnector/internal/controller/binding"
@@ -53,15 +52,8 @@ func run() error {
 	}
 	ctrl.SetLogger(zap.New())
 	log := ctrl.Log.WithName("konnector")
-	// Under a burst the heap grows between collections; near 90 % of the
-	// container's memory limit (its cgroup's) the runtime collects harder
-	// instead of being killed at the limit. GOMEMLIMIT, or AUTOMEMLIMIT (a
-	// ratio, or "off"), in the environment wins.
-	if limit, err := memlimit.Set(); err != nil {
-		log.Error(err, "Cannot set the Go memory limit from the container's memory limit")
-	} else if limit < math.MaxInt64 {
-		log.Info("Go memory limit", "bytes", limit)
-	}
+	// Under a burst the heap grows between collections.
+	memorylimit.Set(log)
 
 	cfg, err := kubeconfig.Load(o.Kubeconfig)
 	if err != nil {

@@ -1,0 +1,27 @@
+// Package memorylimit sets the Go runtime's memory limit of Bindery's
+// programs from their container's.
+package memorylimit
+
+import (
+	"math"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
+	"github.com/go-logr/logr"
+)
+
+// Set sets the Go memory limit to 90 % of the container's memory limit
+// (its cgroup's), so that under load, near the limit, the runtime
+// collects harder instead of the container being killed at it; the heap
+// otherwise grows to twice what is live between collections. GOMEMLIMIT,
+// or AUTOMEMLIMIT (a ratio, or "off"), in the environment wins. It logs
+// the limit as "Go memory limit", or why there is none; outside a
+// container with a memory limit it sets nothing.
+func Set(log logr.Logger) {
+	limit, err := memlimit.Set()
+	switch {
+	case err != nil:
+		log.Error(err, "Cannot set the Go memory limit from the container's memory limit")
+	case limit < math.MaxInt64:
+		log.Info("Go memory limit", "bytes", limit)
+	}
+}
