@@ -9,15 +9,19 @@ import (
 	"github.com/go-logr/logr"
 )
 
-// Set sets the Go memory limit to 90 % of the container's memory limit
-// (its cgroup's), so that under load, near the limit, the runtime
+// Ratio is the share of the container's memory limit that Set gives the
+// Go runtime.
+const Ratio = 0.9
+
+// Set sets the Go memory limit to Ratio (90 %) of the container's memory
+// limit (its cgroup's), so that under load, near the limit, the runtime
 // collects harder instead of the container being killed at it; the heap
 // otherwise grows to twice what is live between collections. GOMEMLIMIT,
 // or AUTOMEMLIMIT (a ratio, or "off"), in the environment wins. It logs
 // the limit as "Go memory limit", or why there is none; outside a
 // container with a memory limit it sets nothing.
 func Set(log logr.Logger) {
-	limit, err := memlimit.Set()
+	limit, err := memlimit.Set(memlimit.WithRatio(Ratio))
 	switch {
 	case err != nil:
 		log.Error(err, "Cannot set the Go memory limit from the container's memory limit")

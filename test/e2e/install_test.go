@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/bindery-dev/bindery/apis/memorylimit"
 	"github.com/bindery-dev/bindery/test/framework"
 	"github.com/bindery-dev/bindery/test/images"
 	"github.com/bindery-dev/bindery/test/stack"
@@ -252,14 +253,16 @@ func TestPlatformTeamInstall(t *testing.T) {
 		_, err = p.dyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
 		assert.True(t, apierrors.IsNotFound(err), "the provider's copy is gone: %v", err)
 	})
+	// The two programs' pods, as their charts label them.
+	programs := []struct {
+		cluster      *framework.Cluster
+		ns, selector string
+	}{
+		{prov, "bindery-system", "app.kubernetes.io/name=bindery-backend"},
+		{cons, "kube-bind", "app.kubernetes.io/name=konnector"},
+	}
 	t.Run("5: both programs had every permission they used from their charts", func(t *testing.T) {
-		for _, c := range []struct {
-			cluster      *framework.Cluster
-			ns, selector string
-		}{
-			{prov, "bindery-system", "app.kubernetes.io/name=bindery-backend"},
-			{cons, "kube-bind", "app.kubernetes.io/name=konnector"},
-		} {
+		for _, c := range programs {
 			pods, err := c.cluster.Kube.CoreV1().Pods(c.ns).List(ctx, metav1.ListOptions{LabelSelector: c.selector})
 			require.NoError(t, err)
 			require.NotEmpty(t, pods.Items)
@@ -271,19 +274,13 @@ func TestPlatformTeamInstall(t *testing.T) {
 		}
 	})
 	t.Run("6: the konnector's and the backend's Go memory limits are 90 % of their containers'", func(t *testing.T) {
-		for _, p := range []struct {
-			c            *framework.Cluster
-			ns, selector string
-		}{
-			{cons, "kube-bind", "app.kubernetes.io/name=konnector"},
-			{prov, "bindery-system", "app.kubernetes.io/name=bindery-backend"},
-		} {
-			pod := runningPod(t, p.c, p.ns, p.selector)
+		for _, c := range programs {
+			pod := runningPod(t, c.cluster, c.ns, c.selector)
 			limit := pod.Spec.Containers[0].Resources.Limits.Memory()
 			require.False(t, limit.IsZero(), "the chart sets %s a memory limit", pod.Name)
-			raw, err := p.c.Kube.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+			raw, err := c.cluster.Kube.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
 			require.NoError(t, err)
-			want := fmt.Sprintf(`"msg":"Go memory limit","bytes":%d`, uint64(float64(limit.Value())*0.9))
+			want := fmt.Sprintf(`"msg":"Go memory limit","bytes":%d`, uint64(float64(limit.Value())*memorylimit.Ratio))
 			assert.Contains(t, string(raw), want, "%s's log:\n%s", pod.Name, raw)
 		}
 	})
