@@ -142,8 +142,9 @@ func (e *Engine) copyChanged(q queue, obj any) {
 		return
 	}
 	e.up.observe(key.String())
-	e.lanes.preferUp(objectRequest(key))
-	q.Add(objectRequest(key))
+	r := objectRequest(key)
+	e.lanes.preferUp(r)
+	q.Add(r)
 }
 
 // providerWatches are the engine's informers of provider copies: one per
