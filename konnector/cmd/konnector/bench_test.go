@@ -163,6 +163,12 @@ func BenchmarkSync1000(b *testing.B) {
 // upstream kube-bind v0.4.6's konnector in the same run, on clusters of
 // its own, object by object in turn with Bindery's, so that the machine's
 // drift during the run weighs on both alike.
+//
+// Up is split in two: the operator's status write itself (the provider
+// API server's latency, from the call to its answer) and what follows it
+// (the konnector sees the copy's event, writes the consumer's status, and
+// the consumer's watch brings it), so that a difference in up shows
+// whether it is the konnector's.
 func BenchmarkLatency(b *testing.B) {
 	const n = 1000
 	for b.Loop() {
@@ -170,15 +176,15 @@ func BenchmarkLatency(b *testing.B) {
 		ours := newPacer(b, cons, prov, "p")
 		cons, prov, _, _ = setupWith(b, []string{"default"}, func(cons *framework.Cluster) *framework.Process { return startUpstreamKonnector(b, cons) })
 		theirs := newPacer(b, cons, prov, "u")
-		var down, up, upstreamDown, upstreamUp []time.Duration
+		var ourTimes, upstreamTimes pacedTimes
 		for i := range n {
-			d, u := ours.one(i)
-			down, up = append(down, d), append(up, u)
+			ourTimes = append(ourTimes, ours.one(i))
 			time.Sleep(10 * time.Millisecond) // paced, not a burst
-			d, u = theirs.one(i)
-			upstreamDown, upstreamUp = append(upstreamDown, d), append(upstreamUp, u)
+			upstreamTimes = append(upstreamTimes, theirs.one(i))
 			time.Sleep(10 * time.Millisecond)
 		}
+		down, up := ourTimes.down(), ourTimes.up()
+		upstreamDown, upstreamUp := upstreamTimes.down(), upstreamTimes.up()
 		b.ReportMetric(ms(percentile(down, 50)), "p50-down-ms")
 		b.ReportMetric(ms(percentile(down, 99)), "p99-down-ms")
 		b.ReportMetric(ms(percentile(up, 50)), "p50-up-ms")
@@ -189,6 +195,18 @@ func BenchmarkLatency(b *testing.B) {
 		b.ReportMetric(ms(percentile(upstreamUp, 99)), "upstream-p99-up-ms")
 		b.ReportMetric(ms(percentile(down, 99))/ms(percentile(upstreamDown, 99)), "x-upstream-p99-down")
 		b.ReportMetric(ms(percentile(up, 99))/ms(percentile(upstreamUp, 99)), "x-upstream-p99-up")
+		for _, part := range []struct {
+			name           string
+			ours, upstream []time.Duration
+		}{
+			{"up-status-write", ourTimes.statusWrite(), upstreamTimes.statusWrite()},
+			{"up-after-write", ourTimes.afterWrite(), upstreamTimes.afterWrite()},
+		} {
+			b.ReportMetric(ms(percentile(part.ours, 50)), "p50-"+part.name+"-ms")
+			b.ReportMetric(ms(percentile(part.ours, 99)), "p99-"+part.name+"-ms")
+			b.ReportMetric(ms(percentile(part.upstream, 50)), "upstream-p50-"+part.name+"-ms")
+			b.ReportMetric(ms(percentile(part.upstream, 99)), "upstream-p99-"+part.name+"-ms")
+		}
 	}
 	b.ReportMetric(0, "ns/op")
 }
@@ -222,9 +240,40 @@ func newPacer(b *testing.B, cons, prov *framework.Cluster, prefix string) *pacer
 	return p
 }
 
-// one creates object i and returns how long it took to reach the
-// provider, and how long a status written there took to come back.
-func (p *pacer) one(i int) (down, up time.Duration) {
+// paced is when one paced object was created, reached the provider, had
+// its status written there (the call and its answer) and came back.
+type paced struct{ created, copied, statusCall, statusWritten, back time.Time }
+
+// pacedTimes are the times of a paced run's objects.
+type pacedTimes []paced
+
+func (ts pacedTimes) each(f func(paced) time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ts))
+	for i, t := range ts {
+		out[i] = f(t)
+	}
+	return out
+}
+
+func (ts pacedTimes) down() []time.Duration {
+	return ts.each(func(t paced) time.Duration { return t.copied.Sub(t.created) })
+}
+
+func (ts pacedTimes) up() []time.Duration {
+	return ts.each(func(t paced) time.Duration { return t.back.Sub(t.statusCall) })
+}
+
+func (ts pacedTimes) statusWrite() []time.Duration {
+	return ts.each(func(t paced) time.Duration { return t.statusWritten.Sub(t.statusCall) })
+}
+
+func (ts pacedTimes) afterWrite() []time.Duration {
+	return ts.each(func(t paced) time.Duration { return t.back.Sub(t.statusWritten) })
+}
+
+// one creates object i, waits for its copy on the provider, writes the
+// copy's status there and waits for it in the consumer.
+func (p *pacer) one(i int) (t paced) {
 	b, ctx := p.b, p.b.Context()
 	waitFor := func(w watch.Interface, name string, ok func(*unstructured.Unstructured) bool) {
 		for ev := range w.ResultChan() {
@@ -235,23 +284,25 @@ func (p *pacer) one(i int) (down, up time.Duration) {
 		b.Fatal("watch ended")
 	}
 	name := fmt.Sprintf("%s-%04d", p.prefix, i)
-	start := time.Now()
+	t.created = time.Now()
 	_, err := p.cd.Resource(framework.Databases).Namespace("default").Create(ctx, database("default", name), metav1.CreateOptions{})
 	require.NoError(b, err)
 	waitFor(p.providerEvents, name, func(*unstructured.Unstructured) bool { return true })
-	down = time.Since(start)
+	t.copied = time.Now()
 
 	copyObj, err := p.pd.Resource(framework.Databases).Namespace(p.pns).Get(ctx, name, metav1.GetOptions{})
 	require.NoError(b, err)
 	copyObj.Object["status"] = map[string]any{"phase": "Ready"}
-	start = time.Now()
+	t.statusCall = time.Now()
 	_, err = p.pd.Resource(framework.Databases).Namespace(p.pns).UpdateStatus(ctx, copyObj, metav1.UpdateOptions{})
 	require.NoError(b, err)
+	t.statusWritten = time.Now()
 	waitFor(p.consumerEvents, name, func(u *unstructured.Unstructured) bool {
 		phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
 		return phase == "Ready"
 	})
-	return down, time.Since(start)
+	t.back = time.Now()
+	return t
 }
 
 // startUpstreamKonnector builds upstream kube-bind v0.4.6's konnector from

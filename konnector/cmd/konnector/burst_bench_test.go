@@ -61,7 +61,8 @@ var rawDatabases = schema.GroupVersionResource{Group: "raw.example.com", Version
 //   - the writes per object of both clusters, from the API servers' own
 //     counters, in total and by cluster, verb and resource;
 //   - each object's down latency (created in the consumer to its copy on
-//     the provider) and up latency (status written on the provider to the
+//     the provider, and the part of it until the consumer's watch shows
+//     the object) and up latency (status written on the provider to the
 //     consumer's status), p50 and p99, against the time the raw burst of
 //     creates just before it takes, and the same latencies without a
 //     konnector: the sync's writes done by the benchmark as each object
@@ -244,6 +245,9 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		down, up := obs.latencies()
 		b.ReportMetric(ms(percentile(down, 50)), "burst-p50-down-ms")
 		b.ReportMetric(ms(percentile(down, 99)), "burst-p99-down-ms")
+		watched := obs.watchLatencies()
+		b.ReportMetric(ms(percentile(watched, 50)), "burst-p50-down-watch-ms")
+		b.ReportMetric(ms(percentile(watched, 99)), "burst-p99-down-watch-ms")
 		b.ReportMetric(ms(percentile(up, 50)), "burst-p50-up-ms")
 		b.ReportMetric(ms(percentile(up, 99)), "burst-p99-up-ms")
 		b.ReportMetric(percentile(down, 99).Seconds()/rawBurst.Seconds(), "p99-down/raw-burst")
@@ -698,12 +702,15 @@ func reportWrites(b *testing.B, name string, r run, n int) {
 
 // observer watches both clusters during the synced burst. It stands in
 // for the provider's operator, writing each new copy's status, and
-// records when each object was created, its copy appeared, its status was
-// written and came back, when it was synced (back and marked), and when
-// it was gone.
+// records when each object was created, the consumer's watch showed it,
+// its copy appeared, its status was written and came back, when it was
+// synced (back and marked), and when it was gone.
 type observer struct {
 	mu                                          sync.Mutex
 	createdAt, downAt, statusAt, upAt, syncedAt map[string]time.Time
+	// watchedAt is when the consumer's watch showed each new object: the
+	// earliest a sync can know of it.
+	watchedAt map[string]time.Time
 	// synced counts objects whose status is back and that carry the
 	// sync's mark (a synced-generation annotation): a sync's writes are
 	// done.
@@ -716,7 +723,7 @@ type observer struct {
 func observe(b *testing.B, cd, pd dynamic.Interface, gvr schema.GroupVersionResource, prefix string, n int, operate bool) *observer {
 	b.Helper()
 	ctx, cancel := context.WithCancel(b.Context())
-	o := &observer{createdAt: map[string]time.Time{}, downAt: map[string]time.Time{}, statusAt: map[string]time.Time{}, upAt: map[string]time.Time{}, syncedAt: map[string]time.Time{}}
+	o := &observer{createdAt: map[string]time.Time{}, downAt: map[string]time.Time{}, statusAt: map[string]time.Time{}, upAt: map[string]time.Time{}, syncedAt: map[string]time.Time{}, watchedAt: map[string]time.Time{}}
 	ours := func(obj any) (*unstructured.Unstructured, bool) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj
@@ -753,7 +760,12 @@ func observe(b *testing.B, cd, pd dynamic.Interface, gvr schema.GroupVersionReso
 	}
 	cf := dynamicinformer.NewDynamicSharedInformerFactory(cd, 0)
 	_, err = cf.ForResource(gvr).Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    seen,
+		AddFunc: func(obj any) {
+			if u, ok := ours(obj); ok {
+				o.record(o.watchedAt, u.GetName())
+			}
+			seen(obj)
+		},
 		UpdateFunc: func(_, obj any) { seen(obj) },
 		DeleteFunc: func(obj any) {
 			if _, ok := ours(obj); ok {
@@ -862,6 +874,20 @@ func (o *observer) wait(b *testing.B, c *atomic.Int64, n int) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// watchLatencies returns, for each object, how long the consumer's watch
+// took to show it: the part of its down latency before any sync can act.
+func (o *observer) watchLatencies() []time.Duration {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []time.Duration
+	for name, c := range o.createdAt {
+		if w, ok := o.watchedAt[name]; ok {
+			out = append(out, w.Sub(c))
+		}
+	}
+	return out
 }
 
 // latencies returns each object's down and up latency.
