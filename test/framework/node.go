@@ -733,12 +733,3 @@ func (c *Cluster) PodReachableURL() string {
 	}
 	return "https://" + net.JoinHostPort(ip.String(), c.env.ControlPlane.APIServer.SecureServing.Port)
 }
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close() //nolint:errcheck
-	return l.Addr().(*net.TCPAddr).Port, nil
-}

@@ -36,16 +36,6 @@ type OIDCOptions struct {
 	Host string
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort(t TB) int {
-	t.Helper()
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
-
 // StartOIDCProvider starts test/oidcprovider on a free port of localhost
 // until the test ends. `make test-deps` installs its npm packages.
 func StartOIDCProvider(t TB, o OIDCOptions) *OIDCProvider {
