@@ -11,7 +11,8 @@ import (
 
 // TestFreePortsStayOutOfTheEphemeralRange checks that the ports handed out
 // lie below the range outgoing connections take theirs from, are never
-// handed out twice, and can be listened on.
+// handed out twice, and can be listened on, and that free, which FreePort
+// asks before it hands a port out, sees a port someone listens on.
 func TestFreePortsStayOutOfTheEphemeralRange(t *testing.T) {
 	end := ephemeralStart()
 	seen := map[int]bool{}
@@ -23,7 +24,7 @@ func TestFreePortsStayOutOfTheEphemeralRange(t *testing.T) {
 		seen[port] = true
 	}
 
-	// A port someone listens on is not handed out.
+	// free sees a port someone listens on as taken.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close() //nolint:errcheck
