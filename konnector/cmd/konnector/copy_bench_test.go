@@ -3,6 +3,7 @@ package main_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -23,7 +24,10 @@ const copyObjects = 2000
 // from a real copy) costs the provider's API server: 32 clients create
 // copies and write their status, as the konnector and an operator do, once
 // bare and once stamped, in rounds that take turns to go first. It
-// reports the API server's CPU per copy, the median of the rounds.
+// reports the API server's CPU per copy, the median of the rounds. Then,
+// one copy at a time and bare and stamped in turns, as BenchmarkLatency's
+// operator writes them, the latency of the status write: what the
+// metadata adds to the first step of a status's way up.
 func BenchmarkCopyMetadata(b *testing.B) {
 	cons, prov, _, _ := setup(b, []string{"default"})
 	ctx := b.Context()
@@ -44,23 +48,34 @@ func BenchmarkCopyMetadata(b *testing.B) {
 	require.NoError(b, prov.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "raw-copies"}}))
 	rc := pd.Resource(rawDatabases).Namespace("raw-copies")
 
+	newCopy := func(name string, stamped bool) *unstructured.Unstructured {
+		o := rawObject("raw-copies", name)
+		if stamped {
+			o.SetLabels(stamp.GetLabels())
+			o.SetAnnotations(stamp.GetAnnotations())
+		}
+		return o
+	}
+	// writeCopy creates a copy and writes its status, as the konnector and
+	// an operator do, and returns how long the status write took.
+	writeCopy := func(name string, stamped bool) (time.Duration, error) {
+		created, err := rc.Create(ctx, newCopy(name, stamped), metav1.CreateOptions{FieldManager: "bindery-konnector"})
+		if err != nil {
+			return 0, err
+		}
+		created.Object["status"] = map[string]any{"phase": "Ready"}
+		start := time.Now()
+		_, err = rc.UpdateStatus(ctx, created, metav1.UpdateOptions{})
+		return time.Since(start), err
+	}
+
 	round := 0
 	apiserverMs := func(stamped bool) float64 {
 		round++
 		cpu0, err := prov.CPUSeconds()
 		require.NoError(b, err)
 		parallel(b, copyObjects, burstWorkers, func(i int) error {
-			o := rawObject("raw-copies", fmt.Sprintf("c%d-%05d", round, i))
-			if stamped {
-				o.SetLabels(stamp.GetLabels())
-				o.SetAnnotations(stamp.GetAnnotations())
-			}
-			created, err := rc.Create(ctx, o, metav1.CreateOptions{FieldManager: "bindery-konnector"})
-			if err != nil {
-				return err
-			}
-			created.Object["status"] = map[string]any{"phase": "Ready"}
-			_, err = rc.UpdateStatus(ctx, created, metav1.UpdateOptions{})
+			_, err := writeCopy(fmt.Sprintf("c%d-%05d", round, i), stamped)
 			return err
 		})
 		cpu1, err := prov.CPUSeconds()
@@ -69,6 +84,23 @@ func BenchmarkCopyMetadata(b *testing.B) {
 		return (cpu1["kube-apiserver"] - cpu0["kube-apiserver"]) * 1000 / copyObjects
 	}
 	apiserverMs(true) // warms the API server's caches of the CRD
+
+	// statusWrites times the status write of copies made one at a time,
+	// as BenchmarkLatency's operator writes them, bare and stamped in
+	// turns.
+	statusWrites := func() (bare, stamped []time.Duration) {
+		for i := range copyObjects {
+			write := func(stamped bool, to *[]time.Duration) {
+				d, err := writeCopy(fmt.Sprintf("p-%t-%05d", stamped, i), stamped)
+				require.NoError(b, err)
+				*to = append(*to, d)
+				time.Sleep(time.Millisecond)
+			}
+			inTurns(i, func() { write(false, &bare) }, func() { write(true, &stamped) })
+		}
+		require.NoError(b, rc.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}))
+		return bare, stamped
+	}
 
 	for b.Loop() {
 		var bare, stamped []float64
@@ -80,6 +112,13 @@ func BenchmarkCopyMetadata(b *testing.B) {
 		b.ReportMetric(median(bare), "bare-apiserver-cpu-ms/copy")
 		b.ReportMetric(median(stamped), "stamped-apiserver-cpu-ms/copy")
 		b.ReportMetric(median(stamped)-median(bare), "metadata-apiserver-cpu-ms/copy")
+
+		bareWrites, stampedWrites := statusWrites()
+		for _, p := range []int{50, 99} {
+			b.ReportMetric(ms(percentile(bareWrites, p)), fmt.Sprintf("bare-p%d-status-write-ms", p))
+			b.ReportMetric(ms(percentile(stampedWrites, p)), fmt.Sprintf("stamped-p%d-status-write-ms", p))
+			b.ReportMetric(ms(percentile(stampedWrites, p))/ms(percentile(bareWrites, p)), fmt.Sprintf("x-bare-p%d-status-write", p))
+		}
 	}
 	b.ReportMetric(float64(len(stamp.GetLabels())), "labels/copy")
 	b.ReportMetric(float64(len(stamp.GetAnnotations())), "annotations/copy")
