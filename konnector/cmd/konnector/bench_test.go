@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -197,9 +196,7 @@ func BenchmarkLatency(b *testing.B) {
 		for name, v := range figures {
 			b.ReportMetric(median(v), name)
 		}
-		spread := slices.Sorted(slices.Values(figures["x-upstream-p99-up"]))
-		b.ReportMetric(spread[0], "x-upstream-p99-up-min")
-		b.ReportMetric(spread[len(spread)-1], "x-upstream-p99-up-max")
+		reportSpread(b, figures["x-upstream-p99-up"], "x-upstream-p99-up")
 		b.ReportMetric(latencyRounds, "rounds")
 	}
 	b.ReportMetric(0, "ns/op")

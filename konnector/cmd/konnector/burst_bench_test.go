@@ -215,9 +215,7 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 			ratios = append(ratios, rate(s)/rate(l))
 		}
 		b.ReportMetric(median(ratios), "x-limit")
-		slices.Sort(ratios)
-		b.ReportMetric(ratios[0], "x-limit-min")
-		b.ReportMetric(ratios[len(ratios)-1], "x-limit-max")
+		reportSpread(b, ratios, "x-limit")
 		b.ReportMetric(float64(len(ratios)), "rounds")
 
 		perObject := func(r framework.Requests) float64 { return r.Total() / float64(n) }
@@ -299,6 +297,13 @@ func inTurns(round int, a, b func()) {
 	}
 	b()
 	a()
+}
+
+// reportSpread reports the smallest and the largest of a figure's
+// values over the rounds, as name-min and name-max.
+func reportSpread(b *testing.B, values []float64, name string) {
+	b.ReportMetric(slices.Min(values), name+"-min")
+	b.ReportMetric(slices.Max(values), name+"-max")
 }
 
 // median is the middle of values, or the mean of the two middle ones.
