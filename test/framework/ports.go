@@ -73,8 +73,8 @@ func free(port int) bool {
 }
 
 // ephemeralStart is the first port of the kernel's ephemeral range
-// (net.ipv4.ip_local_port_range).
-func ephemeralStart() int {
+// (net.ipv4.ip_local_port_range), read once.
+var ephemeralStart = sync.OnceValue(func() int {
 	raw, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
 	if err != nil {
 		return defaultEphemeralStart
@@ -88,4 +88,4 @@ func ephemeralStart() int {
 		return defaultEphemeralStart
 	}
 	return start
-}
+})
