@@ -206,8 +206,7 @@ func MainWithKonnector(m *testing.M, bin *string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	code := m.Run()
-	StopAll()
+	code := run(m)
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -7,6 +7,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
 )
 
 // The framework keeps a registry of what it started, so that an interrupt
@@ -86,10 +89,19 @@ func StopAll() {
 // Main is for a package's TestMain: it runs the tests and stops whatever
 // is still running afterwards.
 func Main(m *testing.M) {
+	os.Exit(run(m))
+}
+
+// run runs the tests, stops whatever is still running afterwards, removes
+// the work directory, and returns the tests' exit code. The test process's
+// own controller-runtime caches and clients log nothing: the programs under
+// test log to their cluster's log.
+func run(m *testing.M) int {
+	ctrl.SetLogger(logr.Discard())
 	code := m.Run()
 	StopAll()
 	if dir, err := workDir(); err == nil {
 		_ = os.RemoveAll(dir)
 	}
-	os.Exit(code)
+	return code
 }

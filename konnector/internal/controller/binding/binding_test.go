@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	conditionsapi "github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/apis/conditions/v1alpha1"
 	"github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/util/conditions"
@@ -37,12 +36,7 @@ import (
 	"github.com/bindery-dev/bindery/test/framework"
 )
 
-func TestMain(m *testing.M) {
-	// Informers log through klog to controller-runtime's logger; the
-	// konnectors under test log to their cluster's log.
-	ctrl.SetLogger(logr.Discard())
-	framework.Main(m)
-}
+func TestMain(m *testing.M) { framework.Main(m) }
 
 // env is a provider and a consumer cluster with a konnector running and
 // one binding of databases.db.example.com created.
