@@ -158,6 +158,7 @@ func TestFirstStatusBeforeTheRecord(t *testing.T) {
 		{name: "the first status goes first, alone", copyAge: 0, copyStatus: true, want: []string{"update databases/status"}},
 		{name: "the record follows in the sync the status's event brings", copyAge: 0, copyStatus: true, syncs: 2, want: []string{"update databases/status", "update databases"}},
 		{name: "a copy without status for longer than markDelay: recorded without it", copyAge: markDelay + time.Second, want: []string{"update databases"}},
+		{name: "the provider's clock an hour ahead: the record waits markDelay at most", copyAge: -time.Hour, want: nil, wait: true},
 		{name: "recorded already: nothing to wait for", copyAge: 0, recorded: true, want: nil},
 	}
 	for _, tt := range tests {

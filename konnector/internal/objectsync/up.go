@@ -35,7 +35,8 @@ func (e *Engine) consumerObject(key cache.ObjectName) (*unstructured.Unstructure
 // it. The provider's operator typically writes a status as soon as it sees
 // the copy; without the wait, the record is written at that moment, and
 // the status write waits for it. The creation time has whole seconds, so
-// the wait is between markDelay - 1s and markDelay.
+// the wait is between markDelay - 1s and markDelay; it is never longer,
+// even when the provider's clock is ahead of the konnector's.
 const markDelay = 2 * time.Second
 
 // markWait is how long the record of obj's sync should still wait for
@@ -48,7 +49,7 @@ func (e *Engine) markWait(obj, copyObj *unstructured.Unstructured) time.Duration
 	if _, has := copyObj.Object["status"]; has {
 		return 0
 	}
-	return markDelay - time.Since(copyObj.GetCreationTimestamp().Time)
+	return min(markDelay, markDelay-time.Since(copyObj.GetCreationTimestamp().Time))
 }
 
 // ensureSyncedMetadata puts the finalizer on the consumer object and
