@@ -89,8 +89,10 @@ func acceptClaims(ctx context.Context, d dynamic.Interface, kube kubernetes.Inte
 		}
 		fmt.Fprintln(out, "(+ is new)") //nolint:errcheck
 	}
-	if !yes && !confirm(in, out, "Accepting this for "+name+".") {
-		return fmt.Errorf("not accepted; %s copies only what was accepted before", name)
+	if !yes {
+		if err := confirm(in, out, "Accepting this for "+name+".", "not accepted; "+name+" copies only what was accepted before"); err != nil {
+			return err
+		}
 	}
 	if err := recordAccepted(ctx, d, name, offered.Claims); err != nil {
 		return err

@@ -253,6 +253,7 @@ spec:
 		var outBuf bytes.Buffer
 		err = unbind(ctx, d, framework.BindingName, &unbindOptions{timeout: time.Minute}, strings.NewReader("n\n"), &outBuf)
 		require.Error(t, err, "answering no keeps the binding")
+		assert.Contains(t, err.Error(), "pass --yes")
 		assert.Contains(t, outBuf.String(), "deleted on the provider first")
 		require.NoError(t, cc.Get(ctx, client.ObjectKey{Name: framework.BindingName}, &kubebindv1alpha1.APIServiceBinding{}))
 

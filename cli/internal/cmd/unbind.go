@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -92,8 +91,8 @@ func unbindAll(ctx context.Context, d dynamic.Interface, kube kubernetes.Interfa
 		if o.orphan {
 			what = "the providers keep their objects, unmanaged; this cluster's objects and the CRDs are deleted"
 		}
-		if !confirm(in, out, fmt.Sprintf("Unbinding all of %s: %s.", strings.Join(names, ", "), what)) {
-			return fmt.Errorf("not unbound")
+		if err := confirm(in, out, fmt.Sprintf("Unbinding all of %s: %s.", strings.Join(names, ", "), what), "not unbound"); err != nil {
+			return err
 		}
 	}
 	each := *o
@@ -141,8 +140,8 @@ func unbind(ctx context.Context, d dynamic.Interface, name string, o *unbindOpti
 		consequence = "the provider keeps " + strings.TrimPrefix(objects, "every ") + ", unmanaged; they are deleted here" + theCRD
 	}
 	if !o.yes {
-		if !confirm(in, out, fmt.Sprintf("Unbinding %s: %s.", name, consequence)) {
-			return fmt.Errorf("not unbound")
+		if err := confirm(in, out, fmt.Sprintf("Unbinding %s: %s.", name, consequence), "not unbound"); err != nil {
+			return err
 		}
 	}
 	if o.orphan && b.GetAnnotations()[binderyv1alpha1.OrphanAnnotation] != "true" {
@@ -196,13 +195,4 @@ func sharedWith(ctx context.Context, d dynamic.Interface, name, crd string) ([]s
 		}
 	}
 	return out, nil
-}
-
-// confirm prints what is about to happen and asks to continue; only "y"
-// or "yes" is a yes.
-func confirm(in io.Reader, out io.Writer, what string) bool {
-	fmt.Fprintf(out, "%s\nContinue? [y/N] ", what) //nolint:errcheck
-	line, _ := bufio.NewReader(in).ReadString('\n')
-	a := strings.ToLower(strings.TrimSpace(line))
-	return a == "y" || a == "yes"
 }

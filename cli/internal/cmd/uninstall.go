@@ -76,8 +76,8 @@ func uninstall(ctx context.Context, d dynamic.Interface, kube kubernetes.Interfa
 		if len(bound) > 0 {
 			msg = "Uninstalling first unbinds " + strings.Join(bound, ", ") + " (deleting their objects on the providers and here), then removes the konnector, its permissions, the provider kubeconfigs, this cluster's key and the APIServiceBinding CRD"
 		}
-		if !confirm(in, out, msg+".") {
-			return fmt.Errorf("not uninstalled")
+		if err := confirm(in, out, msg+".", "not uninstalled"); err != nil {
+			return err
 		}
 	}
 	if err := unbindAll(ctx, d, kube, &unbindOptions{yes: true, timeout: o.timeout}, nil, out); err != nil {
