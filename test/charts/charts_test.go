@@ -87,10 +87,16 @@ func TestBackendChartValues(t *testing.T) {
 		assert.Contains(t, c.Args, "--leader-elect=true")
 		assert.Contains(t, c.Args, "--keys-secret=b-keys")
 		assert.Contains(t, c.Args, "--external-ca-file=/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
+		assert.Contains(t, c.Args, "--max-objects-per-namespace=1000", "what a consumer creates is bounded")
 		assert.True(t, *c.SecurityContext.ReadOnlyRootFilesystem)
 		assert.False(t, *c.SecurityContext.AllowPrivilegeEscalation)
 		assert.True(t, *d.Spec.Template.Spec.SecurityContext.RunAsNonRoot)
 		assert.Empty(t, objs["Ingress"])
+	})
+	t.Run("no bound on objects per namespace", func(t *testing.T) {
+		objs, err := render(t, append(required, "maxObjectsPerNamespace=0")...)
+		require.NoError(t, err)
+		assert.Contains(t, deployment(t, objs).Spec.Template.Spec.Containers[0].Args, "--max-objects-per-namespace=0")
 	})
 	t.Run("TLS from a Secret", func(t *testing.T) {
 		objs, err := render(t, append(required, "tls.secretName=bind-tls")...)

@@ -326,6 +326,25 @@ func (c *Cluster) LogWriter(process string) *LogFile {
 	return c.logs.writer(process)
 }
 
+// WaitQuotaCounts waits until kube-controller-manager counts the objects
+// of resource (plural.group) for ResourceQuotas, which it does for a new
+// custom resource only after its next discovery (every 30 s): until then
+// the API server counts creates, but a deletion does not free its quota
+// until the controller's full resync (every 5 minutes). The controller
+// says so only in its log.
+func (c *Cluster) WaitQuotaCounts(t TB, resource string) {
+	t.Helper()
+	log := c.logs.writer("kube-controller-manager").Path
+	want := fmt.Sprintf("%q resource=%q", "QuotaMonitor created object count evaluator", resource)
+	Eventually(t, func() (bool, string) {
+		b, err := os.ReadFile(log)
+		if err != nil {
+			return false, err.Error()
+		}
+		return strings.Contains(string(b), want), "kube-controller-manager does not count " + resource + " yet"
+	}, WaitTimeout)
+}
+
 // Stop stops the controller manager, apiserver and etcd. It is safe to call
 // more than once.
 func (c *Cluster) Stop() {

@@ -130,6 +130,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, log logr.Logger) erro
 	serviceNamespaces := &servicenamespace.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: rec,
 		Claimable: claimable, ClaimableResources: claimableResources,
+		MaxObjectsPerNamespace: o.Controllers.MaxObjectsPerNamespace,
 	}
 	for name, setup := range map[string]func(ctrl.Manager) error{
 		"export request":    (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager,

@@ -59,7 +59,7 @@ func Ensure(ctx context.Context, c client.Client, who providername.Consumer, pro
 		return Result{}, fmt.Errorf("ensuring namespace %s: %w", nsName, err)
 	}
 
-	if err := EnsureQuota(ctx, c, c, nsName, Quota); err != nil {
+	if err := EnsureQuota(ctx, c, c, nsName, Quota, quotaKinds); err != nil {
 		return Result{}, err
 	}
 
@@ -110,16 +110,30 @@ var Quota = corev1.ResourceList{
 }
 
 // ServiceQuota bounds the related objects (permission claims) a consumer
-// can create in one of its service namespaces.
+// can create in one of its service namespaces; CountObjects adds its
+// exported objects.
 var ServiceQuota = corev1.ResourceList{
 	"count/secrets":    resource.MustParse("500"),
 	"count/configmaps": resource.MustParse("500"),
 }
 
+// CountedKinds are the list kinds of the custom resources a quota counts,
+// by their quota resource name, which kube-controller-manager may not
+// count yet (see seedQuotaStatus).
+type CountedKinds map[corev1.ResourceName]schema.GroupVersionKind
+
+// CountObjects adds to hard and kinds a bound of limit objects of the
+// custom resource of gvk, whose plural is plural.
+func CountObjects(hard corev1.ResourceList, kinds CountedKinds, gvk schema.GroupVersionKind, plural string, limit int) {
+	name := corev1.ResourceName("count/" + plural + "." + gvk.Group)
+	hard[name] = *resource.NewQuantity(int64(limit), resource.DecimalSI)
+	kinds[name] = gvk.GroupVersion().WithKind(gvk.Kind + "List")
+}
+
 // EnsureQuota keeps the consumer's ResourceQuota hard limits in namespace,
-// and seeds the usage of the custom resources it counts (see
+// and seeds the usage of the custom resources it counts, kinds (see
 // seedQuotaStatus), which it lists with reader.
-func EnsureQuota(ctx context.Context, c client.Client, reader client.Reader, namespace string, hard corev1.ResourceList) error {
+func EnsureQuota(ctx context.Context, c client.Client, reader client.Reader, namespace string, hard corev1.ResourceList, kinds CountedKinds) error {
 	q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: consumer.QuotaName}}
 	if _, err := controllerutil.CreateOrPatch(ctx, c, q, func() error {
 		q.Spec.Hard = hard.DeepCopy()
@@ -127,7 +141,7 @@ func EnsureQuota(ctx context.Context, c client.Client, reader client.Reader, nam
 	}); err != nil {
 		return fmt.Errorf("ensuring ResourceQuota %s/%s: %w", namespace, q.Name, err)
 	}
-	return seedQuotaStatus(ctx, c, reader, namespace, hard)
+	return seedQuotaStatus(ctx, c, reader, namespace, kinds)
 }
 
 // seedQuotaStatus fills in the usage of what the quota counts, when
@@ -138,15 +152,8 @@ func EnsureQuota(ctx context.Context, c client.Client, reader client.Reader, nam
 // resynced (every 5 min): a new consumer's first request would be refused.
 // From a seeded usage on, the API server's quota admission keeps it
 // current itself.
-func seedQuotaStatus(ctx context.Context, c client.Client, reader client.Reader, namespace string, hard corev1.ResourceList) error {
-	seeded := false
-	for name := range hard {
-		_, seeded = quotaKinds[name]
-		if seeded {
-			break
-		}
-	}
-	if !seeded {
+func seedQuotaStatus(ctx context.Context, c client.Client, reader client.Reader, namespace string, kinds CountedKinds) error {
+	if len(kinds) == 0 {
 		return nil // only built-in resources, which kube-controller-manager counts at once
 	}
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -163,7 +170,7 @@ func seedQuotaStatus(ctx context.Context, c client.Client, reader client.Reader,
 			if _, ok := used[name]; ok {
 				continue
 			}
-			gvk, ok := quotaKinds[name]
+			gvk, ok := kinds[name]
 			if !ok {
 				continue // a built-in resource, which kube-controller-manager counts at once
 			}
@@ -186,9 +193,8 @@ func seedQuotaStatus(ctx context.Context, c client.Client, reader client.Reader,
 	})
 }
 
-// quotaKinds are the lists of the custom resources Quota counts, which
-// kube-controller-manager may not count yet.
-var quotaKinds = map[corev1.ResourceName]schema.GroupVersionKind{
+// quotaKinds are the lists of the custom resources Quota counts.
+var quotaKinds = CountedKinds{
 	"count/apiservicenamespaces.kube-bind.io":     kubebindv1alpha1.SchemeGroupVersion.WithKind("APIServiceNamespaceList"),
 	"count/apiserviceexportrequests.kube-bind.io": kubebindv1alpha1.SchemeGroupVersion.WithKind("APIServiceExportRequestList"),
 }

@@ -21,6 +21,10 @@ type Controllers struct {
 	ProviderPrettyName      string
 	SyncPeriod              time.Duration
 	HeartbeatInterval       time.Duration
+	// MaxObjectsPerNamespace bounds the objects of each exported resource
+	// one consumer may have in one of its service namespaces; 0 means no
+	// bound.
+	MaxObjectsPerNamespace int
 }
 
 // NewControllers returns the defaults.
@@ -33,6 +37,8 @@ func NewControllers() *Controllers {
 		ProviderPrettyName: "Bindery",
 		SyncPeriod:         10 * time.Hour,
 		HeartbeatInterval:  30 * time.Second,
+
+		MaxObjectsPerNamespace: 1000,
 	}
 }
 
@@ -47,6 +53,7 @@ func (o *Controllers) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ProviderPrettyName, "provider-pretty-name", o.ProviderPrettyName, "Name of this provider as users see it.")
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", o.HeartbeatInterval, "Heartbeat interval asked of konnectors, and assumed for those that do not report theirs; a ClusterBinding without a heartbeat for 1.5 intervals is Unhealthy.")
 	fs.DurationVar(&o.SyncPeriod, "sync-period", o.SyncPeriod, "How often every object is reconciled again even without a change.")
+	fs.IntVar(&o.MaxObjectsPerNamespace, "max-objects-per-namespace", o.MaxObjectsPerNamespace, "How many objects of each exported resource one consumer may have in one of its namespaces on the provider (a ResourceQuota in each service namespace); 0 means no bound.")
 }
 
 // Validate checks the flags.
@@ -60,6 +67,9 @@ func (o *Controllers) Validate() error {
 	}
 	if o.HeartbeatInterval < time.Second {
 		errs = append(errs, fmt.Errorf("--heartbeat-interval must be at least 1s, not %s", o.HeartbeatInterval))
+	}
+	if o.MaxObjectsPerNamespace < 0 {
+		errs = append(errs, fmt.Errorf("--max-objects-per-namespace must not be negative, not %d", o.MaxObjectsPerNamespace))
 	}
 	if o.LeaderElection && o.LeaderElectionID == "" {
 		errs = append(errs, errors.New("--leader-election-id must not be empty with --leader-elect"))

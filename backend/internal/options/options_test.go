@@ -21,6 +21,8 @@ func TestControllers(t *testing.T) {
 		{name: "too short heartbeat interval", args: []string{"--heartbeat-interval=100ms"}, wantErr: "--heartbeat-interval must be at least 1s"},
 		{name: "leader election without id", args: []string{"--leader-election-id="}, wantErr: "--leader-election-id must not be empty"},
 		{name: "no leader election needs no id", args: []string{"--leader-elect=false", "--leader-election-id="}},
+		{name: "no bound on objects per namespace", args: []string{"--max-objects-per-namespace=0"}},
+		{name: "a negative bound on objects per namespace", args: []string{"--max-objects-per-namespace=-1"}, wantErr: "--max-objects-per-namespace must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -69,6 +69,9 @@ type Export struct {
 	// Version and Kind read its objects, to find what a claim by
 	// reference selects.
 	Version, Kind string
+	// Namespaced says that the resource is namespaced, so that its
+	// objects live in the service namespaces.
+	Namespaced bool
 }
 
 // ServiceNamespaceRules are the rules in one service namespace: full use of

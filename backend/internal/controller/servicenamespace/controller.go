@@ -14,6 +14,7 @@ import (
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -51,6 +52,10 @@ type Reconciler struct {
 	// changes (NewClaimableCache). Without it, such claims select nothing.
 	Claimable          cache.Cache
 	ClaimableResources []string
+	// MaxObjectsPerNamespace bounds the objects of each namespaced
+	// exported resource in one service namespace (its quota); 0 means no
+	// bound.
+	MaxObjectsPerNamespace int
 
 	controller controller.Controller
 	// watched are the exported kinds whose objects are watched for the
@@ -207,7 +212,26 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, clusterNS *corev1.Name
 	if err := r.ensurePolicies(ctx); err != nil {
 		return err
 	}
-	return onboarding.EnsureQuota(ctx, r.Client, r.APIReader, target, onboarding.ServiceQuota)
+	hard, kinds := r.serviceQuota(exports)
+	return onboarding.EnsureQuota(ctx, r.Client, r.APIReader, target, hard, kinds)
+}
+
+// serviceQuota is what a service namespace's quota bounds: the claimed
+// Secrets and ConfigMaps (onboarding.ServiceQuota) and, unless
+// MaxObjectsPerNamespace is 0, the objects of each namespaced exported
+// resource.
+func (r *Reconciler) serviceQuota(exports []rbacgrant.Export) (corev1.ResourceList, onboarding.CountedKinds) {
+	hard, kinds := onboarding.ServiceQuota.DeepCopy(), onboarding.CountedKinds{}
+	if r.MaxObjectsPerNamespace == 0 {
+		return hard, kinds
+	}
+	for _, e := range exports {
+		if e.Namespaced {
+			gvk := schema.GroupVersionKind{Group: e.Group, Version: e.Version, Kind: e.Kind}
+			onboarding.CountObjects(hard, kinds, gvk, e.Resource, r.MaxObjectsPerNamespace)
+		}
+	}
+	return hard, kinds
 }
 
 // ensurePolicies creates the admission policies of Bindery's namespaces,
@@ -240,7 +264,7 @@ func (r *Reconciler) exportsFor(ctx context.Context, sns *kubebindv1alpha1.APISe
 			continue
 		}
 		grants = append(grants, rbacgrant.Export{Group: e.Spec.Group, Resource: e.Spec.Names.Plural, Claims: settings.Claims,
-			Version: storageVersion(&e), Kind: e.Spec.Names.Kind})
+			Version: storageVersion(&e), Kind: e.Spec.Names.Kind, Namespaced: e.Spec.Scope == apiextensionsv1.NamespaceScoped})
 	}
 	return grants, nil
 }

@@ -441,6 +441,13 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 // resources.
 func runControllers(t *testing.T, p *framework.ControlPlane, claimable ...string) {
 	t.Helper()
+	runControllersBounded(t, p, 0, claimable...)
+}
+
+// runControllersBounded runs the controllers with a bound of maxObjects
+// objects per exported resource and service namespace (0: none).
+func runControllersBounded(t *testing.T, p *framework.ControlPlane, maxObjects int, claimable ...string) {
+	t.Helper()
 	p.RunManager(t, func(mgr ctrl.Manager) error {
 		rec := mgr.GetEventRecorder("bindery-backend")
 		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
@@ -451,8 +458,63 @@ func runControllers(t *testing.T, p *framework.ControlPlane, claimable ...string
 			return err
 		}
 		return (&servicenamespace.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: rec,
-			Claimable: cache, ClaimableResources: claimable}).SetupWithManager(mgr)
+			Claimable: cache, ClaimableResources: claimable, MaxObjectsPerNamespace: maxObjects}).SetupWithManager(mgr)
 	})
+}
+
+// TestObjectsPerNamespaceAreBounded: a consumer has at most
+// MaxObjectsPerNamespace objects of a namespaced exported resource in each
+// service namespace: its quota counts them from the first create on, the
+// API server refuses one more with a clear error, and a deleted one makes
+// room again.
+func TestObjectsPerNamespaceAreBounded(t *testing.T) {
+	t.Parallel()
+	p := framework.StartControlPlane(t)
+	runControllersBounded(t, p, 2)
+	ctx := t.Context()
+	p.OfferDatabases(t)
+	res, err := onboarding.Ensure(ctx, p.Client, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "cluster-a"}, "Test Provider")
+	require.NoError(t, err)
+	clientA := p.TokenClient(t, res.Namespace, res.ServiceAccount)
+	requestDatabases(t, clientA, res.Namespace)
+	sns := &kubebindv1alpha1.APIServiceNamespace{ObjectMeta: metav1.ObjectMeta{Namespace: res.Namespace, Name: "default"}}
+	require.NoError(t, clientA.Create(ctx, sns))
+	svc := providername.ServiceNamespace(res.Namespace, "default")
+
+	counted := corev1.ResourceName("count/databases.db.example.com")
+	framework.Eventually(t, func() (bool, string) {
+		q := &corev1.ResourceQuota{}
+		if err := p.Client.Get(ctx, client.ObjectKey{Namespace: svc, Name: consumer.QuotaName}, q); err != nil {
+			return false, err.Error()
+		}
+		hard := q.Spec.Hard[counted]
+		_, counting := q.Status.Used[counted]
+		return hard.Value() == 2 && counting, fmt.Sprintf("hard %v, used %v", q.Spec.Hard, q.Status.Used)
+	}, framework.WaitTimeout)
+	q := &corev1.ResourceQuota{}
+	require.NoError(t, p.Client.Get(ctx, client.ObjectKey{Namespace: svc, Name: consumer.QuotaName}, q))
+	assert.Equal(t, onboarding.ServiceQuota[corev1.ResourceName("count/secrets")], q.Spec.Hard[corev1.ResourceName("count/secrets")], "claims stay bounded too")
+
+	for _, name := range []string{"one", "two"} {
+		framework.Eventually(t, func() (bool, string) {
+			err := clientA.Create(ctx, database(svc, name))
+			return err == nil, fmt.Sprint(err)
+		}, framework.WaitTimeout)
+	}
+	err = clientA.Create(ctx, database(svc, "three"))
+	require.Error(t, err, "a third database is over the bound")
+	assert.True(t, apierrors.IsForbidden(err), "refused, not failed: %v", err)
+	assert.Contains(t, err.Error(), "exceeded quota")
+	assert.Contains(t, err.Error(), "count/databases.db.example.com")
+
+	// Once kube-controller-manager counts databases too, as it does
+	// within 30 s of a CRD's creation, a deletion frees its quota.
+	p.WaitQuotaCounts(t, "databases.db.example.com")
+	require.NoError(t, clientA.Delete(ctx, database(svc, "one")))
+	framework.Eventually(t, func() (bool, string) {
+		err := clientA.Create(ctx, database(svc, "three"))
+		return err == nil, fmt.Sprint(err)
+	}, framework.WaitTimeout)
 }
 
 // requestDatabases asks for the databases, as the konnector of cluster
