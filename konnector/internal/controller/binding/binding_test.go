@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
@@ -238,6 +239,44 @@ func TestBindingSyncsBothWays(t *testing.T) {
 		framework.Eventually(t, func() (bool, string) {
 			c, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
 			return err == nil && c.GetDeletionTimestamp() == nil, fmt.Sprint(err)
+		}, framework.WaitTimeout)
+	})
+
+	t.Run("a copy the provider's quota refuses waits, with the reason, and goes down once there is room", func(t *testing.T) {
+		// A quota that counts databases needs kube-controller-manager to
+		// count them first, or it refuses every create.
+		e.prov.WaitQuotaCounts(t, "databases.db.example.com")
+		quota := &corev1.ResourceQuota{
+			ObjectMeta: metav1.ObjectMeta{Namespace: pns, Name: "databases"},
+			Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"count/databases.db.example.com": resource.MustParse("1")}},
+		}
+		require.NoError(t, pc.Create(ctx, quota))
+		framework.Eventually(t, func() (bool, string) {
+			if err := pc.Get(ctx, client.ObjectKeyFromObject(quota), quota); err != nil {
+				return false, err.Error()
+			}
+			used := quota.Status.Used["count/databases.db.example.com"]
+			return used.Value() == 1, fmt.Sprintf("used %v", quota.Status.Used)
+		}, framework.WaitTimeout)
+
+		over := obj.DeepCopy()
+		over.SetName("over-quota")
+		_, err := consumerDyn.Resource(databases).Namespace("default").Create(ctx, over, metav1.CreateOptions{})
+		require.NoError(t, err)
+		ev := waitEvent(t, cc, "default", "over-quota", "SyncFailed")
+		assert.Contains(t, ev.Note, "exceeded quota", "the user reads why")
+		_, err = providerDyn.Resource(databases).Namespace(pns).Get(ctx, "over-quota", metav1.GetOptions{})
+		assert.True(t, apierrors.IsNotFound(err), "no copy while over the quota: %v", err)
+
+		require.NoError(t, pc.Delete(ctx, quota))
+		framework.Eventually(t, func() (bool, string) {
+			_, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "over-quota", metav1.GetOptions{})
+			return err == nil, fmt.Sprint(err)
+		}, framework.WaitTimeout)
+		require.NoError(t, consumerDyn.Resource(databases).Namespace("default").Delete(ctx, "over-quota", metav1.DeleteOptions{}))
+		framework.Eventually(t, func() (bool, string) {
+			_, err := consumerDyn.Resource(databases).Namespace("default").Get(ctx, "over-quota", metav1.GetOptions{})
+			return apierrors.IsNotFound(err), fmt.Sprint(err)
 		}, framework.WaitTimeout)
 	})
 

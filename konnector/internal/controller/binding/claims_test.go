@@ -271,9 +271,11 @@ func TestPermissionClaims(t *testing.T) {
 	})
 }
 
-// waitEvent waits for an event with reason on the named object.
-func waitEvent(t *testing.T, c client.Client, ns, name, reason string) {
+// waitEvent waits for an event with reason on the named object, and
+// returns it.
+func waitEvent(t *testing.T, c client.Client, ns, name, reason string) eventsv1.Event {
 	t.Helper()
+	var found eventsv1.Event
 	framework.Eventually(t, func() (bool, string) {
 		list := &eventsv1.EventList{}
 		if err := c.List(t.Context(), list, client.InNamespace(ns)); err != nil {
@@ -281,11 +283,13 @@ func waitEvent(t *testing.T, c client.Client, ns, name, reason string) {
 		}
 		for _, ev := range list.Items {
 			if ev.Regarding.Name == name && ev.Reason == reason {
+				found = ev
 				return true, ""
 			}
 		}
 		return false, fmt.Sprintf("no %s event on %s/%s", reason, ns, name)
 	}, framework.WaitTimeout)
+	return found
 }
 
 // accept records claims as accepted on the binding, as kubectl bind does,
