@@ -136,9 +136,12 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, log logr.Logger) erro
 		"export request":    (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager,
 		"export update":     (&exportupdate.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager,
 		"service namespace": serviceNamespaces.SetupWithManager,
-		"cluster objects":   (&clusterobjects.Reconciler{Client: mgr.GetClient(), Cache: mgr.GetCache()}).SetupWithManager,
-		"cluster health":    (&clusterhealth.Reconciler{Client: mgr.GetClient(), Recorder: rec, DefaultInterval: o.Controllers.HeartbeatInterval}).SetupWithManager,
-		"template status":   (&templatestatus.Reconciler{Client: mgr.GetClient()}).SetupWithManager,
+		"cluster objects": (&clusterobjects.Reconciler{
+			Client: mgr.GetClient(), Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader(),
+			MaxObjectsPerNamespace: o.Controllers.MaxObjectsPerNamespace,
+		}).SetupWithManager,
+		"cluster health":  (&clusterhealth.Reconciler{Client: mgr.GetClient(), Recorder: rec, DefaultInterval: o.Controllers.HeartbeatInterval}).SetupWithManager,
+		"template status": (&templatestatus.Reconciler{Client: mgr.GetClient()}).SetupWithManager,
 		"token rotation": (&credentials.Rotator{
 			Issuer: creds, Recorder: rec, GracePeriod: o.Server.ConsumerGracePeriod,
 			Allowed: access.AllowList{Users: o.Server.AllowedUsers, Groups: o.Server.AllowedGroups},

@@ -58,8 +58,12 @@ const (
 	TemplateAnnotation = "bindery.dev/template"
 
 	// QuotaName is the ResourceQuota in each cluster namespace that bounds
-	// what the consumer can create there.
+	// what the consumer can create there, and in each service namespace.
 	QuotaName = "bindery-consumer"
+	// ObjectsQuotaName is the ResourceQuota in a cluster namespace that
+	// bounds the consumer's objects of the cluster-scoped resources
+	// exported with Namespaced isolation, which live there.
+	ObjectsQuotaName = "bindery-consumer-objects"
 
 	// ServiceNamespaceFinalizer guards an APIServiceNamespace until its
 	// provider namespace and grants are gone.

@@ -59,7 +59,7 @@ func Ensure(ctx context.Context, c client.Client, who providername.Consumer, pro
 		return Result{}, fmt.Errorf("ensuring namespace %s: %w", nsName, err)
 	}
 
-	if err := EnsureQuota(ctx, c, c, nsName, Quota, quotaKinds); err != nil {
+	if err := EnsureQuota(ctx, c, c, nsName, consumer.QuotaName, Quota, quotaKinds); err != nil {
 		return Result{}, err
 	}
 
@@ -130,18 +130,18 @@ func CountObjects(hard corev1.ResourceList, kinds CountedKinds, gvk schema.Group
 	kinds[name] = gvk.GroupVersion().WithKind(gvk.Kind + "List")
 }
 
-// EnsureQuota keeps the consumer's ResourceQuota hard limits in namespace,
-// and seeds the usage of the custom resources it counts, kinds (see
-// seedQuotaStatus), which it lists with reader.
-func EnsureQuota(ctx context.Context, c client.Client, reader client.Reader, namespace string, hard corev1.ResourceList, kinds CountedKinds) error {
-	q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: consumer.QuotaName}}
+// EnsureQuota keeps the hard limits of the consumer's ResourceQuota name
+// in namespace, and seeds the usage of the custom resources it counts,
+// kinds (see seedQuotaStatus), which it lists with reader.
+func EnsureQuota(ctx context.Context, c client.Client, reader client.Reader, namespace, name string, hard corev1.ResourceList, kinds CountedKinds) error {
+	q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
 	if _, err := controllerutil.CreateOrPatch(ctx, c, q, func() error {
 		q.Spec.Hard = hard.DeepCopy()
 		return nil
 	}); err != nil {
 		return fmt.Errorf("ensuring ResourceQuota %s/%s: %w", namespace, q.Name, err)
 	}
-	return seedQuotaStatus(ctx, c, reader, namespace, kinds)
+	return seedQuotaStatus(ctx, c, reader, q, kinds)
 }
 
 // seedQuotaStatus fills in the usage of what the quota counts, when
@@ -152,14 +152,14 @@ func EnsureQuota(ctx context.Context, c client.Client, reader client.Reader, nam
 // resynced (every 5 min): a new consumer's first request would be refused.
 // From a seeded usage on, the API server's quota admission keeps it
 // current itself.
-func seedQuotaStatus(ctx context.Context, c client.Client, reader client.Reader, namespace string, kinds CountedKinds) error {
+func seedQuotaStatus(ctx context.Context, c client.Client, reader client.Reader, quota *corev1.ResourceQuota, kinds CountedKinds) error {
 	if len(kinds) == 0 {
 		return nil // only built-in resources, which kube-controller-manager counts at once
 	}
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		q := &corev1.ResourceQuota{}
-		if err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: consumer.QuotaName}, q); err != nil {
-			return fmt.Errorf("reading ResourceQuota %s/%s: %w", namespace, consumer.QuotaName, err)
+		if err := reader.Get(ctx, client.ObjectKeyFromObject(quota), q); err != nil {
+			return fmt.Errorf("reading ResourceQuota %s/%s: %w", quota.Namespace, quota.Name, err)
 		}
 		used := q.Status.Used.DeepCopy()
 		if used == nil {
@@ -176,8 +176,8 @@ func seedQuotaStatus(ctx context.Context, c client.Client, reader client.Reader,
 			}
 			list := &metav1.PartialObjectMetadataList{}
 			list.SetGroupVersionKind(gvk)
-			if err := reader.List(ctx, list, client.InNamespace(namespace)); err != nil {
-				return fmt.Errorf("counting %s in %s: %w", name, namespace, err)
+			if err := reader.List(ctx, list, client.InNamespace(quota.Namespace)); err != nil {
+				return fmt.Errorf("counting %s in %s: %w", name, quota.Namespace, err)
 			}
 			used[name] = *resource.NewQuantity(int64(len(list.Items)), resource.DecimalSI)
 			changed = true

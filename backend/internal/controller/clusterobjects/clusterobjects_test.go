@@ -52,7 +52,8 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
 			return err
 		}
-		return (&clusterobjects.Reconciler{Client: mgr.GetClient(), Cache: mgr.GetCache()}).SetupWithManager(mgr)
+		return (&clusterobjects.Reconciler{Client: mgr.GetClient(), Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader(),
+			MaxObjectsPerNamespace: 2}).SetupWithManager(mgr)
 	})
 	ctx := t.Context()
 	c := p.Client
@@ -224,10 +225,31 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 		for what, err := range cases {
 			assert.True(t, apierrors.IsForbidden(err), "%s: want 403, got %v", what, err)
 		}
+		// At most two of a consumer's sites: the objects quota of its
+		// cluster namespace counts them.
+		require.NoError(t, clientA.Create(ctx, site(nsA, "paris")))
+		err := clientA.Create(ctx, site(nsA, "rome"))
+		require.Error(t, err, "a third site is over the bound")
+		assert.True(t, apierrors.IsForbidden(err), "refused: %v", err)
+		assert.Contains(t, err.Error(), "exceeded quota: "+consumer.ObjectsQuotaName)
+		assert.Contains(t, err.Error(), "count/sites.geo.example.com")
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: nsA, Name: consumer.ObjectsQuotaName}, &corev1.ResourceQuota{}))
+
 		role := &rbacv1.Role{}
 		require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: nsA, Name: clusterobjects.NamespacedRoleName}, role))
 		assert.False(t, rbacgrant.HasWildcard(role.Rules))
 		require.NoError(t, c.Get(ctx, client.ObjectKey{Name: clusterobjects.RoleName(nsA)}, &rbacv1.ClusterRole{}))
+	})
+
+	t.Run("without a Namespaced export, its grant and its objects quota go", func(t *testing.T) {
+		require.NoError(t, c.Delete(ctx, &kubebindv1alpha1.APIServiceExportRequest{ObjectMeta: metav1.ObjectMeta{Namespace: nsB, Name: "sites"}}))
+		require.NoError(t, c.Delete(ctx, &kubebindv1alpha1.APIServiceExport{ObjectMeta: metav1.ObjectMeta{Namespace: nsB, Name: "sites.geo.example.com"}}))
+		framework.Eventually(t, func() (bool, string) {
+			errQuota := c.Get(ctx, client.ObjectKey{Namespace: nsB, Name: consumer.ObjectsQuotaName}, &corev1.ResourceQuota{})
+			errRole := c.Get(ctx, client.ObjectKey{Namespace: nsB, Name: clusterobjects.NamespacedRoleName}, &rbacv1.Role{})
+			return apierrors.IsNotFound(errQuota) && apierrors.IsNotFound(errRole), fmt.Sprintf("quota: %v; role: %v", errQuota, errRole)
+		}, framework.WaitTimeout)
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: nsA, Name: consumer.ObjectsQuotaName}, &corev1.ResourceQuota{}), "A's stays")
 	})
 
 	t.Run("a removed consumer's objects are deleted, and only its", func(t *testing.T) {

@@ -48,6 +48,7 @@ import (
 
 	"github.com/bindery-dev/bindery/apis/isolation"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
+	"github.com/bindery-dev/bindery/backend/internal/onboarding"
 	"github.com/bindery-dev/bindery/backend/internal/rbacgrant"
 )
 
@@ -71,6 +72,13 @@ func RoleName(clusterNamespace string) string {
 type Reconciler struct {
 	Client client.Client
 	Cache  cache.Cache
+	// APIReader reads without a cache, to count what a cluster namespace's
+	// objects quota limits; mgr.GetAPIReader().
+	APIReader client.Reader
+	// MaxObjectsPerNamespace bounds a consumer's objects of each resource
+	// exported with Namespaced isolation, in its cluster namespace; 0
+	// means no bound.
+	MaxObjectsPerNamespace int
 
 	controller controller.Controller
 	mu         gosync.Mutex
@@ -260,6 +268,10 @@ func (r *Reconciler) ensureGrant(ctx context.Context, clusterNamespace string) (
 			exports = append(exports, e)
 		}
 	}
+	// The bound first, then the grant: no object goes uncounted.
+	if err := r.ensureObjectsQuota(ctx, clusterNamespace, namespaced); err != nil {
+		return ctrl.Result{}, err
+	}
 	if err := r.ensureNamespacedGrant(ctx, clusterNamespace, namespaced); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -322,6 +334,31 @@ func (r *Reconciler) ensureGrant(ctx context.Context, clusterNamespace string) (
 		return ctrl.Result{}, fmt.Errorf("ensuring ClusterRoleBinding %s: %w", name, err)
 	}
 	return result, nil
+}
+
+// ensureObjectsQuota keeps the ResourceQuota that bounds the consumer's
+// objects of each resource exported with Namespaced isolation in its
+// cluster namespace, and deletes it when there is none or no bound.
+func (r *Reconciler) ensureObjectsQuota(ctx context.Context, clusterNamespace string, exports []kubebindv1alpha1.APIServiceExport) error {
+	hard, kinds := corev1.ResourceList{}, onboarding.CountedKinds{}
+	for _, e := range exports {
+		if gvk, ok := kindOf(&e); ok && r.MaxObjectsPerNamespace > 0 {
+			onboarding.CountObjects(hard, kinds, gvk, e.Spec.Names.Plural, r.MaxObjectsPerNamespace)
+		}
+	}
+	if len(hard) == 0 {
+		// Read from the cache first: most consumers never had one.
+		q := &corev1.ResourceQuota{}
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: clusterNamespace, Name: consumer.ObjectsQuotaName}, q)
+		if err == nil {
+			err = r.Client.Delete(ctx, q)
+		}
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting ResourceQuota %s/%s: %w", clusterNamespace, consumer.ObjectsQuotaName, err)
+		}
+		return nil
+	}
+	return onboarding.EnsureQuota(ctx, r.Client, r.APIReader, clusterNamespace, consumer.ObjectsQuotaName, hard, kinds)
 }
 
 // ensureNamespacedGrant keeps the Role in the cluster namespace for the

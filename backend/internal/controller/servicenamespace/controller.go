@@ -213,7 +213,7 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, clusterNS *corev1.Name
 		return err
 	}
 	hard, kinds := r.serviceQuota(exports)
-	return onboarding.EnsureQuota(ctx, r.Client, r.APIReader, target, hard, kinds)
+	return onboarding.EnsureQuota(ctx, r.Client, r.APIReader, target, consumer.QuotaName, hard, kinds)
 }
 
 // serviceQuota is what a service namespace's quota bounds: the claimed
