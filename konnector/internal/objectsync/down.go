@@ -78,7 +78,7 @@ func (e *Engine) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstr
 	}
 	if err != nil {
 		if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
-			e.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "SyncFailed", "Sync", "The provider refused the object: %v", err)
+			e.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "SyncFailed", "Sync", "The provider refused the object: %v%s", err, refusalHint(verb, e.copiesIn(), err))
 		}
 		return nil, false, fmt.Errorf("writing the provider copy of %s: %w", keyOf(obj), err)
 	}
@@ -87,6 +87,17 @@ func (e *Engine) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstr
 		SyncLatency.WithLabelValues(e.o.Name, "down").Observe(d.Seconds())
 	}
 	return applied, created, nil
+}
+
+// refusalHint adds to a refusal what the provider's message does not say:
+// a ResourceQuota counts only namespaced objects, so the backend bounds a
+// consumer's cluster-scoped copies by withdrawing create, and the API
+// server then answers with no more than "cannot create".
+func refusalHint(verb string, scope isolation.GrantScope, err error) string {
+	if verb != "create" || scope != isolation.ByName || !apierrors.IsForbidden(err) {
+		return ""
+	}
+	return " (a provider withdraws create of these while a consumer has as many as it allows; the object is copied once there is room)"
 }
 
 // providerCopy is the desired provider copy pkey of obj: the consumer's

@@ -272,3 +272,33 @@ func TestRequests(t *testing.T) {
 	assert.Equal(t, 2, c.Claim)
 	assert.NotEqual(t, objectRequest(cache.NewObjectName("ns", "conn")), c, "a claimed object and a bound object of one name are different work")
 }
+
+// TestRefusalHint: a refused create of a cluster-scoped copy says that
+// the provider may have withdrawn create at its bound; other refusals
+// carry the provider's own message alone.
+func TestRefusalHint(t *testing.T) {
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Group: "geo.example.com", Resource: "regions"}, "eu", errors.New("cannot create resource"))
+	invalid := apierrors.NewInvalid(schema.GroupKind{Group: "geo.example.com", Kind: "Region"}, "eu", nil)
+	tests := []struct {
+		name  string
+		verb  string
+		scope isolation.GrantScope
+		err   error
+		hint  bool
+	}{
+		{name: "create of a cluster-scoped copy refused", verb: "create", scope: isolation.ByName, err: forbidden, hint: true},
+		{name: "apply of a cluster-scoped copy refused", verb: "apply", scope: isolation.ByName, err: forbidden},
+		{name: "create of a cluster-scoped copy invalid", verb: "create", scope: isolation.ByName, err: invalid},
+		{name: "create in a service namespace refused (a quota says so itself)", verb: "create", scope: isolation.InServiceNamespace, err: forbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := refusalHint(tt.verb, tt.scope, tt.err)
+			if tt.hint {
+				assert.Contains(t, got, "withdraws create")
+			} else {
+				assert.Empty(t, got)
+			}
+		})
+	}
+}

@@ -172,6 +172,35 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 		assert.True(t, apierrors.IsForbidden(clientB.Get(ctx, client.ObjectKeyFromObject(got), object("Zone", "zone-1", ""))))
 	})
 
+	t.Run("at the bound create is withdrawn, for that resource only, and given back when one goes", func(t *testing.T) {
+		createRule := func(resource string) bool {
+			role := &rbacv1.ClusterRole{}
+			require.NoError(t, c.Get(ctx, client.ObjectKey{Name: clusterobjects.RoleName(nsA)}, role))
+			return slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool {
+				return slices.Contains(r.Resources, resource) && slices.Contains(r.Verbs, "create")
+			})
+		}
+		// A has one Region; the bound is two.
+		require.NoError(t, clientA.Create(ctx, object("Region", nsA+"-us", nsA)))
+		framework.Eventually(t, func() (bool, string) {
+			return !createRule("regions"), "create on regions is still granted"
+		}, framework.WaitTimeout)
+		err := clientA.Create(ctx, object("Region", nsA+"-asia", nsA))
+		assert.True(t, apierrors.IsForbidden(err), "a third Region is refused: %v", err)
+		assert.True(t, createRule("zones"), "A has one Zone: it may create more")
+
+		require.NoError(t, clientA.Delete(ctx, object("Region", nsA+"-us", "")))
+		framework.Eventually(t, func() (bool, string) {
+			err := clientA.Create(ctx, object("Region", nsA+"-asia", nsA))
+			return err == nil, fmt.Sprint(err)
+		}, framework.WaitTimeout)
+		// Its own by-name grant follows the new object.
+		framework.Eventually(t, func() (bool, string) {
+			err := clientA.Delete(ctx, object("Region", nsA+"-asia", ""))
+			return err == nil, fmt.Sprint(err)
+		}, framework.WaitTimeout)
+	})
+
 	t.Run("the grant names exactly the consumer's objects and follows deletions", func(t *testing.T) {
 		role := &rbacv1.ClusterRole{}
 		names := func() []string {

@@ -75,9 +75,10 @@ type Reconciler struct {
 	// APIReader reads without a cache, to count what a cluster namespace's
 	// objects quota limits; mgr.GetAPIReader().
 	APIReader client.Reader
-	// MaxObjectsPerNamespace bounds a consumer's objects of each resource
-	// exported with Namespaced isolation, in its cluster namespace; 0
-	// means no bound.
+	// MaxObjectsPerNamespace bounds a consumer's objects of each
+	// cluster-scoped exported resource: under Namespaced isolation with a
+	// ResourceQuota in its cluster namespace, otherwise by withdrawing
+	// create at the bound; 0 means no bound.
 	MaxObjectsPerNamespace int
 
 	controller controller.Controller
@@ -304,7 +305,10 @@ func (r *Reconciler) ensureGrant(ctx context.Context, clusterNamespace string) (
 		}
 		cr := rbacgrant.ClusterResource{Group: e.Spec.Group, Resource: e.Spec.Names.Plural}
 		if ok, wait := r.creatable(schema.GroupResource{Group: cr.Group, Resource: cr.Resource}); ok {
-			cr.Create = true
+			// A ResourceQuota cannot count cluster-scoped objects: create
+			// is withdrawn while the consumer has as many as it may, and
+			// given back when one goes (this watch sees both).
+			cr.Create = r.MaxObjectsPerNamespace == 0 || len(list.Items) < r.MaxObjectsPerNamespace
 		} else if result.RequeueAfter == 0 || wait < result.RequeueAfter {
 			result.RequeueAfter = wait
 		}
