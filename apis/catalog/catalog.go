@@ -78,6 +78,11 @@ func (s Service) ExportSettings(group, resource string) contract.ExportSettings 
 	if scope := s.Spec.Scope; scope != nil && scope.Type == binderyv1alpha1.BindingScopeNamespaces {
 		out.Namespaces = scope.Namespaces
 	}
+	for _, r := range s.Spec.Resources {
+		if r.Group == group && r.Resource == resource {
+			out.MaxObjects = r.MaxObjectsPerNamespace
+		}
+	}
 	return out
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 )
@@ -97,4 +98,15 @@ func TestSnapshotScope(t *testing.T) {
 			assert.Equal(t, tt.want, got.Scope)
 		})
 	}
+}
+
+// TestExportSettingsBound: each resource of a service carries its own
+// bound on objects, if it has one.
+func TestExportSettingsBound(t *testing.T) {
+	s := Build([]binderyv1alpha1.APIServiceExportTemplate{template("shop",
+		binderyv1alpha1.ExportedResource{Group: "db.example.com", Resource: "databases", MaxObjectsPerNamespace: ptr.To[int32](5)},
+		binderyv1alpha1.ExportedResource{Group: "db.example.com", Resource: "backups"},
+	)}, nil)[0]
+	assert.Equal(t, ptr.To[int32](5), s.ExportSettings("db.example.com", "databases").MaxObjects)
+	assert.Nil(t, s.ExportSettings("db.example.com", "backups").MaxObjects, "the backend's bound")
 }

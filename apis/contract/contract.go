@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 )
@@ -26,6 +28,9 @@ type ExportSettings struct {
 	// Namespaces, when not empty, are the only consumer namespaces the
 	// service covers.
 	Namespaces []string
+	// MaxObjects, when set, bounds a consumer's objects of the resource
+	// per namespace (0: no bound); unset, the backend's bound applies.
+	MaxObjects *int32
 }
 
 // ReadExport decodes the settings from an export's annotations.
@@ -36,7 +41,23 @@ func ReadExport(annotations map[string]string) (ExportSettings, error) {
 		return ExportSettings{}, err
 	}
 	s.Namespaces = SplitNamespaces(annotations[binderyv1alpha1.ConsumerNamespacesAnnotation])
+	if raw, ok := annotations[binderyv1alpha1.MaxObjectsAnnotation]; ok {
+		n, err := strconv.ParseInt(raw, 10, 32)
+		if err != nil || n < 0 {
+			return ExportSettings{}, fmt.Errorf("the %s annotation is %q, not a count of objects", binderyv1alpha1.MaxObjectsAnnotation, raw)
+		}
+		s.MaxObjects = ptr.To(int32(n))
+	}
 	return s, nil
+}
+
+// Bound is the bound on a consumer's objects of the resource per
+// namespace: the service's own, else fallback; 0 means none.
+func (s ExportSettings) Bound(fallback int) int {
+	if s.MaxObjects != nil {
+		return int(*s.MaxObjects)
+	}
+	return fallback
 }
 
 // SplitNamespaces parses a comma-separated list of namespaces, each once,
@@ -63,11 +84,15 @@ func JoinNamespaces(namespaces []string) string {
 // removes the annotations of settings that are empty.
 func (s ExportSettings) WriteExport(annotations map[string]string) error {
 	delete(annotations, binderyv1alpha1.ConsumerNamespacesAnnotation)
+	delete(annotations, binderyv1alpha1.MaxObjectsAnnotation)
 	if err := writeClaims(annotations, binderyv1alpha1.PermissionClaimsAnnotation, s.Claims); err != nil {
 		return err
 	}
 	if len(s.Namespaces) > 0 {
 		annotations[binderyv1alpha1.ConsumerNamespacesAnnotation] = strings.Join(s.Namespaces, ",")
+	}
+	if s.MaxObjects != nil {
+		annotations[binderyv1alpha1.MaxObjectsAnnotation] = strconv.Itoa(int(*s.MaxObjects))
 	}
 	return nil
 }
@@ -83,7 +108,7 @@ func (s ExportSettings) Covers(ns string) bool {
 func (s ExportSettings) Key() string {
 	a := map[string]string{}
 	_ = s.WriteExport(a)
-	return a[binderyv1alpha1.PermissionClaimsAnnotation] + "|" + a[binderyv1alpha1.ConsumerNamespacesAnnotation]
+	return a[binderyv1alpha1.PermissionClaimsAnnotation] + "|" + a[binderyv1alpha1.ConsumerNamespacesAnnotation] + "|" + a[binderyv1alpha1.MaxObjectsAnnotation]
 }
 
 // BindingSettings are the Bindery settings of one APIServiceBinding.

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 )
@@ -24,7 +25,9 @@ func TestExportSettingsRoundTrip(t *testing.T) {
 			},
 			Namespaces: []string{"team-a", "team-b"},
 		},
-		"namespaces only": {Namespaces: []string{"shop"}},
+		"namespaces only":     {Namespaces: []string{"shop"}},
+		"a bound on objects":  {MaxObjects: ptr.To[int32](50)},
+		"no bound on objects": {MaxObjects: ptr.To[int32](0)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			a := map[string]string{"other": "kept"}
@@ -40,10 +43,43 @@ func TestExportSettingsRoundTrip(t *testing.T) {
 
 func TestWriteExportRemovesEmptySettings(t *testing.T) {
 	a := map[string]string{}
-	require.NoError(t, ExportSettings{Namespaces: []string{"a"}, Claims: []binderyv1alpha1.PermissionClaim{{Resource: "secrets"}}}.WriteExport(a))
-	require.Len(t, a, 2)
+	require.NoError(t, ExportSettings{Namespaces: []string{"a"}, Claims: []binderyv1alpha1.PermissionClaim{{Resource: "secrets"}}, MaxObjects: ptr.To[int32](5)}.WriteExport(a))
+	require.Len(t, a, 3)
 	require.NoError(t, ExportSettings{}.WriteExport(a))
 	assert.Empty(t, a)
+}
+
+// TestBound: a service's own bound on objects wins over the backend's,
+// including 0 (none); without one, the backend's applies. A malformed
+// bound is refused, not read as none.
+func TestBound(t *testing.T) {
+	tests := []struct {
+		name       string
+		annotation *string
+		want       int
+		wantErr    string
+	}{
+		{name: "the backend's", want: 1000},
+		{name: "the service's", annotation: ptr.To("20"), want: 20},
+		{name: "the service's: none", annotation: ptr.To("0"), want: 0},
+		{name: "negative", annotation: ptr.To("-1"), wantErr: "not a count of objects"},
+		{name: "not a number", annotation: ptr.To("many"), wantErr: "not a count of objects"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := map[string]string{}
+			if tt.annotation != nil {
+				a[binderyv1alpha1.MaxObjectsAnnotation] = *tt.annotation
+			}
+			s, err := ReadExport(a)
+			if tt.wantErr != "" {
+				assert.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, s.Bound(1000))
+		})
+	}
 }
 
 func TestReadExportRefusesBrokenClaims(t *testing.T) {

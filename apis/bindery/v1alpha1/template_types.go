@@ -122,6 +122,14 @@ type ExportedResource struct {
 	// +listType=set
 	// +kubebuilder:validation:items:Pattern=`^v[1-9][0-9]*([a-z]+[1-9][0-9]*)?$`
 	Versions []string `json:"versions,omitempty"`
+
+	// maxObjectsPerNamespace is how many objects of this resource one
+	// consumer may have in each of its namespaces on the provider; for a
+	// cluster-scoped resource, how many it may have in all. Unset means
+	// the backend's --max-objects-per-namespace; 0 means no bound.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	MaxObjectsPerNamespace *int32 `json:"maxObjectsPerNamespace,omitempty"`
 }
 
 // ClaimDirection is the way a claimed object travels.

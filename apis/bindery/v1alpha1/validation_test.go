@@ -112,6 +112,13 @@ func TestTemplateValidation(t *testing.T) {
 			wantErr: `spec.resources[1]: Duplicate value`,
 		},
 		{
+			name: "a negative bound on objects",
+			edit: func(s string) string {
+				return strings.Replace(s, "versions: [v1]", "versions: [v1]\n    maxObjectsPerNamespace: -1", 1)
+			},
+			wantErr: `spec.resources[0].maxObjectsPerNamespace: Invalid value: -1: spec.resources[0].maxObjectsPerNamespace in body should be greater than or equal to 0`,
+		},
+		{
 			name:    "an unknown schema update policy",
 			edit:    func(s string) string { return s + "  schemaUpdatePolicy: Sometimes\n" },
 			wantErr: `spec.schemaUpdatePolicy: Unsupported value: "Sometimes": supported values: "Never", "NonBreaking", "Always"`,

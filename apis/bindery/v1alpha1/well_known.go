@@ -12,6 +12,10 @@ const (
 	// comma-separated consumer namespaces the service covers; absent means
 	// all of them.
 	ConsumerNamespacesAnnotation = "bindery.dev/consumer-namespaces"
+	// MaxObjectsAnnotation, on an APIServiceExport, is its service's bound
+	// on a consumer's objects of the resource per namespace
+	// (maxObjectsPerNamespace); absent means the backend's own.
+	MaxObjectsAnnotation = "bindery.dev/max-objects-per-namespace"
 	// AcceptedClaimsAnnotation, on an APIServiceBinding, holds the JSON
 	// list of the permission claims the user accepted when binding;
 	// kubectl bind grants the konnector their kinds.

@@ -72,6 +72,9 @@ type Export struct {
 	// Namespaced says that the resource is namespaced, so that its
 	// objects live in the service namespaces.
 	Namespaced bool
+	// MaxObjects bounds the consumer's objects of the resource in one
+	// namespace; 0 means no bound.
+	MaxObjects int
 }
 
 // ServiceNamespaceRules are the rules in one service namespace: full use of

@@ -46,6 +46,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"github.com/bindery-dev/bindery/apis/contract"
 	"github.com/bindery-dev/bindery/apis/isolation"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
 	"github.com/bindery-dev/bindery/backend/internal/onboarding"
@@ -76,9 +77,10 @@ type Reconciler struct {
 	// objects quota limits; mgr.GetAPIReader().
 	APIReader client.Reader
 	// MaxObjectsPerNamespace bounds a consumer's objects of each
-	// cluster-scoped exported resource: under Namespaced isolation with a
-	// ResourceQuota in its cluster namespace, otherwise by withdrawing
-	// create at the bound; 0 means no bound.
+	// cluster-scoped exported resource whose service has no bound of its
+	// own: under Namespaced isolation with a ResourceQuota in its cluster
+	// namespace, otherwise by withdrawing create at the bound; 0 means no
+	// bound.
 	MaxObjectsPerNamespace int
 
 	controller controller.Controller
@@ -308,7 +310,11 @@ func (r *Reconciler) ensureGrant(ctx context.Context, clusterNamespace string) (
 			// A ResourceQuota cannot count cluster-scoped objects: create
 			// is withdrawn while the consumer has as many as it may, and
 			// given back when one goes (this watch sees both).
-			cr.Create = r.MaxObjectsPerNamespace == 0 || len(list.Items) < r.MaxObjectsPerNamespace
+			limit, err := r.bound(&e)
+			if err != nil {
+				return ctrl.Result{}, err
+			}
+			cr.Create = limit == 0 || len(list.Items) < limit
 		} else if result.RequeueAfter == 0 || wait < result.RequeueAfter {
 			result.RequeueAfter = wait
 		}
@@ -346,8 +352,16 @@ func (r *Reconciler) ensureGrant(ctx context.Context, clusterNamespace string) (
 func (r *Reconciler) ensureObjectsQuota(ctx context.Context, clusterNamespace string, exports []kubebindv1alpha1.APIServiceExport) error {
 	hard, kinds := corev1.ResourceList{}, onboarding.CountedKinds{}
 	for _, e := range exports {
-		if gvk, ok := kindOf(&e); ok && r.MaxObjectsPerNamespace > 0 {
-			onboarding.CountObjects(hard, kinds, gvk, e.Spec.Names.Plural, r.MaxObjectsPerNamespace)
+		gvk, ok := kindOf(&e)
+		if !ok {
+			continue
+		}
+		limit, err := r.bound(&e)
+		if err != nil {
+			return err
+		}
+		if limit > 0 {
+			onboarding.CountObjects(hard, kinds, gvk, e.Spec.Names.Plural, limit)
 		}
 	}
 	if len(hard) == 0 {
@@ -363,6 +377,16 @@ func (r *Reconciler) ensureObjectsQuota(ctx context.Context, clusterNamespace st
 		return nil
 	}
 	return onboarding.EnsureQuota(ctx, r.Client, r.APIReader, clusterNamespace, consumer.ObjectsQuotaName, hard, kinds)
+}
+
+// bound is the bound on a consumer's objects of an export's resource: its
+// service's own, else MaxObjectsPerNamespace; 0 means none.
+func (r *Reconciler) bound(e *kubebindv1alpha1.APIServiceExport) (int, error) {
+	settings, err := contract.ReadExport(e.Annotations)
+	if err != nil {
+		return 0, fmt.Errorf("export %s/%s: %w", e.Namespace, e.Name, err)
+	}
+	return settings.Bound(r.MaxObjectsPerNamespace), nil
 }
 
 // ensureNamespacedGrant keeps the Role in the cluster namespace for the

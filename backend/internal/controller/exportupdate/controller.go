@@ -163,10 +163,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return ctrl.Result{}, r.setCondition(ctx, export, "", binderyv1alpha1.ReasonUpToDate, "")
 }
 
-// ensureSettings keeps the export's claims and namespaces those of its
-// service, so that a template change reaches existing consumers. An
-// export whose service is gone keeps what it was bound with. Konnectors
-// copy widened claims only once their users accept them.
+// ensureSettings keeps the export's claims, namespaces and bound on
+// objects those of its service, so that a template change reaches existing
+// consumers. An export whose service is gone keeps what it was bound
+// with. Konnectors copy widened claims only once their users accept them.
 func (r *Reconciler) ensureSettings(ctx context.Context, export *kubebindv1alpha1.APIServiceExport, service catalog.Service, crd *apiextensionsv1.CustomResourceDefinition) error {
 	if service.Source == "" {
 		return nil
@@ -186,8 +186,19 @@ func (r *Reconciler) ensureSettings(ctx context.Context, export *kubebindv1alpha
 		return fmt.Errorf("updating the settings of APIServiceExport %s/%s: %w", export.Namespace, export.Name, err)
 	}
 	r.Recorder.Eventf(export, nil, corev1.EventTypeNormal, "SettingsUpdated", "UpdateSettings",
-		"Claims and namespaces follow %q: %d claim(s), namespaces %v", service.Name, len(want.Claims), want.Namespaces)
+		"Claims, namespaces and bound on objects follow %q: %d claim(s), namespaces %v, bound %s", service.Name, len(want.Claims), want.Namespaces, boundOf(want))
 	return nil
+}
+
+// boundOf says a service's bound on objects for an Event.
+func boundOf(s contract.ExportSettings) string {
+	switch {
+	case s.MaxObjects == nil:
+		return "the backend's"
+	case *s.MaxObjects == 0:
+		return "none"
+	}
+	return fmt.Sprint(*s.MaxObjects)
 }
 
 // service returns the name and schema update policy of the service the

@@ -53,8 +53,8 @@ type Reconciler struct {
 	Claimable          cache.Cache
 	ClaimableResources []string
 	// MaxObjectsPerNamespace bounds the objects of each namespaced
-	// exported resource in one service namespace (its quota); 0 means no
-	// bound.
+	// exported resource in one service namespace (its quota), unless the
+	// export's service has its own bound; 0 means no bound.
 	MaxObjectsPerNamespace int
 
 	controller controller.Controller
@@ -212,23 +212,19 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, clusterNS *corev1.Name
 	if err := r.ensurePolicies(ctx); err != nil {
 		return err
 	}
-	hard, kinds := r.serviceQuota(exports)
+	hard, kinds := serviceQuota(exports)
 	return onboarding.EnsureQuota(ctx, r.Client, r.APIReader, target, consumer.QuotaName, hard, kinds)
 }
 
 // serviceQuota is what a service namespace's quota bounds: the claimed
-// Secrets and ConfigMaps (onboarding.ServiceQuota) and, unless
-// MaxObjectsPerNamespace is 0, the objects of each namespaced exported
-// resource.
-func (r *Reconciler) serviceQuota(exports []rbacgrant.Export) (corev1.ResourceList, onboarding.CountedKinds) {
+// Secrets and ConfigMaps (onboarding.ServiceQuota) and the objects of each
+// namespaced exported resource that has a bound.
+func serviceQuota(exports []rbacgrant.Export) (corev1.ResourceList, onboarding.CountedKinds) {
 	hard, kinds := onboarding.ServiceQuota.DeepCopy(), onboarding.CountedKinds{}
-	if r.MaxObjectsPerNamespace == 0 {
-		return hard, kinds
-	}
 	for _, e := range exports {
-		if e.Namespaced {
+		if e.Namespaced && e.MaxObjects > 0 {
 			gvk := schema.GroupVersionKind{Group: e.Group, Version: e.Version, Kind: e.Kind}
-			onboarding.CountObjects(hard, kinds, gvk, e.Resource, r.MaxObjectsPerNamespace)
+			onboarding.CountObjects(hard, kinds, gvk, e.Resource, e.MaxObjects)
 		}
 	}
 	return hard, kinds
@@ -264,7 +260,8 @@ func (r *Reconciler) exportsFor(ctx context.Context, sns *kubebindv1alpha1.APISe
 			continue
 		}
 		grants = append(grants, rbacgrant.Export{Group: e.Spec.Group, Resource: e.Spec.Names.Plural, Claims: settings.Claims,
-			Version: storageVersion(&e), Kind: e.Spec.Names.Kind, Namespaced: e.Spec.Scope == apiextensionsv1.NamespaceScoped})
+			Version: storageVersion(&e), Kind: e.Spec.Names.Kind, Namespaced: e.Spec.Scope == apiextensionsv1.NamespaceScoped,
+			MaxObjects: settings.Bound(r.MaxObjectsPerNamespace)})
 	}
 	return grants, nil
 }

@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -26,6 +28,7 @@ import (
 	"github.com/bindery-dev/bindery/apis/providername"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
 	"github.com/bindery-dev/bindery/backend/internal/controller/exportrequest"
+	"github.com/bindery-dev/bindery/backend/internal/controller/exportupdate"
 	"github.com/bindery-dev/bindery/backend/internal/controller/servicenamespace"
 	"github.com/bindery-dev/bindery/backend/internal/onboarding"
 	"github.com/bindery-dev/bindery/backend/internal/rbacgrant"
@@ -464,9 +467,9 @@ func runControllersBounded(t *testing.T, p *framework.ControlPlane, maxObjects i
 
 // TestObjectsPerNamespaceAreBounded: a consumer has at most
 // MaxObjectsPerNamespace objects of a namespaced exported resource in each
-// service namespace: its quota counts them from the first create on, the
-// API server refuses one more with a clear error, and a deleted one makes
-// room again.
+// service namespace, or its service's own maxObjectsPerNamespace: its
+// quota counts them from the first create on, the API server refuses one
+// more with a clear error, and a deleted one makes room again.
 func TestObjectsPerNamespaceAreBounded(t *testing.T) {
 	t.Parallel()
 	p := framework.StartControlPlane(t)
@@ -515,6 +518,27 @@ func TestObjectsPerNamespaceAreBounded(t *testing.T) {
 		err := clientA.Create(ctx, database(svc, "three"))
 		return err == nil, fmt.Sprint(err)
 	}, framework.WaitTimeout)
+
+	// A service's own bound wins over the backend's, and a change of it
+	// reaches existing consumers (the exportupdate controller).
+	p.RunManager(t, func(mgr ctrl.Manager) error {
+		return (&exportupdate.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bindery-backend")}).SetupWithManager(mgr)
+	})
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		tmpl := &binderyv1alpha1.APIServiceExportTemplate{}
+		if err := p.Client.Get(ctx, client.ObjectKey{Name: "postgres"}, tmpl); err != nil {
+			return err
+		}
+		tmpl.Spec.Resources[0].MaxObjectsPerNamespace = ptr.To[int32](3)
+		return p.Client.Update(ctx, tmpl)
+	}))
+	framework.Eventually(t, func() (bool, string) {
+		err := clientA.Create(ctx, database(svc, "four"))
+		return err == nil, fmt.Sprint(err)
+	}, framework.WaitTimeout)
+	err = clientA.Create(ctx, database(svc, "five"))
+	require.Error(t, err, "a fourth database is over the service's bound")
+	assert.Contains(t, err.Error(), "limited: count/databases.db.example.com=3")
 }
 
 // requestDatabases asks for the databases, as the konnector of cluster
