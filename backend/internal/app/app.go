@@ -262,17 +262,18 @@ func newRouter(ctx context.Context, direct, cached client.Client, creds *credent
 		}
 	}
 	(&bindflow.Handler{
-		ExternalURL:          s.ExternalURL,
-		ProviderPrettyName:   o.Controllers.ProviderPrettyName,
-		Login:                oidclogin.New(login),
-		Codec:                codec,
-		Client:               cached,
-		Writer:               direct,
-		Credentials:          creds,
-		Allowed:              access.AllowList{Users: s.AllowedUsers, Groups: s.AllowedGroups},
-		NewClustersPerMinute: s.NewClustersPerMinute,
-		PublicCatalog:        s.PublicCatalog,
-		Log:                  log.WithName("bindflow"),
+		ExternalURL:            s.ExternalURL,
+		ProviderPrettyName:     o.Controllers.ProviderPrettyName,
+		Login:                  oidclogin.New(login),
+		Codec:                  codec,
+		Client:                 cached,
+		Writer:                 direct,
+		Credentials:            creds,
+		Allowed:                access.AllowList{Users: s.AllowedUsers, Groups: s.AllowedGroups},
+		NewClustersPerMinute:   s.NewClustersPerMinute,
+		MaxObjectsPerNamespace: o.Controllers.MaxObjectsPerNamespace,
+		PublicCatalog:          s.PublicCatalog,
+		Log:                    log.WithName("bindflow"),
 	}).Routes(r)
 	return r, nil
 }

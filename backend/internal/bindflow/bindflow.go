@@ -94,6 +94,10 @@ type Handler struct {
 	// NewClustersPerMinute bounds how many new consumer clusters one user
 	// can onboard per minute; 0 means no bound.
 	NewClustersPerMinute int
+	// MaxObjectsPerNamespace is the backend's bound on a consumer's objects
+	// of a resource per namespace, which the selection page shows for
+	// services without their own; 0 means no bound.
+	MaxObjectsPerNamespace int
 	// PublicCatalog serves the list of services at /templates without a
 	// login, for kubectl bind templates.
 	PublicCatalog bool

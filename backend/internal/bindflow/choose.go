@@ -42,6 +42,9 @@ type offer struct {
 	Ready   bool
 	Problem string
 	Claims  []string
+	// Bounds are how many objects of each resource ("resource.group") a
+	// consumer may have per namespace; absent or 0, no bound.
+	Bounds map[string]int
 }
 
 func (h *Handler) offers(ctx context.Context) ([]offer, error) {
@@ -62,6 +65,10 @@ func (h *Handler) offers(ctx context.Context) ([]offer, error) {
 		}
 		for _, c := range svc.Spec.PermissionClaims {
 			o.Claims = append(o.Claims, contract.Describe(c))
+		}
+		o.Bounds = map[string]int{}
+		for _, r := range svc.Spec.Resources {
+			o.Bounds[r.Resource+"."+r.Group] = svc.ExportSettings(r.Group, r.Resource).Bound(h.MaxObjectsPerNamespace)
 		}
 		out = append(out, o)
 	}
