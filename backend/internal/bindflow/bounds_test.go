@@ -9,6 +9,7 @@ import (
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
@@ -22,7 +23,8 @@ import (
 // TestBounds checks that what one user can make the provider create is
 // bounded: new consumer clusters per minute, and, through each cluster
 // namespace's ResourceQuota, the APIServiceNamespaces (each a namespace
-// and grants) and requests a consumer creates.
+// and grants) and requests a consumer creates; Events, which no quota
+// counts, it may not create at all.
 func TestBounds(t *testing.T) {
 	t.Parallel()
 	e := setup(t, func(e *env) { e.newClustersPerMinute = 2 })
@@ -73,6 +75,13 @@ func TestBounds(t *testing.T) {
 		require.Error(t, err)
 		assert.True(t, apierrors.IsForbidden(err), "%v", err)
 		assert.Contains(t, err.Error(), "exceeded quota")
-	})
 
+		// Events, which a ResourceQuota does not count, are not granted.
+		err = c.Create(ctx, &corev1.Event{
+			ObjectMeta:     metav1.ObjectMeta{Namespace: ns, Name: "spam"},
+			InvolvedObject: corev1.ObjectReference{Kind: "ClusterBinding", Namespace: ns, Name: "cluster"},
+			Reason:         "Spam", Message: "unbounded", Type: corev1.EventTypeNormal,
+		})
+		assert.True(t, apierrors.IsForbidden(err), "a konnector records no Events on the provider: %v", err)
+	})
 }

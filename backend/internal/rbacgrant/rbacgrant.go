@@ -29,7 +29,9 @@ var (
 // in its own cluster namespace: its ClusterBinding (heartbeat in status),
 // the APIServiceExports (read, and their status), the requests the CLI
 // creates, and the APIServiceNamespaces it creates for consumer
-// namespaces. kubeconfigSecret is the Secret holding its own kubeconfig,
+// namespaces. No Events: neither Bindery's nor kube-bind's konnector
+// records any on the provider, and a ResourceQuota cannot bound them.
+// kubeconfigSecret is the Secret holding its own kubeconfig,
 // which it reads to pick up rotated credentials. kube-bind's konnector
 // watches the namespace's Secrets with an informer, which needs list, and
 // list cannot be limited by name; the cluster namespace holds no other
@@ -43,7 +45,6 @@ func ClusterNamespaceRules(kubeconfigSecret string) []rbacv1.PolicyRule {
 		{APIGroups: []string{g}, Resources: []string{"apiserviceexports/status"}, Verbs: []string{"get", "update", "patch"}},
 		{APIGroups: []string{g}, Resources: []string{"apiserviceexportrequests"}, Verbs: []string{"get", "list", "watch", "create", "delete"}},
 		{APIGroups: []string{g}, Resources: []string{"apiservicenamespaces"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
-		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	}
 	if kubeconfigSecret != "" {
 		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: readVerbs})
