@@ -38,6 +38,7 @@ import (
 	"github.com/bindery-dev/bindery/backend/internal/auth/oidclogin"
 	"github.com/bindery-dev/bindery/backend/internal/auth/session"
 	"github.com/bindery-dev/bindery/backend/internal/bindflow"
+	"github.com/bindery-dev/bindery/backend/internal/controller/clustergrant"
 	"github.com/bindery-dev/bindery/backend/internal/controller/clusterhealth"
 	"github.com/bindery-dev/bindery/backend/internal/controller/clusterobjects"
 	"github.com/bindery-dev/bindery/backend/internal/controller/deprovision"
@@ -140,6 +141,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, log logr.Logger) erro
 			Client: mgr.GetClient(), Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader(),
 			MaxObjectsPerNamespace: o.Controllers.MaxObjectsPerNamespace,
 		}).SetupWithManager,
+		"cluster grant":   (&clustergrant.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}).SetupWithManager,
 		"cluster health":  (&clusterhealth.Reconciler{Client: mgr.GetClient(), Recorder: rec, DefaultInterval: o.Controllers.HeartbeatInterval}).SetupWithManager,
 		"template status": (&templatestatus.Reconciler{Client: mgr.GetClient()}).SetupWithManager,
 		"token rotation": (&credentials.Rotator{

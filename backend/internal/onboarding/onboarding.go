@@ -59,30 +59,8 @@ func Ensure(ctx context.Context, c client.Client, who providername.Consumer, pro
 		return Result{}, fmt.Errorf("ensuring namespace %s: %w", nsName, err)
 	}
 
-	if err := EnsureQuota(ctx, c, c, nsName, consumer.QuotaName, Quota, quotaKinds); err != nil {
+	if err := EnsureGrant(ctx, c, c, nsName); err != nil {
 		return Result{}, err
-	}
-
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: nsName, Name: consumer.ServiceAccountName}}
-	if _, err := controllerutil.CreateOrPatch(ctx, c, sa, func() error { return nil }); err != nil {
-		return Result{}, fmt.Errorf("ensuring ServiceAccount: %w", err)
-	}
-	subject := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: nsName, Name: consumer.ServiceAccountName}
-
-	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: nsName, Name: rbacgrant.KonnectorRoleName}}
-	if _, err := controllerutil.CreateOrPatch(ctx, c, role, func() error {
-		role.Rules = rbacgrant.ClusterNamespaceRules(consumer.KubeconfigSecretName)
-		return nil
-	}); err != nil {
-		return Result{}, fmt.Errorf("ensuring Role: %w", err)
-	}
-	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: nsName, Name: rbacgrant.KonnectorRoleName}}
-	if _, err := controllerutil.CreateOrPatch(ctx, c, rb, func() error {
-		rb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name}
-		rb.Subjects = []rbacv1.Subject{subject}
-		return nil
-	}); err != nil {
-		return Result{}, fmt.Errorf("ensuring RoleBinding: %w", err)
 	}
 
 	if err := EnsureNamespaceReader(ctx, c, nsName, nil); err != nil {
@@ -97,7 +75,40 @@ func Ensure(ctx context.Context, c client.Client, who providername.Consumer, pro
 	}); err != nil {
 		return Result{}, fmt.Errorf("ensuring ClusterBinding: %w", err)
 	}
-	return Result{Namespace: nsName, ServiceAccount: sa.Name}, nil
+	return Result{Namespace: nsName, ServiceAccount: consumer.ServiceAccountName}, nil
+}
+
+// EnsureGrant keeps what a consumer is granted and bounded by in its
+// cluster namespace nsName: the quota (Quota), the ServiceAccount its
+// konnector acts as, and that ServiceAccount's Role and RoleBinding
+// (rbacgrant.ClusterNamespaceRules). Onboarding ensures it at every bind,
+// and the clustergrant controller keeps it current, so that a backend
+// upgrade narrows existing consumers' grants too. reader counts what the
+// quota limits.
+func EnsureGrant(ctx context.Context, c client.Client, reader client.Reader, nsName string) error {
+	if err := EnsureQuota(ctx, c, reader, nsName, consumer.QuotaName, Quota, quotaKinds); err != nil {
+		return err
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: nsName, Name: consumer.ServiceAccountName}}
+	if _, err := controllerutil.CreateOrPatch(ctx, c, sa, func() error { return nil }); err != nil {
+		return fmt.Errorf("ensuring ServiceAccount %s/%s: %w", nsName, sa.Name, err)
+	}
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: nsName, Name: rbacgrant.KonnectorRoleName}}
+	if _, err := controllerutil.CreateOrPatch(ctx, c, role, func() error {
+		role.Rules = rbacgrant.ClusterNamespaceRules(consumer.KubeconfigSecretName)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("ensuring Role %s/%s: %w", nsName, role.Name, err)
+	}
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: nsName, Name: rbacgrant.KonnectorRoleName}}
+	if _, err := controllerutil.CreateOrPatch(ctx, c, rb, func() error {
+		rb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name}
+		rb.Subjects = []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: nsName, Name: consumer.ServiceAccountName}}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("ensuring RoleBinding %s/%s: %w", nsName, rb.Name, err)
+	}
+	return nil
 }
 
 // Quota bounds what one consumer cluster can create in its cluster

@@ -19,14 +19,10 @@ import (
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
 	"github.com/bindery-dev/bindery/backend/internal/metrics"
@@ -50,30 +46,20 @@ type Reconciler struct {
 // SetupWithManager wires the reconciler to cluster namespaces and to what
 // is bound in them.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	clusterNamespaces, err := predicate.LabelSelectorPredicate(metav1.LabelSelector{MatchLabels: map[string]string{consumer.RoleLabel: consumer.RoleCluster}})
-	if err != nil {
-		return err
-	}
-	toNamespace := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: o.GetNamespace()}}}
-	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("deprovision").
-		For(&corev1.Namespace{}, builder.WithPredicates(clusterNamespaces)).
-		Watches(&kubebindv1alpha1.APIServiceExport{}, toNamespace).
-		Watches(&kubebindv1alpha1.APIServiceExportRequest{}, toNamespace).
+		For(&corev1.Namespace{}, builder.WithPredicates(consumer.ClusterNamespaces)).
+		Watches(&kubebindv1alpha1.APIServiceExport{}, consumer.EnqueueNamespace).
+		Watches(&kubebindv1alpha1.APIServiceExportRequest{}, consumer.EnqueueNamespace).
 		Complete(r)
 }
 
 // Reconcile marks a cluster namespace unused, or used again, and deletes
 // it once it has been unused for the grace period.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	ns := &corev1.Namespace{}
-	if err := r.Client.Get(ctx, req.NamespacedName, ns); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if ns.Labels[consumer.RoleLabel] != consumer.RoleCluster || ns.DeletionTimestamp != nil {
-		return ctrl.Result{}, nil
+	ns, live, err := consumer.LiveClusterNamespace(ctx, r.Client, req.Name)
+	if err != nil || !live {
+		return ctrl.Result{}, err
 	}
 	used, err := onboarding.Bound(ctx, r.Client, ns.Name)
 	if err != nil {
