@@ -63,7 +63,7 @@ func Ensure(ctx context.Context, c client.Client, who providername.Consumer, pro
 		return Result{}, err
 	}
 
-	if err := EnsureNamespaceReader(ctx, c, nsName, nil); err != nil {
+	if err := EnsureNamespaceReader(ctx, c, nsName); err != nil {
 		return Result{}, err
 	}
 
@@ -217,12 +217,23 @@ func SubjectHash(issuer, subject string) string {
 }
 
 // EnsureNamespaceReader lets the consumer's konnector get its cluster
-// namespace and its service namespaces by name, and nothing else
+// namespace and its live service namespaces (those of its
+// APIServiceNamespaces not being deleted) by name, and nothing else
 // cluster-wide.
 //
 // Both are owned by the cluster namespace, so that deleting it (revoking
 // the consumer) removes them too.
-func EnsureNamespaceReader(ctx context.Context, c client.Client, clusterNamespace string, serviceNamespaces []string) error {
+func EnsureNamespaceReader(ctx context.Context, c client.Client, clusterNamespace string) error {
+	list := &kubebindv1alpha1.APIServiceNamespaceList{}
+	if err := c.List(ctx, list, client.InNamespace(clusterNamespace)); err != nil {
+		return fmt.Errorf("listing APIServiceNamespaces of %s: %w", clusterNamespace, err)
+	}
+	var serviceNamespaces []string
+	for _, s := range list.Items {
+		if s.DeletionTimestamp == nil {
+			serviceNamespaces = append(serviceNamespaces, providername.ServiceNamespace(clusterNamespace, s.Name))
+		}
+	}
 	ns := &corev1.Namespace{}
 	if err := c.Get(ctx, client.ObjectKey{Name: clusterNamespace}, ns); err != nil {
 		return fmt.Errorf("reading namespace %s: %w", clusterNamespace, err)

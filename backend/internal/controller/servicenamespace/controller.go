@@ -304,17 +304,7 @@ func (r *Reconciler) ensureGrant(ctx context.Context, sns *kubebindv1alpha1.APIS
 // ensureNamespaceReader keeps the consumer's namespace ClusterRole listing
 // exactly its live service namespaces.
 func (r *Reconciler) ensureNamespaceReader(ctx context.Context, clusterNamespace string) error {
-	list := &kubebindv1alpha1.APIServiceNamespaceList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(clusterNamespace)); err != nil {
-		return fmt.Errorf("listing APIServiceNamespaces: %w", err)
-	}
-	var names []string
-	for _, s := range list.Items {
-		if s.DeletionTimestamp == nil {
-			names = append(names, providername.ServiceNamespace(clusterNamespace, s.Name))
-		}
-	}
-	return onboarding.EnsureNamespaceReader(ctx, r.Client, clusterNamespace, names)
+	return onboarding.EnsureNamespaceReader(ctx, r.Client, clusterNamespace)
 }
 
 // reconcileDelete deletes the service namespace (its Role and objects go

@@ -304,6 +304,14 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 		assert.ElementsMatch(t, []string{nsA, svcA}, cr.Rules[0].ResourceNames)
 	})
 
+	t.Run("binding again keeps the service namespaces readable", func(t *testing.T) {
+		_, err := onboarding.Ensure(ctx, c, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "cluster-a"}, "Test Provider")
+		require.NoError(t, err)
+		cr := &rbacv1.ClusterRole{}
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Name: onboarding.ClusterRoleName(nsA)}, cr))
+		assert.ElementsMatch(t, []string{nsA, svcA}, cr.Rules[0].ResourceNames)
+	})
+
 	// Upstream's example-backend deletes and recreates its
 	// ClusterRoleBinding on alternate reconciles, so a konnector loses
 	// access now and then. Here grants are updated in place.
