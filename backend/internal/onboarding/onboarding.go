@@ -13,6 +13,7 @@ import (
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -59,6 +60,10 @@ func Ensure(ctx context.Context, c client.Client, who providername.Consumer, pro
 		return Result{}, fmt.Errorf("ensuring namespace %s: %w", nsName, err)
 	}
 
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: nsName, Name: consumer.ServiceAccountName}}
+	if _, err := controllerutil.CreateOrPatch(ctx, c, sa, func() error { return nil }); err != nil {
+		return Result{}, fmt.Errorf("ensuring ServiceAccount %s/%s: %w", nsName, sa.Name, err)
+	}
 	if err := EnsureGrant(ctx, c, c, nsName); err != nil {
 		return Result{}, err
 	}
@@ -79,29 +84,24 @@ func Ensure(ctx context.Context, c client.Client, who providername.Consumer, pro
 }
 
 // EnsureGrant keeps what a consumer is granted and bounded by in its
-// cluster namespace nsName: the quota (Quota), the ServiceAccount its
-// konnector acts as, and that ServiceAccount's Role and RoleBinding
-// (rbacgrant.ClusterNamespaceRules). Onboarding ensures it at every bind,
-// and the clustergrant controller keeps it current, so that a backend
-// upgrade narrows existing consumers' grants too. reader counts what the
-// quota limits.
+// cluster namespace nsName: the quota (Quota), and its konnector's Role and
+// RoleBinding (rbacgrant.ClusterNamespaceRules). Onboarding ensures it at
+// every bind, and the clustergrant controller keeps it current, so that a
+// backend upgrade narrows existing consumers' grants too. reader counts
+// what the quota limits.
 func EnsureGrant(ctx context.Context, c client.Client, reader client.Reader, nsName string) error {
 	if err := EnsureQuota(ctx, c, reader, nsName, consumer.QuotaName, Quota, quotaKinds); err != nil {
 		return err
 	}
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: nsName, Name: consumer.ServiceAccountName}}
-	if _, err := controllerutil.CreateOrPatch(ctx, c, sa, func() error { return nil }); err != nil {
-		return fmt.Errorf("ensuring ServiceAccount %s/%s: %w", nsName, sa.Name, err)
-	}
 	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: nsName, Name: rbacgrant.KonnectorRoleName}}
-	if _, err := controllerutil.CreateOrPatch(ctx, c, role, func() error {
+	if err := ensure(ctx, c, role, func() error {
 		role.Rules = rbacgrant.ClusterNamespaceRules(consumer.KubeconfigSecretName)
 		return nil
 	}); err != nil {
 		return fmt.Errorf("ensuring Role %s/%s: %w", nsName, role.Name, err)
 	}
 	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: nsName, Name: rbacgrant.KonnectorRoleName}}
-	if _, err := controllerutil.CreateOrPatch(ctx, c, rb, func() error {
+	if err := ensure(ctx, c, rb, func() error {
 		rb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name}
 		rb.Subjects = []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: nsName, Name: consumer.ServiceAccountName}}
 		return nil
@@ -109,6 +109,16 @@ func EnsureGrant(ctx context.Context, c client.Client, reader client.Reader, nsN
 		return fmt.Errorf("ensuring RoleBinding %s/%s: %w", nsName, rb.Name, err)
 	}
 	return nil
+}
+
+// ensure is controllerutil.CreateOrPatch, tried again when another writer
+// created obj between its read and its create: a bind and the clustergrant
+// controller both keep a new consumer's grant and quota.
+func ensure(ctx context.Context, c client.Client, obj client.Object, mutate controllerutil.MutateFn) error {
+	return retry.OnError(retry.DefaultBackoff, apierrors.IsAlreadyExists, func() error {
+		_, err := controllerutil.CreateOrPatch(ctx, c, obj, mutate)
+		return err
+	})
 }
 
 // Quota bounds what one consumer cluster can create in its cluster
@@ -146,7 +156,7 @@ func CountObjects(hard corev1.ResourceList, kinds CountedKinds, gvk schema.Group
 // kinds (see seedQuotaStatus), which it lists with reader.
 func EnsureQuota(ctx context.Context, c client.Client, reader client.Reader, namespace, name string, hard corev1.ResourceList, kinds CountedKinds) error {
 	q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
-	if _, err := controllerutil.CreateOrPatch(ctx, c, q, func() error {
+	if err := ensure(ctx, c, q, func() error {
 		q.Spec.Hard = hard.DeepCopy()
 		return nil
 	}); err != nil {

@@ -75,6 +75,16 @@ func TestGrantsStayCurrent(t *testing.T) {
 		}, framework.WaitTimeout)
 	})
 
+	// A bind writes the same objects as the controller, which starts on
+	// the new namespace at once: whoever creates one first, the other
+	// goes on.
+	t.Run("onboarding new consumers while the controller runs", func(t *testing.T) {
+		for i := range 5 {
+			_, err := onboarding.Ensure(ctx, c, providername.Consumer{Issuer: "https://idp", Subject: fmt.Sprint("new-", i), ClusterID: "a"}, "Test Provider")
+			require.NoError(t, err)
+		}
+	})
+
 	t.Run("a namespace that is not a consumer's is left alone", func(t *testing.T) {
 		other := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "not-a-consumer"}}
 		require.NoError(t, c.Create(ctx, other))
