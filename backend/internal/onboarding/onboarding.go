@@ -138,9 +138,15 @@ var ServiceQuota = corev1.ResourceList{
 	"count/configmaps": resource.MustParse("500"),
 }
 
-// CountedKinds are the list kinds of the custom resources a quota counts,
-// by their quota resource name, which kube-controller-manager may not
-// count yet (see seedQuotaStatus).
+// ServiceQuotaKinds are the list kinds of what ServiceQuota counts.
+var ServiceQuotaKinds = CountedKinds{
+	"count/secrets":    corev1.SchemeGroupVersion.WithKind("SecretList"),
+	"count/configmaps": corev1.SchemeGroupVersion.WithKind("ConfigMapList"),
+}
+
+// CountedKinds are the list kinds of what a quota counts, by their quota
+// resource name, for the backend to count them itself until
+// kube-controller-manager has (see seedQuotaStatus).
 type CountedKinds map[corev1.ResourceName]schema.GroupVersionKind
 
 // CountObjects adds to hard and kinds a bound of limit objects of the
@@ -167,15 +173,20 @@ func EnsureQuota(ctx context.Context, c client.Client, reader client.Reader, nam
 
 // seedQuotaStatus fills in the usage of what the quota counts, when
 // kube-controller-manager has not counted it yet. Until a quota has a
-// usage for each of its limits, the API server refuses to create what it
-// counts, and kube-controller-manager counts custom resources only after
-// it has discovered them (up to 30 s after they were installed) and
+// usage for each of its limits, the API server refuses to create anything
+// it counts, and kube-controller-manager counts custom resources only
+// after it has discovered them (up to 30 s after they were installed) and
 // resynced (every 5 min): a new consumer's first request would be refused.
-// From a seeded usage on, the API server's quota admission keeps it
-// current itself.
+// So a quota that counts a custom resource needs each of its usages
+// seeded, built-in ones too: kinds names the list kind of each. From a
+// seeded usage on, the API server's quota admission keeps it current
+// itself.
 func seedQuotaStatus(ctx context.Context, c client.Client, reader client.Reader, quota *corev1.ResourceQuota, kinds CountedKinds) error {
 	if len(kinds) == 0 {
 		return nil // only built-in resources, which kube-controller-manager counts at once
+	}
+	if cached := (&corev1.ResourceQuota{}); c.Get(ctx, client.ObjectKeyFromObject(quota), cached) == nil && counted(cached) {
+		return nil // the usual case, without a read of the API server
 	}
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		q := &corev1.ResourceQuota{}
@@ -193,7 +204,7 @@ func seedQuotaStatus(ctx context.Context, c client.Client, reader client.Reader,
 			}
 			gvk, ok := kinds[name]
 			if !ok {
-				continue // a built-in resource, which kube-controller-manager counts at once
+				continue // kube-controller-manager counts it at once
 			}
 			list := &metav1.PartialObjectMetadataList{}
 			list.SetGroupVersionKind(gvk)
@@ -212,6 +223,16 @@ func seedQuotaStatus(ctx context.Context, c client.Client, reader client.Reader,
 		}
 		return c.Status().Update(ctx, q)
 	})
+}
+
+// counted reports whether q has a usage for each of its limits.
+func counted(q *corev1.ResourceQuota) bool {
+	for name := range q.Spec.Hard {
+		if _, ok := q.Status.Used[name]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // quotaKinds are the lists of the custom resources Quota counts.

@@ -8,6 +8,7 @@ package servicenamespace
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -220,7 +221,7 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, clusterNS *corev1.Name
 // Secrets and ConfigMaps (onboarding.ServiceQuota) and the objects of each
 // namespaced exported resource that has a bound.
 func serviceQuota(exports []rbacgrant.Export) (corev1.ResourceList, onboarding.CountedKinds) {
-	hard, kinds := onboarding.ServiceQuota.DeepCopy(), onboarding.CountedKinds{}
+	hard, kinds := onboarding.ServiceQuota.DeepCopy(), maps.Clone(onboarding.ServiceQuotaKinds)
 	for _, e := range exports {
 		if e.Namespaced && e.MaxObjects > 0 {
 			gvk := schema.GroupVersionKind{Group: e.Group, Version: e.Version, Kind: e.Kind}
