@@ -131,21 +131,17 @@ var Quota = corev1.ResourceList{
 }
 
 // ServiceQuota bounds the related objects (permission claims) a consumer
-// can create in one of its service namespaces; CountObjects adds its
-// exported objects.
+// can create in one of its service namespaces. Its exported objects have
+// a quota of their own (EnsureObjectsQuota): one quota that counted both
+// would refuse Secrets and ConfigMaps too until its custom resources were
+// counted.
 var ServiceQuota = corev1.ResourceList{
 	"count/secrets":    resource.MustParse("500"),
 	"count/configmaps": resource.MustParse("500"),
 }
 
-// ServiceQuotaKinds are the list kinds of what ServiceQuota counts.
-var ServiceQuotaKinds = CountedKinds{
-	"count/secrets":    corev1.SchemeGroupVersion.WithKind("SecretList"),
-	"count/configmaps": corev1.SchemeGroupVersion.WithKind("ConfigMapList"),
-}
-
-// CountedKinds are the list kinds of what a quota counts, by their quota
-// resource name, for the backend to count them itself until
+// CountedKinds are the list kinds of the custom resources a quota counts,
+// by their quota resource name, for the backend to count them itself until
 // kube-controller-manager has (see seedQuotaStatus).
 type CountedKinds map[corev1.ResourceName]schema.GroupVersionKind
 
@@ -155,6 +151,26 @@ func CountObjects(hard corev1.ResourceList, kinds CountedKinds, gvk schema.Group
 	name := corev1.ResourceName("count/" + plural + "." + gvk.Group)
 	hard[name] = *resource.NewQuantity(int64(limit), resource.DecimalSI)
 	kinds[name] = gvk.GroupVersion().WithKind(gvk.Kind + "List")
+}
+
+// EnsureObjectsQuota keeps the ResourceQuota consumer.ObjectsQuotaName in
+// namespace, which bounds a consumer's exported objects there (hard, of
+// the custom resources kinds lists), and deletes it when it would bound
+// nothing.
+func EnsureObjectsQuota(ctx context.Context, c client.Client, reader client.Reader, namespace string, hard corev1.ResourceList, kinds CountedKinds) error {
+	if len(hard) > 0 {
+		return EnsureQuota(ctx, c, reader, namespace, consumer.ObjectsQuotaName, hard, kinds)
+	}
+	// Read from the cache first: most namespaces never had one.
+	q := &corev1.ResourceQuota{}
+	err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: consumer.ObjectsQuotaName}, q)
+	if err == nil {
+		err = c.Delete(ctx, q)
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting ResourceQuota %s/%s: %w", namespace, consumer.ObjectsQuotaName, err)
+	}
+	return nil
 }
 
 // EnsureQuota keeps the hard limits of the consumer's ResourceQuota name
@@ -177,10 +193,10 @@ func EnsureQuota(ctx context.Context, c client.Client, reader client.Reader, nam
 // it counts, and kube-controller-manager counts custom resources only
 // after it has discovered them (up to 30 s after they were installed) and
 // resynced (every 5 min): a new consumer's first request would be refused.
-// So a quota that counts a custom resource needs each of its usages
-// seeded, built-in ones too: kinds names the list kind of each. From a
-// seeded usage on, the API server's quota admission keeps it current
-// itself.
+// Every limit of a quota that counts a custom resource must be one kinds
+// lists, or that quota refuses what it counts until kube-controller-manager
+// has counted the rest. From a seeded usage on, the API server's quota
+// admission keeps it current itself.
 func seedQuotaStatus(ctx context.Context, c client.Client, reader client.Reader, quota *corev1.ResourceQuota, kinds CountedKinds) error {
 	if len(kinds) == 0 {
 		return nil // only built-in resources, which kube-controller-manager counts at once

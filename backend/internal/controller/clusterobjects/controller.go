@@ -364,19 +364,7 @@ func (r *Reconciler) ensureObjectsQuota(ctx context.Context, clusterNamespace st
 			onboarding.CountObjects(hard, kinds, gvk, e.Spec.Names.Plural, limit)
 		}
 	}
-	if len(hard) == 0 {
-		// Read from the cache first: most consumers never had one.
-		q := &corev1.ResourceQuota{}
-		err := r.Client.Get(ctx, client.ObjectKey{Namespace: clusterNamespace, Name: consumer.ObjectsQuotaName}, q)
-		if err == nil {
-			err = r.Client.Delete(ctx, q)
-		}
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("deleting ResourceQuota %s/%s: %w", clusterNamespace, consumer.ObjectsQuotaName, err)
-		}
-		return nil
-	}
-	return onboarding.EnsureQuota(ctx, r.Client, r.APIReader, clusterNamespace, consumer.ObjectsQuotaName, hard, kinds)
+	return onboarding.EnsureObjectsQuota(ctx, r.Client, r.APIReader, clusterNamespace, hard, kinds)
 }
 
 // bound is the bound on a consumer's objects of an export's resource: its

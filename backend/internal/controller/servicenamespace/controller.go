@@ -8,7 +8,6 @@ package servicenamespace
 import (
 	"context"
 	"fmt"
-	"maps"
 	"sync"
 	"time"
 
@@ -213,15 +212,17 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, clusterNS *corev1.Name
 	if err := r.ensurePolicies(ctx); err != nil {
 		return err
 	}
-	hard, kinds := serviceQuota(exports)
-	return onboarding.EnsureQuota(ctx, r.Client, r.APIReader, target, consumer.QuotaName, hard, kinds)
+	if err := onboarding.EnsureQuota(ctx, r.Client, r.APIReader, target, consumer.QuotaName, onboarding.ServiceQuota, nil); err != nil {
+		return err
+	}
+	hard, kinds := objectsQuota(exports)
+	return onboarding.EnsureObjectsQuota(ctx, r.Client, r.APIReader, target, hard, kinds)
 }
 
-// serviceQuota is what a service namespace's quota bounds: the claimed
-// Secrets and ConfigMaps (onboarding.ServiceQuota) and the objects of each
-// namespaced exported resource that has a bound.
-func serviceQuota(exports []rbacgrant.Export) (corev1.ResourceList, onboarding.CountedKinds) {
-	hard, kinds := onboarding.ServiceQuota.DeepCopy(), maps.Clone(onboarding.ServiceQuotaKinds)
+// objectsQuota is what a service namespace's objects quota bounds: the
+// objects of each namespaced exported resource that has a bound.
+func objectsQuota(exports []rbacgrant.Export) (corev1.ResourceList, onboarding.CountedKinds) {
+	hard, kinds := corev1.ResourceList{}, onboarding.CountedKinds{}
 	for _, e := range exports {
 		if e.Namespaced && e.MaxObjects > 0 {
 			gvk := schema.GroupVersionKind{Group: e.Group, Version: e.Version, Kind: e.Kind}
