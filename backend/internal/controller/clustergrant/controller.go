@@ -37,17 +37,16 @@ type Reconciler struct {
 // SetupWithManager wires the reconciler: every consumer cluster namespace,
 // and the Roles, RoleBindings and ResourceQuotas of that name in them.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	toNamespace := consumer.EnqueueNamespace
 	named := func(name string) predicate.Predicate {
 		return predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == name })
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("clustergrant").
 		For(&corev1.Namespace{}, builder.WithPredicates(consumer.ClusterNamespaces)).
-		Watches(&rbacv1.Role{}, toNamespace, builder.WithPredicates(named(rbacgrant.KonnectorRoleName))).
-		Watches(&rbacv1.RoleBinding{}, toNamespace, builder.WithPredicates(named(rbacgrant.KonnectorRoleName))).
+		Watches(&rbacv1.Role{}, consumer.EnqueueNamespace, builder.WithPredicates(named(rbacgrant.KonnectorRoleName))).
+		Watches(&rbacv1.RoleBinding{}, consumer.EnqueueNamespace, builder.WithPredicates(named(rbacgrant.KonnectorRoleName))).
 		// Not the quota's status, which changes with every object it counts.
-		Watches(&corev1.ResourceQuota{}, toNamespace, builder.WithPredicates(named(consumer.QuotaName), predicate.Funcs{
+		Watches(&corev1.ResourceQuota{}, consumer.EnqueueNamespace, builder.WithPredicates(named(consumer.QuotaName), predicate.Funcs{
 			UpdateFunc: func(e event.UpdateEvent) bool {
 				return !equality.Semantic.DeepEqual(e.ObjectOld.(*corev1.ResourceQuota).Spec, e.ObjectNew.(*corev1.ResourceQuota).Spec)
 			},
