@@ -8,9 +8,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
+
+	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/contract"
 )
 
 // A claimStore follows the names it is given: it starts an informer for
@@ -96,6 +100,41 @@ func TestRefusedByPolicy(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, refusedByPolicy(tt.err))
+		})
+	}
+}
+
+// TestClaimWatchesNames: what a claim watches on each side. A claim by
+// name watches only its names, in the consumer cluster too; a claim that
+// selects watches on the provider only what the backend granted it as
+// selected (nothing when that is empty), and the whole kind where it has
+// no such list (its selector narrows the list instead).
+func TestClaimWatchesNames(t *testing.T) {
+	byName := binderyv1alpha1.ClaimSelector{Names: []string{"ca", "tls"}}
+	byLabel := binderyv1alpha1.ClaimSelector{LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}
+	byRef := binderyv1alpha1.ClaimSelector{Reference: &binderyv1alpha1.ClaimReference{NamePath: "spec.secretRef.name"}}
+	selected := map[string]string{contract.SelectedNamesAnnotation: contract.JoinSelected([]string{
+		contract.Selected("secrets", "orders-conn"), contract.Selected("configmaps", "other-kind"),
+	})}
+	tests := []struct {
+		name          string
+		selector      binderyv1alpha1.ClaimSelector
+		annotations   map[string]string
+		consumer, prv []string
+	}{
+		{name: "by name: its names on both sides", selector: byName, annotations: selected, consumer: []string{"ca", "tls"}, prv: []string{"ca", "tls"}},
+		{name: "by label, granted names published: those names on the provider", selector: byLabel, annotations: selected, consumer: allNames, prv: []string{"orders-conn"}},
+		{name: "by reference, nothing selected yet: no name", selector: byRef, annotations: map[string]string{contract.SelectedNamesAnnotation: ""}, consumer: allNames, prv: nil},
+		{name: "by label, from a backend that publishes nothing: the whole kind", selector: byLabel, consumer: allNames, prv: allNames},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &claimSync{
+				claim: binderyv1alpha1.PermissionClaim{Resource: "secrets", Direction: binderyv1alpha1.ClaimConsumerToProvider, Selector: tt.selector},
+				gvr:   schema.GroupVersionResource{Version: "v1", Resource: "secrets"},
+			}
+			assert.Equal(t, tt.consumer, c.consumerNames(), "in the consumer cluster")
+			assert.Equal(t, tt.prv, c.providerNames(tt.annotations), "on the provider")
 		})
 	}
 }
