@@ -108,7 +108,7 @@ func (s ExportSettings) Covers(ns string) bool {
 func (s ExportSettings) Key() string {
 	a := map[string]string{}
 	_ = s.WriteExport(a)
-	return a[binderyv1alpha1.PermissionClaimsAnnotation] + "|" + a[binderyv1alpha1.ConsumerNamespacesAnnotation] + "|" + a[binderyv1alpha1.MaxObjectsAnnotation]
+	return fmt.Sprint(a) // fmt prints a map's keys sorted
 }
 
 // BindingSettings are the Bindery settings of one APIServiceBinding.

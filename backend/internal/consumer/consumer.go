@@ -60,9 +60,10 @@ const (
 	// QuotaName is the ResourceQuota in each cluster namespace that bounds
 	// what the consumer can create there, and in each service namespace.
 	QuotaName = "bindery-consumer"
-	// ObjectsQuotaName is the ResourceQuota in a cluster namespace that
-	// bounds the consumer's objects of the cluster-scoped resources
-	// exported with Namespaced isolation, which live there.
+	// ObjectsQuotaName is the ResourceQuota that bounds the consumer's
+	// exported objects: in each service namespace, and in its cluster
+	// namespace for cluster-scoped resources exported with Namespaced
+	// isolation, whose objects live there.
 	ObjectsQuotaName = "bindery-consumer-objects"
 
 	// ServiceNamespaceFinalizer guards an APIServiceNamespace until its

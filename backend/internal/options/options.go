@@ -53,7 +53,7 @@ func (o *Controllers) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ProviderPrettyName, "provider-pretty-name", o.ProviderPrettyName, "Name of this provider as users see it.")
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", o.HeartbeatInterval, "Heartbeat interval asked of konnectors, and assumed for those that do not report theirs; a ClusterBinding without a heartbeat for 1.5 intervals is Unhealthy.")
 	fs.DurationVar(&o.SyncPeriod, "sync-period", o.SyncPeriod, "How often every object is reconciled again even without a change.")
-	fs.IntVar(&o.MaxObjectsPerNamespace, "max-objects-per-namespace", o.MaxObjectsPerNamespace, "How many objects of each exported resource one consumer may have in one of its namespaces on the provider (a ResourceQuota in each service namespace, and in its cluster namespace for cluster-scoped resources under Namespaced isolation); 0 means no bound.")
+	fs.IntVar(&o.MaxObjectsPerNamespace, "max-objects-per-namespace", o.MaxObjectsPerNamespace, "How many objects of each exported resource one consumer may have in one of its namespaces on the provider (a ResourceQuota in each service namespace, and in its cluster namespace for cluster-scoped resources under Namespaced isolation), or in all for other cluster-scoped resources; a template's maxObjectsPerNamespace wins; 0 means no bound.")
 }
 
 // Validate checks the flags.
