@@ -54,6 +54,9 @@ func (r *Reconciler) ensureEngine(_ context.Context, st *state) error {
 		return errStop
 	}
 	settings.Namespaces = namespaces
+	// The bound on objects is the provider's to enforce: a change of it
+	// is no reason to restart the engine.
+	settings.MaxObjects = nil
 	var neighbours objectsync.Neighbours
 	if st.limited {
 		neighbours = bindingNeighbours{r: r, self: st.binding.DeepCopy()}
