@@ -14,6 +14,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -199,6 +201,36 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 			err := clientA.Delete(ctx, object("Region", nsA+"-asia", ""))
 			return err == nil, fmt.Sprint(err)
 		}, framework.WaitTimeout)
+	})
+
+	t.Run("an export's own bound wins over the backend's", func(t *testing.T) {
+		zonesCreate := func() bool {
+			role := &rbacv1.ClusterRole{}
+			require.NoError(t, c.Get(ctx, client.ObjectKey{Name: clusterobjects.RoleName(nsA)}, role))
+			return slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool {
+				return slices.Contains(r.Resources, "zones") && slices.Contains(r.Verbs, "create")
+			})
+		}
+		setBound := func(bound *string) {
+			require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				e := &kubebindv1alpha1.APIServiceExport{}
+				if err := c.Get(ctx, client.ObjectKey{Namespace: nsA, Name: "zones.geo.example.com"}, e); err != nil {
+					return err
+				}
+				if bound == nil {
+					delete(e.Annotations, binderyv1alpha1.MaxObjectsAnnotation)
+				} else {
+					e.Annotations[binderyv1alpha1.MaxObjectsAnnotation] = *bound
+				}
+				return c.Update(ctx, e)
+			}))
+		}
+		// A has one Zone: its service's bound of 1 is reached, the
+		// backend's 2 is not.
+		setBound(ptr.To("1"))
+		framework.Eventually(t, func() (bool, string) { return !zonesCreate(), "create on zones is still granted" }, framework.WaitTimeout)
+		setBound(nil)
+		framework.Eventually(t, func() (bool, string) { return zonesCreate(), "create on zones is not granted back" }, framework.WaitTimeout)
 	})
 
 	t.Run("the grant names exactly the consumer's objects and follows deletions", func(t *testing.T) {
