@@ -59,38 +59,67 @@ func NewClaimableCache(mgr ctrl.Manager) (cache.Cache, error) {
 
 // watchReferences watches, once, the exported objects of gvk, whose
 // references claims read: a new object, one whose spec changed, or one
-// gone may change what a claim selects in its service namespace or, once
-// a claim references another namespace (crossNamespace), in any of its
-// consumer's.
-func (r *Reconciler) watchReferences(gvk schema.GroupVersionKind, crossNamespace bool) error {
+// gone may change what a claim selects in its own service namespace and
+// in the one it points to (referencedBy).
+func (r *Reconciler) watchReferences(gvk schema.GroupVersionKind) error {
 	r.watchedMu.Lock()
 	defer r.watchedMu.Unlock()
 	if r.watched == nil {
-		r.watched, r.crossNamespace = sets.New[schema.GroupVersionKind](), sets.New[schema.GroupVersionKind]()
-	}
-	if crossNamespace {
-		r.crossNamespace.Insert(gvk)
+		r.watched = sets.New[schema.GroupVersionKind]()
 	}
 	if r.watched.Has(gvk) {
 		return nil
 	}
 	obj := &unstructured.Unstructured{}
 	obj.SetGroupVersionKind(gvk)
+	// An update maps the old object and the new one: a reference moved
+	// to another namespace changes the grants of both.
 	affected := handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, obj *unstructured.Unstructured) []reconcile.Request {
-		r.watchedMu.Lock()
-		cross := r.crossNamespace.Has(gvk)
-		r.watchedMu.Unlock()
-		reqs := r.inServiceNamespace(ctx, obj.GetNamespace())
-		if cross && len(reqs) > 0 {
-			return r.requestsIn(ctx, reqs[0].Namespace)
-		}
-		return reqs
+		return r.referencedBy(ctx, obj)
 	})
 	if err := r.controller.Watch(source.Kind(r.Claimable, obj, affected, predicate.TypedGenerationChangedPredicate[*unstructured.Unstructured]{})); err != nil {
 		return fmt.Errorf("watching %s for the references claims read: %w", gvk.Kind, err)
 	}
 	r.watched.Insert(gvk)
 	return nil
+}
+
+// referencedBy returns the APIServiceNamespaces whose claims an exported
+// object may change: its own service namespace's and, for each claim of
+// its consumer's exports that reads a namespace from the object, the one
+// of the consumer namespace it names. Only those: a consumer's other
+// namespaces do not read this object.
+func (r *Reconciler) referencedBy(ctx context.Context, obj *unstructured.Unstructured) []reconcile.Request {
+	own := r.inServiceNamespace(ctx, obj.GetNamespace())
+	if len(own) == 0 {
+		return nil
+	}
+	clusterNS := own[0].Namespace
+	exports := &kubebindv1alpha1.APIServiceExportList{}
+	if err := r.Client.List(ctx, exports, client.InNamespace(clusterNS)); err != nil {
+		return own
+	}
+	gvk := obj.GroupVersionKind()
+	out := own
+	for _, e := range exports.Items {
+		if e.Spec.Group != gvk.Group || e.Spec.Names.Kind != gvk.Kind {
+			continue
+		}
+		settings, err := contract.ReadExport(e.Annotations)
+		if err != nil {
+			continue // the export's own reconcile reports it
+		}
+		for _, c := range settings.Claims {
+			ref := c.Selector.Reference
+			if ref == nil || ref.NamespacePath == "" || !contract.HeldBy(*ref, e.Spec.Group, e.Spec.Names.Plural) {
+				continue
+			}
+			if ns, _ := contract.Referenced(obj.Object, *ref); ns != "" {
+				out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: clusterNS, Name: ns}})
+			}
+		}
+	}
+	return out
 }
 
 // inServiceNamespace returns the APIServiceNamespace of namespace ns, if
@@ -188,7 +217,7 @@ func (o *serviceObjects) Referenced(group, resource string, ref binderyv1alpha1.
 	if gvk.Kind == "" {
 		return nil, nil
 	}
-	if err := r.watchReferences(gvk, ref.NamespacePath != ""); err != nil {
+	if err := r.watchReferences(gvk); err != nil {
 		return nil, err
 	}
 	// The consumer namespace of each service namespace to look in.

@@ -59,10 +59,9 @@ type Reconciler struct {
 
 	controller controller.Controller
 	// watched are the exported kinds whose objects are watched for the
-	// references claims read; crossNamespace those that some claim reads
-	// a namespace from too.
-	watchedMu               sync.Mutex
-	watched, crossNamespace sets.Set[schema.GroupVersionKind]
+	// references claims read.
+	watchedMu sync.Mutex
+	watched   sets.Set[schema.GroupVersionKind]
 }
 
 // SetupWithManager wires the reconciler: a change of the exports in a

@@ -403,6 +403,32 @@ func TestServiceNamespacesIsolateConsumers(t *testing.T) {
 		}
 		framework.Eventually(t, func() (bool, string) { return allowed(svcOther), "not granted in " + svcOther }, framework.WaitTimeout)
 		assert.False(t, allowed(svcA), "the object's own namespace is not where it points")
+
+		// Pointed elsewhere, the reference is granted in the new namespace
+		// and revoked in the one it left: an update reconciles both.
+		moved := &kubebindv1alpha1.APIServiceNamespace{ObjectMeta: metav1.ObjectMeta{Namespace: nsA, Name: "moved"}}
+		require.NoError(t, clientA.Create(ctx, moved))
+		svcMoved := providername.ServiceNamespace(nsA, "moved")
+		framework.Eventually(t, func() (bool, string) {
+			require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(moved), moved))
+			return moved.Status.Namespace != "", "status.namespace not set"
+		}, framework.WaitTimeout)
+		require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(pointing), pointing))
+			require.NoError(t, unstructured.SetNestedField(pointing.Object, "moved", "spec", "sharedRef", "namespace"))
+			return c.Update(ctx, pointing)
+		}))
+		selected := func(sns *kubebindv1alpha1.APIServiceNamespace) string {
+			require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(sns), sns))
+			return sns.Annotations[contract.SelectedNamesAnnotation]
+		}
+		framework.Eventually(t, func() (bool, string) {
+			got, left := selected(moved), selected(other)
+			return got == "configmaps/shared-cm" && left == "", fmt.Sprintf("selected in %s: %q, in %s: %q", svcMoved, got, svcOther, left)
+		}, framework.WaitTimeout)
+		framework.Eventually(t, func() (bool, string) {
+			return allowed(svcMoved) && !allowed(svcOther), "the grant did not follow the reference"
+		}, framework.WaitTimeout)
 	})
 
 	t.Run("an admission policy changed by hand is put back", func(t *testing.T) {
