@@ -99,8 +99,10 @@ fuzz: ## Run every fuzz target for FUZZTIME each (not part of make test).
 ##@ Code quality
 
 .PHONY: lint
-lint: $(STATICCHECK) check-repo ## gofmt, go vet, staticcheck, and no binaries in git.
+lint: $(STATICCHECK) check-repo ## gofmt, tidy modules, go vet, staticcheck, and no binaries in git.
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@# Each module builds on its own too (go install, a vendor's build), not only in the workspace.
+	@for m in $(MODULES); do (cd $$m && GOWORK=off go mod tidy -diff >/dev/null) || { echo "$$m/go.mod is not tidy: cd $$m && GOWORK=off go mod tidy"; exit 1; }; done
 	go vet $(PKGS)
 	$(STATICCHECK) $(PKGS)
 
