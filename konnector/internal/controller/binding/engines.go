@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"strings"
 
+	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	conditionsapi "github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/apis/conditions/v1alpha1"
 	"github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/util/conditions"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/contract"
@@ -54,15 +56,11 @@ func (r *Reconciler) ensureEngine(_ context.Context, st *state) error {
 		return errStop
 	}
 	settings.Namespaces = namespaces
-	// The bound on objects is the provider's to enforce: a change of it
-	// is no reason to restart the engine.
-	settings.MaxObjects = nil
 	var neighbours objectsync.Neighbours
 	if st.limited {
 		neighbours = bindingNeighbours{r: r, self: st.binding.DeepCopy()}
 	}
-	// Restart the engine whenever what it was started with changes.
-	key := strings.Join([]string{st.conn.ID, gvr.String(), fmt.Sprint(hasStatus), settings.Key(), string(strategy.Mode())}, "|")
+	key := engineKey(st.conn.ID, gvr, hasStatus, settings, strategy.Mode())
 	if !st.wasConnected {
 		// The provider is back after an outage. A fresh engine lists
 		// again at once, where the old one's informers and retries
@@ -82,6 +80,14 @@ func (r *Reconciler) ensureEngine(_ context.Context, st *state) error {
 	})
 	conditions.MarkTrue(st.binding, ConditionSyncing)
 	return nil
+}
+
+// engineKey is what an engine was started with: the engine restarts
+// whenever it changes. The bound on objects is the provider's to enforce
+// and not the engine's concern, so a change of it restarts nothing.
+func engineKey(connID string, gvr schema.GroupVersionResource, hasStatus bool, settings contract.ExportSettings, mode kubebindv1alpha1.Isolation) string {
+	settings.MaxObjects = nil
+	return strings.Join([]string{connID, gvr.String(), fmt.Sprint(hasStatus), settings.Key(), string(mode)}, "|")
 }
 
 // notServedBecause says why a limited binding serves none of its
