@@ -42,9 +42,16 @@ type offer struct {
 	Ready   bool
 	Problem string
 	Claims  []string
-	// Bounds are how many objects of each resource ("resource.group") a
-	// consumer may have per namespace; absent or 0, no bound.
-	Bounds map[string]int
+	// Resources are the service's resources, in its order.
+	Resources []offeredResource
+}
+
+// offeredResource is one resource of an offer.
+type offeredResource struct {
+	binderyv1alpha1.ExportedResource
+	// Bound is how many objects of it a consumer may have per namespace;
+	// 0, no bound.
+	Bound int
 }
 
 func (h *Handler) offers(ctx context.Context) ([]offer, error) {
@@ -66,9 +73,8 @@ func (h *Handler) offers(ctx context.Context) ([]offer, error) {
 		for _, c := range svc.Spec.PermissionClaims {
 			o.Claims = append(o.Claims, contract.Describe(c))
 		}
-		o.Bounds = map[string]int{}
 		for _, r := range svc.Spec.Resources {
-			o.Bounds[r.Resource+"."+r.Group] = svc.ExportSettings(r.Group, r.Resource).Bound(h.MaxObjectsPerNamespace)
+			o.Resources = append(o.Resources, offeredResource{ExportedResource: r, Bound: svc.ExportSettings(r.Group, r.Resource).Bound(h.MaxObjectsPerNamespace)})
 		}
 		out = append(out, o)
 	}
