@@ -86,7 +86,7 @@ test-deps: ## Install Chromium and the npm oidc-provider for the login tests.
 	@hack/test-deps.sh
 
 .PHONY: bench
-BENCH_PKGS ?= ./konnector/cmd/konnector ./backend/cmd/bindery-backend ./cli/internal/cmd ./test/framework
+BENCH_PKGS ?= ./konnector/cmd/konnector ./konnector/internal/objectsync ./backend/cmd/bindery-backend ./cli/internal/cmd ./test/framework
 bench: envtest test-deps $(HELM) ## Run the benchmarks against real API servers, then the e2e suite for its wall time, and print their figures.
 	@{ go test -run '^$$' -bench . -benchtime 1x -timeout 60m $(BENCH_PKGS); \
 	   go test -count=1 -json -run . -timeout 30m ./test/e2e | go -C test run ./cmd/e2e-walltime; } | hack/bench-report.sh

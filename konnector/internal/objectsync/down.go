@@ -59,7 +59,7 @@ func (e *Engine) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstr
 		applied, err = rc.Create(ctx, desired, metav1.CreateOptions{FieldManager: FieldManager})
 		switch {
 		case err == nil:
-			_, _ = withOwnCreateEntry(applied)
+			_, _ = slimCopy(applied)
 			e.created.remember(applied)
 			created = true
 		case apierrors.IsAlreadyExists(err) && e.copiesIn() == isolation.ByName:
@@ -169,7 +169,7 @@ func upToDate(desired, cached *unstructured.Unstructured) bool {
 		if k == "metadata" || k == "apiVersion" || k == "kind" {
 			continue
 		}
-		if !equalJSON(v, cached.Object[k]) {
+		if !hasField(cached, k, v) {
 			return false
 		}
 	}

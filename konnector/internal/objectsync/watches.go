@@ -187,7 +187,7 @@ func (e *Engine) watchProvider(pns, name string) {
 		}
 	})
 	inf := f.ForResource(e.o.GVR).Informer()
-	_ = inf.SetTransform(withOwnCreateEntry) // cannot fail: not started
+	_ = inf.SetTransform(slimCopy) // cannot fail: not started
 	if e.providers.byKey == nil {
 		e.providers.byKey = map[string]*providerWatch{}
 	}

@@ -1,0 +1,72 @@
+package objectsync
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// crossplaneLikeCopy is a provider copy as the konnector caches them for a
+// Crossplane composite resource: a few KB of spec (parameters, composition
+// selection, references to what was composed), the konnector's labels and
+// annotations, and a status.
+func crossplaneLikeCopy(i int) []byte {
+	refs := ""
+	for r := range 6 {
+		refs += fmt.Sprintf(`{"apiVersion":"rds.aws.upbound.io/v1beta1","kind":"Instance","name":"db-%d-%d-x7k2p"},`, i, r)
+	}
+	params := ""
+	for p := range 24 {
+		params += fmt.Sprintf(`"parameter%02d":"value of parameter %d, long enough to be a real setting",`, p, p)
+	}
+	return fmt.Appendf(nil, `{"apiVersion":"platform.example.com/v1alpha1","kind":"XPostgreSQLInstance",
+"metadata":{"name":"db-%d","namespace":"bindery-alice-default-abc","uid":"5f0c7b7e-8d0a-4a55-9a7e-%012d","resourceVersion":"%d","generation":1,
+"creationTimestamp":"2026-11-29T12:00:00Z","labels":{"bindery.dev/managed-by":"konnector","bindery.dev/consumer-cluster":"cluster-a"},
+"annotations":{"bindery.dev/origin-namespace":"default","bindery.dev/origin-name":"db-%d","bindery.dev/origin-uid":"0d9e1c2a-%d","bindery.dev/applied-hash":"0123456789abcdef01234567"}},
+"spec":{%s"storageGB":20,"version":"16","region":"eu-central-1","deletionPolicy":"Delete",
+"compositionRef":{"name":"xpostgresqlinstances.aws.platform.example.com"},"compositionRevisionRef":{"name":"xpostgresqlinstances.aws.platform.example.com-4a1b2c3"},
+"compositionUpdatePolicy":"Automatic","writeConnectionSecretToRef":{"name":"db-%d-conn","namespace":"bindery-alice-default-abc"},"resourceRefs":[%s{"apiVersion":"v1","kind":"Secret","name":"x"}]},
+"status":{"conditions":[{"type":"Ready","status":"True","reason":"Available","lastTransitionTime":"2026-11-29T12:01:00Z"},{"type":"Synced","status":"True","reason":"ReconcileSuccess","lastTransitionTime":"2026-11-29T12:00:30Z"}],"address":"db-%d.example.internal","port":5432}}`,
+		i, i, i, i, i, params, i, refs, i)
+}
+
+// BenchmarkCachedCopy reports the heap a provider copy holds in the
+// engine's cache, whole (managed fields aside) and as the cache keeps it
+// (digests in place of the spec), for a Crossplane-like object.
+func BenchmarkCachedCopy(b *testing.B) {
+	const n = 2000
+	raw := make([][]byte, n)
+	for i := range raw {
+		raw[i] = crossplaneLikeCopy(i)
+	}
+	held := func(transform func(any) (any, error)) float64 {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		copies := make([]*unstructured.Unstructured, n)
+		for i, r := range raw {
+			u := &unstructured.Unstructured{}
+			if err := u.UnmarshalJSON(r); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := transform(u); err != nil {
+				b.Fatal(err)
+			}
+			copies[i] = u
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(copies)
+		return float64(after.HeapAlloc-before.HeapAlloc) / n / 1024
+	}
+	for b.Loop() {
+		whole, cached := held(withoutManagedFields), held(slimCopy)
+		b.ReportMetric(float64(len(raw[0]))/1024, "json-KiB/copy")
+		b.ReportMetric(whole, "whole-KiB/copy")
+		b.ReportMetric(cached, "cached-KiB/copy")
+		b.ReportMetric(cached/whole, "x-whole")
+	}
+	b.ReportMetric(0, "ns/op")
+}
