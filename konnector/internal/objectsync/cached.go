@@ -2,12 +2,14 @@ package objectsync
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
+	"encoding/base64"
 	"encoding/json"
 	"slices"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/sets"
 )
 
 // What the engine caches of each object: everything but the managed
@@ -18,9 +20,10 @@ import (
 // fields it lists: they take as much memory as the rest of the copy.
 // Nor does it keep the copy's spec (every top-level field but apiVersion,
 // kind, metadata and status), which the engine never reads: it only asks
-// whether the spec is what it would write (upToDate), which a digest of
-// each field answers. For the objects users bind, whose spec is often
-// most of them, the cache of copies then holds their metadata and status.
+// whether the spec holds what it would write (upToDate), which digests
+// of the spec's fields answer. For the objects users bind, whose spec is
+// often most of them, the cache of copies then holds their metadata and
+// status.
 
 // withoutManagedFields is the transform of the caches of consumer
 // objects and claimed objects.
@@ -75,20 +78,16 @@ func createdFieldsUnmoved(cached *unstructured.Unstructured) bool {
 	return slices.ContainsFunc(entries, isOwnCreateEntry)
 }
 
-// digestsKey is where a cached copy keeps the digest of each spec field,
-// by field name. No API object has a top-level field of that name.
+// digestsKey is where a cached copy keeps the digests of its spec, by
+// field name. No API object has a top-level field of that name.
 const digestsKey = "bindery.dev/digests"
 
 // digestSpec replaces the top-level fields of obj but apiVersion, kind,
-// metadata and status with their digests.
+// metadata and status with their digests (specDigests). It reads the
+// managed fields, so it runs before they are dropped.
 func digestSpec(obj map[string]any) {
-	digests := map[string]any{}
-	for k, v := range obj {
-		switch k {
-		case "apiVersion", "kind", "metadata", "status", digestsKey:
-			continue
-		}
-		digests[k] = digestOf(v)
+	digests := specDigests(obj)
+	for k := range digests {
 		delete(obj, k)
 	}
 	if len(digests) > 0 {
@@ -96,21 +95,87 @@ func digestSpec(obj map[string]any) {
 	}
 }
 
+// specDigests returns, for each top-level field of a provider copy but
+// apiVersion, kind, metadata and status, the digest of what the konnector
+// wrote of it: of an object, such as spec, only the fields the
+// konnector's field manager owns, so that fields the provider adds beside
+// them (Crossplane's spec.compositionRef and spec.resourceRefs) do not
+// make the copy differ from what the konnector would write; a field the
+// provider took over or removed does.
+func specDigests(obj map[string]any) map[string]any {
+	owned := ownedFields(obj)
+	digests := map[string]any{}
+	for k, v := range obj {
+		switch k {
+		case "apiVersion", "kind", "metadata", "status", digestsKey:
+			continue
+		}
+		if m, isObject := v.(map[string]any); isObject && owned != nil {
+			mine := map[string]any{}
+			for f := range owned[k] {
+				if fv, ok := m[f]; ok {
+					mine[f] = fv
+				}
+			}
+			v = mine
+		}
+		digests[k] = digestOf(v)
+	}
+	return digests
+}
+
+// ownedFields returns the fields the konnector's field manager owns in
+// each top-level field of obj ("spec" -> "size", "engine"), from its
+// managed fields entries (its create and its applies), or nil when obj
+// has none of them.
+func ownedFields(obj map[string]any) map[string]sets.Set[string] {
+	md, _ := obj["metadata"].(map[string]any)
+	entries, _ := md["managedFields"].([]any)
+	var owned map[string]sets.Set[string]
+	for _, e := range entries {
+		entry, _ := e.(map[string]any)
+		if entry["manager"] != FieldManager || entry["subresource"] != nil && entry["subresource"] != "" {
+			continue
+		}
+		if owned == nil {
+			owned = map[string]sets.Set[string]{}
+		}
+		fields, _ := entry["fieldsV1"].(map[string]any)
+		for top, sub := range fields {
+			k, ok := strings.CutPrefix(top, "f:")
+			if !ok {
+				continue
+			}
+			if owned[k] == nil {
+				owned[k] = sets.New[string]()
+			}
+			subs, _ := sub.(map[string]any)
+			for f := range subs {
+				if name, ok := strings.CutPrefix(f, "f:"); ok {
+					owned[k].Insert(name)
+				}
+			}
+		}
+	}
+	return owned
+}
+
 // digestOf is the digest of a decoded JSON value: equal for values equal
 // as JSON (encoding/json sorts map keys, and writes 1 for int64 and
-// float64 alike).
+// float64 alike): 16 bytes of SHA-256, in base64.
 func digestOf(v any) string {
 	b, _ := json.Marshal(v)
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16])
+	return base64.RawStdEncoding.EncodeToString(sum[:16])
 }
 
-// hasField reports whether a provider copy, cached (with digests) or
-// whole, has v at top-level field k.
+// hasField reports whether a provider copy, cached with digests or whole,
+// has v, what the konnector would write, at its top-level field k.
 func hasField(copyObj *unstructured.Unstructured, k string, v any) bool {
-	if digests, ok := copyObj.Object[digestsKey].(map[string]any); ok {
-		d, has := digests[k]
-		return has && d == digestOf(v)
+	digests, cached := copyObj.Object[digestsKey].(map[string]any)
+	if !cached {
+		digests = specDigests(copyObj.Object)
 	}
-	return equalJSON(v, copyObj.Object[k])
+	d, ok := digests[k]
+	return ok && d == digestOf(v)
 }

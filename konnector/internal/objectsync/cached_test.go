@@ -41,36 +41,70 @@ func TestCachedCopiesKeepOnlyTheKonnectorsCreate(t *testing.T) {
 }
 
 // TestUpToDateWithDigests: a cached copy keeps digests of its spec, and
-// tells an up-to-date copy from a stale one as the whole copy does.
+// tells an up-to-date copy from a stale one as the whole copy does: the
+// provider may add spec fields of its own; a field the konnector writes
+// must be as it wrote it, and the konnector's.
 func TestUpToDateWithDigests(t *testing.T) {
 	desired := func() *unstructured.Unstructured {
-		u := &unstructured.Unstructured{Object: map[string]any{
+		return &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "db.example.com/v1", "kind": "Database",
 			"metadata": map[string]any{"name": "a", "annotations": map[string]any{AppliedHashAnnotation: "h1"}},
 			"spec":     map[string]any{"size": int64(3), "engine": "postgres", "tags": []any{"a", "b"}},
 		}}
-		return u
 	}
+	entry := func(manager, operation string, specFields ...string) map[string]any {
+		fields := map[string]any{}
+		for _, f := range specFields {
+			fields["f:"+f] = map[string]any{}
+		}
+		return map[string]any{"manager": manager, "operation": operation, "fieldsV1": map[string]any{"f:spec": fields}}
+	}
+	written := func() map[string]any {
+		c := desired().Object
+		c["metadata"].(map[string]any)["managedFields"] = []any{entry(FieldManager, "Apply", "size", "engine", "tags")}
+		return c
+	}
+	spec := func(c map[string]any) map[string]any { return c["spec"].(map[string]any) }
 	for _, tc := range []struct {
 		name   string
 		change func(copyObj map[string]any)
 		want   bool
 	}{
 		{name: "as written", change: func(map[string]any) {}, want: true},
-		{name: "a number decoded as float64", change: func(c map[string]any) { c["spec"].(map[string]any)["size"] = float64(3) }, want: true},
-		{name: "a status and a field the provider added", change: func(c map[string]any) {
+		{name: "a number decoded as float64", change: func(c map[string]any) { spec(c)["size"] = float64(3) }, want: true},
+		{name: "a status and a top-level field the provider added", change: func(c map[string]any) {
 			c["status"] = map[string]any{"phase": "Ready"}
 			c["extra"] = map[string]any{"x": "y"}
 		}, want: true},
-		{name: "the spec changed on the provider", change: func(c map[string]any) { c["spec"].(map[string]any)["size"] = int64(4) }, want: false},
-		{name: "a list reordered", change: func(c map[string]any) { c["spec"].(map[string]any)["tags"] = []any{"b", "a"} }, want: false},
+		{name: "a spec field the provider added", change: func(c map[string]any) {
+			spec(c)["compositionRef"] = map[string]any{"name": "aws"}
+			c["metadata"].(map[string]any)["managedFields"] = []any{
+				entry(FieldManager, "Apply", "size", "engine", "tags"), entry("crossplane", "Update", "compositionRef")}
+		}, want: true},
+		{name: "created, not applied yet", change: func(c map[string]any) {
+			c["metadata"].(map[string]any)["managedFields"] = []any{entry(FieldManager, "Update", "size", "engine", "tags")}
+		}, want: true},
+		{name: "a field the provider added within one of the konnector's", change: func(c map[string]any) {
+			spec(c)["engine"] = map[string]any{"name": "postgres"}
+		}, want: false},
+		{name: "a spec field of the konnector's gone on the provider", change: func(c map[string]any) { delete(spec(c), "engine") }, want: false},
+		{name: "the spec changed on the provider", change: func(c map[string]any) { spec(c)["size"] = int64(4) }, want: false},
+		{name: "a field the provider took over", change: func(c map[string]any) {
+			c["metadata"].(map[string]any)["managedFields"] = []any{
+				entry(FieldManager, "Apply", "engine", "tags"), entry("someone", "Update", "size")}
+		}, want: false},
+		{name: "a list reordered", change: func(c map[string]any) { spec(c)["tags"] = []any{"b", "a"} }, want: false},
 		{name: "no spec", change: func(c map[string]any) { delete(c, "spec") }, want: false},
 		{name: "other labels or annotations applied", change: func(c map[string]any) {
 			c["metadata"].(map[string]any)["annotations"] = map[string]any{AppliedHashAnnotation: "h0"}
 		}, want: false},
+		{name: "without the konnector's managed fields, the whole spec counts", change: func(c map[string]any) {
+			delete(c["metadata"].(map[string]any), "managedFields")
+			spec(c)["compositionRef"] = map[string]any{"name": "aws"}
+		}, want: false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			whole := desired().DeepCopy()
+			whole := &unstructured.Unstructured{Object: written()}
 			tc.change(whole.Object)
 			assert.Equal(t, tc.want, upToDate(desired(), whole), "the whole copy")
 			cached := whole.DeepCopy()

@@ -163,7 +163,8 @@ func (e *Engine) upgradeOwnership(ctx context.Context, rc dynamic.ResourceInterf
 }
 
 // upToDate reports whether the cached copy already has everything desired
-// holds; the provider may add fields (defaults, its own labels).
+// holds (hasField); the provider may add fields of its own to the spec
+// (Crossplane's references) and labels, which need no write.
 func upToDate(desired, cached *unstructured.Unstructured) bool {
 	for k, v := range desired.Object {
 		if k == "metadata" || k == "apiVersion" || k == "kind" {

@@ -180,6 +180,32 @@ func TestBindingSyncsBothWays(t *testing.T) {
 			}))
 			time.Sleep(500 * time.Millisecond)
 		}
+		// The copy has all the konnector writes, beside the provider's own
+		// spec field: a status change comes up without a write of the copy.
+		applies := func() float64 {
+			return e.prov.Requests(t)[framework.RequestKind{Verb: "APPLY", Resource: "databases"}]
+		}
+		before := applies()
+		require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			c, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if err := unstructured.SetNestedField(c.Object, "final", "status", "check"); err != nil {
+				return err
+			}
+			_, err = providerDyn.Resource(databases).Namespace(pns).UpdateStatus(ctx, c, metav1.UpdateOptions{})
+			return err
+		}))
+		framework.Eventually(t, func() (bool, string) {
+			got, err := consumerDyn.Resource(databases).Namespace("default").Get(ctx, "orders", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			check, _, _ := unstructured.NestedString(got.Object, "status", "check")
+			return check == "final", "status.check " + check
+		}, framework.WaitTimeout)
+		assert.Equal(t, before, applies(), "applies of the copy while its status changed")
 		// A consumer change goes down without removing the provider's field.
 		got, err := consumerDyn.Resource(databases).Namespace("default").Get(ctx, "orders", metav1.GetOptions{})
 		require.NoError(t, err)
