@@ -20,10 +20,10 @@ import (
 // fields it lists: they take as much memory as the rest of the copy.
 // Nor does it keep the copy's spec (every top-level field but apiVersion,
 // kind, metadata and status), which the engine never reads: it only asks
-// whether the spec holds what it would write (upToDate), which digests
-// of the spec's fields answer. For the objects users bind, whose spec is
-// often most of them, the cache of copies then holds their metadata and
-// status.
+// whether the spec holds what it would write (upToDate), which a digest
+// of the part of it the konnector owns answers (specDigests). For the
+// objects users bind, whose spec is often most of them, the cache of
+// copies then holds their metadata and status.
 
 // withoutManagedFields is the transform of the caches of consumer
 // objects and claimed objects.
