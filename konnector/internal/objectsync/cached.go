@@ -9,7 +9,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/util/sets"
 )
 
 // What the engine caches of each object: everything but the managed
@@ -97,11 +96,12 @@ func digestSpec(obj map[string]any) {
 
 // specDigests returns, for each top-level field of a provider copy but
 // apiVersion, kind, metadata and status, the digest of what the konnector
-// wrote of it: of an object, such as spec, only the fields the
-// konnector's field manager owns, so that fields the provider adds beside
-// them (Crossplane's spec.compositionRef and spec.resourceRefs) do not
-// make the copy differ from what the konnector would write; a field the
-// provider took over or removed does.
+// wrote of it: only the fields its field manager owns, at any depth of
+// nested objects, so that fields the provider adds beside them
+// (Crossplane's spec.compositionRef and spec.resourceRefs, a default a
+// provider controller fills in) do not make the copy differ from what the
+// konnector would write; a field the provider changed, removed or took
+// over does. Without managed fields of the konnector's, the whole field.
 func specDigests(obj map[string]any) map[string]any {
 	owned := ownedFields(obj)
 	digests := map[string]any{}
@@ -110,54 +110,75 @@ func specDigests(obj map[string]any) map[string]any {
 		case "apiVersion", "kind", "metadata", "status", digestsKey:
 			continue
 		}
-		if m, isObject := v.(map[string]any); isObject && owned != nil {
-			mine := map[string]any{}
-			for f := range owned[k] {
-				if fv, ok := m[f]; ok {
-					mine[f] = fv
-				}
-			}
-			v = mine
+		if owned != nil {
+			v = ownedPart(v, owned["f:"+k])
 		}
 		digests[k] = digestOf(v)
 	}
 	return digests
 }
 
-// ownedFields returns the fields the konnector's field manager owns in
-// each top-level field of obj ("spec" -> "size", "engine"), from its
-// managed fields entries (its create and its applies), or nil when obj
-// has none of them.
-func ownedFields(obj map[string]any) map[string]sets.Set[string] {
+// ownedPart returns what of v a managed fields tree (fieldsV1) owns: of
+// an object, the owned fields, each as far as it is owned; anything else,
+// or an object owned whole, entirely. An unowned field (tree nil) has
+// nothing owned.
+func ownedPart(v any, tree any) any {
+	t, ok := tree.(map[string]any)
+	if !ok {
+		return nil
+	}
+	m, isObject := v.(map[string]any)
+	if !isObject {
+		return v
+	}
+	out := map[string]any{}
+	whole := true
+	for key, sub := range t {
+		name, isField := strings.CutPrefix(key, "f:")
+		if !isField {
+			continue
+		}
+		whole = false
+		if fv, has := m[name]; has {
+			out[name] = ownedPart(fv, sub)
+		}
+	}
+	if whole {
+		return v
+	}
+	return out
+}
+
+// ownedFields returns the managed fields tree (fieldsV1) of the
+// konnector's field manager on obj, its create's and its applies' merged,
+// or nil when obj has none of them.
+func ownedFields(obj map[string]any) map[string]any {
 	md, _ := obj["metadata"].(map[string]any)
 	entries, _ := md["managedFields"].([]any)
-	var owned map[string]sets.Set[string]
+	var owned map[string]any
 	for _, e := range entries {
 		entry, _ := e.(map[string]any)
 		if entry["manager"] != FieldManager || entry["subresource"] != nil && entry["subresource"] != "" {
 			continue
 		}
-		if owned == nil {
-			owned = map[string]sets.Set[string]{}
-		}
 		fields, _ := entry["fieldsV1"].(map[string]any)
-		for top, sub := range fields {
-			k, ok := strings.CutPrefix(top, "f:")
-			if !ok {
-				continue
-			}
-			if owned[k] == nil {
-				owned[k] = sets.New[string]()
-			}
-			subs, _ := sub.(map[string]any)
-			for f := range subs {
-				if name, ok := strings.CutPrefix(f, "f:"); ok {
-					owned[k].Insert(name)
-				}
-			}
-		}
+		owned = mergeTrees(owned, fields)
 	}
 	return owned
+}
+
+// mergeTrees returns the union of two managed fields trees.
+func mergeTrees(a, b map[string]any) map[string]any {
+	out := make(map[string]any, len(a)+len(b))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		av, _ := out[k].(map[string]any)
+		bv, _ := v.(map[string]any)
+		out[k] = mergeTrees(av, bv)
+	}
+	return out
 }
 
 // digestOf is the digest of a decoded JSON value: equal for values equal

@@ -49,19 +49,25 @@ func TestUpToDateWithDigests(t *testing.T) {
 		return &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "db.example.com/v1", "kind": "Database",
 			"metadata": map[string]any{"name": "a", "annotations": map[string]any{AppliedHashAnnotation: "h1"}},
-			"spec":     map[string]any{"size": int64(3), "engine": "postgres", "tags": []any{"a", "b"}},
+			"spec": map[string]any{"size": int64(3), "engine": "postgres", "tags": []any{"a", "b"},
+				"db": map[string]any{"version": "16"}},
 		}}
 	}
+	// entry is a managed fields entry owning the given spec fields, and
+	// spec.db.version when "db" is one of them.
 	entry := func(manager, operation string, specFields ...string) map[string]any {
-		fields := map[string]any{}
+		fields := map[string]any{".": map[string]any{}}
 		for _, f := range specFields {
 			fields["f:"+f] = map[string]any{}
+			if f == "db" {
+				fields["f:db"] = map[string]any{".": map[string]any{}, "f:version": map[string]any{}}
+			}
 		}
 		return map[string]any{"manager": manager, "operation": operation, "fieldsV1": map[string]any{"f:spec": fields}}
 	}
 	written := func() map[string]any {
 		c := desired().Object
-		c["metadata"].(map[string]any)["managedFields"] = []any{entry(FieldManager, "Apply", "size", "engine", "tags")}
+		c["metadata"].(map[string]any)["managedFields"] = []any{entry(FieldManager, "Apply", "size", "engine", "tags", "db")}
 		return c
 	}
 	spec := func(c map[string]any) map[string]any { return c["spec"].(map[string]any) }
@@ -79,19 +85,29 @@ func TestUpToDateWithDigests(t *testing.T) {
 		{name: "a spec field the provider added", change: func(c map[string]any) {
 			spec(c)["compositionRef"] = map[string]any{"name": "aws"}
 			c["metadata"].(map[string]any)["managedFields"] = []any{
-				entry(FieldManager, "Apply", "size", "engine", "tags"), entry("crossplane", "Update", "compositionRef")}
+				entry(FieldManager, "Apply", "size", "engine", "tags", "db"), entry("crossplane", "Update", "compositionRef")}
 		}, want: true},
+		{name: "a field the provider added within an object of the konnector's", change: func(c map[string]any) {
+			spec(c)["db"].(map[string]any)["port"] = int64(5432)
+		}, want: true},
+		{name: "a field within an object of the konnector's changed on the provider", change: func(c map[string]any) {
+			spec(c)["db"].(map[string]any)["version"] = "15"
+		}, want: false},
 		{name: "created, not applied yet", change: func(c map[string]any) {
-			c["metadata"].(map[string]any)["managedFields"] = []any{entry(FieldManager, "Update", "size", "engine", "tags")}
+			c["metadata"].(map[string]any)["managedFields"] = []any{entry(FieldManager, "Update", "size", "engine", "tags", "db")}
 		}, want: true},
-		{name: "a field the provider added within one of the konnector's", change: func(c map[string]any) {
+		{name: "created, then applied in part", change: func(c map[string]any) {
+			c["metadata"].(map[string]any)["managedFields"] = []any{
+				entry(FieldManager, "Update", "size", "engine"), entry(FieldManager, "Apply", "tags", "db")}
+		}, want: true},
+		{name: "a field of the konnector's made an object on the provider", change: func(c map[string]any) {
 			spec(c)["engine"] = map[string]any{"name": "postgres"}
 		}, want: false},
 		{name: "a spec field of the konnector's gone on the provider", change: func(c map[string]any) { delete(spec(c), "engine") }, want: false},
 		{name: "the spec changed on the provider", change: func(c map[string]any) { spec(c)["size"] = int64(4) }, want: false},
 		{name: "a field the provider took over", change: func(c map[string]any) {
 			c["metadata"].(map[string]any)["managedFields"] = []any{
-				entry(FieldManager, "Apply", "engine", "tags"), entry("someone", "Update", "size")}
+				entry(FieldManager, "Apply", "engine", "tags", "db"), entry("someone", "Update", "size")}
 		}, want: false},
 		{name: "a list reordered", change: func(c map[string]any) { spec(c)["tags"] = []any{"b", "a"} }, want: false},
 		{name: "no spec", change: func(c map[string]any) { delete(c, "spec") }, want: false},
