@@ -162,12 +162,20 @@ func ownedFields(obj map[string]any) map[string]any {
 			continue
 		}
 		fields, _ := entry["fieldsV1"].(map[string]any)
+		if fields == nil {
+			fields = map[string]any{}
+		}
+		if owned == nil {
+			owned = fields // usually the only entry: read as it is
+			continue
+		}
 		owned = mergeTrees(owned, fields)
 	}
 	return owned
 }
 
-// mergeTrees returns the union of two managed fields trees.
+// mergeTrees returns the union of two managed fields trees, changing
+// neither.
 func mergeTrees(a, b map[string]any) map[string]any {
 	out := make(map[string]any, len(a)+len(b))
 	for k, v := range a {
