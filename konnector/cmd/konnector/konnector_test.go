@@ -3,6 +3,7 @@ package main_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -144,7 +145,7 @@ func converged(ctx context.Context, cons, prov dynamic.Interface, namespaces []s
 			if !ok {
 				return false, fmt.Sprintf("%s/%s has no provider copy", ns, c.GetName())
 			}
-			if p.GetAnnotations()[objectsync.OriginUIDAnnotation] != string(c.GetUID()) {
+			if !strings.HasSuffix(p.GetAnnotations()[objectsync.OriginAnnotation], "/"+string(c.GetUID())) {
 				return false, fmt.Sprintf("%s/%s: the provider copy belongs to another object", ns, c.GetName())
 			}
 			want, _, _ := unstructured.NestedString(c.Object, "spec", "size")

@@ -22,7 +22,10 @@ import (
 // whether the spec holds what it would write (upToDate), which a digest
 // of the part of it the konnector owns answers (specDigests). For the
 // objects users bind, whose spec is often most of them, the cache of
-// copies then holds their metadata and status.
+// copies then holds their metadata and status. The labels and annotations
+// stay, and a digest of the part of them the konnector owns
+// (metadataDigest) says whether a label or annotation it wrote is gone
+// from what it would write.
 
 // withoutManagedFields is the transform of the caches of consumer
 // objects and claimed objects.
@@ -43,7 +46,7 @@ func slimCopy(obj any) (any, error) {
 	if !ok {
 		return withoutManagedFields(obj)
 	}
-	digestSpec(u.Object)
+	digestCopy(u.Object)
 	md, _ := u.Object["metadata"].(map[string]any)
 	if md == nil {
 		return u, nil
@@ -77,21 +80,25 @@ func createdFieldsUnmoved(cached *unstructured.Unstructured) bool {
 	return slices.ContainsFunc(entries, isOwnCreateEntry)
 }
 
-// digestsKey is where a cached copy keeps the digests of its spec, by
-// field name. No API object has a top-level field of that name.
+// digestsKey is where a cached copy keeps its digests: of each spec
+// field, by the field's name, and of its labels and annotations, as
+// "metadata" (which no spec field is named). No API object has a
+// top-level field of digestsKey's name.
 const digestsKey = "bindery.dev/digests"
 
-// digestSpec replaces the top-level fields of obj but apiVersion, kind,
-// metadata and status with their digests (specDigests). It reads the
+// digestCopy replaces the top-level fields of obj but apiVersion, kind,
+// metadata and status with their digests (specDigests), and adds the
+// digest of its labels and annotations (metadataDigest). It reads the
 // managed fields, so it runs before they are dropped.
-func digestSpec(obj map[string]any) {
-	digests := specDigests(obj)
+func digestCopy(obj map[string]any) {
+	owned := ownedFields(obj)
+	digests := specDigests(obj, owned)
 	for k := range digests {
 		delete(obj, k)
 	}
-	if len(digests) > 0 {
-		obj[digestsKey] = digests
-	}
+	md, _ := obj["metadata"].(map[string]any)
+	digests["metadata"] = metadataDigest(md, owned)
+	obj[digestsKey] = digests
 }
 
 // specDigests returns, for each top-level field of a provider copy but
@@ -101,9 +108,9 @@ func digestSpec(obj map[string]any) {
 // (Crossplane's spec.compositionRef and spec.resourceRefs, a default a
 // provider controller fills in) do not make the copy differ from what the
 // konnector would write; a field the provider changed, removed or took
-// over does. Without managed fields of the konnector's, the whole field.
-func specDigests(obj map[string]any) map[string]any {
-	owned := ownedFields(obj)
+// over does. Without managed fields of the konnector's (owned nil), the
+// whole field.
+func specDigests(obj, owned map[string]any) map[string]any {
 	digests := map[string]any{}
 	for k, v := range obj {
 		switch k {
@@ -116,6 +123,35 @@ func specDigests(obj map[string]any) map[string]any {
 		digests[k] = digestOf(v)
 	}
 	return digests
+}
+
+// metadataDigest returns the digest (labelsAndAnnotations) of the labels
+// and annotations, in a copy's metadata md, that the konnector's field
+// manager owns (owned: ownedFields), so that those a provider adds need
+// no write while one the consumer removed, and so the konnector no longer
+// writes, does. Without managed fields of the konnector's, of them all.
+func metadataDigest(md, owned map[string]any) string {
+	labels, annotations := md["labels"], md["annotations"]
+	if owned != nil {
+		ownedMetadata, _ := owned["f:metadata"].(map[string]any)
+		labels = ownedPart(labels, ownedMetadata["f:labels"])
+		annotations = ownedPart(annotations, ownedMetadata["f:annotations"])
+	}
+	return labelsAndAnnotations(labels, annotations)
+}
+
+// labelsAndAnnotations is the digest of a pair of label and annotation
+// maps, decoded or not; an empty map counts as none.
+func labelsAndAnnotations(labels, annotations any) string {
+	orNil := func(v any) any {
+		m, isDecoded := v.(map[string]any)
+		s, isString := v.(map[string]string)
+		if isDecoded && len(m) == 0 || isString && len(s) == 0 {
+			return nil
+		}
+		return v
+	}
+	return digestOf([]any{orNil(labels), orNil(annotations)})
 }
 
 // ownedPart returns what of v a managed fields tree (fieldsV1) owns: of
@@ -203,8 +239,21 @@ func digestOf(v any) string {
 func hasField(copyObj *unstructured.Unstructured, k string, v any) bool {
 	digests, cached := copyObj.Object[digestsKey].(map[string]any)
 	if !cached {
-		digests = specDigests(copyObj.Object)
+		digests = specDigests(copyObj.Object, ownedFields(copyObj.Object))
 	}
 	d, ok := digests[k]
 	return ok && d == digestOf(v)
+}
+
+// hasMetadata reports whether the labels and annotations of a provider
+// copy, cached with digests or whole, that the konnector wrote are
+// exactly labels and annotations, what it would write.
+func hasMetadata(copyObj *unstructured.Unstructured, labels, annotations map[string]string) bool {
+	digests, cached := copyObj.Object[digestsKey].(map[string]any)
+	d, _ := digests["metadata"].(string)
+	if !cached {
+		md, _ := copyObj.Object["metadata"].(map[string]any)
+		d = metadataDigest(md, ownedFields(copyObj.Object))
+	}
+	return d == labelsAndAnnotations(labels, annotations)
 }

@@ -24,7 +24,7 @@ func crossplaneLikeCopy(i int) []byte {
 	return fmt.Appendf(nil, `{"apiVersion":"platform.example.com/v1alpha1","kind":"XPostgreSQLInstance",
 "metadata":{"name":"db-%d","namespace":"bindery-alice-default-abc","uid":"5f0c7b7e-8d0a-4a55-9a7e-%012d","resourceVersion":"%d","generation":1,
 "creationTimestamp":"2026-11-29T12:00:00Z","labels":{"bindery.dev/managed-by":"konnector","bindery.dev/consumer-cluster":"cluster-a"},
-"annotations":{"bindery.dev/origin-namespace":"default","bindery.dev/origin-name":"db-%d","bindery.dev/origin-uid":"0d9e1c2a-%d","bindery.dev/applied-hash":"0123456789abcdef01234567"}},
+"annotations":{"bindery.dev/origin":"default/db-%d/0d9e1c2a-%d"}},
 "spec":{%s"storageGB":20,"version":"16","region":"eu-central-1","deletionPolicy":"Delete",
 "compositionRef":{"name":"xpostgresqlinstances.aws.platform.example.com"},"compositionRevisionRef":{"name":"xpostgresqlinstances.aws.platform.example.com-4a1b2c3"},
 "compositionUpdatePolicy":"Automatic","writeConnectionSecretToRef":{"name":"db-%d-conn","namespace":"bindery-alice-default-abc"},"resourceRefs":[%s{"apiVersion":"v1","kind":"Secret","name":"x"}]},

@@ -1,6 +1,7 @@
 package objectsync
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -40,30 +41,56 @@ func TestCachedCopiesKeepOnlyTheKonnectorsCreate(t *testing.T) {
 	}
 }
 
-// TestUpToDateWithDigests: a cached copy keeps digests of its spec, and
-// tells an up-to-date copy from a stale one as the whole copy does: the
-// provider may add spec fields of its own; a field the konnector writes
-// must be as it wrote it, and the konnector's.
+// TestUpToDateWithDigests: a cached copy keeps digests of its spec and
+// of its labels and annotations, and tells an up-to-date copy from a
+// stale one as the whole copy does: the provider may add spec fields,
+// labels and annotations of its own; what the konnector writes must be as
+// it wrote it, and the konnector's, and what it wrote and would no longer
+// write must be gone.
 func TestUpToDateWithDigests(t *testing.T) {
 	desired := func() *unstructured.Unstructured {
 		return &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "db.example.com/v1", "kind": "Database",
-			"metadata": map[string]any{"name": "a", "annotations": map[string]any{AppliedHashAnnotation: "h1"}},
+			"metadata": map[string]any{"name": "a",
+				"labels":      map[string]any{ManagedByLabel: ManagedByValue, "team": "shop"},
+				"annotations": map[string]any{OriginAnnotation: "default/a/uid-1"}},
 			"spec": map[string]any{"size": int64(3), "engine": "postgres", "tags": []any{"a", "b"},
 				"db": map[string]any{"version": "16"}},
 		}}
 	}
+	// fields is the fieldsV1 tree of the given metadata keys, each
+	// "labels/<key>" or "annotations/<key>".
+	fields := func(metadataKeys ...string) map[string]any {
+		md := map[string]any{}
+		for _, k := range metadataKeys {
+			kind, key, _ := strings.Cut(k, "/")
+			if md["f:"+kind] == nil {
+				md["f:"+kind] = map[string]any{".": map[string]any{}}
+			}
+			md["f:"+kind].(map[string]any)["f:"+key] = map[string]any{}
+		}
+		return md
+	}
+	konnectorMetadata := []string{"labels/" + ManagedByLabel, "labels/team", "annotations/" + OriginAnnotation}
 	// entry is a managed fields entry owning the given spec fields, and
-	// spec.db.version when "db" is one of them.
+	// spec.db.version when "db" is one of them; the konnector's own the
+	// labels and annotations it writes.
 	entry := func(manager, operation string, specFields ...string) map[string]any {
-		fields := map[string]any{".": map[string]any{}}
+		spec := map[string]any{".": map[string]any{}}
 		for _, f := range specFields {
-			fields["f:"+f] = map[string]any{}
+			spec["f:"+f] = map[string]any{}
 			if f == "db" {
-				fields["f:db"] = map[string]any{".": map[string]any{}, "f:version": map[string]any{}}
+				spec["f:db"] = map[string]any{".": map[string]any{}, "f:version": map[string]any{}}
 			}
 		}
-		return map[string]any{"manager": manager, "operation": operation, "fieldsV1": map[string]any{"f:spec": fields}}
+		tree := map[string]any{"f:spec": spec}
+		if manager == FieldManager {
+			tree["f:metadata"] = fields(konnectorMetadata...)
+		}
+		return map[string]any{"manager": manager, "operation": operation, "fieldsV1": tree}
+	}
+	metadata := func(c map[string]any, k string) map[string]any {
+		return c["metadata"].(map[string]any)[k].(map[string]any)
 	}
 	written := func() map[string]any {
 		c := desired().Object
@@ -111,9 +138,42 @@ func TestUpToDateWithDigests(t *testing.T) {
 		}, want: false},
 		{name: "a list reordered", change: func(c map[string]any) { spec(c)["tags"] = []any{"b", "a"} }, want: false},
 		{name: "no spec", change: func(c map[string]any) { delete(c, "spec") }, want: false},
-		{name: "other labels or annotations applied", change: func(c map[string]any) {
-			c["metadata"].(map[string]any)["annotations"] = map[string]any{AppliedHashAnnotation: "h0"}
+		{name: "a label and an annotation the provider added", change: func(c map[string]any) {
+			metadata(c, "labels")["crossplane.io/composite"] = "a-x1"
+			metadata(c, "annotations")["crossplane.io/external-name"] = "a"
+			c["metadata"].(map[string]any)["managedFields"] = []any{
+				entry(FieldManager, "Apply", "size", "engine", "tags", "db"),
+				map[string]any{"manager": "crossplane", "operation": "Update", "fieldsV1": map[string]any{"f:metadata": fields("labels/crossplane.io/composite", "annotations/crossplane.io/external-name")}}}
+		}, want: true},
+		{name: "a label of the konnector's changed on the provider", change: func(c map[string]any) {
+			metadata(c, "labels")["team"] = "ops"
 		}, want: false},
+		{name: "an annotation of the konnector's gone on the provider", change: func(c map[string]any) {
+			delete(metadata(c, "annotations"), OriginAnnotation)
+		}, want: false},
+		{name: "a label the konnector wrote and would no longer write", change: func(c map[string]any) {
+			metadata(c, "labels")["tier"] = "gold"
+			own := entry(FieldManager, "Apply", "size", "engine", "tags", "db")
+			own["fieldsV1"].(map[string]any)["f:metadata"] = fields(append(konnectorMetadata, "labels/tier")...)
+			c["metadata"].(map[string]any)["managedFields"] = []any{own}
+		}, want: false},
+		{name: "written by an earlier konnector, with the origin in annotations of their own", change: func(c map[string]any) {
+			old := map[string]any{legacyOriginNamespaceAnnotation: "default", legacyOriginNameAnnotation: "a",
+				legacyOriginUIDAnnotation: "uid-1", AppliedHashAnnotation: "0123"}
+			c["metadata"].(map[string]any)["annotations"] = old
+			own := entry(FieldManager, "Apply", "size", "engine", "tags", "db")
+			own["fieldsV1"].(map[string]any)["f:metadata"] = fields("labels/"+ManagedByLabel, "labels/team",
+				"annotations/"+legacyOriginNamespaceAnnotation, "annotations/"+legacyOriginNameAnnotation,
+				"annotations/"+legacyOriginUIDAnnotation, "annotations/"+AppliedHashAnnotation)
+			c["metadata"].(map[string]any)["managedFields"] = []any{own}
+		}, want: false},
+		{name: "without the konnector's managed fields, a provider's label counts", change: func(c map[string]any) {
+			delete(c["metadata"].(map[string]any), "managedFields")
+			metadata(c, "labels")["crossplane.io/composite"] = "a-x1"
+		}, want: false},
+		{name: "without the konnector's managed fields, as written", change: func(c map[string]any) {
+			delete(c["metadata"].(map[string]any), "managedFields")
+		}, want: true},
 		{name: "without the konnector's managed fields, the whole spec counts", change: func(c map[string]any) {
 			delete(c["metadata"].(map[string]any), "managedFields")
 			spec(c)["compositionRef"] = map[string]any{"name": "aws"}
@@ -127,6 +187,7 @@ func TestUpToDateWithDigests(t *testing.T) {
 			_, err := slimCopy(cached)
 			assert.NoError(t, err)
 			assert.NotContains(t, cached.Object, "spec", "the cache keeps a digest, not the spec")
+			assert.Equal(t, whole.GetLabels(), cached.GetLabels(), "the cache keeps the labels")
 			assert.Equal(t, whole.Object["status"], cached.Object["status"], "the cache keeps the status")
 			assert.Equal(t, tc.want, upToDate(desired(), cached), "the cached copy")
 		})

@@ -382,7 +382,8 @@ func refusedByPolicy(err error) bool {
 }
 
 // desired is the copy of src in namespace ns: its payload, user labels and
-// annotations, and where it came from.
+// annotations, where it came from, and the hash of all of it
+// (AppliedHashAnnotation), so that an unchanged copy is not written again.
 func (c *claimSync) desired(src *unstructured.Unstructured, ns string) *unstructured.Unstructured {
 	out := &unstructured.Unstructured{Object: map[string]any{}}
 	for _, k := range []string{"data", "binaryData", "stringData", "type", "immutable"} {
@@ -395,6 +396,9 @@ func (c *claimSync) desired(src *unstructured.Unstructured, ns string) *unstruct
 	out.SetNamespace(ns)
 	out.SetName(src.GetName())
 	stampCopy(out, src, map[string]string{ClaimLabel: c.e.o.Name})
+	annotations := out.GetAnnotations()
+	annotations[AppliedHashAnnotation] = hashOf(out.Object)
+	out.SetAnnotations(annotations)
 	return out
 }
 

@@ -90,7 +90,7 @@ func (e *Engine) deleteCopy(ctx context.Context, obj *unstructured.Unstructured,
 		copyObj = live
 		recheck = uncachedRecheck
 	}
-	if copyObj.GetAnnotations()[OriginUIDAnnotation] != string(obj.GetUID()) {
+	if originUID(copyObj) != string(obj.GetUID()) {
 		return 0, nil // not this object's copy; nothing to wait for
 	}
 	if copyObj.GetDeletionTimestamp() == nil {

@@ -32,7 +32,7 @@ func (e *Engine) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstr
 	rc := e.o.Provider.Resource(e.o.GVR).Namespace(pkey.Namespace)
 	cached, ok := e.cachedCopy(pkey)
 	if ok {
-		if uid := cached.GetAnnotations()[OriginUIDAnnotation]; uid != "" && uid != string(obj.GetUID()) && cached.GetDeletionTimestamp() == nil {
+		if uid := originUID(cached); uid != "" && uid != string(obj.GetUID()) && cached.GetDeletionTimestamp() == nil {
 			// A copy of an earlier object of the same name: replace it
 			// once it is gone.
 			if err := rc.Delete(ctx, pkey.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr.To(cached.GetUID())}}); err != nil && !apierrors.IsNotFound(err) {
@@ -163,8 +163,11 @@ func (e *Engine) upgradeOwnership(ctx context.Context, rc dynamic.ResourceInterf
 }
 
 // upToDate reports whether the cached copy already has everything desired
-// holds (hasField); the provider may add fields of its own to the spec
-// (Crossplane's references) and labels, which need no write.
+// holds, and its labels and annotations the konnector wrote are the ones
+// desired has (hasField, hasMetadata: a label or annotation the consumer
+// removed must go from the copy too); the provider may add fields of its
+// own to the spec (Crossplane's references), and labels and annotations,
+// which need no write.
 func upToDate(desired, cached *unstructured.Unstructured) bool {
 	for k, v := range desired.Object {
 		if k == "metadata" || k == "apiVersion" || k == "kind" {
@@ -174,9 +177,7 @@ func upToDate(desired, cached *unstructured.Unstructured) bool {
 			return false
 		}
 	}
-	// The hash covers labels and annotations, including ones the
-	// consumer removed, which a subset check cannot see.
-	return cached.GetAnnotations()[AppliedHashAnnotation] == desired.GetAnnotations()[AppliedHashAnnotation]
+	return hasMetadata(cached, desired.GetLabels(), desired.GetAnnotations())
 }
 
 // createdCopies holds the copies the engine created that the provider

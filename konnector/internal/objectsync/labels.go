@@ -19,10 +19,11 @@ const (
 	ManagedByValue = "konnector"
 	// ConsumerClusterLabel is the consumer cluster's ID.
 	ConsumerClusterLabel = "bindery.dev/consumer-cluster"
-	// Origin annotations name the consumer object.
-	OriginNamespaceAnnotation = "bindery.dev/origin-namespace"
-	OriginNameAnnotation      = "bindery.dev/origin-name"
-	OriginUIDAnnotation       = "bindery.dev/origin-uid"
+	// OriginAnnotation names the consumer object: "<namespace>/<name>/<uid>",
+	// or "<name>/<uid>" for a cluster-scoped object. One annotation, not
+	// one per part: each key a copy carries costs the provider's API
+	// server on every write of the copy, the operator's included.
+	OriginAnnotation = "bindery.dev/origin"
 
 	// Finalizer guards a consumer object until its provider copy is gone.
 	Finalizer = binderyv1alpha1.KonnectorFinalizer
@@ -35,13 +36,24 @@ const (
 	// never competes with the provider's own status.
 	SyncedGenerationAnnotation = "bindery.dev/synced-generation"
 
-	// AppliedHashAnnotation, on a provider copy, is the hash of what the
-	// konnector last applied, so that it applies only changes.
+	// AppliedHashAnnotation, on a copy of a claimed Secret or ConfigMap,
+	// is the hash of what the konnector last applied, so that it applies
+	// only changes. Copies of bound objects carry none: their cache keeps
+	// digests of what the konnector owns (digestCopy).
 	AppliedHashAnnotation = "bindery.dev/applied-hash"
 
 	// FieldManager is the server-side apply field manager on provider
 	// copies; fields other managers own (provider controllers) are kept.
 	FieldManager = "bindery-konnector"
+)
+
+// The origin annotations of copies written by earlier builds of the
+// konnector, read so that such copies still lead to their objects
+// until the konnector next applies them (which removes these).
+const (
+	legacyOriginNamespaceAnnotation = "bindery.dev/origin-namespace"
+	legacyOriginNameAnnotation      = "bindery.dev/origin-name"
+	legacyOriginUIDAnnotation       = "bindery.dev/origin-uid"
 )
 
 // systemPrefixes are label and annotation prefixes that are not copied:
@@ -73,9 +85,8 @@ func userMetadata(m map[string]string) map[string]string {
 }
 
 // stampCopy gives out, a copy of src in another cluster, src's user
-// labels and annotations, the managed-by label plus extra labels, the
-// origin annotations, and the hash of all of it (AppliedHashAnnotation),
-// so that an unchanged copy is not written again.
+// labels and annotations, the managed-by label plus extra labels, and
+// the origin annotation.
 func stampCopy(out, src *unstructured.Unstructured, extra map[string]string) {
 	l := userMetadata(src.GetLabels())
 	l[ManagedByLabel] = ManagedByValue
@@ -84,17 +95,13 @@ func stampCopy(out, src *unstructured.Unstructured, extra map[string]string) {
 	}
 	out.SetLabels(l)
 	a := userMetadata(src.GetAnnotations())
-	a[OriginNamespaceAnnotation] = src.GetNamespace()
-	a[OriginNameAnnotation] = src.GetName()
-	a[OriginUIDAnnotation] = string(src.GetUID())
-	out.SetAnnotations(a)
-	a[AppliedHashAnnotation] = hashOf(out.Object)
+	a[OriginAnnotation] = keyOf(src) + "/" + string(src.GetUID())
 	out.SetAnnotations(a)
 }
 
 // originOf returns the consumer key ("namespace/name", or "name" for a
-// cluster-scoped object) and UID a copy's
-// origin annotations name, from an informer event's object.
+// cluster-scoped object) and UID a copy's origin annotation names, from
+// an informer event's object.
 func originOf(obj any) (key cache.ObjectName, uid string, ok bool) {
 	if d, isD := obj.(cache.DeletedFinalStateUnknown); isD {
 		obj = d.Obj
@@ -104,10 +111,34 @@ func originOf(obj any) (key cache.ObjectName, uid string, ok bool) {
 		return cache.ObjectName{}, "", false
 	}
 	a := u.GetAnnotations()
-	if a[OriginNameAnnotation] == "" {
+	if origin, has := a[OriginAnnotation]; has {
+		k, uid, cut := cutLast(origin, "/")
+		if !cut || k == "" || uid == "" {
+			return cache.ObjectName{}, "", false
+		}
+		key, err := cache.ParseObjectName(k)
+		return key, uid, err == nil
+	}
+	if a[legacyOriginNameAnnotation] == "" {
 		return cache.ObjectName{}, "", false
 	}
-	return cache.NewObjectName(a[OriginNamespaceAnnotation], a[OriginNameAnnotation]), a[OriginUIDAnnotation], true
+	return cache.NewObjectName(a[legacyOriginNamespaceAnnotation], a[legacyOriginNameAnnotation]), a[legacyOriginUIDAnnotation], true
+}
+
+// originUID returns the UID of the consumer object a copy comes from, or
+// "" when it names none.
+func originUID(copyObj *unstructured.Unstructured) string {
+	_, uid, _ := originOf(copyObj)
+	return uid
+}
+
+// cutLast slices s around the last sep.
+func cutLast(s, sep string) (before, after string, found bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
 }
 
 // keyOf is the cache key of a consumer object: "namespace/name", or

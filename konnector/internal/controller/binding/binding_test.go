@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -133,8 +134,8 @@ func TestBindingSyncsBothWays(t *testing.T) {
 		assert.NotContains(t, copyObj.GetLabels(), "kubernetes.io/system", "system labels stay home")
 		assert.Equal(t, objectsync.ManagedByValue, copyObj.GetLabels()[objectsync.ManagedByLabel])
 		assert.Equal(t, "hello", copyObj.GetAnnotations()["note"])
-		assert.Equal(t, "default", copyObj.GetAnnotations()[objectsync.OriginNamespaceAnnotation])
-		assert.Equal(t, string(created.GetUID()), copyObj.GetAnnotations()[objectsync.OriginUIDAnnotation])
+		assert.Equal(t, "default/"+created.GetName()+"/"+string(created.GetUID()), copyObj.GetAnnotations()[objectsync.OriginAnnotation])
+		assert.NotContains(t, copyObj.GetAnnotations(), objectsync.AppliedHashAnnotation, "the konnector's bookkeeping stays in its cache")
 		framework.Eventually(t, func() (bool, string) {
 			n := testutil.ToFloat64(objectsync.SyncedObjects.WithLabelValues(b.Name))
 			return n >= 1, fmt.Sprintf("bindery_konnector_synced_objects = %v", n)
@@ -149,8 +150,9 @@ func TestBindingSyncsBothWays(t *testing.T) {
 		require.NoError(t, unstructured.SetNestedField(copyObj.Object, "Ready", "status", "phase"))
 		_, err = providerDyn.Resource(databases).Namespace(pns).UpdateStatus(ctx, copyObj, metav1.UpdateOptions{})
 		require.NoError(t, err)
-		// A provider controller sets a spec field the consumer does not.
-		patch := []byte(`{"spec":{"endpoint":"db.internal:5432"}}`)
+		// A provider controller sets a spec field and a label the
+		// consumer does not.
+		patch := []byte(`{"metadata":{"labels":{"provider.example.com/tier":"gold"}},"spec":{"endpoint":"db.internal:5432"}}`)
 		_, err = providerDyn.Resource(databases).Namespace(pns).Patch(ctx, "orders", "application/merge-patch+json", patch, metav1.PatchOptions{FieldManager: "provider-controller"})
 		require.NoError(t, err)
 		framework.Eventually(t, func() (bool, string) {
@@ -219,7 +221,38 @@ func TestBindingSyncsBothWays(t *testing.T) {
 			}
 			size, _, _ := unstructured.NestedString(c.Object, "spec", "size")
 			endpoint, _, _ := unstructured.NestedString(c.Object, "spec", "endpoint")
-			return size == "large" && endpoint == "db.internal:5432", fmt.Sprintf("size %q endpoint %q", size, endpoint)
+			tier := c.GetLabels()["provider.example.com/tier"]
+			return size == "large" && endpoint == "db.internal:5432" && tier == "gold", fmt.Sprintf("size %q endpoint %q tier %q", size, endpoint, tier)
+		}, framework.WaitTimeout)
+	})
+
+	t.Run("a copy an earlier konnector wrote gets the origin annotation and loses its old ones", func(t *testing.T) {
+		got, err := consumerDyn.Resource(databases).Namespace("default").Get(ctx, "orders", metav1.GetOptions{})
+		require.NoError(t, err)
+		c, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
+		require.NoError(t, err)
+		labels := c.GetLabels()
+		delete(labels, "provider.example.com/tier")
+		// What konnectors before the origin annotation applied: the origin
+		// in three annotations, and the hash of what they wrote.
+		earlier := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "db.example.com/v1", "kind": "Database",
+			"metadata": map[string]any{"namespace": pns, "name": "orders", "labels": labels,
+				"annotations": map[string]any{"note": "hello", "bindery.dev/origin-namespace": "default",
+					"bindery.dev/origin-name": "orders", "bindery.dev/origin-uid": string(got.GetUID()),
+					objectsync.AppliedHashAnnotation: "0123456789abcdef01234567"}},
+			"spec": got.Object["spec"],
+		}}
+		_, err = providerDyn.Resource(databases).Namespace(pns).Apply(ctx, "orders", earlier, metav1.ApplyOptions{FieldManager: objectsync.FieldManager, Force: true})
+		require.NoError(t, err)
+		framework.Eventually(t, func() (bool, string) {
+			c, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			a := c.GetAnnotations()
+			want := map[string]string{"note": "hello", objectsync.OriginAnnotation: "default/orders/" + string(got.GetUID())}
+			return maps.Equal(a, want) && c.GetLabels()["provider.example.com/tier"] == "gold", fmt.Sprintf("annotations %v", a)
 		}, framework.WaitTimeout)
 	})
 

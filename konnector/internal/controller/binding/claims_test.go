@@ -82,7 +82,7 @@ func TestPermissionClaims(t *testing.T) {
 		}, framework.WaitTimeout)
 		assert.Equal(t, "db", got.Labels["app"])
 		assert.Equal(t, e.binding.Name, got.Labels[objectsync.ClaimLabel])
-		assert.Equal(t, pns, got.Annotations[objectsync.OriginNamespaceAnnotation])
+		assert.Equal(t, pns+"/orders-conn/"+string(conn.UID), got.Annotations[objectsync.OriginAnnotation])
 
 		conn.Data["password"] = []byte("rotated")
 		require.NoError(t, e.pc.Update(ctx, conn))

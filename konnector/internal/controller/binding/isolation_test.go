@@ -54,8 +54,7 @@ func TestNamespacedIsolationMapsObjectsIntoTheClusterNamespace(t *testing.T) {
 		size, _, _ := unstructured.NestedString(copyObj.Object, "spec", "size")
 		assert.Equal(t, "small", size)
 		assert.Equal(t, objectsync.ManagedByValue, copyObj.GetLabels()[objectsync.ManagedByLabel])
-		assert.Equal(t, string(created.GetUID()), copyObj.GetAnnotations()[objectsync.OriginUIDAnnotation])
-		assert.Empty(t, copyObj.GetAnnotations()[objectsync.OriginNamespaceAnnotation])
+		assert.Equal(t, "orders/"+string(created.GetUID()), copyObj.GetAnnotations()[objectsync.OriginAnnotation], "a cluster-scoped object's name and UID")
 	})
 
 	t.Run("status comes up and spec changes go down", func(t *testing.T) {
