@@ -104,9 +104,10 @@ func digestCopy(obj map[string]any) {
 // specDigests returns, for each top-level field of a provider copy but
 // apiVersion, kind, metadata and status, the digest of what the konnector
 // wrote of it: only the fields its field manager owns, at any depth of
-// nested objects, so that fields the provider adds beside them
-// (Crossplane's spec.compositionRef and spec.resourceRefs, a default a
-// provider controller fills in) do not make the copy differ from what the
+// nested objects and keyed lists (ownedPart), so that fields the provider
+// adds beside them (Crossplane's spec.compositionRef and
+// spec.resourceRefs, a default a provider controller fills in, an item it
+// adds to a list) do not make the copy differ from what the
 // konnector would write; a field the provider changed, removed or took
 // over does. Without managed fields of the konnector's (owned nil), the
 // whole field.
@@ -155,18 +156,27 @@ func labelsAndAnnotations(labels, annotations any) string {
 }
 
 // ownedPart returns what of v a managed fields tree (fieldsV1) owns: of
-// an object, the owned fields, each as far as it is owned; anything else,
-// or an object owned whole, entirely. An unowned field (tree nil) has
-// nothing owned.
+// an object, the owned fields, each as far as it is owned; of a list, the
+// owned items (ownedItems); anything else, or an object or list owned
+// whole, entirely. An unowned field (tree nil) has nothing owned.
 func ownedPart(v any, tree any) any {
 	t, ok := tree.(map[string]any)
 	if !ok {
 		return nil
 	}
-	m, isObject := v.(map[string]any)
-	if !isObject {
-		return v
+	switch value := v.(type) {
+	case map[string]any:
+		return ownedMembers(value, t)
+	case []any:
+		return ownedItems(value, t)
 	}
+	return v
+}
+
+// ownedMembers returns the fields of an object a managed fields tree
+// names ("f:"), each as far as it is owned, or the whole object when the
+// tree names none.
+func ownedMembers(m map[string]any, t map[string]any) any {
 	out := map[string]any{}
 	whole := true
 	for key, sub := range t {
@@ -180,9 +190,65 @@ func ownedPart(v any, tree any) any {
 		}
 	}
 	if whole {
-		return v
+		return m
 	}
 	return out
+}
+
+// ownedItems returns, in the list's order, the items of a list a managed
+// fields tree names, each as far as it is owned: of an associative list
+// (x-kubernetes-list-type map) the items whose keys it names ("k:"), of a
+// set (list-type set) the values it names ("v:"). So items a provider
+// adds to a list the konnector wrote are not the konnector's. A list the
+// tree names no item of (an atomic one) is owned whole.
+func ownedItems(list []any, t map[string]any) any {
+	type keyed struct {
+		key map[string]any
+		sub any
+	}
+	var keys []keyed
+	var values []any
+	for k, sub := range t {
+		var decoded any
+		switch {
+		case strings.HasPrefix(k, "k:") && json.Unmarshal([]byte(k[2:]), &decoded) == nil:
+			if key, ok := decoded.(map[string]any); ok {
+				keys = append(keys, keyed{key: key, sub: sub})
+			}
+		case strings.HasPrefix(k, "v:") && json.Unmarshal([]byte(k[2:]), &decoded) == nil:
+			values = append(values, decoded)
+		}
+	}
+	if len(keys) == 0 && len(values) == 0 {
+		return list
+	}
+	out := []any{}
+	for _, item := range list {
+		if slices.ContainsFunc(values, func(v any) bool { return equalJSON(v, item) }) {
+			out = append(out, item)
+			continue
+		}
+		m, _ := item.(map[string]any)
+		for _, k := range keys {
+			if hasKey(m, k.key) {
+				out = append(out, ownedPart(item, k.sub))
+				break
+			}
+		}
+	}
+	return out
+}
+
+// hasKey reports whether an item of an associative list has the key
+// fields and values of key.
+func hasKey(item, key map[string]any) bool {
+	for f, want := range key {
+		got, ok := item[f]
+		if !ok || !equalJSON(got, want) {
+			return false
+		}
+	}
+	return item != nil
 }
 
 // ownedFields returns the managed fields tree (fieldsV1) of the

@@ -55,7 +55,9 @@ func TestUpToDateWithDigests(t *testing.T) {
 				"labels":      map[string]any{ManagedByLabel: ManagedByValue, "team": "shop"},
 				"annotations": map[string]any{OriginAnnotation: "default/a/uid-1"}},
 			"spec": map[string]any{"size": int64(3), "engine": "postgres", "tags": []any{"a", "b"},
-				"db": map[string]any{"version": "16"}},
+				"db":    map[string]any{"version": "16"},
+				"ports": []any{map[string]any{"name": "sql", "port": int64(5432)}},
+				"zones": []any{"eu-1a"}},
 		}}
 	}
 	// fields is the fieldsV1 tree of the given metadata keys, each
@@ -72,15 +74,24 @@ func TestUpToDateWithDigests(t *testing.T) {
 		return md
 	}
 	konnectorMetadata := []string{"labels/" + ManagedByLabel, "labels/team", "annotations/" + OriginAnnotation}
-	// entry is a managed fields entry owning the given spec fields, and
-	// spec.db.version when "db" is one of them; the konnector's own the
-	// labels and annotations it writes.
+	// entry is a managed fields entry owning the given spec fields:
+	// spec.db.version when "db" is one of them, and the items the
+	// konnector writes of the lists ports (list-type map, keyed by name)
+	// and zones (list-type set); the konnector's own the labels and
+	// annotations it writes.
 	entry := func(manager, operation string, specFields ...string) map[string]any {
 		spec := map[string]any{".": map[string]any{}}
 		for _, f := range specFields {
-			spec["f:"+f] = map[string]any{}
-			if f == "db" {
+			switch f {
+			case "db":
 				spec["f:db"] = map[string]any{".": map[string]any{}, "f:version": map[string]any{}}
+			case "ports":
+				spec["f:ports"] = map[string]any{".": map[string]any{},
+					`k:{"name":"sql"}`: map[string]any{".": map[string]any{}, "f:name": map[string]any{}, "f:port": map[string]any{}}}
+			case "zones":
+				spec["f:zones"] = map[string]any{".": map[string]any{}, `v:"eu-1a"`: map[string]any{}}
+			default:
+				spec["f:"+f] = map[string]any{}
 			}
 		}
 		tree := map[string]any{"f:spec": spec}
@@ -94,7 +105,7 @@ func TestUpToDateWithDigests(t *testing.T) {
 	}
 	written := func() map[string]any {
 		c := desired().Object
-		c["metadata"].(map[string]any)["managedFields"] = []any{entry(FieldManager, "Apply", "size", "engine", "tags", "db")}
+		c["metadata"].(map[string]any)["managedFields"] = []any{entry(FieldManager, "Apply", "size", "engine", "tags", "db", "ports", "zones")}
 		return c
 	}
 	spec := func(c map[string]any) map[string]any { return c["spec"].(map[string]any) }
@@ -112,7 +123,7 @@ func TestUpToDateWithDigests(t *testing.T) {
 		{name: "a spec field the provider added", change: func(c map[string]any) {
 			spec(c)["compositionRef"] = map[string]any{"name": "aws"}
 			c["metadata"].(map[string]any)["managedFields"] = []any{
-				entry(FieldManager, "Apply", "size", "engine", "tags", "db"), entry("crossplane", "Update", "compositionRef")}
+				entry(FieldManager, "Apply", "size", "engine", "tags", "db", "ports", "zones"), entry("crossplane", "Update", "compositionRef")}
 		}, want: true},
 		{name: "a field the provider added within an object of the konnector's", change: func(c map[string]any) {
 			spec(c)["db"].(map[string]any)["port"] = int64(5432)
@@ -121,11 +132,11 @@ func TestUpToDateWithDigests(t *testing.T) {
 			spec(c)["db"].(map[string]any)["version"] = "15"
 		}, want: false},
 		{name: "created, not applied yet", change: func(c map[string]any) {
-			c["metadata"].(map[string]any)["managedFields"] = []any{entry(FieldManager, "Update", "size", "engine", "tags", "db")}
+			c["metadata"].(map[string]any)["managedFields"] = []any{entry(FieldManager, "Update", "size", "engine", "tags", "db", "ports", "zones")}
 		}, want: true},
 		{name: "created, then applied in part", change: func(c map[string]any) {
 			c["metadata"].(map[string]any)["managedFields"] = []any{
-				entry(FieldManager, "Update", "size", "engine"), entry(FieldManager, "Apply", "tags", "db")}
+				entry(FieldManager, "Update", "size", "engine"), entry(FieldManager, "Apply", "tags", "db", "ports", "zones")}
 		}, want: true},
 		{name: "a field of the konnector's made an object on the provider", change: func(c map[string]any) {
 			spec(c)["engine"] = map[string]any{"name": "postgres"}
@@ -134,7 +145,21 @@ func TestUpToDateWithDigests(t *testing.T) {
 		{name: "the spec changed on the provider", change: func(c map[string]any) { spec(c)["size"] = int64(4) }, want: false},
 		{name: "a field the provider took over", change: func(c map[string]any) {
 			c["metadata"].(map[string]any)["managedFields"] = []any{
-				entry(FieldManager, "Apply", "engine", "tags", "db"), entry("someone", "Update", "size")}
+				entry(FieldManager, "Apply", "engine", "tags", "db", "ports", "zones"), entry("someone", "Update", "size")}
+		}, want: false},
+		{name: "items the provider added to lists of the konnector's", change: func(c map[string]any) {
+			spec(c)["ports"] = append(spec(c)["ports"].([]any), map[string]any{"name": "metrics", "port": int64(9187)})
+			spec(c)["zones"] = []any{"eu-1b", "eu-1a"}
+		}, want: true},
+		{name: "a field the provider added to an item of the konnector's", change: func(c map[string]any) {
+			spec(c)["ports"].([]any)[0].(map[string]any)["protocol"] = "TCP"
+		}, want: true},
+		{name: "an item of the konnector's changed on the provider", change: func(c map[string]any) {
+			spec(c)["ports"] = []any{map[string]any{"name": "sql", "port": int64(5433)}}
+		}, want: false},
+		{name: "an item of the konnector's gone on the provider", change: func(c map[string]any) {
+			spec(c)["ports"] = []any{map[string]any{"name": "metrics", "port": int64(9187)}}
+			spec(c)["zones"] = []any{"eu-1b"}
 		}, want: false},
 		{name: "a list reordered", change: func(c map[string]any) { spec(c)["tags"] = []any{"b", "a"} }, want: false},
 		{name: "no spec", change: func(c map[string]any) { delete(c, "spec") }, want: false},
@@ -142,7 +167,7 @@ func TestUpToDateWithDigests(t *testing.T) {
 			metadata(c, "labels")["crossplane.io/composite"] = "a-x1"
 			metadata(c, "annotations")["crossplane.io/external-name"] = "a"
 			c["metadata"].(map[string]any)["managedFields"] = []any{
-				entry(FieldManager, "Apply", "size", "engine", "tags", "db"),
+				entry(FieldManager, "Apply", "size", "engine", "tags", "db", "ports", "zones"),
 				map[string]any{"manager": "crossplane", "operation": "Update", "fieldsV1": map[string]any{"f:metadata": fields("labels/crossplane.io/composite", "annotations/crossplane.io/external-name")}}}
 		}, want: true},
 		{name: "a label of the konnector's changed on the provider", change: func(c map[string]any) {
@@ -153,7 +178,7 @@ func TestUpToDateWithDigests(t *testing.T) {
 		}, want: false},
 		{name: "a label the konnector wrote and would no longer write", change: func(c map[string]any) {
 			metadata(c, "labels")["tier"] = "gold"
-			own := entry(FieldManager, "Apply", "size", "engine", "tags", "db")
+			own := entry(FieldManager, "Apply", "size", "engine", "tags", "db", "ports", "zones")
 			own["fieldsV1"].(map[string]any)["f:metadata"] = fields(append(konnectorMetadata, "labels/tier")...)
 			c["metadata"].(map[string]any)["managedFields"] = []any{own}
 		}, want: false},
@@ -161,7 +186,7 @@ func TestUpToDateWithDigests(t *testing.T) {
 			old := map[string]any{legacyOriginNamespaceAnnotation: "default", legacyOriginNameAnnotation: "a",
 				legacyOriginUIDAnnotation: "uid-1", AppliedHashAnnotation: "0123"}
 			c["metadata"].(map[string]any)["annotations"] = old
-			own := entry(FieldManager, "Apply", "size", "engine", "tags", "db")
+			own := entry(FieldManager, "Apply", "size", "engine", "tags", "db", "ports", "zones")
 			own["fieldsV1"].(map[string]any)["f:metadata"] = fields("labels/"+ManagedByLabel, "labels/team",
 				"annotations/"+legacyOriginNamespaceAnnotation, "annotations/"+legacyOriginNameAnnotation,
 				"annotations/"+legacyOriginUIDAnnotation, "annotations/"+AppliedHashAnnotation)

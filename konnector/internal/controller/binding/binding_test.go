@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -254,6 +255,94 @@ func TestBindingSyncsBothWays(t *testing.T) {
 			want := map[string]string{"note": "hello", objectsync.OriginAnnotation: "default/orders/" + string(got.GetUID())}
 			return maps.Equal(a, want) && c.GetLabels()["provider.example.com/tier"] == "gold", fmt.Sprintf("annotations %v", a)
 		}, framework.WaitTimeout)
+	})
+
+	t.Run("items a provider adds to a list of the consumer's cost no write", func(t *testing.T) {
+		// The provider's schema makes spec.ports a list keyed by name, so
+		// that two managers can each own items of it.
+		yes := true
+		providerCRD := &apiextensionsv1.CustomResourceDefinition{}
+		require.NoError(t, pc.Get(ctx, client.ObjectKey{Name: framework.BindingName}, providerCRD))
+		providerCRD.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"] = apiextensionsv1.JSONSchemaProps{
+			Type: "object", XPreserveUnknownFields: &yes,
+			Properties: map[string]apiextensionsv1.JSONSchemaProps{"ports": {
+				Type: "array", XListType: ptr.To("map"), XListMapKeys: []string{"name"},
+				Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &apiextensionsv1.JSONSchemaProps{
+					Type: "object", Required: []string{"name"},
+					Properties: map[string]apiextensionsv1.JSONSchemaProps{"name": {Type: "string"}, "port": {Type: "integer"}},
+				}},
+			}},
+		}
+		require.NoError(t, pc.Update(ctx, providerCRD))
+		ledger := func(manager string, ports ...any) *unstructured.Unstructured {
+			return &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "db.example.com/v1", "kind": "Database",
+				"metadata": map[string]any{"namespace": pns, "name": "ledger-" + manager},
+				"spec":     map[string]any{"ports": ports},
+			}}
+		}
+		// Until the API server serves the new schema, items are not keyed.
+		framework.Eventually(t, func() (bool, string) {
+			probe, err := providerDyn.Resource(databases).Namespace(pns).Apply(ctx, "ledger-probe", ledger("probe", map[string]any{"name": "sql"}),
+				metav1.ApplyOptions{FieldManager: "probe", DryRun: []string{metav1.DryRunAll}})
+			if err != nil {
+				return false, err.Error()
+			}
+			fields, _ := json.Marshal(probe.GetManagedFields())
+			return strings.Contains(string(fields), `k:{\"name\":\"sql\"}`), string(fields)
+		}, framework.WaitTimeout)
+
+		_, err := consumerDyn.Resource(databases).Namespace("default").Create(ctx, &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "db.example.com/v1", "kind": "Database",
+			"metadata": map[string]any{"namespace": "default", "name": "ledger"},
+			"spec":     map[string]any{"ports": []any{map[string]any{"name": "sql", "port": int64(5432)}}},
+		}}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		status := func(phase string) {
+			t.Helper()
+			require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				c, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "ledger", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				if err := unstructured.SetNestedField(c.Object, phase, "status", "phase"); err != nil {
+					return err
+				}
+				_, err = providerDyn.Resource(databases).Namespace(pns).UpdateStatus(ctx, c, metav1.UpdateOptions{})
+				return err
+			}))
+			framework.Eventually(t, func() (bool, string) {
+				got, err := consumerDyn.Resource(databases).Namespace("default").Get(ctx, "ledger", metav1.GetOptions{})
+				if err != nil {
+					return false, err.Error()
+				}
+				p, _, _ := unstructured.NestedString(got.Object, "status", "phase")
+				marked := got.GetAnnotations()[objectsync.SyncedGenerationAnnotation] == fmt.Sprint(got.GetGeneration())
+				return p == phase && marked, fmt.Sprintf("phase %q, marked %v", p, marked)
+			}, framework.WaitTimeout)
+		}
+		framework.Eventually(t, func() (bool, string) {
+			_, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "ledger", metav1.GetOptions{})
+			return err == nil, fmt.Sprint(err)
+		}, framework.WaitTimeout)
+		status("Creating")
+		// A provider controller adds a port of its own beside the consumer's.
+		added := ledger("controller", map[string]any{"name": "metrics", "port": int64(9187)})
+		added.SetName("ledger")
+		_, err = providerDyn.Resource(databases).Namespace(pns).Apply(ctx, "ledger", added, metav1.ApplyOptions{FieldManager: "provider-controller"})
+		require.NoError(t, err)
+		status("Synced")
+		applies := func() float64 {
+			return e.prov.Requests(t)[framework.RequestKind{Verb: "APPLY", Resource: "databases"}]
+		}
+		before := applies()
+		status("Ready")
+		assert.Equal(t, before, applies(), "applies of the copy while its status changed")
+		c, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "ledger", metav1.GetOptions{})
+		require.NoError(t, err)
+		ports, _, _ := unstructured.NestedSlice(c.Object, "spec", "ports")
+		assert.Len(t, ports, 2, "the consumer's port and the provider's: %v", ports)
+		require.NoError(t, consumerDyn.Resource(databases).Namespace("default").Delete(ctx, "ledger", metav1.DeleteOptions{}))
 	})
 
 	t.Run("a field removed right after the copy is created is removed on the provider", func(t *testing.T) {
