@@ -38,7 +38,8 @@ func withoutManagedFields(obj any) (any, error) {
 
 // slimCopy is the transform of the caches of provider copies: the
 // konnector's create entry alone of the managed fields, and digests in
-// place of the spec. It works on the unstructured map: converting the
+// place of the spec. Like any informer transform, it leaves an object it
+// already slimmed as it is. It works on the unstructured map: converting the
 // managed fields to their typed form would cost more than the copy's
 // whole decoding.
 func slimCopy(obj any) (any, error) {
@@ -89,8 +90,13 @@ const digestsKey = "bindery.dev/digests"
 // digestCopy replaces the top-level fields of obj but apiVersion, kind,
 // metadata and status with their digests (specDigests), and adds the
 // digest of its labels and annotations (metadataDigest). It reads the
-// managed fields, so it runs before they are dropped.
+// managed fields, so it runs before they are dropped, and once: a copy
+// that has its digests has them (client-go may transform an object twice,
+// when a watch list replaces the cache).
 func digestCopy(obj map[string]any) {
+	if _, digested := obj[digestsKey]; digested {
+		return
+	}
 	owned := ownedFields(obj)
 	digests := specDigests(obj, owned)
 	for k := range digests {

@@ -215,6 +215,10 @@ func TestUpToDateWithDigests(t *testing.T) {
 			assert.Equal(t, whole.GetLabels(), cached.GetLabels(), "the cache keeps the labels")
 			assert.Equal(t, whole.Object["status"], cached.Object["status"], "the cache keeps the status")
 			assert.Equal(t, tc.want, upToDate(desired(), cached), "the cached copy")
+			twice := cached.DeepCopy()
+			_, err = slimCopy(twice)
+			assert.NoError(t, err)
+			assert.Equal(t, cached, twice, "a copy slimmed twice is slimmed once")
 		})
 	}
 }

@@ -71,6 +71,25 @@ func newEnv(t *testing.T, mutate ...func(*kubebindv1alpha1.APIServiceExport)) *e
 	return e
 }
 
+// setCopyStatus sets status.<field> of the provider copy name in
+// namespace pns, as the provider's operator would, retrying on conflicts
+// with the konnector's writes.
+func (e *env) setCopyStatus(t *testing.T, pns, name, field, value string) {
+	t.Helper()
+	rc := e.providerDyn.Resource(databases).Namespace(pns)
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		c, err := rc.Get(t.Context(), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if err := unstructured.SetNestedField(c.Object, value, "status", field); err != nil {
+			return err
+		}
+		_, err = rc.UpdateStatus(t.Context(), c, metav1.UpdateOptions{})
+		return err
+	}))
+}
+
 func TestBindingSyncsBothWays(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -142,6 +161,10 @@ func TestBindingSyncsBothWays(t *testing.T) {
 			return n >= 1, fmt.Sprintf("bindery_konnector_synced_objects = %v", n)
 		}, framework.WaitTimeout)
 		assert.Positive(t, histogramCount(t, "bindery_konnector_sync_latency_seconds", "down"), "the sync latency is measured")
+		writes := e.prov.Requests(t)
+		assert.Equal(t, 1.0, writes[framework.RequestKind{Verb: "POST", Resource: "databases"}], "the copy is created")
+		assert.Zero(t, writes[framework.RequestKind{Verb: "APPLY", Resource: "databases"}]+writes[framework.RequestKind{Verb: "PATCH", Resource: "databases"}],
+			"a new copy is written once")
 		assert.Positive(t, labelledHistogramCount(t, "bindery_konnector_api_request_duration_seconds", "cluster", "provider"), "provider round trips are measured")
 	})
 
@@ -169,18 +192,7 @@ func TestBindingSyncsBothWays(t *testing.T) {
 		// the provider changes the status until one is.
 		for i := 0; histogramCount(t, "bindery_konnector_sync_latency_seconds", "up") == 0; i++ {
 			require.Less(t, i, 20, "the status latency is measured")
-			// The konnector writes the copy too: retry on a conflict.
-			require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-				c, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
-				if err != nil {
-					return err
-				}
-				if err := unstructured.SetNestedField(c.Object, fmt.Sprint("check-", i), "status", "check"); err != nil {
-					return err
-				}
-				_, err = providerDyn.Resource(databases).Namespace(pns).UpdateStatus(ctx, c, metav1.UpdateOptions{})
-				return err
-			}))
+			e.setCopyStatus(t, pns, "orders", "check", fmt.Sprint("check-", i))
 			time.Sleep(500 * time.Millisecond)
 		}
 		// The copy has all the konnector writes, beside the provider's own
@@ -189,17 +201,7 @@ func TestBindingSyncsBothWays(t *testing.T) {
 			return e.prov.Requests(t)[framework.RequestKind{Verb: "APPLY", Resource: "databases"}]
 		}
 		before := applies()
-		require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			c, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "orders", metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if err := unstructured.SetNestedField(c.Object, "final", "status", "check"); err != nil {
-				return err
-			}
-			_, err = providerDyn.Resource(databases).Namespace(pns).UpdateStatus(ctx, c, metav1.UpdateOptions{})
-			return err
-		}))
+		e.setCopyStatus(t, pns, "orders", "check", "final")
 		framework.Eventually(t, func() (bool, string) {
 			got, err := consumerDyn.Resource(databases).Namespace("default").Get(ctx, "orders", metav1.GetOptions{})
 			if err != nil {
@@ -300,17 +302,7 @@ func TestBindingSyncsBothWays(t *testing.T) {
 		require.NoError(t, err)
 		status := func(phase string) {
 			t.Helper()
-			require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-				c, err := providerDyn.Resource(databases).Namespace(pns).Get(ctx, "ledger", metav1.GetOptions{})
-				if err != nil {
-					return err
-				}
-				if err := unstructured.SetNestedField(c.Object, phase, "status", "phase"); err != nil {
-					return err
-				}
-				_, err = providerDyn.Resource(databases).Namespace(pns).UpdateStatus(ctx, c, metav1.UpdateOptions{})
-				return err
-			}))
+			e.setCopyStatus(t, pns, "ledger", "phase", phase)
 			framework.Eventually(t, func() (bool, string) {
 				got, err := consumerDyn.Resource(databases).Namespace("default").Get(ctx, "ledger", metav1.GetOptions{})
 				if err != nil {
