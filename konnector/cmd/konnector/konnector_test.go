@@ -253,6 +253,22 @@ func TestThousandObjectsSurviveKills(t *testing.T) {
 	<-killerDone
 	framework.Eventually(t, func() (bool, string) { return converged(ctx, cd, pd, namespaces, n) }, 3*time.Minute)
 
+	// A restart over synced objects writes none of their copies again: an
+	// object created after it is synced after the konnector has gone
+	// through those it found.
+	copyWrites := func() float64 {
+		r := prov.Requests(t)
+		return r[framework.RequestKind{Verb: "APPLY", Resource: "databases"}] + r[framework.RequestKind{Verb: "PATCH", Resource: "databases"}]
+	}
+	before := copyWrites()
+	p.Kill()
+	require.NoError(t, p.Start())
+	_, err := cd.Resource(framework.Databases).Namespace("default").Create(ctx, database("default", "after-restart"), metav1.CreateOptions{})
+	require.NoError(t, err)
+	framework.Eventually(t, func() (bool, string) { return converged(ctx, cd, pd, namespaces, n+1) }, 3*time.Minute)
+	assert.Equal(t, before, copyWrites(), "applies and patches of provider copies after the restart")
+	require.NoError(t, cd.Resource(framework.Databases).Namespace("default").Delete(ctx, "after-restart", metav1.DeleteOptions{}))
+
 	// Delete everything, with one more crash in the middle.
 	lastKill := time.Duration(200+rnd.IntN(800)) * time.Millisecond
 	go func() {

@@ -181,7 +181,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	if e.copiesIn() == isolation.InClusterNamespace {
-		e.watchProvider(e.o.ClusterNamespace, "")
+		e.watchProvider(e.o.ClusterNamespace, "", func(q queue) {
+			for _, o := range e.consumerInformer.GetStore().List() {
+				e.consumerChanged(q, o)
+			}
+		})
 	}
 	return c.Start(ctx)
 }
@@ -216,7 +220,8 @@ func (e *Engine) Reconcile(ctx context.Context, req Request) (reconcile.Result, 
 
 // errWaiting is returned while a consumer namespace has no provider
 // namespace yet, or its copies are not watched yet; the
-// APIServiceNamespace watch enqueues the object again.
+// APIServiceNamespace watch, or the copies' once it has seen them all,
+// enqueues the object again.
 var errWaiting = errors.New("waiting for the provider namespace")
 
 // syncObject reconciles one consumer object with its provider copy.

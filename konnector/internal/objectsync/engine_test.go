@@ -95,7 +95,9 @@ func testEngine(t *testing.T, obj *unstructured.Unstructured) (e *Engine, consum
 	e.consumerInformer = unstartedInformer(obj)
 	e.consumerObjects = cache.NewIntegerResourceVersionMutationCache(logr.Discard(), e.consumerInformer.GetStore(), e.consumerInformer.GetIndexer(), mutationTTL, false)
 	e.serviceNamespaces = &serviceNamespaces{clusterNamespace: clusterNS, informer: unstartedInformer(asn)}
-	e.providers.byKey = map[string]*providerWatch{pns: {informer: unstartedInformer(), cancel: func() {}}}
+	watched := &providerWatch{informer: unstartedInformer(), cancel: func() {}}
+	watched.synced.Store(true)
+	e.providers.byKey = map[string]*providerWatch{pns: watched}
 	return e, consumer, provider
 }
 

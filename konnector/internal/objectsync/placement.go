@@ -41,7 +41,8 @@ func (e *Engine) consumer() isolation.Consumer {
 // placement returns where the copy of the consumer object key lives. When
 // the object's consumer namespace has no provider namespace yet, it asks
 // the backend for one with an APIServiceNamespace and returns errWaiting;
-// so it does while the copies there are not watched yet.
+// so it does until the copies there are watched and their watch has seen
+// every copy there is (or it would create copies that exist).
 func (e *Engine) placement(ctx context.Context, key cache.ObjectName) (types.NamespacedName, error) {
 	pkey, err := e.o.Isolation.ToProvider(e.consumer(), key.AsNamespacedName())
 	if errors.Is(err, isolation.ErrNamespaceNotAssigned) {
@@ -49,7 +50,7 @@ func (e *Engine) placement(ctx context.Context, key cache.ObjectName) (types.Nam
 	} else if err != nil {
 		return types.NamespacedName{}, err
 	}
-	if _, watched := e.providerInformer(e.watchOf(pkey)); !watched {
+	if !e.copiesSynced(e.watchOf(pkey)) {
 		return types.NamespacedName{}, errWaiting
 	}
 	return pkey, nil

@@ -100,7 +100,7 @@ func (e *Engine) consumerChanged(q queue, obj any) {
 	}
 	if e.copiesIn() == isolation.ByName && u.GetDeletionTimestamp() == nil {
 		if pkey, err := e.o.Isolation.ToProvider(e.consumer(), key.AsNamespacedName()); err == nil {
-			e.watchProvider("", pkey.Name)
+			e.watchProvider("", pkey.Name, func(q queue) { q.Add(objectRequest(key)) })
 		}
 	}
 	e.down.observe(key.String())
@@ -122,11 +122,16 @@ func (e *Engine) namespaceAssigned(q queue, obj any) {
 	if pns == "" || e.copiesIn() != isolation.InServiceNamespace || !e.coversNamespace(u.GetName()) {
 		return
 	}
-	e.watchProvider(pns, "")
+	e.watchProvider(pns, "", func(q queue) { e.namespaceChanged(q, u.GetName()) })
 	for _, c := range e.claims {
 		c.watchNamespace(u.GetName(), pns, u.GetAnnotations())
 	}
-	objs, err := e.consumerInformer.GetIndexer().ByIndex(cache.NamespaceIndex, u.GetName())
+	e.namespaceChanged(q, u.GetName())
+}
+
+// namespaceChanged enqueues the objects of consumer namespace ns.
+func (e *Engine) namespaceChanged(q queue, ns string) {
+	objs, err := e.consumerInformer.GetIndexer().ByIndex(cache.NamespaceIndex, ns)
 	if err != nil {
 		return
 	}
@@ -157,6 +162,9 @@ type providerWatches struct {
 type providerWatch struct {
 	informer cache.SharedIndexInformer
 	cancel   context.CancelFunc
+	// synced is set once the engine's handler has seen every copy the
+	// watch found when it started.
+	synced atomic.Bool
 }
 
 // watchKey is the key of the watch of namespace pns, or of the one
@@ -170,9 +178,11 @@ func watchKey(pns, name string) string {
 
 // watchProvider starts, once, the provider informer of the copies in
 // namespace pns, or of the one cluster-scoped copy named name, as a source
-// of the engine's controller. It must not be called from a source's Start,
-// which runs under the controller's lock.
-func (e *Engine) watchProvider(pns, name string) {
+// of the engine's controller; once it has seen every copy there is, it
+// calls waiting, which enqueues the consumer objects whose syncs waited
+// for it (placement). It must not be called from a source's Start, which
+// runs under the controller's lock.
+func (e *Engine) watchProvider(pns, name string, waiting func(queue)) {
 	key := watchKey(pns, name)
 	e.providers.mu.Lock()
 	if _, ok := e.providers.byKey[key]; ok {
@@ -191,11 +201,12 @@ func (e *Engine) watchProvider(pns, name string) {
 	if e.providers.byKey == nil {
 		e.providers.byKey = map[string]*providerWatch{}
 	}
-	e.providers.byKey[key] = &providerWatch{informer: inf, cancel: cancel}
+	w := &providerWatch{informer: inf, cancel: cancel}
+	e.providers.byKey[key] = w
 	e.providers.mu.Unlock()
 
 	err := e.controller.Watch(source.TypedFunc[Request](func(_ context.Context, q queue) error {
-		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { e.copyChanged(q, obj) },
 			UpdateFunc: func(_, obj any) { e.copyChanged(q, obj) },
 			DeleteFunc: func(obj any) {
@@ -203,15 +214,30 @@ func (e *Engine) watchProvider(pns, name string) {
 				e.gone.remember(obj)
 				e.copyChanged(q, obj)
 			},
-		}); err != nil {
+		})
+		if err != nil {
 			return err
 		}
 		e.informers.start(ctx, f)
+		e.informers.afterSync(ctx, reg.HasSynced, func() {
+			w.synced.Store(true)
+			waiting(q)
+		})
 		return nil
 	}))
 	if err != nil && e.ctx.Err() == nil {
 		e.o.Log.Error(err, "Cannot watch provider copies", "namespace", pns, "name", name)
 	}
+}
+
+// copiesSynced reports whether the watch of the copies in pns, or of the
+// cluster-scoped copy named name, has seen every copy there is: until
+// then a copy missing from its cache may still exist.
+func (e *Engine) copiesSynced(pns, name string) bool {
+	e.providers.mu.Lock()
+	defer e.providers.mu.Unlock()
+	w, ok := e.providers.byKey[watchKey(pns, name)]
+	return ok && w.synced.Load()
 }
 
 // providerInformer returns the informer of the copies in pns, or of the
@@ -282,6 +308,17 @@ func (g *informerGroup) start(ctx context.Context, f dynamicinformer.DynamicShar
 		<-ctx.Done()
 		f.Shutdown()
 		activeInformers.Add(-1)
+	}()
+}
+
+// afterSync calls f once synced reports true, unless ctx ends first.
+func (g *informerGroup) afterSync(ctx context.Context, synced cache.InformerSynced, f func()) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if cache.WaitForCacheSync(ctx.Done(), synced) {
+			f()
+		}
 	}()
 }
 
