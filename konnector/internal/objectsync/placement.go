@@ -42,7 +42,8 @@ func (e *Engine) consumer() isolation.Consumer {
 // the object's consumer namespace has no provider namespace yet, it asks
 // the backend for one with an APIServiceNamespace and returns errWaiting;
 // so it does until the copies there are watched and their watch has seen
-// every copy there is (or it would create copies that exist).
+// every copy there is (or it would create copies that exist), see
+// copiesWatched.
 func (e *Engine) placement(ctx context.Context, key cache.ObjectName) (types.NamespacedName, error) {
 	pkey, err := e.o.Isolation.ToProvider(e.consumer(), key.AsNamespacedName())
 	if errors.Is(err, isolation.ErrNamespaceNotAssigned) {
@@ -50,7 +51,7 @@ func (e *Engine) placement(ctx context.Context, key cache.ObjectName) (types.Nam
 	} else if err != nil {
 		return types.NamespacedName{}, err
 	}
-	if !e.copiesSynced(e.watchOf(pkey)) {
+	if !e.copiesWatched(e.watchOf(pkey)) {
 		return types.NamespacedName{}, errWaiting
 	}
 	return pkey, nil

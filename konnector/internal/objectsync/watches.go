@@ -230,14 +230,17 @@ func (e *Engine) watchProvider(pns, name string, waiting func(queue)) {
 	}
 }
 
-// copiesSynced reports whether the watch of the copies in pns, or of the
-// cluster-scoped copy named name, has seen every copy there is: until
-// then a copy missing from its cache may still exist.
-func (e *Engine) copiesSynced(pns, name string) bool {
+// copiesWatched reports whether the copies in pns are watched and their
+// watch has seen every copy there is (until then a copy missing from its
+// cache may still exist), or whether the cluster-scoped copy named name is
+// watched: a copy readable only by name may be listed only once it
+// exists and the backend has granted it, so its watch cannot see it
+// before the konnector creates it.
+func (e *Engine) copiesWatched(pns, name string) bool {
 	e.providers.mu.Lock()
 	defer e.providers.mu.Unlock()
 	w, ok := e.providers.byKey[watchKey(pns, name)]
-	return ok && w.synced.Load()
+	return ok && (name != "" || w.synced.Load())
 }
 
 // providerInformer returns the informer of the copies in pns, or of the
