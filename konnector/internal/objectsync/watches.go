@@ -100,7 +100,7 @@ func (e *Engine) consumerChanged(q queue, obj any) {
 	}
 	if e.copiesIn() == isolation.ByName && u.GetDeletionTimestamp() == nil {
 		if pkey, err := e.o.Isolation.ToProvider(e.consumer(), key.AsNamespacedName()); err == nil {
-			e.watchProvider("", pkey.Name, func(q queue) { q.Add(objectRequest(key)) })
+			e.watchProvider("", pkey.Name, nil) // placement does not wait for it
 		}
 	}
 	e.down.observe(key.String())
@@ -179,8 +179,8 @@ func watchKey(pns, name string) string {
 // watchProvider starts, once, the provider informer of the copies in
 // namespace pns, or of the one cluster-scoped copy named name, as a source
 // of the engine's controller; once it has seen every copy there is, it
-// calls waiting, which enqueues the consumer objects whose syncs waited
-// for it (placement). It must not be called from a source's Start, which
+// calls waiting, if any, which enqueues the consumer objects whose syncs
+// waited for it (placement). It must not be called from a source's Start, which
 // runs under the controller's lock.
 func (e *Engine) watchProvider(pns, name string, waiting func(queue)) {
 	key := watchKey(pns, name)
@@ -221,7 +221,9 @@ func (e *Engine) watchProvider(pns, name string, waiting func(queue)) {
 		e.informers.start(ctx, f)
 		e.informers.afterSync(ctx, reg.HasSynced, func() {
 			w.synced.Store(true)
-			waiting(q)
+			if waiting != nil {
+				waiting(q)
+			}
 		})
 		return nil
 	}))
