@@ -3,8 +3,11 @@ package e2e
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,7 +26,8 @@ var (
 // TestClusterScoped binds a cluster-scoped resource with Prefixed
 // isolation through the real backend: the copy is named and labelled for
 // the consumer, spec goes down (also a removed field), status comes up,
-// and deleting the consumer object deletes the copy first. Then it binds a
+// a restarted konnector takes the copy back without a warning, and
+// deleting the consumer object deletes the copy first. Then it binds a
 // namespaced CRD offered cluster-scoped with Namespaced isolation: the
 // copy keeps its name in the consumer's cluster namespace.
 func TestClusterScoped(t *testing.T) {
@@ -103,6 +107,38 @@ func TestClusterScoped(t *testing.T) {
 			phase, _, _ := unstructured.NestedString(got.Object, "status", "phase")
 			return phase == "Ready", "phase " + phase
 		}, framework.WaitTimeout)
+	})
+
+	t.Run("a restarted konnector finds its copy, with no warning", func(t *testing.T) {
+		// The copy is readable only by name; its watch starts with the
+		// object's first event after the restart, so the first sync may
+		// find the name taken before the watch lists it.
+		restarted := time.Now()
+		a.restartKonnector(t)
+		cp, err := p.dyn.Resource(regions).Get(ctx, copyName, metav1.GetOptions{})
+		require.NoError(t, err)
+		cp.Object["status"] = map[string]any{"phase": "Degraded"}
+		_, err = p.dyn.Resource(regions).UpdateStatus(ctx, cp, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		framework.Eventually(t, func() (bool, string) {
+			got, err := a.dyn.Resource(regions).Get(ctx, "eu", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			phase, _, _ := unstructured.NestedString(got.Object, "status", "phase")
+			return phase == "Degraded", "phase " + phase
+		}, framework.WaitTimeout)
+		events := &eventsv1.EventList{}
+		require.NoError(t, a.client.List(ctx, events))
+		for _, e := range events.Items {
+			seen := e.EventTime.Time
+			if e.Series != nil {
+				seen = e.Series.LastObservedTime.Time
+			}
+			if e.Regarding.Name == "eu" && e.Type == corev1.EventTypeWarning && seen.After(restarted) {
+				t.Errorf("warning after the restart: %s: %s", e.Reason, e.Note)
+			}
+		}
 	})
 
 	t.Run("deleting the consumer object deletes the copy", func(t *testing.T) {

@@ -76,9 +76,10 @@ func (p *provider) offerCarts(t *testing.T, spec map[string]any) {
 
 // consumer is an app team's cluster with the konnector.
 type consumer struct {
-	cluster *framework.Cluster
-	dyn     dynamic.Interface
-	client  client.Client
+	cluster   *framework.Cluster
+	dyn       dynamic.Interface
+	client    client.Client
+	konnector *framework.Process // nil without one
 }
 
 // startConsumer returns the consumer of cluster c with Bindery's
@@ -86,8 +87,16 @@ type consumer struct {
 func startConsumer(t *testing.T, c *framework.Cluster) *consumer {
 	t.Helper()
 	k := newConsumer(t, c)
-	stack.StartKonnector(t, c, bins)
+	k.konnector = stack.StartKonnector(t, c, bins)
 	return k
+}
+
+// restartKonnector stops the konnector, as a rollout would, and starts it
+// again.
+func (k *consumer) restartKonnector(t *testing.T) {
+	t.Helper()
+	k.konnector.Stop()
+	require.NoError(t, k.konnector.Start())
 }
 
 // newConsumer returns the consumer of cluster c, without a konnector.

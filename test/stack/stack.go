@@ -134,17 +134,20 @@ func StartOperator(t framework.TB, c *framework.Cluster, bins Programs) {
 }
 
 // StartKonnector starts the konnector on consumer cluster c until t ends,
-// and waits until it has installed the APIServiceBinding CRD. It runs as
-// a process, which needs no node; e2e's TestPlatformTeamInstall runs the
+// waits until it has installed the APIServiceBinding CRD, and returns its
+// process (which Start runs again). It runs as a process, which needs no
+// node; e2e's TestPlatformTeamInstall runs the
 // Deployment kubectl bind applies on one.
-func StartKonnector(t framework.TB, c *framework.Cluster, bins Programs) {
+func StartKonnector(t framework.TB, c *framework.Cluster, bins Programs) *framework.Process {
 	t.Helper()
-	start(t, &framework.Process{Name: "konnector", Path: bins["konnector"], Log: c.LogWriter("konnector"),
-		Args: []string{"--kubeconfig", c.Kubeconfig, "--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0", "--heartbeat-interval=5s"}})
+	p := &framework.Process{Name: "konnector", Path: bins["konnector"], Log: c.LogWriter("konnector"),
+		Args: []string{"--kubeconfig", c.Kubeconfig, "--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0", "--heartbeat-interval=5s"}}
+	start(t, p)
 	framework.Eventually(t, func() (bool, string) {
 		err := c.Client.Get(t.Context(), client.ObjectKey{Name: "apiservicebindings.kube-bind.io"}, &apiextensionsv1.CustomResourceDefinition{})
 		return err == nil, fmt.Sprint(err)
 	}, framework.WaitTimeout)
+	return p
 }
 
 // ApplyTemplate creates the template in a YAML file of the repository and

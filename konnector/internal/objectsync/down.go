@@ -62,9 +62,28 @@ func (e *Engine) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstr
 			_, _ = slimCopy(applied)
 			e.created.remember(applied)
 			created = true
-		case apierrors.IsAlreadyExists(err) && e.copiesIn() == isolation.ByName:
-			e.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "NameTaken", "Sync",
-				"%s already exists on the provider and is not this object's copy (or not readable yet); rename the object if this persists", pkey.Name)
+		case e.copiesIn() == isolation.ByName && (apierrors.IsAlreadyExists(err) || apierrors.IsForbidden(err)):
+			// A copy read by name is watched from the object's first
+			// event, and placement does not wait for the watch to list
+			// it: after a restart, the copy may be this object's own, and
+			// the create then finds its name taken, or is refused while
+			// the consumer has as many copies as it may (refusalHint).
+			own, found := e.ownCopy(ctx, rc, obj, pkey.Name)
+			if !found {
+				if apierrors.IsAlreadyExists(err) {
+					e.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "NameTaken", "Sync",
+						"%s already exists on the provider and is not this object's copy (or not readable yet); rename the object if this persists", pkey.Name)
+				}
+				break
+			}
+			if upToDate(desired, own) {
+				e.created.remember(own) // until its watch shows it
+				return own, false, nil
+			}
+			if err := e.upgradeOwnership(ctx, rc, own); err != nil {
+				return nil, false, err
+			}
+			ok, verb = true, "apply"
 		case apierrors.IsAlreadyExists(err):
 			// The provider namespace is this consumer's alone: the cache
 			// has not seen the copy yet, or it is an earlier copy the
@@ -87,6 +106,19 @@ func (e *Engine) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstr
 		SyncLatency.WithLabelValues(e.o.Name, "down").Observe(d.Seconds())
 	}
 	return applied, created, nil
+}
+
+// ownCopy reads the cluster-scoped copy name, whose create failed, and
+// returns it, as the cache of copies would hold it, when it is obj's
+// copy. Another consumer's copy, or one not granted to this konnector
+// yet, is not found.
+func (e *Engine) ownCopy(ctx context.Context, rc dynamic.ResourceInterface, obj *unstructured.Unstructured, name string) (*unstructured.Unstructured, bool) {
+	got, err := rc.Get(ctx, name, metav1.GetOptions{})
+	if err != nil || originUID(got) != string(obj.GetUID()) {
+		return nil, false
+	}
+	_, _ = slimCopy(got)
+	return got, true
 }
 
 // refusalHint adds to a refusal what the provider's message does not say:
