@@ -123,13 +123,15 @@ func (e *Engine) ownCopy(ctx context.Context, rc dynamic.ResourceInterface, obj 
 
 // refusalHint adds to a refusal what the provider's message does not say:
 // a ResourceQuota counts only namespaced objects, so the backend bounds a
-// consumer's cluster-scoped copies by withdrawing create, and the API
-// server then answers with no more than "cannot create".
+// consumer's cluster-scoped copies by withdrawing create, and grants
+// create only seconds after it first covers the resource with its
+// admission policy; the API server then answers with no more than
+// "cannot create".
 func refusalHint(verb string, scope isolation.GrantScope, err error) string {
 	if verb != "create" || scope != isolation.ByName || !apierrors.IsForbidden(err) {
 		return ""
 	}
-	return " (a provider withdraws create of these while a consumer has as many as it allows; the object is copied once there is room)"
+	return " (a provider withdraws create of these while a consumer has as many as it allows, and grants it only a few seconds after it first offers them; the object is copied once create is granted)"
 }
 
 // providerCopy is the desired provider copy pkey of obj: the consumer's
