@@ -580,9 +580,9 @@ func reportCPU(b *testing.B, name string, r run, n int) {
 	}
 }
 
-// profiler takes CPU profiles of both API servers and the konnector
-// while a run goes on, when BENCH_PROFILE_DIR names a folder for them:
-// where the time goes.
+// profiler takes CPU profiles of both API servers and the konnector, and
+// the API servers' allocations, while a run goes on, when
+// BENCH_PROFILE_DIR names a folder for them: where the time goes.
 type profiler struct {
 	dir, konnector string
 	cons, prov     *framework.Cluster
@@ -613,9 +613,14 @@ func (p profiler) during(b *testing.B, run string) (written func()) {
 		})
 	}
 	for _, c := range []*framework.Cluster{p.cons, p.prov} {
-		save(c.Name+"-apiserver", func() ([]byte, error) {
-			return c.Kube.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", strconv.Itoa(profileSeconds)).DoRaw(ctx)
-		})
+		pprof := func(what string) ([]byte, error) {
+			return c.Kube.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/"+what).Param("seconds", strconv.Itoa(profileSeconds)).DoRaw(ctx)
+		}
+		save(c.Name+"-apiserver", func() ([]byte, error) { return pprof("profile") })
+		// The heap's allocations over the same seconds (a delta profile):
+		// which requests allocate how much, and so what the API server's
+		// garbage collection costs.
+		save(c.Name+"-apiserver-allocs", func() ([]byte, error) { return pprof("allocs") })
 	}
 	save("konnector", func() ([]byte, error) { return p.get(ctx, fmt.Sprintf("profile?seconds=%d", profileSeconds)) })
 	return wg.Wait
