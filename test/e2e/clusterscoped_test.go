@@ -93,10 +93,11 @@ func TestClusterScoped(t *testing.T) {
 		}, framework.WaitTimeout)
 	})
 
-	t.Run("status comes up", func(t *testing.T) {
+	// statusComesUp writes phase on the copy and waits for it on eu.
+	statusComesUp := func(t *testing.T, phase string) {
 		cp, err := p.dyn.Resource(regions).Get(ctx, copyName, metav1.GetOptions{})
 		require.NoError(t, err)
-		cp.Object["status"] = map[string]any{"phase": "Ready"}
+		cp.Object["status"] = map[string]any{"phase": phase}
 		_, err = p.dyn.Resource(regions).UpdateStatus(ctx, cp, metav1.UpdateOptions{})
 		require.NoError(t, err)
 		framework.Eventually(t, func() (bool, string) {
@@ -104,10 +105,12 @@ func TestClusterScoped(t *testing.T) {
 			if err != nil {
 				return false, err.Error()
 			}
-			phase, _, _ := unstructured.NestedString(got.Object, "status", "phase")
-			return phase == "Ready", "phase " + phase
+			has, _, _ := unstructured.NestedString(got.Object, "status", "phase")
+			return has == phase, "phase " + has
 		}, framework.WaitTimeout)
-	})
+	}
+
+	t.Run("status comes up", func(t *testing.T) { statusComesUp(t, "Ready") })
 
 	t.Run("a restarted konnector finds its copy, with no warning", func(t *testing.T) {
 		// The copy is readable only by name; its watch starts with the
@@ -115,19 +118,7 @@ func TestClusterScoped(t *testing.T) {
 		// find the name taken before the watch lists it.
 		restarted := time.Now()
 		a.restartKonnector(t)
-		cp, err := p.dyn.Resource(regions).Get(ctx, copyName, metav1.GetOptions{})
-		require.NoError(t, err)
-		cp.Object["status"] = map[string]any{"phase": "Degraded"}
-		_, err = p.dyn.Resource(regions).UpdateStatus(ctx, cp, metav1.UpdateOptions{})
-		require.NoError(t, err)
-		framework.Eventually(t, func() (bool, string) {
-			got, err := a.dyn.Resource(regions).Get(ctx, "eu", metav1.GetOptions{})
-			if err != nil {
-				return false, err.Error()
-			}
-			phase, _, _ := unstructured.NestedString(got.Object, "status", "phase")
-			return phase == "Degraded", "phase " + phase
-		}, framework.WaitTimeout)
+		statusComesUp(t, "Degraded")
 		events := &eventsv1.EventList{}
 		require.NoError(t, a.client.List(ctx, events))
 		for _, e := range events.Items {

@@ -117,6 +117,19 @@ func (r Requests) Reads() Requests {
 	return out
 }
 
+// WatchesEnded returns the watches among r. An API server counts a watch when
+// it ends: on its timeout, when the client stops it, or when the server
+// closes it (a watcher too slow to take its events).
+func (r Requests) WatchesEnded() Requests {
+	out := Requests{}
+	for k, v := range r {
+		if k.Verb == "WATCH" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // Total is the number of requests in r.
 func (r Requests) Total() float64 {
 	var n float64

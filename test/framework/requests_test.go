@@ -28,6 +28,9 @@ apiserver_request_total{code="200",resource="databases",subresource="",verb="WAT
 	if got, want := d.Reads().Total(), 5.0; got != want {
 		t.Errorf("reads %g, want %g", got, want)
 	}
+	if got, want := d.WatchesEnded().String(), "WATCH:databases=1"; got != want {
+		t.Errorf("watches ended %q, want %q", got, want)
+	}
 	if _, err := parseRequests([]byte("other_total 1\n")); err == nil {
 		t.Error("metrics without apiserver_request_total parsed")
 	}

@@ -236,6 +236,19 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		b.ReportMetric(busy(synced), "machine-busy")
 		reportWrites(b, "sync", synced, n)
 		reportWrites(b, "limit", limit, n)
+		// Watches that ended during a run: watches time out after
+		// minutes, so more than a few are watchers the API server closed
+		// for falling behind (each then lists again).
+		for _, side := range []struct {
+			name string
+			r    func(run) framework.Requests
+		}{{"consumer", func(r run) framework.Requests { return r.consumer }}, {"provider", func(r run) framework.Requests { return r.provider }}} {
+			b.ReportMetric(side.r(limit).WatchesEnded().Total(), "limit-watches-ended:"+side.name)
+			b.ReportMetric(side.r(synced).WatchesEnded().Total(), "watches-ended:"+side.name)
+			for kind, v := range side.r(synced).WatchesEnded() {
+				b.ReportMetric(v, "watches-ended:"+side.name+":"+kind.Resource)
+			}
+		}
 		reportCPU(b, "limit", limit, n)
 		reportCPU(b, "ideal", ideal, n)
 		reportCPU(b, "sync", synced, n)
