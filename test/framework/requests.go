@@ -117,9 +117,9 @@ func (r Requests) Reads() Requests {
 	return out
 }
 
-// WatchesEnded returns the watches among r. An API server counts a watch when
-// it ends: on its timeout, when the client stops it, or when the server
-// closes it (a watcher too slow to take its events).
+// WatchesEnded returns the watches among r. An API server counts a watch
+// when it ends: on its timeout, when the client stops it, or when the
+// server closes it.
 func (r Requests) WatchesEnded() Requests {
 	out := Requests{}
 	for k, v := range r {

@@ -236,9 +236,9 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		b.ReportMetric(busy(synced), "machine-busy")
 		reportWrites(b, "sync", synced, n)
 		reportWrites(b, "limit", limit, n)
-		// Watches that ended during a run: watches time out after
-		// minutes, so more than a few are watchers the API server closed
-		// for falling behind (each then lists again).
+		// Watches that ended during a run: a client's watch times out
+		// after 5-10 minutes, so more than a few during one run ended
+		// for another reason, and each is watched again.
 		for _, side := range []struct {
 			name string
 			r    func(run) framework.Requests
