@@ -41,8 +41,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	code := m.Run()
-	framework.StopAll()
+	code := framework.Run(m)
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }

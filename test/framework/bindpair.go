@@ -206,7 +206,7 @@ func MainWithKonnector(m *testing.M, bin *string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	code := run(m)
+	code := Run(m)
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -89,14 +89,15 @@ func StopAll() {
 // Main is for a package's TestMain: it runs the tests and stops whatever
 // is still running afterwards.
 func Main(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(Run(m))
 }
 
-// run runs the tests, stops whatever is still running afterwards, removes
-// the work directory, and returns the tests' exit code. The test process's
-// own controller-runtime caches and clients log nothing: the programs under
+// Run runs the tests, stops whatever is still running afterwards, removes
+// the work directory (the images it built), and returns the tests' exit
+// code, for a TestMain that has more to do. The test process's own
+// controller-runtime caches and clients log nothing: the programs under
 // test log to their cluster's log.
-func run(m *testing.M) int {
+func Run(m *testing.M) int {
 	ctrl.SetLogger(logr.Discard())
 	code := m.Run()
 	StopAll()
