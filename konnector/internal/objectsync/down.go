@@ -68,22 +68,16 @@ func (e *Engine) ensureProviderCopy(ctx context.Context, obj *unstructured.Unstr
 			// it: after a restart, the copy may be this object's own, and
 			// the create then finds its name taken, or is refused while
 			// the consumer has as many copies as it may (refusalHint).
-			own, found := e.ownCopy(ctx, rc, obj, pkey.Name)
-			if !found {
-				if apierrors.IsAlreadyExists(err) {
-					e.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "NameTaken", "Sync",
-						"%s already exists on the provider and is not this object's copy (or not readable yet); rename the object if this persists", pkey.Name)
-				}
-				break
+			// Read, it stands in for the cache until its watch shows it,
+			// and the copy is written as any cached one.
+			if own, found := e.ownCopy(ctx, rc, obj, pkey.Name); found {
+				e.created.remember(own)
+				return e.ensureProviderCopy(ctx, obj, pkey)
 			}
-			if upToDate(desired, own) {
-				e.created.remember(own) // until its watch shows it
-				return own, false, nil
+			if apierrors.IsAlreadyExists(err) {
+				e.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "NameTaken", "Sync",
+					"%s already exists on the provider and is not this object's copy (or not readable yet); rename the object if this persists", pkey.Name)
 			}
-			if err := e.upgradeOwnership(ctx, rc, own); err != nil {
-				return nil, false, err
-			}
-			ok, verb = true, "apply"
 		case apierrors.IsAlreadyExists(err):
 			// The provider namespace is this consumer's alone: the cache
 			// has not seen the copy yet, or it is an earlier copy the
