@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -18,8 +19,17 @@ func Browser(t TB) context.Context {
 	if err != nil {
 		t.Fatalf("chromium is not installed: run `make test-deps`: %v", err)
 	}
+	// Chromium keeps its singleton socket in a new directory under
+	// TMPDIR and leaves it behind: a short directory of the test's own
+	// keeps the socket's path within the limit and goes with the test.
+	tmp, err := os.MkdirTemp("", "bindery-chromium-")
+	if err != nil {
+		t.Fatalf("creating chromium's temporary directory: %v", err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(tmp) })
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
+		chromedp.Env("TMPDIR="+tmp),
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
 		chromedp.UserDataDir(t.TempDir()),
