@@ -50,3 +50,21 @@ apiserver_longrunning_requests{component="apiserver",group="",resource="pods",sc
 		t.Errorf("watches without the gauge %d, %v; want 0", n, err)
 	}
 }
+
+func TestTerminatedWatchesCountsByResource(t *testing.T) {
+	raw := []byte(`# TYPE apiserver_terminated_watchers_total counter
+apiserver_terminated_watchers_total{group="db.example.com",resource="databases"} 3
+apiserver_terminated_watchers_total{group="raw.example.com",resource="databases"} 2
+apiserver_terminated_watchers_total{group="",resource="secrets"} 1
+`)
+	got, err := parseTerminatedWatches(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "WATCH:databases=5 WATCH:secrets=1"; got.String() != want {
+		t.Errorf("terminated watches %q, want %q", got, want)
+	}
+	if got, err := parseTerminatedWatches([]byte("other_total 1\n")); err != nil || got.Total() != 0 {
+		t.Errorf("terminated watches without the counter %v, %v; want none", got, err)
+	}
+}

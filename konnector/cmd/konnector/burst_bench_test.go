@@ -238,13 +238,23 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		reportWrites(b, "limit", limit, n)
 		// Watches that ended during a run: a client's watch times out
 		// after 5-10 minutes, so more than a few during one run ended
-		// for another reason, and each is watched again.
+		// for another reason, and each is watched again. So far every
+		// one was closed by the API server because its client fell
+		// behind (terminated), in the ideal sync as in the synced burst.
 		for _, side := range []struct {
-			name string
-			r    func(run) framework.Requests
-		}{{"consumer", func(r run) framework.Requests { return r.consumer }}, {"provider", func(r run) framework.Requests { return r.provider }}} {
-			b.ReportMetric(side.r(limit).WatchesEnded().Total(), "limit-watches-ended:"+side.name)
-			b.ReportMetric(side.r(synced).WatchesEnded().Total(), "watches-ended:"+side.name)
+			name          string
+			r, terminated func(run) framework.Requests
+		}{
+			{"consumer", func(r run) framework.Requests { return r.consumer }, func(r run) framework.Requests { return r.consumerTerminated }},
+			{"provider", func(r run) framework.Requests { return r.provider }, func(r run) framework.Requests { return r.providerTerminated }},
+		} {
+			for _, c := range []struct {
+				prefix string
+				r      run
+			}{{"limit-", limit}, {"ideal-", ideal}, {"", synced}} {
+				b.ReportMetric(side.r(c.r).WatchesEnded().Total(), c.prefix+"watches-ended:"+side.name)
+				b.ReportMetric(side.terminated(c.r).Total(), c.prefix+"watches-terminated:"+side.name)
+			}
 			for kind, v := range side.r(synced).WatchesEnded() {
 				b.ReportMetric(v, "watches-ended:"+side.name+":"+kind.Resource)
 			}
@@ -523,7 +533,10 @@ func idealBurst(b *testing.B, m meter, cd, pd dynamic.Interface, n int, namespac
 // took.
 type run struct {
 	consumer, provider framework.Requests
-	took               time.Duration
+	// consumerTerminated and providerTerminated are the watches each API
+	// server closed meanwhile because their client fell behind.
+	consumerTerminated, providerTerminated framework.Requests
+	took                                   time.Duration
 	// cpu is what the whole machine spent meanwhile, all processes; cpuBy
 	// splits it by process (see meter.cpu), the rest is "other".
 	cpu   time.Duration
@@ -543,6 +556,7 @@ func (m meter) measure(b *testing.B, profiled func(), f func()) run {
 	b.Helper()
 	defer profiled()
 	c0, p0 := m.cons.Requests(b), m.prov.Requests(b)
+	ct0, pt0 := m.cons.TerminatedWatches(b), m.prov.TerminatedWatches(b)
 	busy0, _ := machineBusy(b)
 	cpu0 := m.cpu(b)
 	start := time.Now()
@@ -552,6 +566,7 @@ func (m meter) measure(b *testing.B, profiled func(), f func()) run {
 	busy1, _ := machineBusy(b)
 	r := run{
 		consumer: m.cons.Requests(b).Since(c0), provider: m.prov.Requests(b).Since(p0), took: took,
+		consumerTerminated: m.cons.TerminatedWatches(b).Since(ct0), providerTerminated: m.prov.TerminatedWatches(b).Since(pt0),
 		cpu:   time.Duration((busy1 - busy0) * float64(time.Second)),
 		cpuBy: map[string]time.Duration{},
 	}
@@ -626,6 +641,12 @@ func (p profiler) during(b *testing.B, run string) (written func()) {
 		})
 	}
 	for _, c := range []*framework.Cluster{p.cons, p.prov} {
+		// A heap profile shows allocations only once a garbage
+		// collection has run after them: an API server idle before the
+		// run would put the allocations of the run before (the cleanup
+		// of the last one) into this run's. A collection first.
+		_, err := c.Kube.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/heap").Param("gc", "1").DoRaw(ctx)
+		require.NoError(b, err, "collecting garbage in the API server of %s", c.Name)
 		pprof := func(what string) ([]byte, error) {
 			return c.Kube.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/"+what).Param("seconds", strconv.Itoa(profileSeconds)).DoRaw(ctx)
 		}
