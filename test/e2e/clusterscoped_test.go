@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -56,6 +57,9 @@ func TestClusterScoped(t *testing.T) {
 	a := startConsumer(t, cs[1])
 	out := a.bind(t, p, "alice", "regions")
 	require.Contains(t, out, "binding(s) Ready")
+	// The first bind of the resource waits for the provider's grant of
+	// create, and says so.
+	assert.Contains(t, out, "Pending: the provider grants create of regions.geo.example.com a few seconds after it first offers it")
 
 	region := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "geo.example.com/v1", "kind": "Region",
@@ -112,13 +116,9 @@ func TestClusterScoped(t *testing.T) {
 
 	t.Run("status comes up", func(t *testing.T) { statusComesUp(t, "Ready") })
 
-	t.Run("a restarted konnector finds its copy, with no warning", func(t *testing.T) {
-		// The copy is readable only by name; its watch starts with the
-		// object's first event after the restart, so the first sync may
-		// find the name taken before the watch lists it.
-		restarted := time.Now()
-		a.restartKonnector(t)
-		statusComesUp(t, "Degraded")
+	// noWarningSince fails for each Warning event about eu seen after
+	// since.
+	noWarningSince := func(t *testing.T, since time.Time, what string) {
 		events := &eventsv1.EventList{}
 		require.NoError(t, a.client.List(ctx, events))
 		for _, e := range events.Items {
@@ -126,10 +126,27 @@ func TestClusterScoped(t *testing.T) {
 			if e.Series != nil {
 				seen = e.Series.LastObservedTime.Time
 			}
-			if e.Regarding.Name == "eu" && e.Type == corev1.EventTypeWarning && seen.After(restarted) {
-				t.Errorf("warning after the restart: %s: %s", e.Reason, e.Note)
+			if e.Regarding.Name == "eu" && e.Type == corev1.EventTypeWarning && seen.After(since) {
+				t.Errorf("warning %s: %s: %s", what, e.Reason, e.Note)
 			}
 		}
+	}
+
+	t.Run("a bind is Ready only once its first object can be copied", func(t *testing.T) {
+		// The provider grants create seconds after it first offers a
+		// resource; the request waits for the grant, so the first copy
+		// is not refused.
+		noWarningSince(t, time.Time{}, "since the bind")
+	})
+
+	t.Run("a restarted konnector finds its copy, with no warning", func(t *testing.T) {
+		// The copy is readable only by name; its watch starts with the
+		// object's first event after the restart, so the first sync may
+		// find the name taken before the watch lists it.
+		restarted := time.Now()
+		a.restartKonnector(t)
+		statusComesUp(t, "Degraded")
+		noWarningSince(t, restarted, "after the restart")
 	})
 
 	t.Run("deleting the consumer object deletes the copy", func(t *testing.T) {

@@ -66,10 +66,15 @@ func waitRequest(ctx context.Context, provider dynamic.Interface, ns, name strin
 	last := ""
 	return watchUntil(ctx, rc, name, func(u *unstructured.Unstructured) (bool, error) {
 		phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
-		if phase != last && phase != "" && phase != "Succeeded" {
-			_, _ = fmt.Fprintf(out, "  request %s: %s\n", name, phase)
+		// What a Pending request waits for, as the provider says it.
+		line := phase
+		if msg := pendingMessage(u); phase == "Pending" && msg != "" {
+			line += ": " + msg
 		}
-		last = phase
+		if line != last && phase != "" && phase != "Succeeded" {
+			_, _ = fmt.Fprintf(out, "  request %s: %s\n", name, line)
+		}
+		last = line
 		switch phase {
 		case "Succeeded":
 			return true, nil
@@ -81,6 +86,18 @@ func waitRequest(ctx context.Context, provider dynamic.Interface, ns, name strin
 	}, func() error {
 		return hinted(nil, fmt.Sprintf("the provider did not handle request %s within %s", name, timeout), "check that the provider's backend is running")
 	})
+}
+
+// pendingMessage is the message of a request's ExportsReady condition.
+func pendingMessage(u *unstructured.Unstructured) string {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == string(kubebindv1alpha1.APIServiceExportRequestConditionExportsReady) {
+			msg, _ := m["message"].(string)
+			return msg
+		}
+	}
+	return ""
 }
 
 // watchUntil gets the named object and then watches it until cond says

@@ -90,6 +90,25 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 		}
 	}
 
+	// A request for objects granted by name succeeds only once the
+	// consumer may create them, seconds after the provider first offers
+	// the resource: a bind is not Ready before its first object can be
+	// copied.
+	for _, ns := range []string{nsA, nsB} {
+		for _, resource := range []string{"regions", "zones"} {
+			framework.Eventually(t, func() (bool, string) {
+				req := &kubebindv1alpha1.APIServiceExportRequest{}
+				require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: resource}, req))
+				return req.Status.Phase == kubebindv1alpha1.APIServiceExportRequestPhaseSucceeded, fmt.Sprintf("request %s/%s: %q", ns, resource, req.Status.Phase)
+			}, framework.WaitTimeout)
+			role := &rbacv1.ClusterRole{}
+			require.NoError(t, c.Get(ctx, client.ObjectKey{Name: clusterobjects.RoleName(ns)}, role))
+			assert.True(t, slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool {
+				return slices.Contains(r.Resources, resource) && slices.Contains(r.Verbs, "create")
+			}), "when request %s/%s succeeded, its grant was %+v", ns, resource, role.Rules)
+		}
+	}
+
 	mineA := object("Region", nsA+"-eu", nsA)
 	framework.Eventually(t, func() (bool, string) {
 		err := clientA.Create(ctx, mineA.DeepCopy())

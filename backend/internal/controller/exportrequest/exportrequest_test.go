@@ -2,11 +2,14 @@ package exportrequest_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
+	"github.com/kube-bind/kube-bind/sdk/apis/third_party/conditions/util/conditions"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -16,7 +19,9 @@ import (
 	"github.com/bindery-dev/bindery/apis/catalog"
 	"github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
+	"github.com/bindery-dev/bindery/backend/internal/controller/clusterobjects"
 	"github.com/bindery-dev/bindery/backend/internal/controller/exportrequest"
+	"github.com/bindery-dev/bindery/backend/internal/rbacgrant"
 	"github.com/bindery-dev/bindery/test/framework"
 )
 
@@ -167,6 +172,32 @@ func TestExportRequests(t *testing.T) {
 			assert.Contains(t, p.WaitEvent(t, got, "Refused"), tt.wantMessage, "every decision is an event")
 		})
 	}
+
+	t.Run("a request for objects granted by name waits for the grant of create", func(t *testing.T) {
+		p.Namespace(t, "consumer-c", map[string]string{consumer.RoleLabel: consumer.RoleCluster})
+		require.NoError(t, c.Create(ctx, template("regions", binderyv1alpha1.ExportedResource{Group: "db.example.com", Resource: "regions"})))
+		req := request("consumer-c", "regions", map[string]string{consumer.TemplateAnnotation: "regions"}, res("db.example.com", "regions"))
+		require.NoError(t, c.Create(ctx, req))
+		want := "the provider grants create of regions.db.example.com a few seconds after it first offers it"
+		got := &kubebindv1alpha1.APIServiceExportRequest{}
+		framework.Eventually(t, func() (bool, string) {
+			require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(req), got))
+			msg := conditions.GetMessage(got, kubebindv1alpha1.APIServiceExportRequestConditionExportsReady)
+			return strings.Contains(msg, want), fmt.Sprintf("phase %q, message %q", got.Status.Phase, msg)
+		}, framework.WaitTimeout)
+		assert.Equal(t, kubebindv1alpha1.APIServiceExportRequestPhasePending, got.Status.Phase)
+		assert.Contains(t, p.WaitEvent(t, got, "Waiting"), want)
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: "consumer-c", Name: "regions.db.example.com"}, &kubebindv1alpha1.APIServiceExport{}),
+			"the export is there meanwhile")
+
+		// The consumer's grant, as the clusterobjects controller writes
+		// it: its arrival retries the request.
+		require.NoError(t, c.Create(ctx, &rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{Name: clusterobjects.RoleName("consumer-c"), Labels: map[string]string{consumer.ClusterNamespaceLabel: "consumer-c"}},
+			Rules:      rbacgrant.ClusterObjectRules([]rbacgrant.ClusterResource{{Group: "db.example.com", Resource: "regions", Create: true}}),
+		}))
+		waitPhase(t, c, req, kubebindv1alpha1.APIServiceExportRequestPhaseSucceeded)
+	})
 
 	t.Run("a request for a CRD that appears later succeeds without a timeout", func(t *testing.T) {
 		p.Namespace(t, "consumer-late", map[string]string{consumer.RoleLabel: consumer.RoleCluster})

@@ -21,6 +21,7 @@ import (
 	apicrds "github.com/bindery-dev/bindery/apis/crds"
 	"github.com/bindery-dev/bindery/apis/crdsnapshot"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
+	"github.com/bindery-dev/bindery/backend/internal/controller/clusterobjects"
 	"github.com/bindery-dev/bindery/backend/internal/metrics"
 )
 
@@ -67,8 +68,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.Recorder.Eventf(request, nil, corev1.EventTypeWarning, "Refused", "Refused", "%s", ref.msg)
 		return ctrl.Result{}, r.setStatus(ctx, request, kubebindv1alpha1.APIServiceExportRequestPhaseFailed, ref.msg, "Refused")
 	case errors.As(err, &wait):
-		r.Recorder.Eventf(request, nil, corev1.EventTypeNormal, "Waiting", "Waiting", "%s", wait.msg)
-		return ctrl.Result{}, r.setStatus(ctx, request, kubebindv1alpha1.APIServiceExportRequestPhasePending, wait.msg, "Waiting")
+		return ctrl.Result{}, r.waitFor(ctx, request, wait)
 	case err != nil:
 		metrics.ReconcileErrors.WithLabelValues("exportrequest").Inc()
 		return ctrl.Result{}, err
@@ -84,6 +84,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			metrics.ReconcileErrors.WithLabelValues("exportrequest").Inc()
 			return ctrl.Result{}, err
 		}
+	}
+	if err := r.awaitGrants(ctx, request, plan); err != nil {
+		if errors.As(err, &wait) {
+			return ctrl.Result{}, r.waitFor(ctx, request, wait)
+		}
+		metrics.ReconcileErrors.WithLabelValues("exportrequest").Inc()
+		return ctrl.Result{}, err
 	}
 	names := make([]string, 0, len(plan))
 	for _, p := range plan {
@@ -215,6 +222,48 @@ func (r *Reconciler) ensureExport(ctx context.Context, request *kubebindv1alpha1
 		return fmt.Errorf("getting APIServiceExport %s: %w", p.crd.Name, err)
 	}
 
+	export, err := exportOf(request, p)
+	if err != nil {
+		return err
+	}
+	if err := r.Client.Create(ctx, export); err != nil {
+		return fmt.Errorf("creating APIServiceExport %s: %w", export.Name, err)
+	}
+	metrics.Exports.Inc()
+	r.Recorder.Eventf(export, nil, corev1.EventTypeNormal, "Created", "Created", "Snapshot of CRD %s for %q", p.crd.Name, p.service.Name)
+	return nil
+}
+
+// awaitGrants keeps the request Pending until the consumer may write the
+// objects of every export it created: the provider grants create of
+// cluster-scoped objects a few seconds after it first offers them
+// (clusterobjects.Granted). So a bind is not Ready while its first objects
+// would still be refused; the grant's change retries the request.
+func (r *Reconciler) awaitGrants(ctx context.Context, request *kubebindv1alpha1.APIServiceExportRequest, plan []plannedExport) error {
+	for _, p := range plan {
+		export, err := exportOf(request, p)
+		if err != nil {
+			return err
+		}
+		granted, err := clusterobjects.Granted(ctx, r.Client, export)
+		if err != nil {
+			return err
+		}
+		if !granted {
+			return &waiting{msg: fmt.Sprintf("the provider grants create of %s a few seconds after it first offers it; waiting for the grant", p.crd.Name)}
+		}
+	}
+	return nil
+}
+
+// waitFor leaves the request Pending with what it waits for.
+func (r *Reconciler) waitFor(ctx context.Context, request *kubebindv1alpha1.APIServiceExportRequest, w *waiting) error {
+	r.Recorder.Eventf(request, nil, corev1.EventTypeNormal, "Waiting", "Waiting", "%s", w.msg)
+	return r.setStatus(ctx, request, kubebindv1alpha1.APIServiceExportRequestPhasePending, w.msg, "Waiting")
+}
+
+// exportOf is the APIServiceExport p plans in request's namespace.
+func exportOf(request *kubebindv1alpha1.APIServiceExportRequest, p plannedExport) (*kubebindv1alpha1.APIServiceExport, error) {
 	export := &kubebindv1alpha1.APIServiceExport{}
 	export.Namespace = request.Namespace
 	export.Name = p.crd.Name
@@ -225,7 +274,7 @@ func (r *Reconciler) ensureExport(ctx context.Context, request *kubebindv1alpha1
 	}
 	settings := p.service.ExportSettings(p.crd.Spec.Group, p.crd.Spec.Names.Plural)
 	if err := settings.WriteExport(export.Annotations); err != nil {
-		return err
+		return nil, err
 	}
 	export.Spec.APIServiceExportCRDSpec = *p.spec
 	if p.spec.Scope == apiextensionsv1.ClusterScoped {
@@ -236,12 +285,7 @@ func (r *Reconciler) ensureExport(ctx context.Context, request *kubebindv1alpha1
 		// namespaces, which is all its RBAC allows.
 		export.Spec.InformerScope = kubebindv1alpha1.NamespacedScope
 	}
-	if err := r.Client.Create(ctx, export); err != nil {
-		return fmt.Errorf("creating APIServiceExport %s: %w", export.Name, err)
-	}
-	metrics.Exports.Inc()
-	r.Recorder.Eventf(export, nil, corev1.EventTypeNormal, "Created", "Created", "Snapshot of CRD %s for %q", p.crd.Name, p.service.Name)
-	return nil
+	return export, nil
 }
 
 func (r *Reconciler) setStatus(ctx context.Context, request *kubebindv1alpha1.APIServiceExportRequest, phase kubebindv1alpha1.APIServiceExportRequestPhase, msg, reason string) error {
