@@ -42,6 +42,73 @@ func object(kind, name, owner string) *unstructured.Unstructured {
 	return u
 }
 
+// TestARestartedBackendKeepsCreate checks that a backend starting over the
+// admission policy an earlier one left grants create at once: the grace a
+// resource gets when first offered is not taken again, and a consumer's
+// grant keeps create through the restart.
+func TestARestartedBackendKeepsCreate(t *testing.T) {
+	t.Parallel()
+	p := framework.StartControlPlane(t)
+	ctx := t.Context()
+	c := p.Client
+	runBackend := func(t *testing.T) {
+		p.RunManager(t, func(mgr ctrl.Manager) error {
+			if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bindery-backend")}).SetupWithManager(mgr); err != nil {
+				return err
+			}
+			return (&clusterobjects.Reconciler{Client: mgr.GetClient(), Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr)
+		})
+	}
+	p.CreateCRD(t, "geo.example.com", "regions", "Region", apiextensionsv1.ClusterScoped, nil)
+	require.NoError(t, c.Create(ctx, &binderyv1alpha1.APIServiceExportTemplate{
+		ObjectMeta: metav1.ObjectMeta{Name: "regions"},
+		Spec: binderyv1alpha1.APIServiceExportTemplateSpec{
+			DisplayName: "regions", Resources: []binderyv1alpha1.ExportedResource{{Group: "geo.example.com", Resource: "regions"}},
+			ClusterScopedIsolation: binderyv1alpha1.IsolationPrefixed,
+		},
+	}))
+	grant := func(t *testing.T, ns string) *rbacv1.ClusterRole {
+		role := &rbacv1.ClusterRole{}
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Name: clusterobjects.RoleName(ns)}, role))
+		return role
+	}
+	creates := func(role *rbacv1.ClusterRole) bool {
+		return slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Verbs, "create") })
+	}
+
+	var ns string
+	t.Run("the first backend grants create after the grace", func(t *testing.T) {
+		runBackend(t) // until this subtest ends
+		res, err := onboarding.Ensure(ctx, c, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "a"}, "Test Provider")
+		require.NoError(t, err)
+		ns = res.Namespace
+		req := &kubebindv1alpha1.APIServiceExportRequest{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "regions", Annotations: map[string]string{consumer.TemplateAnnotation: "regions"}},
+			Spec: kubebindv1alpha1.APIServiceExportRequestSpec{Resources: []kubebindv1alpha1.APIServiceExportRequestResource{
+				{GroupResource: kubebindv1alpha1.GroupResource{Group: "geo.example.com", Resource: "regions"}}}},
+		}
+		require.NoError(t, c.Create(ctx, req))
+		framework.Eventually(t, func() (bool, string) {
+			require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(req), req))
+			return req.Status.Phase == kubebindv1alpha1.APIServiceExportRequestPhaseSucceeded, string(req.Status.Phase)
+		}, framework.WaitTimeout)
+		require.True(t, creates(grant(t, ns)))
+	})
+
+	// The second backend rewrites the grant as soon as the consumer's
+	// objects change: at once, with create.
+	runBackend(t)
+	obj := object("Region", ns+"-after-restart", ns)
+	require.NoError(t, c.Create(ctx, obj))
+	var role *rbacv1.ClusterRole
+	framework.Eventually(t, func() (bool, string) {
+		role = grant(t, ns)
+		return slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.ResourceNames, obj.GetName()) }),
+			fmt.Sprintf("grant %+v", role.Rules)
+	}, framework.WaitTimeout)
+	assert.True(t, creates(role), "the restarted backend withdrew create: %+v", role.Rules)
+}
+
 // TestClusterScopedObjectsIsolateConsumers checks, with each konnector's
 // own credentials, that consumers of cluster-scoped resources write only
 // objects labelled (and, under Prefixed isolation, named) as theirs, and

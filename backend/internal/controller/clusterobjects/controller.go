@@ -86,10 +86,14 @@ type Reconciler struct {
 	controller controller.Controller
 	mu         gosync.Mutex
 	watched    map[schema.GroupVersionKind]bool
-	// enforced holds, per resource, when this process first wrote or saw
-	// the admission policy cover it. Create is granted only policyGrace
-	// later, once every API server has loaded the policy.
+	// enforced holds, per resource, since when the admission policy
+	// covers it: when this process first wrote it so, or, for a policy an
+	// earlier process left, that policy's last write. Create is granted
+	// only policyGrace later, once every API server has loaded the policy.
 	enforced map[schema.GroupResource]time.Time
+	// policyKnown is whether this process has reconciled the policy, and
+	// so knows enforced.
+	policyKnown bool
 }
 
 // policyGrace is how long after the admission policy covers a resource
@@ -194,10 +198,19 @@ func (r *Reconciler) ensurePolicy(ctx context.Context) (ctrl.Result, error) {
 				return ctrl.Result{}, fmt.Errorf("deleting the cluster-scoped objects policy: %w", err)
 			}
 		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.enforced, r.policyKnown = map[schema.GroupResource]time.Time{}, true
 		return ctrl.Result{}, nil
 	}
+	// What the policy in force, if any, covered before this write, and
+	// since when: an earlier backend's, after a restart.
+	var inForce map[schema.GroupResource]time.Time
 	existing := &admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: policy.Name}}
 	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, existing, func() error {
+		if existing.ResourceVersion != "" {
+			inForce = coveredSince(existing)
+		}
 		existing.Spec = policy.Spec
 		return nil
 	}); err != nil {
@@ -205,6 +218,12 @@ func (r *Reconciler) ensurePolicy(ctx context.Context) (ctrl.Result, error) {
 	}
 	existingBinding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: binding.Name}}
 	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, existingBinding, func() error {
+		if existingBinding.ResourceVersion == "" {
+			inForce = nil // a policy without its binding checks nothing
+		}
+		for gr, since := range inForce {
+			inForce[gr] = later(since, lastWrite(&existingBinding.ObjectMeta))
+		}
 		existingBinding.Spec = binding.Spec
 		return nil
 	}); err != nil {
@@ -216,14 +235,64 @@ func (r *Reconciler) ensurePolicy(ctx context.Context) (ctrl.Result, error) {
 	for gr := range byGR {
 		if since, ok := r.enforced[gr]; ok {
 			enforced[gr] = since
+		} else if since, ok := inForce[gr]; ok {
+			// Covered before this process wrote the policy: a restart
+			// does not withdraw create for another grace.
+			enforced[gr] = since
 		} else {
 			enforced[gr] = time.Now()
 		}
 	}
 	// A resource the policy no longer covers starts its grace again
 	// when it comes back.
-	r.enforced = enforced
+	r.enforced, r.policyKnown = enforced, true
 	return ctrl.Result{}, nil
+}
+
+// coveredSince returns the resources a policy in the cluster covers, each
+// since the policy's last write. The time is the API server's: a backend
+// whose clock runs ahead of it shortens the grace by as much, for a
+// policy written in the last seconds.
+func coveredSince(p *admissionregistrationv1.ValidatingAdmissionPolicy) map[schema.GroupResource]time.Time {
+	out := map[schema.GroupResource]time.Time{}
+	if p.Spec.MatchConstraints == nil {
+		return out
+	}
+	written := lastWrite(&p.ObjectMeta)
+	for _, rule := range p.Spec.MatchConstraints.ResourceRules {
+		for _, g := range rule.APIGroups {
+			for _, res := range rule.Resources {
+				out[schema.GroupResource{Group: g, Resource: res}] = written
+			}
+		}
+	}
+	return out
+}
+
+// lastWrite is when an object was last written, as far as its metadata
+// tells: its creation or its managers' latest write.
+func lastWrite(m *metav1.ObjectMeta) time.Time {
+	t := m.CreationTimestamp.Time
+	for _, f := range m.ManagedFields {
+		if f.Time != nil {
+			t = later(t, f.Time.Time)
+		}
+	}
+	return t
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// knowsPolicy reports whether this process has reconciled the policy.
+func (r *Reconciler) knowsPolicy() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.policyKnown
 }
 
 // creatable reports whether konnectors may create gr's objects yet, and
@@ -279,6 +348,12 @@ func (r *Reconciler) ensureGrant(ctx context.Context, clusterNamespace string) (
 		return ctrl.Result{}, err
 	}
 	name := RoleName(clusterNamespace)
+	if len(exports) > 0 && !r.knowsPolicy() {
+		// Until then, a grant written now would withdraw create from
+		// a consumer that has it, as if its resources were offered
+		// for the first time.
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
 	if len(exports) == 0 {
 		for _, obj := range []client.Object{
 			&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}},
