@@ -71,11 +71,11 @@ release: $(HELM) ## Build a release into _output/release: images, charts, kubect
 
 .PHONY: test
 test: envtest test-deps $(GOTESTSUM) $(HELM) verify-generate check-repo ## Run unit, integration and e2e tests (installs what is missing first).
-	@status=0; \
+	@status=0; stamp=$$(mktemp); \
 	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg -- \
 		-timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) $(PKGS) || status=$$?; \
-	hack/check-leftovers.sh "$(CACHE)" || status=1; \
-	exit $$status
+	hack/check-leftovers.sh "$(CACHE)" "$$stamp" || status=1; \
+	rm -f "$$stamp"; exit $$status
 
 .PHONY: envtest
 envtest: ## Build etcd, kube-apiserver and kube-controller-manager from source into .cache/envtest.

@@ -4,9 +4,13 @@
 # kube-apiserver, kube-controller-manager, kube-scheduler, kubelet), or
 # what a test node leaves when it is not stopped (containerd and its shims,
 # container processes in a node's cgroup, a node's bridge, iptables rules
-# or cgroups).
+# or cgroups). Given a file made before the tests, also the temporary
+# directories made since that tests remove when they pass (built images,
+# browsers' profiles and sockets); a failed test's cluster logs
+# (bindery-<cluster>-*) stay by design.
 set -uo pipefail
-cache="${1:?usage: check-leftovers.sh CACHE_DIR}"
+cache="${1:?usage: check-leftovers.sh CACHE_DIR [STAMP_FILE]}"
+stamp="${2:-}"
 status=0
 
 fail() {
@@ -51,7 +55,15 @@ if command -v iptables-save >/dev/null 2>&1; then
 	done
 fi
 
+if [ -n "$stamp" ]; then
+	while read -r dir; do
+		[ -n "$dir" ] || continue
+		fail "temporary directory $dir left behind"
+		rm -rf "$dir"
+	done < <(find "${TMPDIR:-/tmp}" -maxdepth 1 -newer "$stamp" \( -name 'bindery-build-*' -o -name 'bindery-chromium-*' -o -name 'org.chromium.Chromium.*' \) 2>/dev/null)
+fi
+
 if [ "$status" = 0 ]; then
-	echo "check-leftovers: no test process, node, bridge, iptables rule or cgroup left behind"
+	echo "check-leftovers: no test process, node, bridge, iptables rule, cgroup or temporary directory left behind"
 fi
 exit "$status"
