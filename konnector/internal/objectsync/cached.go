@@ -1,7 +1,6 @@
 package objectsync
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"slices"
@@ -297,12 +296,10 @@ func mergeTrees(a, b map[string]any) map[string]any {
 	return out
 }
 
-// digestOf is the digest of a decoded JSON value: equal for values equal
-// as JSON (encoding/json sorts map keys, and writes 1 for int64 and
-// float64 alike): 16 bytes of SHA-256, in base64.
+// digestOf is the digest of a decoded JSON value, as cached copies keep
+// it: 16 bytes of jsonSum, in base64.
 func digestOf(v any) string {
-	b, _ := json.Marshal(v)
-	sum := sha256.Sum256(b)
+	sum := jsonSum(v)
 	return base64.RawStdEncoding.EncodeToString(sum[:16])
 }
 

@@ -18,10 +18,17 @@ func equalJSON(a, b any) bool {
 	return err1 == nil && err2 == nil && string(ja) == string(jb)
 }
 
-// hashOf hashes a JSON object; encoding/json sorts map keys, so equal
-// objects hash equally.
+// hashOf hashes a JSON object, as annotations on claim copies record it:
+// 12 bytes of jsonSum, in hex.
 func hashOf(obj map[string]any) string {
-	b, _ := json.Marshal(obj)
-	sum := sha256.Sum256(b)
+	sum := jsonSum(obj)
 	return hex.EncodeToString(sum[:12])
+}
+
+// jsonSum is the SHA-256 of v's JSON: equal for values equal as JSON
+// (encoding/json sorts map keys, and writes 1 for int64 and float64
+// alike).
+func jsonSum(v any) [sha256.Size]byte {
+	b, _ := json.Marshal(v)
+	return sha256.Sum256(b)
 }
