@@ -31,17 +31,28 @@ var writeVerbs = map[string]bool{"POST": true, "PUT": true, "PATCH": true, "APPL
 // Requests reads the API server's request counters.
 func (c *Cluster) Requests(t TB) Requests {
 	t.Helper()
-	return c.countsOf(t, parseRequests)
+	requests, _ := c.RequestsAndTerminatedWatches(t)
+	return requests
 }
 
-// countsOf reads the API server's /metrics and counts with parse.
-func (c *Cluster) countsOf(t TB, parse func([]byte) (Requests, error)) Requests {
+// RequestsAndTerminatedWatches reads, from one /metrics, the API server's
+// request counters and, among the watches that ended, those it closed
+// because their client fell behind (apiserver_terminated_watchers_total),
+// as WATCH requests by resource: the watch cache gives each watcher a
+// small buffer of events, sized when the watch starts, and closes a
+// watcher that does not take an event in time. The client watches again
+// from where it was, or lists anew if the cache no longer holds that
+// point.
+func (c *Cluster) RequestsAndTerminatedWatches(t TB) (requests, terminated Requests) {
 	t.Helper()
-	out, err := parse(c.metrics(t))
+	families, err := metricFamilies(c.metrics(t))
+	if err == nil {
+		requests, err = requestsIn(families)
+	}
 	if err != nil {
 		t.Fatalf("parsing the metrics of %s: %v", c.Name, err)
 	}
-	return out
+	return requests, terminatedWatchesIn(families)
 }
 
 // metrics reads the API server's /metrics.
@@ -69,11 +80,7 @@ func labelsOf(m *dto.Metric) map[string]string {
 	return labels
 }
 
-func parseRequests(raw []byte) (Requests, error) {
-	families, err := metricFamilies(raw)
-	if err != nil {
-		return nil, err
-	}
+func requestsIn(families map[string]*dto.MetricFamily) (Requests, error) {
 	out := Requests{}
 	f, ok := families["apiserver_request_total"]
 	if !ok {
@@ -136,29 +143,13 @@ func (r Requests) WatchesEnded() Requests {
 	return out
 }
 
-// TerminatedWatches counts, among the watches that ended, those the API
-// server closed because their client fell behind
-// (apiserver_terminated_watchers_total), as WATCH requests by resource:
-// the watch cache gives each watcher a small buffer of events, sized when
-// the watch starts, and closes a watcher that does not take an event in
-// time. The client watches again from where it was, or lists anew if the
-// cache no longer holds that point.
-func (c *Cluster) TerminatedWatches(t TB) Requests {
-	t.Helper()
-	return c.countsOf(t, parseTerminatedWatches)
-}
-
-func parseTerminatedWatches(raw []byte) (Requests, error) {
-	families, err := metricFamilies(raw)
-	if err != nil {
-		return nil, err
-	}
+func terminatedWatchesIn(families map[string]*dto.MetricFamily) Requests {
 	out := Requests{}
 	// An API server shows the counter once it has closed a watcher.
 	for _, m := range families["apiserver_terminated_watchers_total"].GetMetric() {
 		out[RequestKind{Verb: "WATCH", Resource: labelsOf(m)["resource"]}] += m.GetCounter().GetValue()
 	}
-	return out, nil
+	return out
 }
 
 // Total is the number of requests in r.

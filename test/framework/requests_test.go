@@ -2,6 +2,15 @@ package framework
 
 import "testing"
 
+// parseRequests parses a /metrics text for its request counters.
+func parseRequests(raw []byte) (Requests, error) {
+	families, err := metricFamilies(raw)
+	if err != nil {
+		return nil, err
+	}
+	return requestsIn(families)
+}
+
 func TestRequestsCountsWritesByVerbAndResource(t *testing.T) {
 	before, err := parseRequests([]byte(`# TYPE apiserver_request_total counter
 apiserver_request_total{code="201",resource="databases",subresource="",verb="POST"} 3
@@ -57,14 +66,15 @@ apiserver_terminated_watchers_total{group="db.example.com",resource="databases"}
 apiserver_terminated_watchers_total{group="raw.example.com",resource="databases"} 2
 apiserver_terminated_watchers_total{group="",resource="secrets"} 1
 `)
-	got, err := parseTerminatedWatches(raw)
+	families, err := metricFamilies(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "WATCH:databases=5 WATCH:secrets=1"; got.String() != want {
+	if got, want := terminatedWatchesIn(families).String(), "WATCH:databases=5 WATCH:secrets=1"; got != want {
 		t.Errorf("terminated watches %q, want %q", got, want)
 	}
-	if got, err := parseTerminatedWatches([]byte("other_total 1\n")); err != nil || got.Total() != 0 {
+	families, err = metricFamilies([]byte("other_total 1\n"))
+	if got := terminatedWatchesIn(families); err != nil || got.Total() != 0 {
 		t.Errorf("terminated watches without the counter %v, %v; want none", got, err)
 	}
 }

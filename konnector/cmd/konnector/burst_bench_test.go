@@ -555,8 +555,8 @@ type meter struct {
 func (m meter) measure(b *testing.B, profiled func(), f func()) run {
 	b.Helper()
 	defer profiled()
-	c0, p0 := m.cons.Requests(b), m.prov.Requests(b)
-	ct0, pt0 := m.cons.TerminatedWatches(b), m.prov.TerminatedWatches(b)
+	c0, ct0 := m.cons.RequestsAndTerminatedWatches(b)
+	p0, pt0 := m.prov.RequestsAndTerminatedWatches(b)
 	busy0, _ := machineBusy(b)
 	cpu0 := m.cpu(b)
 	start := time.Now()
@@ -564,9 +564,11 @@ func (m meter) measure(b *testing.B, profiled func(), f func()) run {
 	took := time.Since(start)
 	cpu1 := m.cpu(b)
 	busy1, _ := machineBusy(b)
+	c1, ct1 := m.cons.RequestsAndTerminatedWatches(b)
+	p1, pt1 := m.prov.RequestsAndTerminatedWatches(b)
 	r := run{
-		consumer: m.cons.Requests(b).Since(c0), provider: m.prov.Requests(b).Since(p0), took: took,
-		consumerTerminated: m.cons.TerminatedWatches(b).Since(ct0), providerTerminated: m.prov.TerminatedWatches(b).Since(pt0),
+		consumer: c1.Since(c0), provider: p1.Since(p0), took: took,
+		consumerTerminated: ct1.Since(ct0), providerTerminated: pt1.Since(pt0),
 		cpu:   time.Duration((busy1 - busy0) * float64(time.Second)),
 		cpuBy: map[string]time.Duration{},
 	}
