@@ -74,8 +74,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 
+	exports := make([]*kubebindv1alpha1.APIServiceExport, 0, len(plan))
 	for _, p := range plan {
-		if err := r.ensureExport(ctx, request, p); err != nil {
+		export, err := r.ensureExport(ctx, request, p)
+		if err != nil {
 			if errors.As(err, &ref) {
 				metrics.RequestsHandled.WithLabelValues("failed").Inc()
 				r.Recorder.Eventf(request, nil, corev1.EventTypeWarning, "Refused", "Refused", "%s", ref.msg)
@@ -84,8 +86,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			metrics.ReconcileErrors.WithLabelValues("exportrequest").Inc()
 			return ctrl.Result{}, err
 		}
+		exports = append(exports, export)
 	}
-	if err := r.awaitGrants(ctx, request, plan); err != nil {
+	if err := r.awaitGrants(ctx, exports); err != nil {
 		if errors.As(err, &wait) {
 			return ctrl.Result{}, r.waitFor(ctx, request, wait)
 		}
@@ -207,63 +210,22 @@ func chooseService(request *kubebindv1alpha1.APIServiceExportRequest, services [
 }
 
 // ensureExport creates the export or confirms the existing one comes from
-// the same service. The export's later schema updates belong to the
-// exportupdate controller, so an existing export is left as it is.
-func (r *Reconciler) ensureExport(ctx context.Context, request *kubebindv1alpha1.APIServiceExportRequest, p plannedExport) error {
+// the same service, and returns it. The export's later schema updates
+// belong to the exportupdate controller, so an existing export is left as
+// it is.
+func (r *Reconciler) ensureExport(ctx context.Context, request *kubebindv1alpha1.APIServiceExportRequest, p plannedExport) (*kubebindv1alpha1.APIServiceExport, error) {
 	existing := &kubebindv1alpha1.APIServiceExport{}
 	err := r.Client.Get(ctx, client.ObjectKey{Namespace: request.Namespace, Name: p.crd.Name}, existing)
 	if err == nil {
 		if owner := existing.Labels[consumer.TemplateLabel]; owner != p.service.Name {
-			return refuse("APIServiceExport %s already exists in this cluster's namespace from %q; it cannot also come from %q: unbind it first", p.crd.Name, owner, p.service.Name)
+			return nil, refuse("APIServiceExport %s already exists in this cluster's namespace from %q; it cannot also come from %q: unbind it first", p.crd.Name, owner, p.service.Name)
 		}
-		return nil
+		return existing, nil
 	}
 	if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("getting APIServiceExport %s: %w", p.crd.Name, err)
+		return nil, fmt.Errorf("getting APIServiceExport %s: %w", p.crd.Name, err)
 	}
 
-	export, err := exportOf(request, p)
-	if err != nil {
-		return err
-	}
-	if err := r.Client.Create(ctx, export); err != nil {
-		return fmt.Errorf("creating APIServiceExport %s: %w", export.Name, err)
-	}
-	metrics.Exports.Inc()
-	r.Recorder.Eventf(export, nil, corev1.EventTypeNormal, "Created", "Created", "Snapshot of CRD %s for %q", p.crd.Name, p.service.Name)
-	return nil
-}
-
-// awaitGrants keeps the request Pending until the consumer may write the
-// objects of every export it created: the provider grants create of
-// cluster-scoped objects a few seconds after it first offers them
-// (clusterobjects.Granted). So a bind is not Ready while its first objects
-// would still be refused; the grant's change retries the request.
-func (r *Reconciler) awaitGrants(ctx context.Context, request *kubebindv1alpha1.APIServiceExportRequest, plan []plannedExport) error {
-	for _, p := range plan {
-		export, err := exportOf(request, p)
-		if err != nil {
-			return err
-		}
-		granted, err := clusterobjects.Granted(ctx, r.Client, export)
-		if err != nil {
-			return err
-		}
-		if !granted {
-			return &waiting{msg: fmt.Sprintf("the provider grants create of %s a few seconds after it first offers it; waiting for the grant", p.crd.Name)}
-		}
-	}
-	return nil
-}
-
-// waitFor leaves the request Pending with what it waits for.
-func (r *Reconciler) waitFor(ctx context.Context, request *kubebindv1alpha1.APIServiceExportRequest, w *waiting) error {
-	r.Recorder.Eventf(request, nil, corev1.EventTypeNormal, "Waiting", "Waiting", "%s", w.msg)
-	return r.setStatus(ctx, request, kubebindv1alpha1.APIServiceExportRequestPhasePending, w.msg, "Waiting")
-}
-
-// exportOf is the APIServiceExport p plans in request's namespace.
-func exportOf(request *kubebindv1alpha1.APIServiceExportRequest, p plannedExport) (*kubebindv1alpha1.APIServiceExport, error) {
 	export := &kubebindv1alpha1.APIServiceExport{}
 	export.Namespace = request.Namespace
 	export.Name = p.crd.Name
@@ -285,7 +247,36 @@ func exportOf(request *kubebindv1alpha1.APIServiceExportRequest, p plannedExport
 		// namespaces, which is all its RBAC allows.
 		export.Spec.InformerScope = kubebindv1alpha1.NamespacedScope
 	}
+	if err := r.Client.Create(ctx, export); err != nil {
+		return nil, fmt.Errorf("creating APIServiceExport %s: %w", export.Name, err)
+	}
+	metrics.Exports.Inc()
+	r.Recorder.Eventf(export, nil, corev1.EventTypeNormal, "Created", "Created", "Snapshot of CRD %s for %q", p.crd.Name, p.service.Name)
 	return export, nil
+}
+
+// awaitGrants keeps the request Pending until the consumer may write the
+// objects of each of its exports: the provider grants create of
+// cluster-scoped objects a few seconds after it first offers them
+// (clusterobjects.Granted). So a bind is not Ready while its first objects
+// would still be refused; the grant's change retries the request.
+func (r *Reconciler) awaitGrants(ctx context.Context, exports []*kubebindv1alpha1.APIServiceExport) error {
+	for _, export := range exports {
+		granted, err := clusterobjects.Granted(ctx, r.Client, export)
+		if err != nil {
+			return err
+		}
+		if !granted {
+			return &waiting{msg: fmt.Sprintf("the provider grants create of %s a few seconds after it first offers it; waiting for the grant", export.Name)}
+		}
+	}
+	return nil
+}
+
+// waitFor leaves the request Pending with what it waits for.
+func (r *Reconciler) waitFor(ctx context.Context, request *kubebindv1alpha1.APIServiceExportRequest, w *waiting) error {
+	r.Recorder.Eventf(request, nil, corev1.EventTypeNormal, "Waiting", "Waiting", "%s", w.msg)
+	return r.setStatus(ctx, request, kubebindv1alpha1.APIServiceExportRequestPhasePending, w.msg, "Waiting")
 }
 
 func (r *Reconciler) setStatus(ctx context.Context, request *kubebindv1alpha1.APIServiceExportRequest, phase kubebindv1alpha1.APIServiceExportRequestPhase, msg, reason string) error {
