@@ -92,15 +92,12 @@ func waitBindingReady(ctx context.Context, consumer dynamic.Interface, name stri
 	defer cancel()
 	msg := "no status yet; is the konnector running?"
 	return watchUntil(ctx, consumer.Resource(Bindings), name, func(u *unstructured.Unstructured) (bool, error) {
-		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-		for _, c := range conds {
-			m, _ := c.(map[string]any)
-			if m["type"] == "Ready" {
-				if m["status"] == "True" {
-					return true, nil
-				}
-				msg = fmt.Sprint(m["message"])
-			}
+		status, message, found := Condition(u, "Ready")
+		if status == "True" {
+			return true, nil
+		}
+		if found {
+			msg = message
 		}
 		return false, nil
 	}, func() error {

@@ -68,7 +68,7 @@ func waitRequest(ctx context.Context, provider dynamic.Interface, ns, name strin
 		phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
 		// What a Pending request waits for, as the provider says it.
 		line := phase
-		if msg := pendingMessage(u); phase == "Pending" && msg != "" {
+		if _, msg, _ := Condition(u, string(kubebindv1alpha1.APIServiceExportRequestConditionExportsReady)); phase == "Pending" && msg != "" {
 			line += ": " + msg
 		}
 		if line != last && phase != "" && phase != "Succeeded" {
@@ -88,16 +88,18 @@ func waitRequest(ctx context.Context, provider dynamic.Interface, ns, name strin
 	})
 }
 
-// pendingMessage is the message of a request's ExportsReady condition.
-func pendingMessage(u *unstructured.Unstructured) string {
+// Condition returns the status and message of u's condition of type
+// condType, and whether u has it.
+func Condition(u *unstructured.Unstructured, condType string) (status, message string, found bool) {
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 	for _, c := range conds {
-		if m, ok := c.(map[string]any); ok && m["type"] == string(kubebindv1alpha1.APIServiceExportRequestConditionExportsReady) {
-			msg, _ := m["message"].(string)
-			return msg
+		if m, ok := c.(map[string]any); ok && m["type"] == condType {
+			status, _ = m["status"].(string)
+			message, _ = m["message"].(string)
+			return status, message, true
 		}
 	}
-	return ""
+	return "", "", false
 }
 
 // watchUntil gets the named object and then watches it until cond says

@@ -48,14 +48,8 @@ func list(ctx context.Context, d dynamic.Interface, kube kubernetes.Interface, o
 	for _, b := range bl.Items {
 		provider, _, _ := unstructured.NestedString(b.Object, "status", "providerPrettyName")
 		ready, msg := "Unknown", ""
-		conds, _, _ := unstructured.NestedSlice(b.Object, "status", "conditions")
-		for _, c := range conds {
-			if m, _ := c.(map[string]any); m["type"] == "Ready" {
-				ready, msg = fmt.Sprint(m["status"]), fmt.Sprint(m["message"])
-				if msg == "<nil>" {
-					msg = ""
-				}
-			}
+		if status, message, found := bind.Condition(&b, "Ready"); found {
+			ready, msg = status, message
 		}
 		resources := b.GetAnnotations()[bind.ResourcesAnnotation]
 		if resources == "" {
