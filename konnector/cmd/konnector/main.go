@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -29,6 +28,7 @@ import (
 	"github.com/bindery-dev/bindery/apis/metricsauth"
 	"github.com/bindery-dev/bindery/apis/version"
 	"github.com/bindery-dev/bindery/konnector/internal/controller/binding"
+	"github.com/bindery-dev/bindery/konnector/internal/dynamicclient"
 	"github.com/bindery-dev/bindery/konnector/internal/options"
 	"github.com/bindery-dev/bindery/konnector/internal/provider"
 	"github.com/bindery-dev/bindery/konnector/internal/requestmetrics"
@@ -94,7 +94,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
+	dyn, err := dynamicclient.New(cfg)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bindery-dev/bindery/apis/kubeconfig"
 
+	"github.com/bindery-dev/bindery/konnector/internal/dynamicclient"
 	"github.com/bindery-dev/bindery/konnector/internal/requestmetrics"
 	"github.com/bindery-dev/bindery/konnector/internal/scheme"
 )
@@ -55,7 +56,7 @@ func Connect(raw []byte, o kubeconfig.ProviderOptions, limits Limits) (*Conn, er
 	if err != nil {
 		return nil, fmt.Errorf("creating a provider client: %w", err)
 	}
-	d, err := dynamic.NewForConfig(cfg)
+	d, err := dynamicclient.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating a provider client: %w", err)
 	}

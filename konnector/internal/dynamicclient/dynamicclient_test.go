@@ -1,0 +1,165 @@
+package dynamicclient
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer/streaming"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	restclientwatch "k8s.io/client-go/rest/watch"
+)
+
+const database = `{"apiVersion":"example.com/v1","kind":"Database","metadata":{"name":"db","namespace":"ns","resourceVersion":"7","labels":{"a":"b"}},"spec":{"size":3,"ratio":0.5,"big":9007199254740993,"tags":["x",null,true],"empty":{}},"status":{"ready":false}}`
+
+const databaseList = `{"apiVersion":"example.com/v1","kind":"DatabaseList","metadata":{},"items":[` + database + `]}`
+
+// jsonInfo is the JSON entry of ns's media types.
+func jsonInfo(t testing.TB, ns runtime.NegotiatedSerializer) runtime.SerializerInfo {
+	t.Helper()
+	for _, info := range ns.SupportedMediaTypes() {
+		if info.MediaType == runtime.ContentTypeJSON {
+			return info
+		}
+	}
+	t.Fatal("no JSON serializer")
+	return runtime.SerializerInfo{}
+}
+
+// clientGo is the dynamic client's own negotiated serializer.
+func clientGo() runtime.NegotiatedSerializer {
+	return dynamic.ConfigFor(&rest.Config{}).NegotiatedSerializer
+}
+
+type decoded struct {
+	Object runtime.Object
+	Kind   string
+	Err    string
+}
+
+func decode(d runtime.Decoder, data string, into func() runtime.Object) decoded {
+	var in runtime.Object
+	if into != nil {
+		in = into()
+	}
+	obj, gvk, err := d.Decode([]byte(data), nil, in)
+	out := decoded{Object: obj}
+	if gvk != nil {
+		out.Kind = gvk.String()
+	}
+	if err != nil {
+		out.Err = err.Error()
+	}
+	return out
+}
+
+// TestDecodesAsClientGo decodes each document with client-go's dynamic
+// decoder and with this package's, and wants the same objects, kinds and
+// errors; and the documents this package decodes itself, decoded here.
+func TestDecodesAsClientGo(t *testing.T) {
+	unstructuredInto := func() runtime.Object {
+		return &unstructured.Unstructured{Object: map[string]any{"stale": "field"}}
+	}
+	tests := []struct {
+		name string
+		data string
+		into func() runtime.Object
+		fast bool // whether decodeUnstructured takes it
+	}{
+		{name: "custom resource", data: database, fast: true},
+		{name: "custom resource into an object", data: database, into: unstructuredInto, fast: true},
+		{name: "core object", data: `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"data":{"k":"dg=="}}`, fast: true},
+		{name: "status", data: `{"apiVersion":"v1","kind":"Status","status":"Failure","reason":"Conflict","code":409}`},
+		{name: "status into an object", data: `{"apiVersion":"v1","kind":"Status","status":"Success"}`, into: unstructuredInto},
+		{name: "no kind", data: `{"apiVersion":"example.com/v1","metadata":{"name":"db"}}`},
+		{name: "no kind into an object", data: `{"apiVersion":"example.com/v1","metadata":{"name":"db"}}`, into: unstructuredInto},
+		{name: "no apiVersion", data: `{"kind":"Database","metadata":{"name":"db"}}`},
+		{name: "no apiVersion into an object", data: `{"kind":"Database","metadata":{"name":"db"}}`, into: unstructuredInto},
+		{name: "kind not a string", data: `{"apiVersion":"example.com/v1","kind":7}`},
+		{name: "not an object", data: `[1,2]`},
+		{name: "null", data: `null`, into: unstructuredInto},
+		{name: "bad JSON", data: `{"apiVersion":"example.com/v1","kind":"Database",`},
+		{name: "bad JSON into an object", data: `{"apiVersion":"example.com/v1","kind":"Database",`, into: unstructuredInto},
+		{name: "list", data: databaseList, fast: true}, // an object, as client-go decodes it
+		{name: "list into a list", data: databaseList, into: func() runtime.Object { return &unstructured.UnstructuredList{} }, fast: true},
+	}
+	want, got := jsonInfo(t, clientGo()).Serializer, jsonInfo(t, NewNegotiatedSerializer(clientGo())).Serializer
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, g := decode(want, tt.data, tt.into), decode(got, tt.data, tt.into)
+			if diff := cmp.Diff(w, g); diff != "" {
+				t.Errorf("decoded differently from client-go (-client-go +here):\n%s", diff)
+			}
+			if _, _, fast := decodeUnstructured([]byte(tt.data), nil); fast != tt.fast {
+				t.Errorf("decoded here: %t, want %t", fast, tt.fast)
+			}
+		})
+	}
+}
+
+// TestWatchesAsClientGo decodes a watch stream as client-go's watch does
+// (frames, events, their objects), with client-go's serializers and with
+// this package's, and wants the same events.
+func TestWatchesAsClientGo(t *testing.T) {
+	stream := `{"type":"ADDED","object":` + database + `}
+{"type":"MODIFIED","object":{"apiVersion":"example.com/v1","kind":"Database","metadata":{"name":"db","resourceVersion":"8"},"status":{"ready":true}}}
+{"type":"BOOKMARK","object":{"apiVersion":"example.com/v1","kind":"Database","metadata":{"resourceVersion":"9","annotations":{"k8s.io/initial-events-end":"true"}}}}
+{"type":"DELETED","object":{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"}}}
+{"type":"ERROR","object":{"apiVersion":"v1","kind":"Status","status":"Failure","reason":"Expired","code":410}}
+{"type":"NOPE","object":` + database + `}
+`
+	events := func(ns runtime.NegotiatedSerializer) []decoded {
+		info := jsonInfo(t, ns)
+		frames := info.StreamSerializer.Framer.NewFrameReader(io.NopCloser(bytes.NewBufferString(stream)))
+		d := restclientwatch.NewDecoder(streaming.NewDecoder(frames, info.StreamSerializer.Serializer), info.Serializer)
+		var out []decoded
+		for {
+			typ, obj, err := d.Decode()
+			if errors.Is(err, io.EOF) {
+				return out
+			}
+			e := decoded{Object: obj, Kind: string(typ)}
+			if err != nil {
+				e.Err = err.Error()
+			}
+			out = append(out, e)
+		}
+	}
+	want, got := events(clientGo()), events(NewNegotiatedSerializer(clientGo()))
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("watched differently from client-go (-client-go +here):\n%s", diff)
+	}
+	if len(want) != 6 {
+		t.Fatalf("decoded %d events, want 6", len(want))
+	}
+	if _, ok := got[4].Object.(*metav1.Status); !ok || got[4].Kind != string(watch.Error) {
+		t.Errorf("error event: %s %T, want a Status", got[4].Kind, got[4].Object)
+	}
+}
+
+// BenchmarkDecode decodes a write's response as the konnector's dynamic
+// client does, with client-go's decoder and with this package's.
+func BenchmarkDecode(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		ns   runtime.NegotiatedSerializer
+	}{{"client-go", clientGo()}, {"dynamicclient", NewNegotiatedSerializer(clientGo())}} {
+		d := jsonInfo(b, bc.ns).Serializer
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var u unstructured.Unstructured
+				if _, _, err := d.Decode([]byte(database), nil, &u); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
