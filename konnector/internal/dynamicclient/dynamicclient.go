@@ -1,16 +1,17 @@
 // Package dynamicclient builds the konnector's dynamic clients: client-go's
-// dynamic client with a decoder that reads each object's JSON once.
+// dynamic client, with decoders that read each object's JSON once.
 //
 // client-go's dynamic client decodes a response by reading its JSON five
 // times (a pass for its apiVersion and kind, a validity check, then the
 // unstructured decoder's own check and decode), and a watch event ten
-// times (a frame, the event twice over, then the object as above). The
+// times (a frame, the event twice over, then its object as above). The
 // konnector decodes an object for every watch event and every write of
-// every synced object, and this was a quarter of its CPU under bursts
-// (docs/konnector.md, Performance). The decoder here checks the JSON once
-// and decodes it once, into the same maps the unstructured decoder makes
-// (sigs.k8s.io/json, case-sensitive, integers kept as int64); anything it
-// does not handle the same way, it hands to client-go's decoder.
+// every synced object, and this was a third of its CPU under bursts
+// (docs/konnector.md, Performance). Here a response is checked once and
+// decoded once, and a watch event is read once from the stream and
+// decoded once, with the same decoder (sigs.k8s.io/json, case-sensitive,
+// integers kept as int64) into the same maps; anything not decoded the
+// same way is handed to client-go's decoder.
 package dynamicclient
 
 import (
@@ -26,10 +27,10 @@ import (
 	kjson "sigs.k8s.io/json"
 )
 
-// New is dynamic.NewForConfig with the decoder of this package.
-func New(in *rest.Config) (*dynamic.DynamicClient, error) {
+// New is dynamic.NewForConfig with the decoders of this package.
+func New(in *rest.Config) (dynamic.Interface, error) {
 	cfg := dynamic.ConfigFor(in)
-	cfg.NegotiatedSerializer = NewNegotiatedSerializer(cfg.NegotiatedSerializer)
+	cfg.NegotiatedSerializer = negotiated(cfg.NegotiatedSerializer)
 	// As dynamic.NewForConfigAndClient: the dynamic client builds each
 	// request's path itself.
 	cfg.GroupVersion = nil
@@ -42,24 +43,18 @@ func New(in *rest.Config) (*dynamic.DynamicClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating a REST client: %w", err)
 	}
-	return dynamic.New(rc), nil
+	return &client{Interface: dynamic.New(rc), rest: rc}, nil
 }
 
-// NewNegotiatedSerializer wraps the JSON decoders of ns, the dynamic
-// client's, in the decoder of this package. Encoding is left to ns.
-func NewNegotiatedSerializer(ns runtime.NegotiatedSerializer) runtime.NegotiatedSerializer {
+// negotiated wraps the JSON decoder of ns, the dynamic client's, in the
+// decoder of this package, for responses. Encoding is left to ns. Watches
+// do not use it: the client of this package reads them itself (watch.go).
+func negotiated(ns runtime.NegotiatedSerializer) runtime.NegotiatedSerializer {
 	infos := slices.Clone(ns.SupportedMediaTypes())
 	for i, info := range infos {
-		if info.MediaType != runtime.ContentTypeJSON {
-			continue
+		if info.MediaType == runtime.ContentTypeJSON {
+			infos[i].Serializer = serializer{Serializer: info.Serializer}
 		}
-		info.Serializer = serializer{Serializer: info.Serializer}
-		if info.StreamSerializer != nil {
-			s := *info.StreamSerializer
-			s.Serializer = serializer{Serializer: s.Serializer}
-			info.StreamSerializer = &s
-		}
-		infos[i] = info
 	}
 	return negotiatedSerializer{NegotiatedSerializer: ns, infos: infos}
 }
@@ -72,16 +67,16 @@ type negotiatedSerializer struct {
 func (n negotiatedSerializer) SupportedMediaTypes() []runtime.SerializerInfo { return n.infos }
 
 // metaScheme knows the kinds client-go's dynamic decoder decodes into
-// typed objects (Status, WatchEvent, …): those are left to it.
+// typed objects (Status, WatchEvent, …): those are left to it. Its
+// parameter codec encodes list options as the dynamic client's does.
 var metaScheme = func() *runtime.Scheme {
 	s := runtime.NewScheme()
 	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
 	return s
 }()
 
-// serializer decodes objects into *unstructured.Unstructured and watch
-// events into *metav1.WatchEvent itself, and leaves the rest to the
-// Serializer it wraps.
+// serializer decodes objects into *unstructured.Unstructured itself, and
+// leaves the rest to the Serializer it wraps.
 type serializer struct {
 	runtime.Serializer
 }
@@ -97,32 +92,34 @@ func (s serializer) Decode(data []byte, defaults *schema.GroupVersionKind, into 
 			into.Object = u.Object
 			return into, gvk, nil
 		}
-	case *metav1.WatchEvent:
-		// The event's object stays raw: the watch decoder decodes it next.
-		if err := kjson.UnmarshalCaseSensitivePreserveInts(data, into); err == nil {
-			return into, &schema.GroupVersionKind{}, nil
-		}
 	}
 	return s.Serializer.Decode(data, defaults, into)
 }
 
-// decodeUnstructured decodes data as an object of a kind metaScheme does
-// not know, with its apiVersion and kind set, and reports whether it did.
-// Anything else (a Status, an object without its apiVersion or kind, bad
-// JSON) is not decoded here, so that client-go's decoder gives it its
-// usual type or error.
+// decodeUnstructured decodes data as an object of its own kind (ownKind),
+// and reports whether it did. Anything else (a Status, an object without
+// its apiVersion or kind, bad JSON) is not decoded here, so that
+// client-go's decoder gives it its usual type or error.
 func decodeUnstructured(data []byte, defaults *schema.GroupVersionKind) (*unstructured.Unstructured, *schema.GroupVersionKind, bool) {
 	if defaults != nil && !defaults.Empty() {
 		return nil, nil, false // the caller's defaults could fill a missing apiVersion or kind
 	}
 	var m map[string]any
-	if err := kjson.UnmarshalCaseSensitivePreserveInts(data, &m); err != nil || m == nil {
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(data, &m); err != nil {
 		return nil, nil, false
 	}
 	u := &unstructured.Unstructured{Object: m}
-	gvk := u.GroupVersionKind()
-	if gvk.Kind == "" || gvk.Version == "" || metaScheme.Recognizes(gvk) {
+	gvk, ok := ownKind(u)
+	if !ok {
 		return nil, nil, false
 	}
 	return u, &gvk, true
+}
+
+// ownKind reports whether u is an object of its own kind, which this
+// package decodes itself: one with its apiVersion and kind, of a kind
+// metaScheme does not know.
+func ownKind(u *unstructured.Unstructured) (schema.GroupVersionKind, bool) {
+	gvk := u.GroupVersionKind()
+	return gvk, u.Object != nil && gvk.Kind != "" && gvk.Version != "" && !metaScheme.Recognizes(gvk)
 }

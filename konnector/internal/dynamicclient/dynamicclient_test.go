@@ -1,20 +1,13 @@
 package dynamicclient
 
 import (
-	"bytes"
-	"errors"
-	"io"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/serializer/streaming"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
-	restclientwatch "k8s.io/client-go/rest/watch"
 )
 
 const database = `{"apiVersion":"example.com/v1","kind":"Database","metadata":{"name":"db","namespace":"ns","resourceVersion":"7","labels":{"a":"b"}},"spec":{"size":3,"ratio":0.5,"big":9007199254740993,"tags":["x",null,true],"empty":{}},"status":{"ready":false}}`
@@ -90,7 +83,7 @@ func TestDecodesAsClientGo(t *testing.T) {
 		{name: "list", data: databaseList, fast: true}, // an object, as client-go decodes it
 		{name: "list into a list", data: databaseList, into: func() runtime.Object { return &unstructured.UnstructuredList{} }, fast: true},
 	}
-	want, got := jsonInfo(t, clientGo()).Serializer, jsonInfo(t, NewNegotiatedSerializer(clientGo())).Serializer
+	want, got := jsonInfo(t, clientGo()).Serializer, jsonInfo(t, negotiated(clientGo())).Serializer
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w, g := decode(want, tt.data, tt.into), decode(got, tt.data, tt.into)
@@ -104,53 +97,13 @@ func TestDecodesAsClientGo(t *testing.T) {
 	}
 }
 
-// TestWatchesAsClientGo decodes a watch stream as client-go's watch does
-// (frames, events, their objects), with client-go's serializers and with
-// this package's, and wants the same events.
-func TestWatchesAsClientGo(t *testing.T) {
-	stream := `{"type":"ADDED","object":` + database + `}
-{"type":"MODIFIED","object":{"apiVersion":"example.com/v1","kind":"Database","metadata":{"name":"db","resourceVersion":"8"},"status":{"ready":true}}}
-{"type":"BOOKMARK","object":{"apiVersion":"example.com/v1","kind":"Database","metadata":{"resourceVersion":"9","annotations":{"k8s.io/initial-events-end":"true"}}}}
-{"type":"DELETED","object":{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"}}}
-{"type":"ERROR","object":{"apiVersion":"v1","kind":"Status","status":"Failure","reason":"Expired","code":410}}
-{"type":"NOPE","object":` + database + `}
-`
-	events := func(ns runtime.NegotiatedSerializer) []decoded {
-		info := jsonInfo(t, ns)
-		frames := info.StreamSerializer.Framer.NewFrameReader(io.NopCloser(bytes.NewBufferString(stream)))
-		d := restclientwatch.NewDecoder(streaming.NewDecoder(frames, info.StreamSerializer.Serializer), info.Serializer)
-		var out []decoded
-		for {
-			typ, obj, err := d.Decode()
-			if errors.Is(err, io.EOF) {
-				return out
-			}
-			e := decoded{Object: obj, Kind: string(typ)}
-			if err != nil {
-				e.Err = err.Error()
-			}
-			out = append(out, e)
-		}
-	}
-	want, got := events(clientGo()), events(NewNegotiatedSerializer(clientGo()))
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("watched differently from client-go (-client-go +here):\n%s", diff)
-	}
-	if len(want) != 6 {
-		t.Fatalf("decoded %d events, want 6", len(want))
-	}
-	if _, ok := got[4].Object.(*metav1.Status); !ok || got[4].Kind != string(watch.Error) {
-		t.Errorf("error event: %s %T, want a Status", got[4].Kind, got[4].Object)
-	}
-}
-
 // BenchmarkDecode decodes a write's response as the konnector's dynamic
 // client does, with client-go's decoder and with this package's.
 func BenchmarkDecode(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		ns   runtime.NegotiatedSerializer
-	}{{"client-go", clientGo()}, {"dynamicclient", NewNegotiatedSerializer(clientGo())}} {
+	}{{"client-go", clientGo()}, {"dynamicclient", negotiated(clientGo())}} {
 		d := jsonInfo(b, bc.ns).Serializer
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
