@@ -46,6 +46,7 @@ import (
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/isolation"
+	"github.com/bindery-dev/bindery/konnector/internal/lazylog"
 )
 
 // Options configure an Engine.
@@ -171,7 +172,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		NeedLeaderElection: ptr.To(false),
 		RecoverPanic:       ptr.To(true),
 		CacheSyncTimeout:   cacheSyncTimeout,
-		Logger:             e.o.Log,
+		// controller-runtime gives every reconcile's logger its ID;
+		// encoding it only for lines written saves an allocation per sync.
+		Logger: lazylog.New(e.o.Log),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the sync controller: %w", err)
