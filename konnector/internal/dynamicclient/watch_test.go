@@ -31,7 +31,8 @@ var events = strings.Join([]string{
 	`{"type":"NOPE","object":` + database + `}`,
 }, "\n")
 
-// server answers watches of databases with events, and anything else with
+// server answers watches of databases with events, closes the connection
+// of a watch of brokens before answering, and answers anything else with
 // a 403 Status; it records the requests' paths and queries.
 func server(t *testing.T) (*rest.Config, func() []string) {
 	var mu sync.Mutex
@@ -40,6 +41,13 @@ func server(t *testing.T) (*rest.Config, func() []string) {
 		mu.Lock()
 		requests = append(requests, r.URL.String())
 		mu.Unlock()
+		if strings.HasSuffix(r.URL.Path, "/brokens") {
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				_ = conn.Close()
+			}
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		if !strings.HasSuffix(r.URL.Path, "/databases") {
 			w.WriteHeader(http.StatusForbidden)
@@ -146,6 +154,25 @@ func TestWatchesAreNotRateLimited(t *testing.T) {
 		t.Fatalf("watch waited for the rate limiter: %v", err)
 	}
 	w.Stop()
+}
+
+// TestAWatchBrokenBeforeItBeganEnds wants a watch whose connection broke
+// before the server answered to end at once without an error, as
+// client-go's does after its retries (ten, a second apart), so that an
+// informer watches again rather than lists.
+func TestAWatchBrokenBeforeItBeganEnds(t *testing.T) {
+	cfg, requests := server(t)
+	d, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokens := schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "brokens"}
+	if got := watchAll(t, d, brokens, "ns", metav1.ListOptions{}); got.Err != "" || len(got.Events) != 0 {
+		t.Errorf("watched %+v, want no events and no error", got)
+	}
+	if len(requests()) != 1 {
+		t.Errorf("%d requests, want the one that broke", len(requests()))
+	}
 }
 
 // BenchmarkWatch decodes the events of a watch stream as client-go's
