@@ -66,6 +66,19 @@ type negotiatedSerializer struct {
 
 func (n negotiatedSerializer) SupportedMediaTypes() []runtime.SerializerInfo { return n.infos }
 
+// clientGoDecoder is the JSON decoder of client-go's dynamic client.
+var clientGoDecoder = jsonDecoder(dynamic.ConfigFor(&rest.Config{}).NegotiatedSerializer)
+
+// jsonDecoder is the JSON decoder of ns.
+func jsonDecoder(ns runtime.NegotiatedSerializer) runtime.Decoder {
+	for _, info := range ns.SupportedMediaTypes() {
+		if info.MediaType == runtime.ContentTypeJSON {
+			return info.Serializer
+		}
+	}
+	panic("no JSON decoder")
+}
+
 // metaScheme knows the kinds client-go's dynamic decoder decodes into
 // typed objects (Status, WatchEvent, …): those are left to it. Its
 // parameter codec encodes list options as the dynamic client's does.

@@ -14,18 +14,6 @@ const database = `{"apiVersion":"example.com/v1","kind":"Database","metadata":{"
 
 const databaseList = `{"apiVersion":"example.com/v1","kind":"DatabaseList","metadata":{},"items":[` + database + `]}`
 
-// jsonInfo is the JSON entry of ns's media types.
-func jsonInfo(t testing.TB, ns runtime.NegotiatedSerializer) runtime.SerializerInfo {
-	t.Helper()
-	for _, info := range ns.SupportedMediaTypes() {
-		if info.MediaType == runtime.ContentTypeJSON {
-			return info
-		}
-	}
-	t.Fatal("no JSON serializer")
-	return runtime.SerializerInfo{}
-}
-
 // clientGo is the dynamic client's own negotiated serializer.
 func clientGo() runtime.NegotiatedSerializer {
 	return dynamic.ConfigFor(&rest.Config{}).NegotiatedSerializer
@@ -83,7 +71,7 @@ func TestDecodesAsClientGo(t *testing.T) {
 		{name: "list", data: databaseList, fast: true}, // an object, as client-go decodes it
 		{name: "list into a list", data: databaseList, into: func() runtime.Object { return &unstructured.UnstructuredList{} }, fast: true},
 	}
-	want, got := jsonInfo(t, clientGo()).Serializer, jsonInfo(t, negotiated(clientGo())).Serializer
+	want, got := clientGoDecoder, jsonDecoder(negotiated(clientGo()))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w, g := decode(want, tt.data, tt.into), decode(got, tt.data, tt.into)
@@ -104,7 +92,7 @@ func BenchmarkDecode(b *testing.B) {
 		name string
 		ns   runtime.NegotiatedSerializer
 	}{{"client-go", clientGo()}, {"dynamicclient", negotiated(clientGo())}} {
-		d := jsonInfo(b, bc.ns).Serializer
+		d := jsonDecoder(bc.ns)
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

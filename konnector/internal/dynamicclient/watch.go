@@ -133,16 +133,6 @@ func (d *eventDecoder) Decode() (watch.EventType, runtime.Object, error) {
 
 func (d *eventDecoder) Close() { _ = d.body.Close() }
 
-// clientGoDecoder is the decoder of client-go's dynamic client.
-var clientGoDecoder = func() runtime.Decoder {
-	for _, info := range dynamic.ConfigFor(&rest.Config{}).NegotiatedSerializer.SupportedMediaTypes() {
-		if info.MediaType == runtime.ContentTypeJSON {
-			return info.Serializer
-		}
-	}
-	panic("client-go's dynamic client has no JSON decoder")
-}()
-
 // eventObject is an event's object: an unstructured object, or what
 // client-go's decoder makes of anything else (a Status, or an error for
 // an object without its apiVersion or kind).
