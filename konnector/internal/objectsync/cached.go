@@ -24,10 +24,11 @@ import (
 // copies then holds their metadata and status. The labels and annotations
 // stay, and a digest of the part of them the konnector owns
 // (metadataDigest) says whether a label or annotation it wrote is gone
-// from what it would write.
+// from what it would write. Both caches then hold what is left as JSON
+// (cachedobject.go).
 
-// withoutManagedFields is the transform of the caches of consumer
-// objects and claimed objects.
+// withoutManagedFields is the transform of the caches of claimed objects,
+// and the first step of that of consumer objects.
 func withoutManagedFields(obj any) (any, error) {
 	if m, ok := obj.(metav1.Object); ok {
 		m.SetManagedFields(nil)
@@ -35,7 +36,8 @@ func withoutManagedFields(obj any) (any, error) {
 	return obj, nil
 }
 
-// slimCopy is the transform of the caches of provider copies: the
+// slimCopy is the first step of the transform of the caches of provider
+// copies, and slims the copies the engine writes: the
 // konnector's create entry alone of the managed fields, and digests in
 // place of the spec. Like any informer transform, it leaves an object it
 // already slimmed as it is. It works on the unstructured map: converting the

@@ -158,12 +158,12 @@ func (c *claimSync) refIndex() string { return fmt.Sprintf("claim-ref-%d", c.ind
 // references returns the "namespace/name" keys obj refers to under a
 // reference claim.
 func (c *claimSync) references(obj any) ([]string, error) {
-	u, ok := obj.(*unstructured.Unstructured)
 	ref := c.claim.Selector.Reference
-	if !ok || ref == nil {
+	if ref == nil || !contract.HeldBy(*ref, c.e.o.GVR.Group, c.e.o.GVR.Resource) {
 		return nil, nil
 	}
-	if !contract.HeldBy(*ref, c.e.o.GVR.Group, c.e.o.GVR.Resource) {
+	u, ok := decoded(obj)
+	if !ok {
 		return nil, nil
 	}
 	ns, name := contract.Referenced(u.Object, *ref)
@@ -295,7 +295,7 @@ func (c *claimSync) claimed(cns string, src *unstructured.Unstructured) (bool, e
 			return false, err
 		}
 		for _, r := range refs {
-			if r.(*unstructured.Unstructured).GetDeletionTimestamp() == nil {
+			if r.(metav1.Object).GetDeletionTimestamp() == nil {
 				return true, nil
 			}
 		}
@@ -417,7 +417,8 @@ func (c *claimSync) refuse(cns, name, ns, reason, message string) {
 	}
 	refs, _ := c.e.consumerInformer.GetIndexer().ByIndex(c.refIndex(), cns+"/"+name)
 	for _, r := range refs {
-		c.e.o.Recorder.Eventf(r.(*unstructured.Unstructured), nil, corev1.EventTypeWarning, reason, "CopyClaimed",
+		obj, _ := decoded(r)
+		c.e.o.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, reason, "CopyClaimed",
 			message, kindOf(c.gvr.Resource), ns, name, c.e.o.Name)
 	}
 }

@@ -201,7 +201,7 @@ func (e *Engine) consumerDeleted(obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
-	if u, ok := obj.(*unstructured.Unstructured); ok && u.GetAnnotations()[OrphanAnnotation] == "true" {
+	if u, ok := obj.(metav1.Object); ok && u.GetAnnotations()[OrphanAnnotation] == "true" {
 		e.kept.add(keyOf(u))
 	}
 }

@@ -162,7 +162,7 @@ func (e *Engine) cachedCopy(pkey types.NamespacedName) (*unstructured.Unstructur
 	item, ok, _ := inf.GetIndexer().GetByKey(key)
 	if ok {
 		e.created.shown(key)
-		return item.(*unstructured.Unstructured), true
+		return decoded(item)
 	}
 	return e.created.get(key)
 }

@@ -3,6 +3,7 @@ package objectsync
 import (
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/cache"
 
@@ -106,7 +107,7 @@ func originOf(obj any) (key cache.ObjectName, uid string, ok bool) {
 	if d, isD := obj.(cache.DeletedFinalStateUnknown); isD {
 		obj = d.Obj
 	}
-	u, isU := obj.(*unstructured.Unstructured)
+	u, isU := obj.(metav1.Object)
 	if !isU {
 		return cache.ObjectName{}, "", false
 	}
@@ -143,4 +144,4 @@ func cutLast(s, sep string) (before, after string, found bool) {
 
 // keyOf is the cache key of a consumer object: "namespace/name", or
 // "name" when cluster-scoped.
-func keyOf(obj *unstructured.Unstructured) string { return cache.MetaObjectToName(obj).String() }
+func keyOf(obj metav1.Object) string { return cache.MetaObjectToName(obj).String() }

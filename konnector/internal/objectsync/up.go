@@ -27,7 +27,8 @@ func (e *Engine) consumerObject(key cache.ObjectName) (*unstructured.Unstructure
 	if err != nil || !exists {
 		return nil, false, err
 	}
-	return item.(*unstructured.Unstructured), true, nil
+	obj, _ := decoded(item)
+	return obj, true, nil
 }
 
 // markDelay is how long after its copy's creation a new object's record

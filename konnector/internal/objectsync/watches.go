@@ -37,7 +37,7 @@ func (e *Engine) bindingSource() source.TypedSource[Request] {
 func (e *Engine) startBindingWatches(q queue) ([]cache.InformerSynced, error) {
 	cf := dynamicinformer.NewDynamicSharedInformerFactory(e.o.Consumer, 0)
 	e.consumerInformer = cf.ForResource(e.o.GVR).Informer()
-	if err := e.consumerInformer.SetTransform(withoutManagedFields); err != nil {
+	if err := e.consumerInformer.SetTransform(cacheConsumerObject); err != nil {
 		return nil, err
 	}
 	e.consumerObjects = cache.NewIntegerResourceVersionMutationCache(e.o.Log, e.consumerInformer.GetStore(), e.consumerInformer.GetIndexer(), mutationTTL, false)
@@ -90,7 +90,7 @@ func (e *Engine) consumerChanged(q queue, obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
-	u, ok := obj.(*unstructured.Unstructured)
+	u, ok := obj.(metav1.Object)
 	if !ok {
 		return
 	}
@@ -197,7 +197,7 @@ func (e *Engine) watchProvider(pns, name string, waiting func(queue)) {
 		}
 	})
 	inf := f.ForResource(e.o.GVR).Informer()
-	_ = inf.SetTransform(slimCopy) // cannot fail: not started
+	_ = inf.SetTransform(cacheCopy) // cannot fail: not started
 	if e.providers.byKey == nil {
 		e.providers.byKey = map[string]*providerWatch{}
 	}
