@@ -26,9 +26,12 @@ import (
 // cache's resourceVersions); getters other than the kept fields decode the
 // JSON, and setters encode it again.
 type cachedObject struct {
-	namespace, name, resourceVersion string
-	deletionTimestamp                *metav1.Time
-	raw                              []byte
+	// namespace is shared by the cached objects of a namespace.
+	namespace         unique.Handle[string]
+	name              string
+	resourceVersion   string
+	deletionTimestamp *metav1.Time
+	raw               []byte
 }
 
 var (
@@ -43,7 +46,7 @@ func newCachedObject(u *unstructured.Unstructured) (*cachedObject, error) {
 		return nil, err
 	}
 	return &cachedObject{
-		namespace:         unique.Make(u.GetNamespace()).Value(), // shared by the namespace's objects
+		namespace:         unique.Make(u.GetNamespace()),
 		name:              u.GetName(),
 		resourceVersion:   u.GetResourceVersion(),
 		deletionTimestamp: u.GetDeletionTimestamp(),
@@ -128,7 +131,7 @@ func (o *cachedObject) DeepCopyObject() runtime.Object {
 	return &c
 }
 
-func (o *cachedObject) GetNamespace() string               { return o.namespace }
+func (o *cachedObject) GetNamespace() string               { return o.namespace.Value() }
 func (o *cachedObject) GetName() string                    { return o.name }
 func (o *cachedObject) GetResourceVersion() string         { return o.resourceVersion }
 func (o *cachedObject) GetDeletionTimestamp() *metav1.Time { return o.deletionTimestamp }
