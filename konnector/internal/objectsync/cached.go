@@ -21,11 +21,11 @@ import (
 // whether the spec holds what it would write (upToDate), which a digest
 // of the part of it the konnector owns answers (specDigests). For the
 // objects users bind, whose spec is often most of them, the cache of
-// copies then holds their metadata and status. The labels and annotations
-// stay, and a digest of the part of them the konnector owns
-// (metadataDigest) says whether a label or annotation it wrote is gone
-// from what it would write. Both caches then hold what is left as JSON
-// (cachedobject.go).
+// copies then holds their metadata and status. Of the labels and
+// annotations, only the origin annotation stays: a digest of the part of
+// them the konnector owns (metadataDigest) says whether a label or
+// annotation it wrote is gone from what it would write. Both caches then
+// hold what is left as JSON (cachedobject.go).
 
 // withoutManagedFields is the transform of the caches of claimed objects,
 // and the first step of that of consumer objects.
@@ -38,8 +38,9 @@ func withoutManagedFields(obj any) (any, error) {
 
 // slimCopy is the first step of the transform of the caches of provider
 // copies, and slims the copies the engine writes: the
-// konnector's create entry alone of the managed fields, and digests in
-// place of the spec. Like any informer transform, it leaves an object it
+// konnector's create entry alone of the managed fields, digests in
+// place of the spec, and of the labels and annotations only the origin.
+// Like any informer transform, it leaves an object it
 // already slimmed as it is. It works on the unstructured map: converting the
 // managed fields to their typed form would cost more than the copy's
 // whole decoding.
@@ -59,7 +60,33 @@ func slimCopy(obj any) (any, error) {
 	} else {
 		delete(md, "managedFields")
 	}
+	keepOnlyOrigin(md)
 	return u, nil
+}
+
+// originAnnotations are the annotations of a copy the engine reads from
+// its cache: where the copy comes from (originOf).
+var originAnnotations = []string{OriginAnnotation, legacyOriginNamespaceAnnotation, legacyOriginNameAnnotation, legacyOriginUIDAnnotation}
+
+// keepOnlyOrigin drops from a copy's metadata md the labels, the
+// annotations but the origin, and the owner references: the engine
+// reads none of them from its cache, and the digest of the labels and
+// annotations it wrote (metadataDigest) says whether they are as it
+// would write them. A provider's controllers may add many (Crossplane's
+// composite labels and external names, kubectl's last applied
+// configuration).
+func keepOnlyOrigin(md map[string]any) {
+	delete(md, "labels")
+	delete(md, "ownerReferences")
+	annotations, _ := md["annotations"].(map[string]any)
+	for k := range annotations {
+		if !slices.Contains(originAnnotations, k) {
+			delete(annotations, k)
+		}
+	}
+	if len(annotations) == 0 {
+		delete(md, "annotations")
+	}
 }
 
 // ownCreateMark stands for the konnector's create entry in the cache: what

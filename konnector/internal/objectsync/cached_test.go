@@ -166,6 +166,7 @@ func TestUpToDateWithDigests(t *testing.T) {
 		{name: "a label and an annotation the provider added", change: func(c map[string]any) {
 			metadata(c, "labels")["crossplane.io/composite"] = "a-x1"
 			metadata(c, "annotations")["crossplane.io/external-name"] = "a"
+			c["metadata"].(map[string]any)["ownerReferences"] = []any{map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": "uid-9"}}
 			c["metadata"].(map[string]any)["managedFields"] = []any{
 				entry(FieldManager, "Apply", "size", "engine", "tags", "db", "ports", "zones"),
 				map[string]any{"manager": "crossplane", "operation": "Update", "fieldsV1": map[string]any{"f:metadata": fields("labels/crossplane.io/composite", "annotations/crossplane.io/external-name")}}}
@@ -212,7 +213,14 @@ func TestUpToDateWithDigests(t *testing.T) {
 			_, err := slimCopy(cached)
 			assert.NoError(t, err)
 			assert.NotContains(t, cached.Object, "spec", "the cache keeps a digest, not the spec")
-			assert.Equal(t, whole.GetLabels(), cached.GetLabels(), "the cache keeps the labels")
+			assert.Empty(t, cached.GetLabels(), "the cache keeps a digest of the labels, not the labels")
+			assert.Empty(t, cached.GetOwnerReferences(), "the cache keeps no owner references")
+			for k := range cached.GetAnnotations() {
+				assert.Contains(t, originAnnotations, k, "the cache keeps only the origin of the annotations")
+			}
+			wholeKey, wholeUID, wholeOK := originOf(whole)
+			cachedKey, cachedUID, cachedOK := originOf(cached)
+			assert.Equal(t, []any{wholeKey, wholeUID, wholeOK}, []any{cachedKey, cachedUID, cachedOK}, "the cache keeps the origin")
 			assert.Equal(t, whole.Object["status"], cached.Object["status"], "the cache keeps the status")
 			assert.Equal(t, tc.want, upToDate(desired(), cached), "the cached copy")
 			twice := cached.DeepCopy()

@@ -2,6 +2,7 @@ package objectsync
 
 import (
 	"encoding/json"
+	"maps"
 	"unique"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,19 +20,27 @@ import (
 // tables and the boxed strings, against its 0.4 KiB of JSON. A read
 // decodes a fresh object, which its reader may change; what client-go's
 // stores and the engine's event handlers read on every event (namespace,
-// name, resourceVersion, deletionTimestamp) is kept beside the JSON.
+// name, resourceVersion, deletionTimestamp) is kept beside the JSON, and
+// so are the apiVersion and kind. The JSON then leaves out all of those
+// but the (rare) deletionTimestamp: they were a third of a small
+// object's JSON, and the apiVersion, kind and namespace are the same for
+// many objects, which share them.
 
 // cachedObject is an object as the engine's caches hold it. It is a
 // metav1.Object for client-go's stores (keys, indexes, the mutation
 // cache's resourceVersions); getters other than the kept fields decode the
 // JSON, and setters encode it again.
 type cachedObject struct {
-	// namespace is shared by the cached objects of a namespace.
+	// typeMeta and namespace are shared by the cached objects of a
+	// resource, and of a namespace.
+	typeMeta          unique.Handle[metav1.TypeMeta]
 	namespace         unique.Handle[string]
 	name              string
 	resourceVersion   string
 	deletionTimestamp *metav1.Time
-	raw               []byte
+	// raw is the object's JSON without the fields kept above but the
+	// deletionTimestamp (keptFields).
+	raw []byte
 }
 
 var (
@@ -39,13 +48,14 @@ var (
 	_ runtime.Object = &cachedObject{}
 )
 
-// newCachedObject holds u as the caches do.
+// newCachedObject holds u as the caches do. It leaves u as it is.
 func newCachedObject(u *unstructured.Unstructured) (*cachedObject, error) {
-	raw, err := json.Marshal(u.Object)
+	raw, err := json.Marshal(withoutKeptFields(u.Object))
 	if err != nil {
 		return nil, err
 	}
 	return &cachedObject{
+		typeMeta:          unique.Make(metav1.TypeMeta{APIVersion: u.GetAPIVersion(), Kind: u.GetKind()}),
 		namespace:         unique.Make(u.GetNamespace()),
 		name:              u.GetName(),
 		resourceVersion:   u.GetResourceVersion(),
@@ -54,12 +64,42 @@ func newCachedObject(u *unstructured.Unstructured) (*cachedObject, error) {
 	}, nil
 }
 
+// keptFields are the fields of an object's metadata a cachedObject keeps
+// beside its JSON rather than in it.
+var keptFields = []string{"name", "namespace", "resourceVersion"}
+
+// withoutKeptFields returns obj without its apiVersion, kind and
+// keptFields, changing neither obj nor its metadata.
+func withoutKeptFields(obj map[string]any) map[string]any {
+	out := maps.Clone(obj)
+	delete(out, "apiVersion")
+	delete(out, "kind")
+	if md, ok := out["metadata"].(map[string]any); ok {
+		md = maps.Clone(md)
+		for _, f := range keptFields {
+			delete(md, f)
+		}
+		out["metadata"] = md
+	}
+	return out
+}
+
 // object decodes the cached object, as the API server sent it (managed
 // fields aside, and for copies, with their digests: slimCopy).
 func (o *cachedObject) object() *unstructured.Unstructured {
 	u := &unstructured.Unstructured{}
 	// raw was encoded from a decoded object: it decodes.
 	_ = kjson.UnmarshalCaseSensitivePreserveInts(o.raw, &u.Object)
+	// What the object did not have, it does not get.
+	if tm := o.typeMeta.Value(); tm.APIVersion != "" {
+		u.SetAPIVersion(tm.APIVersion)
+	}
+	if tm := o.typeMeta.Value(); tm.Kind != "" {
+		u.SetKind(tm.Kind)
+	}
+	u.SetNamespace(o.namespace.Value())
+	u.SetName(o.name)
+	u.SetResourceVersion(o.resourceVersion)
 	return u
 }
 
@@ -117,7 +157,8 @@ func (o *cachedObject) GetObjectKind() schema.ObjectKind { return cachedKind{o} 
 type cachedKind struct{ o *cachedObject }
 
 func (k cachedKind) GroupVersionKind() schema.GroupVersionKind {
-	return k.o.object().GroupVersionKind()
+	tm := k.o.typeMeta.Value()
+	return schema.FromAPIVersionAndKind(tm.APIVersion, tm.Kind)
 }
 
 func (k cachedKind) SetGroupVersionKind(gvk schema.GroupVersionKind) {

@@ -1,6 +1,7 @@
 package objectsync
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -41,7 +42,15 @@ func TestCachedObjectIsTheObject(t *testing.T) {
 	o, err := newCachedObject(u)
 	require.NoError(t, err)
 
+	assert.Equal(t, fullObject(), u, "holding an object leaves it as it is")
 	assert.Equal(t, u, o.object(), "decodes to the object, ints as int64")
+	var raw map[string]any
+	require.NoError(t, json.Unmarshal(o.raw, &raw))
+	assert.NotContains(t, raw, "apiVersion", "kept beside the JSON, not in it")
+	assert.NotContains(t, raw, "kind", "kept beside the JSON, not in it")
+	for _, kept := range keptFields {
+		assert.NotContains(t, raw["metadata"], kept, "kept beside the JSON, not in it")
+	}
 	assert.NotSame(t, o.object(), o.object(), "each read decodes a fresh object, which its reader may change")
 	for _, tc := range []struct {
 		name      string
@@ -70,6 +79,29 @@ func TestCachedObjectIsTheObject(t *testing.T) {
 	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(o)
 	require.NoError(t, err)
 	assert.Equal(t, "shop/a", key, "client-go's stores key it as the object")
+}
+
+// TestCachedObjectShapes: objects without a namespace, a kind or any
+// metadata decode to what they were, without the fields they lacked.
+func TestCachedObjectShapes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		obj  map[string]any
+	}{
+		{"cluster-scoped", map[string]any{"apiVersion": "db.example.com/v1", "kind": "Region",
+			"metadata": map[string]any{"name": "eu", "resourceVersion": "7"}, "spec": map[string]any{"zones": int64(3)}}},
+		{"without apiVersion and kind", map[string]any{"metadata": map[string]any{"name": "a", "namespace": "shop"}}},
+		{"without metadata", map[string]any{"apiVersion": "v1", "kind": "List", "items": []any{}}},
+		{"with empty metadata", map[string]any{"metadata": map[string]any{}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := &unstructured.Unstructured{Object: tc.obj}
+			o, err := newCachedObject(u.DeepCopy())
+			require.NoError(t, err)
+			assert.Equal(t, u, o.object())
+			assert.Equal(t, u.GroupVersionKind(), o.GetObjectKind().GroupVersionKind())
+		})
+	}
 }
 
 // TestCachedObjectSetters: a setter changes the object the cached object
