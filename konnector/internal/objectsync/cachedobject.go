@@ -91,10 +91,11 @@ func (o *cachedObject) object() *unstructured.Unstructured {
 	// raw was encoded from a decoded object: it decodes.
 	_ = kjson.UnmarshalCaseSensitivePreserveInts(o.raw, &u.Object)
 	// What the object did not have, it does not get.
-	if tm := o.typeMeta.Value(); tm.APIVersion != "" {
+	tm := o.typeMeta.Value()
+	if tm.APIVersion != "" {
 		u.SetAPIVersion(tm.APIVersion)
 	}
-	if tm := o.typeMeta.Value(); tm.Kind != "" {
+	if tm.Kind != "" {
 		u.SetKind(tm.Kind)
 	}
 	u.SetNamespace(o.namespace.Value())
