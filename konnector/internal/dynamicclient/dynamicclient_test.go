@@ -71,14 +71,14 @@ func TestDecodesAsClientGo(t *testing.T) {
 		{name: "list", data: databaseList, fast: true}, // an object, as client-go decodes it
 		{name: "list into a list", data: databaseList, into: func() runtime.Object { return &unstructured.UnstructuredList{} }, fast: true},
 	}
-	want, got := clientGoDecoder, jsonDecoder(negotiated(clientGo()))
+	want, got := clientGoDecoder, jsonDecoder(negotiated(clientGo(), nil))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w, g := decode(want, tt.data, tt.into), decode(got, tt.data, tt.into)
 			if diff := cmp.Diff(w, g); diff != "" {
 				t.Errorf("decoded differently from client-go (-client-go +here):\n%s", diff)
 			}
-			if _, _, fast := decodeUnstructured([]byte(tt.data), nil); fast != tt.fast {
+			if _, _, fast := decodeUnstructured([]byte(tt.data), nil, nil); fast != tt.fast {
 				t.Errorf("decoded here: %t, want %t", fast, tt.fast)
 			}
 		})
@@ -91,7 +91,7 @@ func BenchmarkDecode(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		ns   runtime.NegotiatedSerializer
-	}{{"client-go", clientGo()}, {"dynamicclient", negotiated(clientGo())}} {
+	}{{"client-go", clientGo()}, {"dynamicclient", negotiated(clientGo(), nil)}} {
 		d := jsonDecoder(bc.ns)
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -24,10 +24,17 @@ import (
 type client struct {
 	dynamic.Interface
 	rest rest.Interface
+	// cfg and http are what the client was made of, for
+	// OnlyManagedFieldsOf.
+	cfg  *rest.Config
+	http *http.Client
+	// keep, if set, says which managers' entries of the managed fields
+	// the client decodes (OnlyManagedFieldsOf).
+	keep func(manager string) bool
 }
 
 func (c *client) Resource(gvr schema.GroupVersionResource) dynamic.NamespaceableResourceInterface {
-	return &resource{NamespaceableResourceInterface: c.Interface.Resource(gvr), w: watcher{rest: c.rest, gvr: gvr}}
+	return &resource{NamespaceableResourceInterface: c.Interface.Resource(gvr), w: watcher{rest: c.rest, gvr: gvr, keep: c.keep}}
 }
 
 type resource struct {
@@ -61,6 +68,7 @@ type watcher struct {
 	rest      rest.Interface
 	gvr       schema.GroupVersionResource
 	namespace string
+	keep      func(manager string) bool
 }
 
 var parameterCodec = runtime.NewParameterCodec(metaScheme)
@@ -82,7 +90,7 @@ func (w watcher) watch(ctx context.Context, opts metav1.ListOptions) (watch.Inte
 		}
 		return nil, err
 	}
-	return watch.NewStreamWatcherWithLogger(klog.FromContext(ctx), newEventDecoder(body),
+	return watch.NewStreamWatcherWithLogger(klog.FromContext(ctx), newEventDecoder(body, w.keep),
 		apierrors.NewClientErrorReporter(http.StatusInternalServerError, http.MethodGet, "ClientWatchDecoding")), nil
 }
 
@@ -104,10 +112,11 @@ func (w watcher) path() []string {
 type eventDecoder struct {
 	body io.ReadCloser
 	json kjson.Decoder
+	keep func(manager string) bool
 }
 
-func newEventDecoder(body io.ReadCloser) *eventDecoder {
-	return &eventDecoder{body: body, json: kjson.NewDecoderCaseSensitivePreserveInts(body)}
+func newEventDecoder(body io.ReadCloser, keep func(manager string) bool) *eventDecoder {
+	return &eventDecoder{body: body, json: kjson.NewDecoderCaseSensitivePreserveInts(body), keep: keep}
 }
 
 // Decode returns the next event, as client-go's watch decoder does.
@@ -116,7 +125,19 @@ func (d *eventDecoder) Decode() (watch.EventType, runtime.Object, error) {
 		Type   watch.EventType `json:"type"`
 		Object map[string]any  `json:"object"`
 	}
-	if err := d.json.Decode(&e); err != nil {
+	var err error
+	if d.keep == nil {
+		err = d.json.Decode(&e)
+	} else {
+		var f struct {
+			Type   watch.EventType `json:"type"`
+			Object keptObject      `json:"object"`
+		}
+		f.Object.keep = d.keep
+		err = d.json.Decode(&f)
+		e.Type, e.Object = f.Type, f.Object.m
+	}
+	if err != nil {
 		return "", nil, err
 	}
 	switch e.Type {
@@ -132,6 +153,17 @@ func (d *eventDecoder) Decode() (watch.EventType, runtime.Object, error) {
 }
 
 func (d *eventDecoder) Close() { _ = d.body.Close() }
+
+// keptObject decodes an event's object with only the managed fields
+// entries of the managers keep accepts (managedFieldsOf).
+type keptObject struct {
+	keep func(manager string) bool
+	m    map[string]any
+}
+
+func (o *keptObject) UnmarshalJSON(data []byte) error {
+	return kjson.UnmarshalCaseSensitivePreserveInts(managedFieldsOf(data, o.keep), &o.m)
+}
 
 // eventObject is an event's object: an unstructured object, or what
 // client-go's decoder makes of anything else (a Status, or an error for

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
@@ -137,6 +138,73 @@ func TestWatchesAsClientGo(t *testing.T) {
 	}
 }
 
+// TestOnlyManagedFieldsOf watches and reads objects with managed fields
+// through OnlyManagedFieldsOf, and wants client-go's events and objects
+// less the entries of the managers not kept; the client it was made from
+// still decodes them whole, and both share one rate limiter.
+func TestOnlyManagedFieldsOf(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Query().Get("watch") != "true" {
+			_, _ = io.WriteString(w, withManagers)
+			return
+		}
+		_, _ = io.WriteString(w, `{"type":"ADDED","object":`+withManagers+"}\n"+strings.Join(strings.Split(events, "\n")[1:], "\n"))
+	}))
+	t.Cleanup(srv.Close)
+	cfg := &rest.Config{Host: srv.URL}
+	clientGo, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := only("bindery-konnector")
+	here, err := OnlyManagedFieldsOf(d, keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	want := watchAll(t, clientGo, databases, "ns", metav1.ListOptions{})
+	got := watchAll(t, here, databases, "ns", metav1.ListOptions{})
+	if len(want.Events) != 6 || len(got.Events) != 6 {
+		t.Fatalf("%d and %d events, want 6 (errors %q, %q)", len(want.Events), len(got.Events), want.Err, got.Err)
+	}
+	first := want.Events[0].Object.(*unstructured.Unstructured)
+	first.Object = keptManagers(t, []byte(withManagers), keep).(map[string]any)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("watched differently from client-go less the other managers' entries (-want +got):\n%s", diff)
+	}
+	if n := len(got.Events[0].Object.(*unstructured.Unstructured).GetManagedFields()); n != 1 {
+		t.Errorf("a watched object with %d managed fields entries, want 1", n)
+	}
+
+	ctx := context.Background()
+	obj, err := here.Resource(databases).Namespace("ns").Get(ctx, "db", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(first.Object, obj.Object); diff != "" {
+		t.Errorf("read differently from client-go less the other managers' entries (-want +got):\n%s", diff)
+	}
+	whole, err := d.Resource(databases).Namespace("ns").Get(ctx, "db", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(whole.GetManagedFields()); n != 3 {
+		t.Errorf("the client it was made from read %d managed fields entries, want all 3", n)
+	}
+	if a, b := d.(*client).rest.GetRateLimiter(), here.(*client).rest.GetRateLimiter(); a != b {
+		t.Error("the two clients have a rate limiter each")
+	}
+
+	if other, err := OnlyManagedFieldsOf(clientGo, keep); other != clientGo || err != nil {
+		t.Errorf("a client of another kind was changed (error %v)", err)
+	}
+}
+
 // TestWatchesAreNotRateLimited watches, as client-go does, even when the
 // client's rate limiter has no request left for minutes.
 func TestWatchesAreNotRateLimited(t *testing.T) {
@@ -176,41 +244,58 @@ func TestAWatchBrokenBeforeItBeganEnds(t *testing.T) {
 }
 
 // BenchmarkWatch decodes the events of a watch stream as client-go's
-// dynamic client does and as this package's does.
+// dynamic client does and as this package's does, of objects without
+// and with managed fields, whole and keeping one manager's entries.
 func BenchmarkWatch(b *testing.B) {
-	stream := strings.Repeat(`{"type":"MODIFIED","object":`+database+"}\n", 1000)
 	for _, bc := range []struct {
 		name string
 		new  func(*rest.Config) (dynamic.Interface, error)
 	}{
 		{"client-go", func(c *rest.Config) (dynamic.Interface, error) { return dynamic.NewForConfig(c) }},
 		{"dynamicclient", New},
-	} {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = io.WriteString(w, stream)
-		}))
-		d, err := bc.new(&rest.Config{Host: srv.URL})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Run(bc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				w, err := d.Resource(databases).Namespace("ns").Watch(context.Background(), metav1.ListOptions{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				n := 0
-				for range w.ResultChan() {
-					n++
-				}
-				if n != 1000 {
-					b.Fatalf("%d events", n)
-				}
+		{"dynamicclient,no-manager", func(c *rest.Config) (dynamic.Interface, error) {
+			d, err := New(c)
+			if err != nil {
+				return nil, err
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/event")
-		})
-		srv.Close()
+			return OnlyManagedFieldsOf(d, only())
+		}},
+		{"dynamicclient,one-manager", func(c *rest.Config) (dynamic.Interface, error) {
+			d, err := New(c)
+			if err != nil {
+				return nil, err
+			}
+			return OnlyManagedFieldsOf(d, only("bindery-konnector"))
+		}},
+	} {
+		for _, obj := range []struct{ name, json string }{{"bare", database}, {"managed", withManagers}} {
+			stream := strings.Repeat(`{"type":"MODIFIED","object":`+obj.json+"}\n", 1000)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, stream)
+			}))
+			d, err := bc.new(&rest.Config{Host: srv.URL})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(bc.name+"/"+obj.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					w, err := d.Resource(databases).Namespace("ns").Watch(context.Background(), metav1.ListOptions{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					n := 0
+					for range w.ResultChan() {
+						n++
+					}
+					if n != 1000 {
+						b.Fatalf("%d events", n)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/event")
+			})
+			srv.Close()
+		}
 	}
 }

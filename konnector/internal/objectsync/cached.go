@@ -36,6 +36,15 @@ func withoutManagedFields(obj any) (any, error) {
 	return obj, nil
 }
 
+// noManagedFields says which managers' entries of the managed fields the
+// engine's consumer client decodes: none
+// (dynamicclient.OnlyManagedFieldsOf). The engine drops them from the
+// consumer cache and from its writes' answers before they reach it, so
+// they are not decoded only to be dropped. The copies' managed fields are
+// read (the konnector's own entries, usually two of three) and decoded
+// whole.
+func noManagedFields(string) bool { return false }
+
 // slimCopy is the first step of the transform of the caches of provider
 // copies, and slims the copies the engine writes: the
 // konnector's create entry alone of the managed fields, digests in

@@ -142,7 +142,7 @@ func (e *Engine) removeFinalizer(ctx context.Context, obj *unstructured.Unstruct
 	}
 	obj = obj.DeepCopy()
 	obj.SetFinalizers(kept)
-	if _, err := e.o.Consumer.Resource(e.o.GVR).Namespace(obj.GetNamespace()).Update(ctx, obj, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
+	if _, err := e.consumerClient.Resource(e.o.GVR).Namespace(obj.GetNamespace()).Update(ctx, obj, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("removing the finalizer of %s: %w", keyOf(obj), err)
 	}
 	if e.o.Released != nil {

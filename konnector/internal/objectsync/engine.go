@@ -46,6 +46,7 @@ import (
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
 	"github.com/bindery-dev/bindery/apis/isolation"
+	"github.com/bindery-dev/bindery/konnector/internal/dynamicclient"
 	"github.com/bindery-dev/bindery/konnector/internal/lazylog"
 )
 
@@ -108,6 +109,12 @@ type Engine struct {
 	// with it.
 	ctx context.Context
 
+	// consumerClient is the client of the bound objects' watches and
+	// writes in the consumer: o.Consumer, decoding no managed fields,
+	// which the engine never reads of a consumer object
+	// (noManagedFields).
+	consumerClient dynamic.Interface
+
 	consumerInformer cache.SharedIndexInformer
 	// consumerObjects is the consumer cache with the engine's own writes
 	// laid over it until the watch delivers them, so that the next sync
@@ -141,7 +148,14 @@ func New(o Options) *Engine {
 	if o.KeepCopies == nil {
 		o.KeepCopies = func() bool { return false }
 	}
-	return &Engine{o: o, lanes: newLanes(), down: newTracker(), up: newTracker()}
+	consumer, err := dynamicclient.OnlyManagedFieldsOf(o.Consumer, noManagedFields)
+	if err != nil {
+		// It makes a client of a configuration that made one already:
+		// should it fail, objects are decoded whole, as they were.
+		o.Log.Error(err, "Cannot make a consumer client that skips managed fields")
+		consumer = o.Consumer
+	}
+	return &Engine{o: o, consumerClient: consumer, lanes: newLanes(), down: newTracker(), up: newTracker()}
 }
 
 // maxBackoff is the longest wait before an object's next retry.

@@ -3,6 +3,9 @@ package objectsync
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path"
 	"strconv"
 	"testing"
@@ -19,11 +22,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/rest"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 
 	"github.com/bindery-dev/bindery/apis/isolation"
+	"github.com/bindery-dev/bindery/konnector/internal/dynamicclient"
 )
 
 var databases = schema.GroupVersionResource{Group: "db.example.com", Version: "v1", Resource: "databases"}
@@ -303,4 +308,29 @@ func TestRefusalHint(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEngineDecodesNoConsumerManagedFields wants the engine's consumer
+// client, made of the konnector's, to decode no managed fields: the
+// engine drops them from every consumer object it reads.
+func TestEngineDecodesNoConsumerManagedFields(t *testing.T) {
+	const obj = `{"apiVersion":"db.example.com/v1","kind":"Database","metadata":{"name":"orders","namespace":"default","managedFields":[` +
+		`{"manager":"kubectl","operation":"Update","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:size":{}}}},` +
+		`{"manager":"bindery-konnector","operation":"Update","fieldsType":"FieldsV1","fieldsV1":{"f:metadata":{"f:finalizers":{}}}}]},"spec":{"size":"1"}}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, obj)
+	}))
+	t.Cleanup(srv.Close)
+	konnectors, err := dynamicclient.New(&rest.Config{Host: srv.URL})
+	require.NoError(t, err)
+	e := New(Options{Name: "test", GVR: databases, Consumer: konnectors, Log: logr.Discard()})
+
+	got, err := e.consumerClient.Resource(databases).Namespace("default").Get(t.Context(), "orders", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, got.GetManagedFields())
+	assert.Equal(t, map[string]any{"size": "1"}, got.Object["spec"])
+	whole, err := konnectors.Resource(databases).Namespace("default").Get(t.Context(), "orders", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Len(t, whole.GetManagedFields(), 2, "the konnector's client itself decodes them")
 }

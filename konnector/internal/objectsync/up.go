@@ -70,7 +70,7 @@ func (e *Engine) ensureSyncedMetadata(ctx context.Context, obj *unstructured.Uns
 	}
 	a[SyncedGenerationAnnotation] = gen
 	obj.SetAnnotations(a)
-	got, err := e.o.Consumer.Resource(e.o.GVR).Namespace(obj.GetNamespace()).Update(ctx, obj, metav1.UpdateOptions{})
+	got, err := e.consumerClient.Resource(e.o.GVR).Namespace(obj.GetNamespace()).Update(ctx, obj, metav1.UpdateOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("recording the sync of %s: %w", keyOf(obj), err)
 	}
@@ -92,7 +92,7 @@ func (e *Engine) ensureStatusUp(ctx context.Context, obj, copyObj *unstructured.
 	}
 	updated := obj.DeepCopy()
 	updated.Object["status"] = status
-	got, err := e.o.Consumer.Resource(e.o.GVR).Namespace(obj.GetNamespace()).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+	got, err := e.consumerClient.Resource(e.o.GVR).Namespace(obj.GetNamespace()).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
 	if err != nil {
 		return nil, false, fmt.Errorf("updating the status of %s: %w", keyOf(obj), err)
 	}

@@ -35,7 +35,7 @@ func (e *Engine) bindingSource() source.TypedSource[Request] {
 }
 
 func (e *Engine) startBindingWatches(q queue) ([]cache.InformerSynced, error) {
-	cf := dynamicinformer.NewDynamicSharedInformerFactory(e.o.Consumer, 0)
+	cf := dynamicinformer.NewDynamicSharedInformerFactory(e.consumerClient, 0)
 	e.consumerInformer = cf.ForResource(e.o.GVR).Informer()
 	if err := e.consumerInformer.SetTransform(cacheConsumerObject); err != nil {
 		return nil, err

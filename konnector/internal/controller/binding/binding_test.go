@@ -33,6 +33,7 @@ import (
 	"github.com/bindery-dev/bindery/apis/controllerqueue"
 	"github.com/bindery-dev/bindery/apis/crdsnapshot"
 	"github.com/bindery-dev/bindery/konnector/internal/controller/binding"
+	"github.com/bindery-dev/bindery/konnector/internal/dynamicclient"
 	"github.com/bindery-dev/bindery/konnector/internal/objectsync"
 	"github.com/bindery-dev/bindery/konnector/internal/provider"
 	"github.com/bindery-dev/bindery/konnector/internal/scheme"
@@ -536,7 +537,7 @@ func runKonnector(t *testing.T, cons *framework.Cluster) *binding.Reconciler {
 		Logger:     zap.New(zap.WriteTo(cons.LogWriter("konnector")), zap.UseDevMode(true)),
 	})
 	require.NoError(t, err)
-	dyn, err := dynamic.NewForConfig(cons.Config)
+	dyn, err := dynamicclient.New(cons.Config) // the konnector's own, as main.go makes it
 	require.NoError(t, err)
 	r := &binding.Reconciler{
 		Client: mgr.GetClient(), Consumer: dyn, Recorder: mgr.GetEventRecorder("konnector"),
