@@ -17,6 +17,7 @@
 package dynamicclient
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -149,6 +150,9 @@ func decodeUnstructured(data []byte, defaults *schema.GroupVersionKind, keep fun
 		return nil, nil, false // the caller's defaults could fill a missing apiVersion or kind
 	}
 	if keep != nil {
+		if !json.Valid(data) {
+			return nil, nil, false // client-go's decoder reports it, as for any client
+		}
 		data = managedFieldsOf(data, keep)
 	}
 	var m map[string]any

@@ -42,8 +42,9 @@ func decode(d runtime.Decoder, data string, into func() runtime.Object) decoded 
 }
 
 // TestDecodesAsClientGo decodes each document with client-go's dynamic
-// decoder and with this package's, and wants the same objects, kinds and
-// errors; and the documents this package decodes itself, decoded here.
+// decoder and with this package's, whole and skipping managed fields,
+// and wants the same objects, kinds and errors; and the documents this
+// package decodes itself, decoded here.
 func TestDecodesAsClientGo(t *testing.T) {
 	unstructuredInto := func() runtime.Object {
 		return &unstructured.Unstructured{Object: map[string]any{"stale": "field"}}
@@ -70,16 +71,21 @@ func TestDecodesAsClientGo(t *testing.T) {
 		{name: "bad JSON into an object", data: `{"apiVersion":"example.com/v1","kind":"Database",`, into: unstructuredInto},
 		{name: "list", data: databaseList, fast: true}, // an object, as client-go decodes it
 		{name: "list into a list", data: databaseList, into: func() runtime.Object { return &unstructured.UnstructuredList{} }, fast: true},
+		{name: "bad JSON in managed fields", data: `{"apiVersion":"example.com/v1","kind":"Database","metadata":{"managedFields":[{"manager":"x","f":tru}]}}`},
+		{name: "cut in managed fields", data: `{"apiVersion":"example.com/v1","kind":"Database","metadata":{"managedFields":`, into: unstructuredInto},
 	}
-	want, got := clientGoDecoder, jsonDecoder(negotiated(clientGo(), nil))
+	want := clientGoDecoder
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w, g := decode(want, tt.data, tt.into), decode(got, tt.data, tt.into)
-			if diff := cmp.Diff(w, g); diff != "" {
-				t.Errorf("decoded differently from client-go (-client-go +here):\n%s", diff)
-			}
-			if _, _, fast := decodeUnstructured([]byte(tt.data), nil, nil); fast != tt.fast {
-				t.Errorf("decoded here: %t, want %t", fast, tt.fast)
+			for _, keep := range []func(string) bool{nil, only()} {
+				got := jsonDecoder(negotiated(clientGo(), keep))
+				w, g := decode(want, tt.data, tt.into), decode(got, tt.data, tt.into)
+				if diff := cmp.Diff(w, g); diff != "" {
+					t.Errorf("decoded differently from client-go, skipping managed fields: %t (-client-go +here):\n%s", keep != nil, diff)
+				}
+				if _, _, fast := decodeUnstructured([]byte(tt.data), nil, keep); fast != tt.fast {
+					t.Errorf("decoded here: %t, want %t (skipping managed fields: %t)", fast, tt.fast, keep != nil)
+				}
 			}
 		})
 	}

@@ -21,8 +21,8 @@ import (
 // not a string). Decoded, it is what obj decodes to, less those
 // entries; where obj is not laid out as an object with its metadata
 // (not an object, no managed fields, a field of another type), it is a
-// copy of obj. obj must be valid JSON, as a decoder hands it to an
-// Unmarshaler.
+// copy of obj. obj is to be valid JSON, as a decoder hands it to an
+// Unmarshaler: of anything else, the result is some slice, and no panic.
 func managedFieldsOf(obj []byte, keep func(manager string) bool) []byte {
 	md, ok := member(obj, 0, "metadata")
 	if !ok {
@@ -74,6 +74,9 @@ func member(data []byte, at int, name string) (span, bool) {
 			return span{}, false
 		}
 		start := skipSpace(data, i+1)
+		if start >= len(data) {
+			return span{}, false
+		}
 		value := span{start, skipValue(data, start)}
 		if stringIs(data, key, name) {
 			found, ok = value, true
@@ -168,7 +171,8 @@ func isDelimiter(c byte) bool {
 	return false
 }
 
-// skipString returns the end of the JSON string at data[i].
+// skipString returns the end of the JSON string at data[i], or of data
+// if it ends first.
 func skipString(data []byte, i int) int {
 	for i++; i < len(data); i++ {
 		switch data[i] {
@@ -178,7 +182,7 @@ func skipString(data []byte, i int) int {
 			return i + 1
 		}
 	}
-	return i
+	return len(data)
 }
 
 // skipSpace returns the index of the first byte from i that is not
