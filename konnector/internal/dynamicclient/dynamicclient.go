@@ -13,7 +13,7 @@
 // integers kept as int64) into the same maps; anything not decoded the
 // same way is handed to client-go's decoder. For a program that drops
 // managed fields, OnlyManagedFieldsOf skips them in the JSON
-// (managedfields.go).
+// (managedfields.go); its responses are checked once more, before that.
 package dynamicclient
 
 import (

@@ -2,6 +2,7 @@ package dynamicclient
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,15 +53,9 @@ func decodeJSON(t testing.TB, data []byte) any {
 	return v
 }
 
+// only keeps the entries of managers.
 func only(managers ...string) func(string) bool {
-	return func(m string) bool {
-		for _, want := range managers {
-			if m == want {
-				return true
-			}
-		}
-		return false
-	}
+	return func(m string) bool { return slices.Contains(managers, m) }
 }
 
 func TestManagedFieldsOf(t *testing.T) {
