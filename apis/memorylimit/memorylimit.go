@@ -1,9 +1,11 @@
 // Package memorylimit sets the Go runtime's memory limit of Bindery's
-// programs from their container's.
+// programs from their container's, and how soon their collector runs.
 package memorylimit
 
 import (
 	"math"
+	"os"
+	"runtime/debug"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/go-logr/logr"
@@ -28,4 +30,17 @@ func Set(log logr.Logger) {
 	case limit < math.MaxInt64:
 		log.Info("Go memory limit", "bytes", limit)
 	}
+}
+
+// SetGCPercent has the collector run once the heap has grown by percent
+// of what the last collection found live (Go's GOGC; Go's default is
+// 100), unless GOGC in the environment, which wins, says otherwise. It
+// logs the setting in force as "Go GC percent".
+func SetGCPercent(log logr.Logger, percent int) {
+	if v, ok := os.LookupEnv("GOGC"); ok {
+		log.Info("Go GC percent", "GOGC", v)
+		return
+	}
+	debug.SetGCPercent(percent)
+	log.Info("Go GC percent", "percent", percent)
 }

@@ -2,11 +2,13 @@ package memorylimit
 
 import (
 	"math"
+	"os"
 	"runtime/debug"
 	"testing"
 
 	"github.com/go-logr/logr/funcr"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestSetSaysWhatItDid: what the environment asks for wins over the
@@ -51,6 +53,41 @@ func TestSetSaysWhatItDid(t *testing.T) {
 			Set(funcr.New(func(prefix, args string) { logged += args }, funcr.Options{}))
 			assert.Equal(t, tt.want, logged)
 			assert.Equal(t, tt.limit, debug.SetMemoryLimit(-1), "the limit is left as it was")
+		})
+	}
+}
+
+// TestSetGCPercentYieldsToGOGC: GOGC in the environment wins over the
+// program's percent, which applies otherwise; either is logged.
+func TestSetGCPercentYieldsToGOGC(t *testing.T) {
+	tests := []struct {
+		name string
+		// gogc is GOGC in the environment, and the percent the runtime
+		// took from it at start; "" for none (Go's 100).
+		gogc    string
+		atStart int
+		want    int
+		log     string
+	}{
+		{name: "no GOGC: the program's percent", atStart: 100, want: 50, log: `"level"=0 "msg"="Go GC percent" "percent"=50`},
+		{name: "GOGC wins", gogc: "80", atStart: 80, want: 80, log: `"level"=0 "msg"="Go GC percent" "GOGC"="80"`},
+		{name: "GOGC=off wins", gogc: "off", atStart: -1, want: -1, log: `"level"=0 "msg"="Go GC percent" "GOGC"="off"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.gogc != "" {
+				t.Setenv("GOGC", tt.gogc)
+			} else {
+				t.Setenv("GOGC", "")
+				require.NoError(t, os.Unsetenv("GOGC"))
+			}
+			before := debug.SetGCPercent(tt.atStart)
+			t.Cleanup(func() { debug.SetGCPercent(before) })
+
+			var logged string
+			SetGCPercent(funcr.New(func(prefix, args string) { logged += args }, funcr.Options{}), 50)
+			assert.Equal(t, tt.log, logged)
+			assert.Equal(t, tt.want, debug.SetGCPercent(tt.atStart), "the percent in force")
 		})
 	}
 }

@@ -35,6 +35,16 @@ import (
 	"github.com/bindery-dev/bindery/konnector/internal/scheme"
 )
 
+// gcPercent is how far the konnector's heap grows past what is live
+// before the next collection, unless GOGC says otherwise. What is live is
+// small (about 4 MiB, and 1.7 KiB per synced object) while a burst
+// allocates fast, so at Go's default, 100, the heap between collections
+// is most of the konnector's memory: 10,000 objects peaked at
+// 88.7–101.2 MiB with 100 and at 80.9 MiB with 50, which cost the
+// konnector 13–26 % more CPU per object, about 2 % of the machine's
+// (docs/konnector.md, Performance).
+const gcPercent = 50
+
 func main() {
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "konnector:", err)
@@ -54,6 +64,7 @@ func run() error {
 	log := ctrl.Log.WithName("konnector")
 	// Under a burst the heap grows between collections.
 	memorylimit.Set(log)
+	memorylimit.SetGCPercent(log, gcPercent)
 
 	cfg, err := kubeconfig.Load(o.Kubeconfig)
 	if err != nil {
