@@ -34,10 +34,11 @@ func Set(log logr.Logger) {
 
 // SetGCPercent has the collector run once the heap has grown by percent
 // of what the last collection found live (Go's GOGC; Go's default is
-// 100), unless GOGC in the environment, which wins, says otherwise. It
-// logs the setting in force as "Go GC percent".
+// 100), unless GOGC in the environment, which wins, says otherwise (an
+// empty GOGC says nothing). It logs the setting in force as "Go GC
+// percent".
 func SetGCPercent(log logr.Logger, percent int) {
-	if v, ok := os.LookupEnv("GOGC"); ok {
+	if v := os.Getenv("GOGC"); v != "" {
 		log.Info("Go GC percent", "GOGC", v)
 		return
 	}
