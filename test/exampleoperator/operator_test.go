@@ -37,7 +37,9 @@ func TestOperatorProvisionsAndDeletes(t *testing.T) {
 	}, framework.WaitTimeout)
 
 	mgr, err := ctrl.NewManager(p.Config, ctrl.Options{Scheme: p.Client.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{UsePriorityQueue: ptr.To(false)}}) // as cmd/example-operator
+		// The queue of cmd/example-operator; without the name check, which
+		// would refuse a second run in one process (go test -count).
+		Controller: config.Controller{UsePriorityQueue: ptr.To(false), SkipNameValidation: ptr.To(true)}})
 	require.NoError(t, err)
 	require.NoError(t, (&exampleoperator.Reconciler{Client: mgr.GetClient(), Delay: time.Second}).SetupWithManager(mgr))
 	mctx, cancel := context.WithCancel(context.Background())
