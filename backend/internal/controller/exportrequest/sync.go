@@ -273,10 +273,21 @@ func (r *Reconciler) awaitGrants(ctx context.Context, exports []*kubebindv1alpha
 	return nil
 }
 
-// waitFor leaves the request Pending with what it waits for.
+// waitFor leaves the request Pending with what it waits for. The Event
+// tells of a new wait only: a request retried while it waits for the same
+// thing already says so in its status.
 func (r *Reconciler) waitFor(ctx context.Context, request *kubebindv1alpha1.APIServiceExportRequest, w *waiting) error {
-	r.Recorder.Eventf(request, nil, corev1.EventTypeNormal, "Waiting", "Waiting", "%s", w.msg)
+	if !waitsFor(request, w.msg) {
+		r.Recorder.Eventf(request, nil, corev1.EventTypeNormal, "Waiting", "Waiting", "%s", w.msg)
+	}
 	return r.setStatus(ctx, request, kubebindv1alpha1.APIServiceExportRequestPhasePending, w.msg, "Waiting")
+}
+
+// waitsFor reports whether the request's status already says it waits for msg.
+func waitsFor(request *kubebindv1alpha1.APIServiceExportRequest, msg string) bool {
+	c := conditions.Get(request, kubebindv1alpha1.APIServiceExportRequestConditionExportsReady)
+	return request.Status.Phase == kubebindv1alpha1.APIServiceExportRequestPhasePending &&
+		c != nil && c.Reason == "Waiting" && c.Message == msg
 }
 
 func (r *Reconciler) setStatus(ctx context.Context, request *kubebindv1alpha1.APIServiceExportRequest, phase kubebindv1alpha1.APIServiceExportRequestPhase, msg, reason string) error {
