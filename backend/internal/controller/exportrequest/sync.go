@@ -273,21 +273,24 @@ func (r *Reconciler) awaitGrants(ctx context.Context, exports []*kubebindv1alpha
 	return nil
 }
 
+// reasonWaiting is the reason of a waiting request's condition and Event.
+const reasonWaiting = "Waiting"
+
 // waitFor leaves the request Pending with what it waits for. The Event
 // tells of a new wait only: a request retried while it waits for the same
 // thing already says so in its status.
 func (r *Reconciler) waitFor(ctx context.Context, request *kubebindv1alpha1.APIServiceExportRequest, w *waiting) error {
 	if !waitsFor(request, w.msg) {
-		r.Recorder.Eventf(request, nil, corev1.EventTypeNormal, "Waiting", "Waiting", "%s", w.msg)
+		r.Recorder.Eventf(request, nil, corev1.EventTypeNormal, reasonWaiting, "Waiting", "%s", w.msg)
 	}
-	return r.setStatus(ctx, request, kubebindv1alpha1.APIServiceExportRequestPhasePending, w.msg, "Waiting")
+	return r.setStatus(ctx, request, kubebindv1alpha1.APIServiceExportRequestPhasePending, w.msg, reasonWaiting)
 }
 
 // waitsFor reports whether the request's status already says it waits for msg.
 func waitsFor(request *kubebindv1alpha1.APIServiceExportRequest, msg string) bool {
 	c := conditions.Get(request, kubebindv1alpha1.APIServiceExportRequestConditionExportsReady)
 	return request.Status.Phase == kubebindv1alpha1.APIServiceExportRequestPhasePending &&
-		c != nil && c.Reason == "Waiting" && c.Message == msg
+		c != nil && c.Reason == reasonWaiting && c.Message == msg
 }
 
 func (r *Reconciler) setStatus(ctx context.Context, request *kubebindv1alpha1.APIServiceExportRequest, phase kubebindv1alpha1.APIServiceExportRequestPhase, msg, reason string) error {

@@ -17,7 +17,7 @@ func TestWaitsFor(t *testing.T) {
 		conditions.MarkFalse(r, kubebindv1alpha1.APIServiceExportRequestConditionExportsReady, reason, conditionsapi.ConditionSeverityInfo, "%s", message)
 		return r
 	}
-	failed := pending("Waiting", msg)
+	failed := pending(reasonWaiting, msg)
 	failed.Status.Phase = kubebindv1alpha1.APIServiceExportRequestPhaseFailed
 
 	tests := []struct {
@@ -26,8 +26,8 @@ func TestWaitsFor(t *testing.T) {
 		want    bool
 	}{
 		{"a new request", &kubebindv1alpha1.APIServiceExportRequest{}, false},
-		{"waiting for the same", pending("Waiting", msg), true},
-		{"waiting for something else", pending("Waiting", "waiting for the CRD"), false},
+		{"waiting for the same", pending(reasonWaiting, msg), true},
+		{"waiting for something else", pending(reasonWaiting, "waiting for the CRD"), false},
 		{"pending for another reason", pending("Other", msg), false},
 		{"not pending", failed, false},
 	}
