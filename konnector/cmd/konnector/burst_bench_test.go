@@ -67,7 +67,8 @@ var rawDatabases = schema.GroupVersionResource{Group: "raw.example.com", Version
 //     creates just before it takes, and the same latencies without a
 //     konnector: the sync's writes done by the benchmark as each object
 //     is created and as each status appears (the best any sync reaches
-//     here);
+//     here); the p99s against the raw burst also as the median of the
+//     rounds, each synced burst after a raw burst of its own;
 //   - the konnector's peak RSS, its RSS growth per 1,000 objects, and its
 //     CPU.
 func BenchmarkBurst(b *testing.B) {
@@ -157,6 +158,22 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		return synced, deleted, obs
 	}
 
+	// runRaw runs the raw burst, which the synced burst's latencies are
+	// compared with, just before it: 32 clients creating in the
+	// consumer, no sync.
+	runRaw := func() time.Duration {
+		start := time.Now()
+		parallel(b, n, burstWorkers, func(i int) error {
+			_, err := cd.Resource(rawDatabases).Namespace(nsOf(i)).Create(ctx, rawObject(nsOf(i), fmt.Sprintf("r-%05d", i)), metav1.CreateOptions{})
+			return err
+		})
+		took := time.Since(start)
+		for _, ns := range namespaces {
+			require.NoError(b, cd.Resource(rawDatabases).Namespace(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}))
+		}
+		return took
+	}
+
 	// Each run on the same clusters costs the machine more per object
 	// than the one before: at 10,000 objects, the limit, the ideal sync
 	// and the synced burst took 19.1, 20.3 and 29.5 ms of CPU per object
@@ -171,18 +188,7 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		// created and as each status appears, watched alike.
 		idealDown, idealUp, ideal := idealBurst(b, m, cd, pd, n, namespaces)
 
-		// The raw burst, just before the synced one: 32 clients creating
-		// in the consumer, no sync.
-		start := time.Now()
-		parallel(b, n, burstWorkers, func(i int) error {
-			_, err := cd.Resource(rawDatabases).Namespace(nsOf(i)).Create(ctx, rawObject(nsOf(i), fmt.Sprintf("r-%05d", i)), metav1.CreateOptions{})
-			return err
-		})
-		rawBurst := time.Since(start)
-		for _, ns := range namespaces {
-			require.NoError(b, cd.Resource(rawDatabases).Namespace(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}))
-		}
-
+		rawBurst := runRaw()
 		var rss0, rss1, live float64
 		synced, deleted, obs := runSynced(prof.during, func() {
 			rss0 = rss(b, p, "VmRSS")
@@ -203,19 +209,36 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 
 		// The machine's speed drifts by up to 30 % between runs minutes
 		// apart, more than the gap measured: more rounds, the synced burst
-		// and the limit taking turns to go first, give x-limit as their
-		// median.
+		// (after a raw burst of its own) and the limit taking turns to go
+		// first, give x-limit and the latencies against the raw burst as
+		// their medians.
 		rate := func(r run) float64 { return float64(n) / r.took.Seconds() }
 		ratios := []float64{rate(synced) / rate(limit)}
+		var downRatios, upRatios []float64
+		addLatencies := func(obs *observer, raw time.Duration) {
+			down, up := obs.latencies()
+			downRatios = append(downRatios, percentile(down, 99).Seconds()/raw.Seconds())
+			upRatios = append(upRatios, percentile(up, 99).Seconds()/raw.Seconds())
+		}
+		addLatencies(obs, rawBurst)
 		for round := range extraRounds(n) {
 			var s, l run
 			inTurns(round,
-				func() { s, _, _ = runSynced(noProfile, func() {}, func() {}) },
+				func() {
+					raw := runRaw()
+					var o *observer
+					s, _, o = runSynced(noProfile, func() {}, func() {})
+					addLatencies(o, raw)
+				},
 				func() { l, _ = runLimit(noProfile) })
 			ratios = append(ratios, rate(s)/rate(l))
 		}
 		b.ReportMetric(median(ratios), "x-limit")
 		reportSpread(b, ratios, "x-limit")
+		b.ReportMetric(median(downRatios), "rounds-p99-down/raw-burst")
+		reportSpread(b, downRatios, "rounds-p99-down/raw-burst")
+		b.ReportMetric(median(upRatios), "rounds-p99-up/raw-burst")
+		reportSpread(b, upRatios, "rounds-p99-up/raw-burst")
 		b.ReportMetric(float64(len(ratios)), "rounds")
 
 		perObject := func(r framework.Requests) float64 { return r.Total() / float64(n) }
