@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -42,71 +44,168 @@ func object(kind, name, owner string) *unstructured.Unstructured {
 	return u
 }
 
-// TestARestartedBackendKeepsCreate checks that a backend starting over the
-// admission policy an earlier one left grants create at once: the grace a
-// resource gets when first offered is not taken again, and a consumer's
-// grant keeps create through the restart.
-func TestARestartedBackendKeepsCreate(t *testing.T) {
-	t.Parallel()
+// regionsOffer is a control plane that offers the cluster-scoped regions
+// under Prefixed isolation, whose grants the admission policy backs.
+type regionsOffer struct {
+	p *framework.ControlPlane
+	c client.Client
+}
+
+func offerRegions(t *testing.T) *regionsOffer {
 	p := framework.StartControlPlane(t)
-	ctx := t.Context()
-	c := p.Client
-	runBackend := func(t *testing.T) {
-		p.RunManager(t, func(mgr ctrl.Manager) error {
-			if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bindery-backend")}).SetupWithManager(mgr); err != nil {
-				return err
-			}
-			return (&clusterobjects.Reconciler{Client: mgr.GetClient(), Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr)
-		})
-	}
 	p.CreateCRD(t, "geo.example.com", "regions", "Region", apiextensionsv1.ClusterScoped, nil)
-	require.NoError(t, c.Create(ctx, &binderyv1alpha1.APIServiceExportTemplate{
+	require.NoError(t, p.Client.Create(t.Context(), &binderyv1alpha1.APIServiceExportTemplate{
 		ObjectMeta: metav1.ObjectMeta{Name: "regions"},
 		Spec: binderyv1alpha1.APIServiceExportTemplateSpec{
 			DisplayName: "regions", Resources: []binderyv1alpha1.ExportedResource{{Group: "geo.example.com", Resource: "regions"}},
 			ClusterScopedIsolation: binderyv1alpha1.IsolationPrefixed,
 		},
 	}))
-	grant := func(t *testing.T, ns string) *rbacv1.ClusterRole {
-		role := &rbacv1.ClusterRole{}
-		require.NoError(t, c.Get(ctx, client.ObjectKey{Name: clusterobjects.RoleName(ns)}, role))
-		return role
+	return &regionsOffer{p: p, c: p.Client}
+}
+
+// runBackend runs the backend's export and cluster-scoped objects
+// controllers until t ends.
+func (o *regionsOffer) runBackend(t *testing.T) {
+	o.p.RunManager(t, func(mgr ctrl.Manager) error {
+		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bindery-backend")}).SetupWithManager(mgr); err != nil {
+			return err
+		}
+		return (&clusterobjects.Reconciler{Client: mgr.GetClient(), Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr)
+	})
+}
+
+// bind requests regions for the consumer of cluster namespace ns and
+// waits until the request succeeds.
+func (o *regionsOffer) bind(t *testing.T, ns string) {
+	o.waitBound(t, o.request(t, ns))
+}
+
+// request requests regions for the consumer of cluster namespace ns.
+func (o *regionsOffer) request(t *testing.T, ns string) *kubebindv1alpha1.APIServiceExportRequest {
+	req := &kubebindv1alpha1.APIServiceExportRequest{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "regions", Annotations: map[string]string{consumer.TemplateAnnotation: "regions"}},
+		Spec: kubebindv1alpha1.APIServiceExportRequestSpec{Resources: []kubebindv1alpha1.APIServiceExportRequestResource{
+			{GroupResource: kubebindv1alpha1.GroupResource{Group: "geo.example.com", Resource: "regions"}}}},
 	}
-	creates := func(role *rbacv1.ClusterRole) bool {
-		return slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Verbs, "create") })
+	require.NoError(t, o.c.Create(t.Context(), req))
+	return req
+}
+
+// waitBound waits until req succeeds: once its konnector may create
+// objects, after the grace a resource offered anew waits for.
+func (o *regionsOffer) waitBound(t *testing.T, req *kubebindv1alpha1.APIServiceExportRequest) {
+	framework.Eventually(t, func() (bool, string) {
+		require.NoError(t, o.c.Get(t.Context(), client.ObjectKeyFromObject(req), req))
+		return req.Status.Phase == kubebindv1alpha1.APIServiceExportRequestPhaseSucceeded, string(req.Status.Phase)
+	}, framework.WaitTimeout)
+}
+
+// grant returns the consumer's grant for its cluster-scoped objects, or
+// nil while there is none.
+func (o *regionsOffer) grant(t *testing.T, ns string) *rbacv1.ClusterRole {
+	role := &rbacv1.ClusterRole{}
+	err := o.c.Get(t.Context(), client.ObjectKey{Name: clusterobjects.RoleName(ns)}, role)
+	if apierrors.IsNotFound(err) {
+		return nil
 	}
+	require.NoError(t, err)
+	return role
+}
+
+// creates reports whether a grant lets its konnector create objects.
+func creates(role *rbacv1.ClusterRole) bool {
+	return role != nil && slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Verbs, "create") })
+}
+
+// policyInForce reports whether the admission policy for cluster-scoped
+// objects and its binding exist: a policy without its binding checks
+// nothing.
+func (o *regionsOffer) policyInForce(t *testing.T) bool {
+	for _, obj := range []client.Object{&admissionregistrationv1.ValidatingAdmissionPolicy{}, &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}} {
+		err := o.c.Get(t.Context(), client.ObjectKey{Name: rbacgrant.ClusterObjectPolicyName}, obj)
+		if apierrors.IsNotFound(err) {
+			return false
+		}
+		require.NoError(t, err)
+	}
+	return true
+}
+
+// TestARestartedBackendKeepsCreate checks that a backend starting over the
+// admission policy an earlier one left grants create at once: the grace a
+// resource gets when first offered is not taken again, and a consumer's
+// grant keeps create through the restart.
+func TestARestartedBackendKeepsCreate(t *testing.T) {
+	t.Parallel()
+	o := offerRegions(t)
+	ctx := t.Context()
 
 	var ns string
 	t.Run("the first backend grants create after the grace", func(t *testing.T) {
-		runBackend(t) // until this subtest ends
-		res, err := onboarding.Ensure(ctx, c, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "a"}, "Test Provider")
+		o.runBackend(t) // until this subtest ends
+		res, err := onboarding.Ensure(ctx, o.c, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "a"}, "Test Provider")
 		require.NoError(t, err)
 		ns = res.Namespace
-		req := &kubebindv1alpha1.APIServiceExportRequest{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "regions", Annotations: map[string]string{consumer.TemplateAnnotation: "regions"}},
-			Spec: kubebindv1alpha1.APIServiceExportRequestSpec{Resources: []kubebindv1alpha1.APIServiceExportRequestResource{
-				{GroupResource: kubebindv1alpha1.GroupResource{Group: "geo.example.com", Resource: "regions"}}}},
-		}
-		require.NoError(t, c.Create(ctx, req))
-		framework.Eventually(t, func() (bool, string) {
-			require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(req), req))
-			return req.Status.Phase == kubebindv1alpha1.APIServiceExportRequestPhaseSucceeded, string(req.Status.Phase)
-		}, framework.WaitTimeout)
-		require.True(t, creates(grant(t, ns)))
+		o.bind(t, ns)
+		require.True(t, creates(o.grant(t, ns)))
 	})
 
 	// The second backend rewrites the grant as soon as the consumer's
 	// objects change: at once, with create.
-	runBackend(t)
+	o.runBackend(t)
 	obj := object("Region", ns+"-after-restart", ns)
-	require.NoError(t, c.Create(ctx, obj))
+	require.NoError(t, o.c.Create(ctx, obj))
 	var role *rbacv1.ClusterRole
 	framework.Eventually(t, func() (bool, string) {
-		role = grant(t, ns)
-		return slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.ResourceNames, obj.GetName()) }),
-			fmt.Sprintf("grant %+v", role.Rules)
+		role = o.grant(t, ns)
+		return role != nil && slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.ResourceNames, obj.GetName()) }),
+			fmt.Sprintf("grant %+v", role)
 	}, framework.WaitTimeout)
 	assert.True(t, creates(role), "the restarted backend withdrew create: %+v", role.Rules)
+}
+
+// TestAResourceOfferedAgainWaitsForThePolicy checks that once no export
+// needs the admission policy and it is gone, a resource offered again
+// gets create only a grace after the policy is back: a konnector never
+// creates an object that API servers do not check yet.
+func TestAResourceOfferedAgainWaitsForThePolicy(t *testing.T) {
+	t.Parallel()
+	o := offerRegions(t)
+	ctx := t.Context()
+	o.runBackend(t)
+	res, err := onboarding.Ensure(ctx, o.c, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "a"}, "Test Provider")
+	require.NoError(t, err)
+	ns := res.Namespace
+	o.bind(t, ns)
+	require.True(t, creates(o.grant(t, ns)))
+
+	// Unbound: no export needs the policy any more.
+	req := &kubebindv1alpha1.APIServiceExportRequest{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "regions"}}
+	require.NoError(t, o.c.Delete(ctx, req))
+	require.NoError(t, o.c.Delete(ctx, &kubebindv1alpha1.APIServiceExport{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "regions.geo.example.com"}}))
+	framework.Eventually(t, func() (bool, string) {
+		reqErr := o.c.Get(ctx, client.ObjectKeyFromObject(req), req)
+		return apierrors.IsNotFound(reqErr) && !o.policyInForce(t) && o.grant(t, ns) == nil,
+			fmt.Sprintf("request: %v; policy in force: %t; grant: %+v", reqErr, o.policyInForce(t), o.grant(t, ns))
+	}, framework.WaitTimeout)
+
+	// Offered again: the policy comes back first, and create a grace
+	// after it.
+	req = o.request(t, ns)
+	var policyBack, createBack time.Time
+	framework.Eventually(t, func() (bool, string) {
+		if createBack.IsZero() && creates(o.grant(t, ns)) {
+			createBack = time.Now()
+		}
+		if policyBack.IsZero() && o.policyInForce(t) {
+			policyBack = time.Now()
+		}
+		return !createBack.IsZero() && !policyBack.IsZero(), fmt.Sprintf("policy back at %v, create at %v", policyBack, createBack)
+	}, framework.WaitTimeout)
+	assert.GreaterOrEqual(t, createBack.Sub(policyBack), clusterobjects.PolicyGrace-200*time.Millisecond,
+		"create came back %s after the policy", createBack.Sub(policyBack))
+	o.waitBound(t, req)
 }
 
 // TestClusterScopedObjectsIsolateConsumers checks, with each konnector's
