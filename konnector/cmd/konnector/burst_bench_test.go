@@ -215,12 +215,12 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		rate := func(r run) float64 { return float64(n) / r.took.Seconds() }
 		ratios := []float64{rate(synced) / rate(limit)}
 		var downRatios, upRatios []float64
-		addLatencies := func(obs *observer, raw time.Duration) {
-			down, up := obs.latencies()
+		addLatencies := func(down, up []time.Duration, raw time.Duration) {
 			downRatios = append(downRatios, percentile(down, 99).Seconds()/raw.Seconds())
 			upRatios = append(upRatios, percentile(up, 99).Seconds()/raw.Seconds())
 		}
-		addLatencies(obs, rawBurst)
+		down, up := obs.latencies()
+		addLatencies(down, up, rawBurst)
 		for round := range extraRounds(n) {
 			var s, l run
 			inTurns(round,
@@ -228,7 +228,8 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 					raw := runRaw()
 					var o *observer
 					s, _, o = runSynced(noProfile, func() {}, func() {})
-					addLatencies(o, raw)
+					d, u := o.latencies()
+					addLatencies(d, u, raw)
 				},
 				func() { l, _ = runLimit(noProfile) })
 			ratios = append(ratios, rate(s)/rate(l))
@@ -286,7 +287,6 @@ func runBurst(b *testing.B, n int, namespaces []string) {
 		reportCPU(b, "ideal", ideal, n)
 		reportCPU(b, "sync", synced, n)
 
-		down, up := obs.latencies()
 		b.ReportMetric(ms(percentile(down, 50)), "burst-p50-down-ms")
 		b.ReportMetric(ms(percentile(down, 99)), "burst-p99-down-ms")
 		watched := obs.watchLatencies()
