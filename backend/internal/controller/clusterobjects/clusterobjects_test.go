@@ -186,8 +186,9 @@ func TestAResourceOfferedAgainWaitsForThePolicy(t *testing.T) {
 	require.NoError(t, o.c.Delete(ctx, &kubebindv1alpha1.APIServiceExport{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "regions.geo.example.com"}}))
 	framework.Eventually(t, func() (bool, string) {
 		reqErr := o.c.Get(ctx, client.ObjectKeyFromObject(req), req)
-		return apierrors.IsNotFound(reqErr) && !o.policyInForce(t) && o.grant(t, ns) == nil,
-			fmt.Sprintf("request: %v; policy in force: %t; grant: %+v", reqErr, o.policyInForce(t), o.grant(t, ns))
+		inForce, grant := o.policyInForce(t), o.grant(t, ns)
+		return apierrors.IsNotFound(reqErr) && !inForce && grant == nil,
+			fmt.Sprintf("request: %v; policy in force: %t; grant: %+v", reqErr, inForce, grant)
 	}, framework.WaitTimeout)
 
 	// Offered again: the policy comes back first, and create a grace
