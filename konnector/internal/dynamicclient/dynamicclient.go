@@ -7,7 +7,7 @@
 // times (a frame, the event twice over, then its object as above). The
 // konnector decodes an object for every watch event and every write of
 // every synced object, and this was a third of its CPU under bursts
-// (docs/konnector.md, Performance). Here a response is checked once and
+// (docs/performance.md, "Targets not met"). Here a response is checked once and
 // decoded once, and a watch event is read once from the stream and
 // decoded once, with the same decoder (sigs.k8s.io/json, case-sensitive,
 // integers kept as int64) into the same maps; anything not decoded the
