@@ -184,11 +184,16 @@ func (o *cachedObject) GetGeneration() int64    { return o.object().GetGeneratio
 func (o *cachedObject) GetSelfLink() string     { return o.object().GetSelfLink() }
 func (o *cachedObject) GetFinalizers() []string { return o.object().GetFinalizers() }
 func (o *cachedObject) GetLabels() map[string]string {
-	return o.object().GetLabels()
+	return stringMap(o.rawMetadata().Labels)
 }
+
+// GetAnnotations decodes the annotations alone: the engine reads a copy's
+// origin from them on every event of the copy (copyChanged), and need not
+// decode the rest of it for that.
 func (o *cachedObject) GetAnnotations() map[string]string {
-	return o.object().GetAnnotations()
+	return stringMap(o.rawMetadata().Annotations)
 }
+
 func (o *cachedObject) GetCreationTimestamp() metav1.Time {
 	return o.object().GetCreationTimestamp()
 }
@@ -244,4 +249,31 @@ func (o *cachedObject) SetOwnerReferences(v []metav1.OwnerReference) {
 }
 func (o *cachedObject) SetManagedFields(v []metav1.ManagedFieldsEntry) {
 	o.edit(func(u *unstructured.Unstructured) { u.SetManagedFields(v) })
+}
+
+// rawMetadata is the JSON of the cached object's labels and annotations.
+func (o *cachedObject) rawMetadata() rawStringMaps {
+	var obj struct {
+		Metadata rawStringMaps `json:"metadata"`
+	}
+	// raw was encoded from a decoded object: it decodes.
+	_ = kjson.UnmarshalCaseSensitivePreserveInts(o.raw, &obj)
+	return obj.Metadata
+}
+
+// rawStringMaps are the maps of strings of an object's metadata, as JSON.
+type rawStringMaps struct {
+	Labels      json.RawMessage `json:"labels"`
+	Annotations json.RawMessage `json:"annotations"`
+}
+
+// stringMap decodes a JSON object of strings as an unstructured object's
+// getters do: nil where it is missing, null, or holds a value that is not
+// a string.
+func stringMap(raw json.RawMessage) map[string]string {
+	var m map[string]string
+	if len(raw) == 0 || kjson.UnmarshalCaseSensitivePreserveInts(raw, &m) != nil {
+		return nil
+	}
+	return m
 }

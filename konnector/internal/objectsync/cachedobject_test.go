@@ -82,7 +82,8 @@ func TestCachedObjectIsTheObject(t *testing.T) {
 }
 
 // TestCachedObjectShapes: objects without a namespace, a kind or any
-// metadata decode to what they were, without the fields they lacked.
+// metadata decode to what they were, without the fields they lacked, and
+// their labels and annotations read as the objects' own.
 func TestCachedObjectShapes(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -93,6 +94,11 @@ func TestCachedObjectShapes(t *testing.T) {
 		{"without apiVersion and kind", map[string]any{"metadata": map[string]any{"name": "a", "namespace": "shop"}}},
 		{"without metadata", map[string]any{"apiVersion": "v1", "kind": "List", "items": []any{}}},
 		{"with empty metadata", map[string]any{"metadata": map[string]any{}}},
+		{"with empty labels and null annotations", map[string]any{"metadata": map[string]any{
+			"name": "a", "labels": map[string]any{}, "annotations": nil}}},
+		{"with labels and annotations not all strings", map[string]any{"metadata": map[string]any{
+			"name": "a", "labels": map[string]any{"team": "shop", "size": int64(3)}, "annotations": "note"}}},
+		{"with metadata of another type", map[string]any{"metadata": "a"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u := &unstructured.Unstructured{Object: tc.obj}
@@ -100,6 +106,8 @@ func TestCachedObjectShapes(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, u, o.object())
 			assert.Equal(t, u.GroupVersionKind(), o.GetObjectKind().GroupVersionKind())
+			assert.Equal(t, u.GetLabels(), o.GetLabels(), "labels, as the object's getter reads them")
+			assert.Equal(t, u.GetAnnotations(), o.GetAnnotations(), "annotations, as the object's getter reads them")
 		})
 	}
 }
