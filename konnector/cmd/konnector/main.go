@@ -41,7 +41,7 @@ import (
 // allocates fast, so at Go's default, 100, the heap between collections
 // is most of the konnector's memory: 10,000 objects peaked at
 // 88.7–101.2 MiB with 100 (four runs) and at 77.7–81.9 MiB with 50
-// (nine runs), which cost the konnector 13–26 % more CPU per object,
+// (ten runs), which cost the konnector 13–26 % more CPU per object,
 // about 2 % of the machine's (docs/performance.md, "Memory at 10,000
 // objects").
 const gcPercent = 50
