@@ -22,8 +22,8 @@
 //
 // engine.go runs it all as a controller-runtime controller: its worker
 // pool, panic recovery, backoff and reconcile metrics; queue.go orders its
-// work queue in two lanes, so that statuses do not wait behind new
-// objects. An Engine lives as long as its binding: Run stops every
+// work queue in lanes, so that statuses do not wait behind new objects,
+// nor new objects behind the records of synced ones. An Engine lives as long as its binding: Run stops every
 // informer and worker when its context ends.
 package objectsync
 
@@ -127,7 +127,7 @@ type Engine struct {
 	informers         informerGroup
 
 	// lanes order the work queue: provider changes take turns with
-	// consumer changes.
+	// consumer changes; marks wait.
 	lanes *lanes
 
 	created createdCopies
@@ -286,8 +286,10 @@ func (e *Engine) syncObject(ctx context.Context, key cache.ObjectName) (time.Dur
 	}
 	if wroteStatus && !hasFinalizer(obj) {
 		// A new object's first status came up alone: the sync that the
-		// status's own consumer event brings records it, in the down
-		// lane, so that under a burst the up lane carries statuses only.
+		// status's own consumer event brings records it, in the mark
+		// lane, so that under a burst the up lane carries statuses only
+		// and the down lane copies, and the records wait.
+		e.lanes.preferMark(objectRequest(key))
 		return 0, nil
 	}
 	// The finalizer and synced generation follow, in one write, after
