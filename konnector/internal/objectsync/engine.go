@@ -23,8 +23,9 @@
 // engine.go runs it all as a controller-runtime controller: its worker
 // pool, panic recovery, backoff and reconcile metrics; queue.go orders its
 // work queue in lanes, so that statuses do not wait behind new objects,
-// nor new objects behind the records of synced ones. An Engine lives as long as its binding: Run stops every
-// informer and worker when its context ends.
+// nor new objects behind the records of synced ones. An Engine lives as
+// long as its binding: Run stops every informer and worker when its
+// context ends.
 package objectsync
 
 import (
