@@ -201,6 +201,47 @@ func TestFirstStatusBeforeTheRecord(t *testing.T) {
 	}
 }
 
+// TestFirstStatusSendsTheRecordToTheMarkLane: the sync that brings a new
+// object's first status up leaves the sync that follows it, which only
+// records the sync, to the mark lane; any other sync leaves the next one
+// to the down lane.
+func TestFirstStatusSendsTheRecordToTheMarkLane(t *testing.T) {
+	tests := []struct {
+		name       string
+		recorded   bool
+		copyStatus bool
+		want       int
+	}{
+		{name: "a new object's first status came up", copyStatus: true, want: markLane},
+		{name: "a new copy without status: the record waits, not in the mark lane", want: downLane},
+		{name: "a recorded object's status came up", recorded: true, copyStatus: true, want: downLane},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			obj := db("default", "orders")
+			if tt.recorded {
+				obj.SetFinalizers([]string{Finalizer})
+				obj.SetAnnotations(map[string]string{SyncedGenerationAnnotation: "1"})
+			}
+			e, _, _ := testEngine(t, obj)
+			e.o.HasStatus = true
+			copyObj := e.providerCopy(obj, types.NamespacedName{Namespace: pns, Name: "orders"})
+			copyObj.SetCreationTimestamp(metav1.Now())
+			if tt.copyStatus {
+				copyObj.Object["status"] = map[string]any{"phase": "Ready"}
+			}
+			require.NoError(t, e.providers.byKey[pns].informer.GetIndexer().Add(copyObj))
+			key := cache.NewObjectName("default", "orders")
+			_, err := e.syncObject(t.Context(), key)
+			require.NoError(t, err)
+
+			r := objectRequest(key)
+			e.lanes.Push(r) // the status's own consumer event adds it again
+			assert.Equal(t, tt.want, e.lanes.queued[r].lane)
+		})
+	}
+}
+
 // TestObjectGoneBeforeItsFinalizer: a consumer object deleted before the
 // konnector added its finalizer leaves a copy behind, which the next sync
 // deletes, or releases when the object asked to be orphaned.
