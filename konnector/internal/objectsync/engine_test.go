@@ -146,6 +146,28 @@ func TestSyncDoesNotRewriteWhatTheCachesHaveNotShownYet(t *testing.T) {
 	assert.Equal(t, pns, created.GetNamespace())
 }
 
+// engineWithCopy is a testEngine of a resource with a status, whose
+// consumer object default/orders has a copy created copyAge ago, with a
+// status if copyStatus; recorded, the object carries the record of its
+// sync (finalizer and synced generation).
+func engineWithCopy(t *testing.T, recorded bool, copyAge time.Duration, copyStatus bool) (*Engine, *dynamicfake.FakeDynamicClient) {
+	t.Helper()
+	obj := db("default", "orders")
+	if recorded {
+		obj.SetFinalizers([]string{Finalizer})
+		obj.SetAnnotations(map[string]string{SyncedGenerationAnnotation: "1"})
+	}
+	e, consumer, _ := testEngine(t, obj)
+	e.o.HasStatus = true
+	copyObj := e.providerCopy(obj, types.NamespacedName{Namespace: pns, Name: "orders"})
+	copyObj.SetCreationTimestamp(metav1.NewTime(time.Now().Add(-copyAge)))
+	if copyStatus {
+		copyObj.Object["status"] = map[string]any{"phase": "Ready"}
+	}
+	require.NoError(t, e.providers.byKey[pns].informer.GetIndexer().Add(copyObj))
+	return e, consumer
+}
+
 // TestFirstStatusBeforeTheRecord: once the copy exists, its first status
 // comes back before the consumer object records the sync (finalizer and
 // synced generation), and the record waits for that status for at most
@@ -170,19 +192,7 @@ func TestFirstStatusBeforeTheRecord(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			obj := db("default", "orders")
-			if tt.recorded {
-				obj.SetFinalizers([]string{Finalizer})
-				obj.SetAnnotations(map[string]string{SyncedGenerationAnnotation: "1"})
-			}
-			e, consumer, _ := testEngine(t, obj)
-			e.o.HasStatus = true
-			copyObj := e.providerCopy(obj, types.NamespacedName{Namespace: pns, Name: "orders"})
-			copyObj.SetCreationTimestamp(metav1.NewTime(time.Now().Add(-tt.copyAge)))
-			if tt.copyStatus {
-				copyObj.Object["status"] = map[string]any{"phase": "Ready"}
-			}
-			require.NoError(t, e.providers.byKey[pns].informer.GetIndexer().Add(copyObj))
+			e, consumer := engineWithCopy(t, tt.recorded, tt.copyAge, tt.copyStatus)
 
 			var wait time.Duration
 			for range max(tt.syncs, 1) {
@@ -218,19 +228,7 @@ func TestFirstStatusSendsTheRecordToTheMarkLane(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			obj := db("default", "orders")
-			if tt.recorded {
-				obj.SetFinalizers([]string{Finalizer})
-				obj.SetAnnotations(map[string]string{SyncedGenerationAnnotation: "1"})
-			}
-			e, _, _ := testEngine(t, obj)
-			e.o.HasStatus = true
-			copyObj := e.providerCopy(obj, types.NamespacedName{Namespace: pns, Name: "orders"})
-			copyObj.SetCreationTimestamp(metav1.Now())
-			if tt.copyStatus {
-				copyObj.Object["status"] = map[string]any{"phase": "Ready"}
-			}
-			require.NoError(t, e.providers.byKey[pns].informer.GetIndexer().Add(copyObj))
+			e, _ := engineWithCopy(t, tt.recorded, 0, tt.copyStatus)
 			key := cache.NewObjectName("default", "orders")
 			_, err := e.syncObject(t.Context(), key)
 			require.NoError(t, err)
