@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	kjson "sigs.k8s.io/json"
+
+	"github.com/bindery-dev/bindery/konnector/internal/jsonscan"
 )
 
 // The caches of consumer objects and of provider copies hold each object
@@ -184,14 +186,14 @@ func (o *cachedObject) GetGeneration() int64    { return o.object().GetGeneratio
 func (o *cachedObject) GetSelfLink() string     { return o.object().GetSelfLink() }
 func (o *cachedObject) GetFinalizers() []string { return o.object().GetFinalizers() }
 func (o *cachedObject) GetLabels() map[string]string {
-	return stringMap(o.rawMetadata().Labels)
+	return stringMap(o.metadataMember("labels"))
 }
 
 // GetAnnotations decodes the annotations alone: the engine reads a copy's
 // origin from them on every event of the copy (copyChanged), and need not
 // decode the rest of it for that.
 func (o *cachedObject) GetAnnotations() map[string]string {
-	return stringMap(o.rawMetadata().Annotations)
+	return stringMap(o.metadataMember("annotations"))
 }
 
 func (o *cachedObject) GetCreationTimestamp() metav1.Time {
@@ -251,26 +253,24 @@ func (o *cachedObject) SetManagedFields(v []metav1.ManagedFieldsEntry) {
 	o.edit(func(u *unstructured.Unstructured) { u.SetManagedFields(v) })
 }
 
-// rawMetadata is the JSON of the cached object's labels and annotations.
-func (o *cachedObject) rawMetadata() rawStringMaps {
-	var obj struct {
-		Metadata rawStringMaps `json:"metadata"`
+// metadataMember is the JSON of the member name of the cached object's
+// metadata, or nil if it has none; found in the object's JSON, not copied.
+func (o *cachedObject) metadataMember(name string) []byte {
+	md, ok := jsonscan.Member(o.raw, 0, "metadata")
+	if !ok {
+		return nil
 	}
-	// raw was encoded from a decoded object: it decodes.
-	_ = kjson.UnmarshalCaseSensitivePreserveInts(o.raw, &obj)
-	return obj.Metadata
-}
-
-// rawStringMaps are the maps of strings of an object's metadata, as JSON.
-type rawStringMaps struct {
-	Labels      json.RawMessage `json:"labels"`
-	Annotations json.RawMessage `json:"annotations"`
+	s, ok := jsonscan.Member(o.raw, md.Start, name)
+	if !ok {
+		return nil
+	}
+	return o.raw[s.Start:s.End]
 }
 
 // stringMap decodes a JSON object of strings as an unstructured object's
 // getters do: nil where it is missing, null, or holds a value that is not
 // a string.
-func stringMap(raw json.RawMessage) map[string]string {
+func stringMap(raw []byte) map[string]string {
 	var m map[string]string
 	if len(raw) == 0 || kjson.UnmarshalCaseSensitivePreserveInts(raw, &m) != nil {
 		return nil
