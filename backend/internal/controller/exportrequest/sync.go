@@ -65,7 +65,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	case errors.As(err, &ref):
 		log.Info("Refusing export request", "reason", ref.msg)
 		metrics.RequestsHandled.WithLabelValues("failed").Inc()
-		r.Recorder.Eventf(request, nil, corev1.EventTypeWarning, "Refused", "Refused", "%s", ref.msg)
+		r.Recorder.Eventf(request, nil, corev1.EventTypeWarning, "Refused", "Export", "%s", ref.msg)
 		return ctrl.Result{}, r.setStatus(ctx, request, kubebindv1alpha1.APIServiceExportRequestPhaseFailed, ref.msg, "Refused")
 	case errors.As(err, &wait):
 		return ctrl.Result{}, r.waitFor(ctx, request, wait)
@@ -80,7 +80,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if err != nil {
 			if errors.As(err, &ref) {
 				metrics.RequestsHandled.WithLabelValues("failed").Inc()
-				r.Recorder.Eventf(request, nil, corev1.EventTypeWarning, "Refused", "Refused", "%s", ref.msg)
+				r.Recorder.Eventf(request, nil, corev1.EventTypeWarning, "Refused", "Export", "%s", ref.msg)
 				return ctrl.Result{}, r.setStatus(ctx, request, kubebindv1alpha1.APIServiceExportRequestPhaseFailed, ref.msg, "Refused")
 			}
 			metrics.ReconcileErrors.WithLabelValues("exportrequest").Inc()
@@ -100,7 +100,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		names = append(names, p.crd.Name)
 	}
 	metrics.RequestsHandled.WithLabelValues("succeeded").Inc()
-	r.Recorder.Eventf(request, nil, corev1.EventTypeNormal, "Exported", "Exported", "Created or confirmed APIServiceExport(s) %s", strings.Join(names, ", "))
+	r.Recorder.Eventf(request, nil, corev1.EventTypeNormal, "Exported", "Export", "Created or confirmed APIServiceExport(s) %s", strings.Join(names, ", "))
 	return ctrl.Result{}, r.setStatus(ctx, request, kubebindv1alpha1.APIServiceExportRequestPhaseSucceeded, "", "")
 }
 
@@ -251,7 +251,7 @@ func (r *Reconciler) ensureExport(ctx context.Context, request *kubebindv1alpha1
 		return nil, fmt.Errorf("creating APIServiceExport %s: %w", export.Name, err)
 	}
 	metrics.Exports.Inc()
-	r.Recorder.Eventf(export, nil, corev1.EventTypeNormal, "Created", "Created", "Snapshot of CRD %s for %q", p.crd.Name, p.service.Name)
+	r.Recorder.Eventf(export, nil, corev1.EventTypeNormal, "Created", "Export", "Snapshot of CRD %s for %q", p.crd.Name, p.service.Name)
 	return export, nil
 }
 
@@ -281,7 +281,7 @@ const reasonWaiting = "Waiting"
 // thing already says so in its status.
 func (r *Reconciler) waitFor(ctx context.Context, request *kubebindv1alpha1.APIServiceExportRequest, w *waiting) error {
 	if !waitsFor(request, w.msg) {
-		r.Recorder.Eventf(request, nil, corev1.EventTypeNormal, reasonWaiting, "Waiting", "%s", w.msg)
+		r.Recorder.Eventf(request, nil, corev1.EventTypeNormal, reasonWaiting, "Export", "%s", w.msg)
 	}
 	return r.setStatus(ctx, request, kubebindv1alpha1.APIServiceExportRequestPhasePending, w.msg, reasonWaiting)
 }

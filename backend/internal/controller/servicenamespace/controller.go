@@ -129,7 +129,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if clusterNS.Labels[consumer.RoleLabel] != consumer.RoleCluster {
 		// Not a consumer's: nothing is granted, and nothing is held.
-		r.Recorder.Eventf(sns, nil, corev1.EventTypeWarning, "Ignored", "Ignored", "namespace %s is not a consumer cluster namespace", sns.Namespace)
+		r.Recorder.Eventf(sns, nil, corev1.EventTypeWarning, "Ignored", "Bind", "namespace %s is not a consumer cluster namespace", sns.Namespace)
 		return ctrl.Result{}, nil
 	}
 	target := providername.ServiceNamespace(sns.Namespace, sns.Name)
@@ -169,7 +169,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if err := r.Client.Status().Patch(ctx, sns, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("setting status.namespace: %w", err)
 		}
-		r.Recorder.Eventf(sns, nil, corev1.EventTypeNormal, "Bound", "Bound", "Consumer namespace %s is namespace %s on the provider", sns.Name, target)
+		r.Recorder.Eventf(sns, nil, corev1.EventTypeNormal, "Bound", "Bind", "Consumer namespace %s is namespace %s on the provider", sns.Name, target)
 	}
 	return ctrl.Result{}, nil
 }
@@ -323,7 +323,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, sns *kubebindv1alpha1.
 			if err := r.Client.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
 				return ctrl.Result{}, fmt.Errorf("deleting namespace %s: %w", target, err)
 			}
-			r.Recorder.Eventf(sns, nil, corev1.EventTypeNormal, "Deleting", "Deleting", "Deleting namespace %s on the provider", target)
+			r.Recorder.Eventf(sns, nil, corev1.EventTypeNormal, "Deleting", "Delete", "Deleting namespace %s on the provider", target)
 		}
 		// The namespace watch requeues when it is gone; the timer only
 		// guards against a missed event.
