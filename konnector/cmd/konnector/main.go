@@ -40,7 +40,7 @@ import (
 // small (about 4 MiB, and 1.7 KiB per synced object) while a burst
 // allocates fast, so at Go's default, 100, the heap between collections
 // is most of the konnector's memory: 10,000 objects peaked at
-// 88.7–101.2 MiB with 100 and at 77.6–85.3 MiB with 50, which cost the
+// 88.7–101.2 MiB with 100 and at 75.6–85.3 MiB with 50, which cost the
 // konnector 13–26 % more CPU per object, about 2 % of the machine's
 // (docs/performance.md, "Memory at 10,000 objects", with every run).
 const gcPercent = 50
