@@ -134,7 +134,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, log logr.Logger) erro
 		MaxObjectsPerNamespace: o.Controllers.MaxObjectsPerNamespace,
 	}
 	for name, setup := range map[string]func(ctrl.Manager) error{
-		"export request":    (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager,
+		"export request":    (&exportrequest.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: rec}).SetupWithManager,
 		"export update":     (&exportupdate.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager,
 		"service namespace": serviceNamespaces.SetupWithManager,
 		"cluster objects": (&clusterobjects.Reconciler{

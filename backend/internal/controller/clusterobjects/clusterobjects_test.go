@@ -68,7 +68,7 @@ func offerRegions(t *testing.T) *regionsOffer {
 // controllers until t ends.
 func (o *regionsOffer) runBackend(t *testing.T) {
 	o.p.RunManager(t, func(mgr ctrl.Manager) error {
-		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bindery-backend")}).SetupWithManager(mgr); err != nil {
+		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("bindery-backend")}).SetupWithManager(mgr); err != nil {
 			return err
 		}
 		return (&clusterobjects.Reconciler{Client: mgr.GetClient(), Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr)
@@ -220,7 +220,7 @@ func TestClusterScopedObjectsIsolateConsumers(t *testing.T) {
 	p := framework.StartControlPlane(t)
 	p.RunManager(t, func(mgr ctrl.Manager) error {
 		rec := mgr.GetEventRecorder("bindery-backend")
-		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
+		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: rec}).SetupWithManager(mgr); err != nil {
 			return err
 		}
 		return (&clusterobjects.Reconciler{Client: mgr.GetClient(), Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader(),

@@ -23,8 +23,11 @@ import (
 
 // Reconciler reconciles APIServiceExportRequests.
 type Reconciler struct {
-	Client   client.Client
-	Recorder events.EventRecorder
+	Client client.Client
+	// APIReader reads from the API server, not the cache: a request is
+	// refused only as the API server has the catalogue.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
 }
 
 // SetupWithManager wires the reconciler. A request still Pending is

@@ -62,7 +62,7 @@ func TestExportRequests(t *testing.T) {
 	t.Parallel()
 	p := framework.StartControlPlane(t)
 	p.RunManager(t, func(mgr ctrl.Manager) error {
-		return (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bindery-backend")}).SetupWithManager(mgr)
+		return (&exportrequest.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("bindery-backend")}).SetupWithManager(mgr)
 	})
 	ctx := t.Context()
 	c := p.Client

@@ -58,7 +58,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, nil // terminal, as in kube-bind
 	}
 
-	plan, err := r.plan(ctx, request)
+	plan, err := r.confirmedPlan(ctx, request)
 	var ref *refusal
 	var wait *waiting
 	switch {
@@ -104,11 +104,24 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return ctrl.Result{}, r.setStatus(ctx, request, kubebindv1alpha1.APIServiceExportRequestPhaseSucceeded, "", "")
 }
 
-// plan checks the request against the catalogue and the CRDs and returns
-// the exports to create.
-func (r *Reconciler) plan(ctx context.Context, request *kubebindv1alpha1.APIServiceExportRequest) ([]plannedExport, error) {
+// confirmedPlan plans the request from the cache, and plans it again
+// from the API server before a refusal: a refusal is final, and the cache
+// may not yet have seen a template, CRD or namespace label made a moment
+// before the request.
+func (r *Reconciler) confirmedPlan(ctx context.Context, request *kubebindv1alpha1.APIServiceExportRequest) ([]plannedExport, error) {
+	plan, err := r.plan(ctx, r.Client, request)
+	var ref *refusal
+	if !errors.As(err, &ref) {
+		return plan, err
+	}
+	return r.plan(ctx, r.APIReader, request)
+}
+
+// plan checks the request against the catalogue and the CRDs, as reader
+// has them, and returns the exports to create.
+func (r *Reconciler) plan(ctx context.Context, reader client.Reader, request *kubebindv1alpha1.APIServiceExportRequest) ([]plannedExport, error) {
 	ns := &corev1.Namespace{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Name: request.Namespace}, ns); err != nil {
+	if err := reader.Get(ctx, client.ObjectKey{Name: request.Namespace}, ns); err != nil {
 		return nil, fmt.Errorf("getting namespace %s: %w", request.Namespace, err)
 	}
 	if ns.Labels[consumer.RoleLabel] != consumer.RoleCluster {
@@ -119,11 +132,11 @@ func (r *Reconciler) plan(ctx context.Context, request *kubebindv1alpha1.APIServ
 	}
 
 	templates := &binderyv1alpha1.APIServiceExportTemplateList{}
-	if err := r.Client.List(ctx, templates); err != nil {
+	if err := reader.List(ctx, templates); err != nil {
 		return nil, fmt.Errorf("listing templates: %w", err)
 	}
 	crds := &apiextensionsv1.CustomResourceDefinitionList{}
-	if err := r.Client.List(ctx, crds); err != nil {
+	if err := reader.List(ctx, crds); err != nil {
 		return nil, fmt.Errorf("listing CRDs: %w", err)
 	}
 	services := catalog.Build(templates.Items, crds.Items)

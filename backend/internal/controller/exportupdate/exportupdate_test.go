@@ -59,7 +59,7 @@ func TestExportUpdates(t *testing.T) {
 	p := framework.StartControlPlane(t)
 	p.RunManager(t, func(mgr ctrl.Manager) error {
 		rec := mgr.GetEventRecorder("bindery-backend")
-		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
+		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: rec}).SetupWithManager(mgr); err != nil {
 			return err
 		}
 		if err := (&templatestatus.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {

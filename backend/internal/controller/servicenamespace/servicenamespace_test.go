@@ -487,7 +487,7 @@ func runControllersBounded(t *testing.T, p *framework.ControlPlane, maxObjects i
 	t.Helper()
 	p.RunManager(t, func(mgr ctrl.Manager) error {
 		rec := mgr.GetEventRecorder("bindery-backend")
-		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), Recorder: rec}).SetupWithManager(mgr); err != nil {
+		if err := (&exportrequest.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: rec}).SetupWithManager(mgr); err != nil {
 			return err
 		}
 		cache, err := servicenamespace.NewClaimableCache(mgr)
