@@ -227,8 +227,14 @@ func chooseService(request *kubebindv1alpha1.APIServiceExportRequest, services [
 // belong to the exportupdate controller, so an existing export is left as
 // it is.
 func (r *Reconciler) ensureExport(ctx context.Context, request *kubebindv1alpha1.APIServiceExportRequest, p plannedExport) (*kubebindv1alpha1.APIServiceExport, error) {
+	key := client.ObjectKey{Namespace: request.Namespace, Name: p.crd.Name}
 	existing := &kubebindv1alpha1.APIServiceExport{}
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: request.Namespace, Name: p.crd.Name}, existing)
+	err := r.Client.Get(ctx, key, existing)
+	if err == nil && existing.Labels[consumer.TemplateLabel] != p.service.Name {
+		// A clash is final: confirm it against the API server, not a
+		// cache that may still hold an export unbound a moment ago.
+		err = r.APIReader.Get(ctx, key, existing)
+	}
 	if err == nil {
 		if owner := existing.Labels[consumer.TemplateLabel]; owner != p.service.Name {
 			return nil, refuse("APIServiceExport %s already exists in this cluster's namespace from %q; it cannot also come from %q: unbind it first", p.crd.Name, owner, p.service.Name)

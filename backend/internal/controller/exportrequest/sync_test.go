@@ -1,6 +1,7 @@
 package exportrequest
 
 import (
+	"errors"
 	"testing"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
@@ -11,10 +12,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
+	"github.com/bindery-dev/bindery/apis/catalog"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
 	"github.com/bindery-dev/bindery/backend/internal/scheme"
 )
@@ -106,6 +109,42 @@ func TestConfirmedPlan(t *testing.T) {
 			var ref *refusal
 			require.ErrorAs(t, err, &ref)
 			assert.Contains(t, ref.msg, tt.refusal)
+		})
+	}
+}
+
+// TestEnsureExportConfirmsAClash wants an export of another template
+// refused only when the API server still has it, not when only the
+// cache does (an unbind a moment before).
+func TestEnsureExportConfirmsAClash(t *testing.T) {
+	export := func(template string) *kubebindv1alpha1.APIServiceExport {
+		return &kubebindv1alpha1.APIServiceExport{ObjectMeta: metav1.ObjectMeta{
+			Namespace: "consumer-a", Name: "databases.db.example.com", Labels: map[string]string{consumer.TemplateLabel: template}}}
+	}
+	objects := func(objs ...client.Object) client.Client {
+		return fake.NewClientBuilder().WithScheme(scheme.Scheme).WithObjects(objs...).Build()
+	}
+	request := &kubebindv1alpha1.APIServiceExportRequest{ObjectMeta: metav1.ObjectMeta{Namespace: "consumer-a", Name: "postgres"}}
+	planned := plannedExport{
+		service: catalog.Service{Name: "postgres"},
+		crd:     &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: "databases.db.example.com"}},
+		spec:    &kubebindv1alpha1.APIServiceExportCRDSpec{},
+	}
+	tests := []struct {
+		name        string
+		cache, live client.Client
+		refused     bool
+	}{
+		{"another template's export, in the cache and the API server", objects(export("mysql")), objects(export("mysql")), true},
+		{"another template's export only in the cache", objects(export("mysql")), objects(), false},
+		{"the same template's export", objects(export("postgres")), objects(), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &Reconciler{Client: tt.cache, APIReader: tt.live, Recorder: events.NewFakeRecorder(10)}
+			_, err := r.ensureExport(t.Context(), request, planned)
+			var ref *refusal
+			assert.Equal(t, tt.refused, errors.As(err, &ref), "refused: %v", err)
 		})
 	}
 }
