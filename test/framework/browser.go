@@ -27,6 +27,23 @@ func Browser(t TB) context.Context {
 		t.Fatalf("creating chromium's temporary directory: %v", err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(tmp) })
+	// Chromium now and then exits as it starts on this machine, before it
+	// listens (chromedp: "chrome failed to start"), its output only the
+	// usual dbus noise: one more start is tried, and the first logged.
+	ctx, err := startBrowser(t, path, tmp)
+	if err != nil {
+		t.Logf("starting chromium: %v; trying once more", err)
+		ctx, err = startBrowser(t, path, tmp)
+	}
+	if err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return ctx
+}
+
+// startBrowser starts Chromium with a fresh profile, stopped when the
+// test ends.
+func startBrowser(t TB, path, tmp string) (context.Context, error) {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.Env("TMPDIR="+tmp),
@@ -47,10 +64,7 @@ func Browser(t TB) context.Context {
 	// Start the browser now, on the context without a timeout (a timeout
 	// on the first call would stop the browser), so that a broken install
 	// fails here.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	return ctx
+	return ctx, chromedp.Do(ctx)
 }
 
 // LoginInBrowser opens url (a backend's /authorize link) in the browser
