@@ -44,6 +44,9 @@ type plannedExport struct {
 	service catalog.Service
 	crd     *apiextensionsv1.CustomResourceDefinition
 	spec    *kubebindv1alpha1.APIServiceExportCRDSpec
+	// existing is the export the service already has in the cluster
+	// namespace, or nil.
+	existing *kubebindv1alpha1.APIServiceExport
 }
 
 // Reconcile validates a request and creates its exports.
@@ -78,11 +81,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	for _, p := range plan {
 		export, err := r.ensureExport(ctx, request, p)
 		if err != nil {
-			if errors.As(err, &ref) {
-				metrics.RequestsHandled.WithLabelValues("failed").Inc()
-				r.Recorder.Eventf(request, nil, corev1.EventTypeWarning, "Refused", "Export", "%s", ref.msg)
-				return ctrl.Result{}, r.setStatus(ctx, request, kubebindv1alpha1.APIServiceExportRequestPhaseFailed, ref.msg, "Refused")
-			}
 			metrics.ReconcileErrors.WithLabelValues("exportrequest").Inc()
 			return ctrl.Result{}, err
 		}
@@ -107,7 +105,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // confirmedPlan plans the request from the cache, and plans it again
 // from the API server before a refusal: a refusal is final, and the cache
 // may not yet have seen a template, CRD or namespace label made a moment
-// before the request.
+// before the request, or may still hold an export unbound a moment ago.
 func (r *Reconciler) confirmedPlan(ctx context.Context, request *kubebindv1alpha1.APIServiceExportRequest) ([]plannedExport, error) {
 	plan, err := r.plan(ctx, r.Client, request)
 	var ref *refusal
@@ -117,8 +115,9 @@ func (r *Reconciler) confirmedPlan(ctx context.Context, request *kubebindv1alpha
 	return r.plan(ctx, r.APIReader, request)
 }
 
-// plan checks the request against the catalogue and the CRDs, as reader
-// has them, and returns the exports to create.
+// plan checks the request against the catalogue, the CRDs and the
+// exports already in the cluster namespace, as reader has them, and
+// returns the exports the request leads to.
 func (r *Reconciler) plan(ctx context.Context, reader client.Reader, request *kubebindv1alpha1.APIServiceExportRequest) ([]plannedExport, error) {
 	ns := &corev1.Namespace{}
 	if err := reader.Get(ctx, client.ObjectKey{Name: request.Namespace}, ns); err != nil {
@@ -186,7 +185,33 @@ func (r *Reconciler) plan(ctx context.Context, reader client.Reader, request *ku
 		scope = spec.Scope
 		plan = append(plan, plannedExport{service: service, crd: crd, spec: spec})
 	}
+	// Exports already there come last: a request that is wrong in itself
+	// is told so before it is told to unbind something.
+	for i := range plan {
+		existing, err := existingExport(ctx, reader, request.Namespace, service.Name, plan[i].crd.Name)
+		if err != nil {
+			return nil, err
+		}
+		plan[i].existing = existing
+	}
 	return plan, nil
+}
+
+// existingExport returns the export named name in the cluster namespace,
+// or nil when there is none. An export of another service is a clash the
+// consumer must resolve by unbinding it.
+func existingExport(ctx context.Context, reader client.Reader, namespace, service, name string) (*kubebindv1alpha1.APIServiceExport, error) {
+	existing := &kubebindv1alpha1.APIServiceExport{}
+	if err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, existing); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("getting APIServiceExport %s: %w", name, err)
+	}
+	if owner := existing.Labels[consumer.TemplateLabel]; owner != service {
+		return nil, refuse("APIServiceExport %s already exists in this cluster's namespace from %q; it cannot also come from %q: unbind it first", name, owner, service)
+	}
+	return existing, nil
 }
 
 // chooseService finds the one service the request binds: the template the
@@ -222,29 +247,13 @@ func chooseService(request *kubebindv1alpha1.APIServiceExportRequest, services [
 	return catalog.Service{}, refuse("no single service offers all of the requested resources together; request them separately")
 }
 
-// ensureExport creates the export or confirms the existing one comes from
-// the same service, and returns it. The export's later schema updates
-// belong to the exportupdate controller, so an existing export is left as
-// it is.
+// ensureExport creates the planned export, or returns the existing one
+// from the same service. The export's later schema updates belong to the
+// exportupdate controller, so an existing export is left as it is.
 func (r *Reconciler) ensureExport(ctx context.Context, request *kubebindv1alpha1.APIServiceExportRequest, p plannedExport) (*kubebindv1alpha1.APIServiceExport, error) {
-	key := client.ObjectKey{Namespace: request.Namespace, Name: p.crd.Name}
-	existing := &kubebindv1alpha1.APIServiceExport{}
-	err := r.Client.Get(ctx, key, existing)
-	if err == nil && existing.Labels[consumer.TemplateLabel] != p.service.Name {
-		// A clash is final: confirm it against the API server, not a
-		// cache that may still hold an export unbound a moment ago.
-		err = r.APIReader.Get(ctx, key, existing)
+	if p.existing != nil {
+		return p.existing, nil
 	}
-	if err == nil {
-		if owner := existing.Labels[consumer.TemplateLabel]; owner != p.service.Name {
-			return nil, refuse("APIServiceExport %s already exists in this cluster's namespace from %q; it cannot also come from %q: unbind it first", p.crd.Name, owner, p.service.Name)
-		}
-		return existing, nil
-	}
-	if !apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("getting APIServiceExport %s: %w", p.crd.Name, err)
-	}
-
 	export := &kubebindv1alpha1.APIServiceExport{}
 	export.Namespace = request.Namespace
 	export.Name = p.crd.Name
@@ -255,7 +264,7 @@ func (r *Reconciler) ensureExport(ctx context.Context, request *kubebindv1alpha1
 	}
 	settings := p.service.ExportSettings(p.crd.Spec.Group, p.crd.Spec.Names.Plural)
 	if err := settings.WriteExport(export.Annotations); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("writing the settings of APIServiceExport %s: %w", export.Name, err)
 	}
 	export.Spec.APIServiceExportCRDSpec = *p.spec
 	if p.spec.Scope == apiextensionsv1.ClusterScoped {

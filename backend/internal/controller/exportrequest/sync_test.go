@@ -1,7 +1,6 @@
 package exportrequest
 
 import (
-	"errors"
 	"testing"
 
 	kubebindv1alpha1 "github.com/kube-bind/kube-bind/sdk/apis/kubebind/v1alpha1"
@@ -12,12 +11,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	binderyv1alpha1 "github.com/bindery-dev/bindery/apis/bindery/v1alpha1"
-	"github.com/bindery-dev/bindery/apis/catalog"
 	"github.com/bindery-dev/bindery/backend/internal/consumer"
 	"github.com/bindery-dev/bindery/backend/internal/scheme"
 )
@@ -52,8 +49,9 @@ func TestWaitsFor(t *testing.T) {
 }
 
 // TestConfirmedPlan wants a request refused only as the API server has
-// the catalogue: a cache that has not seen a template, CRD or namespace
-// label yet is read again live.
+// the catalogue and the exports: a cache that has not seen a template,
+// CRD or namespace label yet, or still holds an export unbound a moment
+// ago, is read again live.
 func TestConfirmedPlan(t *testing.T) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "consumer-a", Labels: map[string]string{consumer.RoleLabel: consumer.RoleCluster}}}
 	unlabelled := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "consumer-a"}}
@@ -81,6 +79,10 @@ func TestConfirmedPlan(t *testing.T) {
 		Spec: kubebindv1alpha1.APIServiceExportRequestSpec{Resources: []kubebindv1alpha1.APIServiceExportRequestResource{
 			{GroupResource: kubebindv1alpha1.GroupResource{Group: "db.example.com", Resource: "databases"}}}},
 	}
+	export := func(template string) *kubebindv1alpha1.APIServiceExport {
+		return &kubebindv1alpha1.APIServiceExport{ObjectMeta: metav1.ObjectMeta{
+			Namespace: "consumer-a", Name: "databases.db.example.com", Labels: map[string]string{consumer.TemplateLabel: template}}}
+	}
 	objects := func(objs ...client.Object) client.Client {
 		return fake.NewClientBuilder().WithScheme(scheme.Scheme).WithObjects(objs...).Build()
 	}
@@ -88,13 +90,17 @@ func TestConfirmedPlan(t *testing.T) {
 		name        string
 		cache, live client.Client
 		refusal     string // "" for a plan
+		existing    bool   // the plan keeps an existing export
 	}{
-		{"all in the cache", objects(ns, crd, tmpl), objects(), ""},
-		{"a template the cache has not seen yet", objects(ns, crd), objects(ns, crd, tmpl), ""},
-		{"a CRD the cache has not seen yet", objects(ns, tmpl), objects(ns, crd, tmpl), ""},
-		{"a namespace label the cache has not seen yet", objects(unlabelled, crd, tmpl), objects(ns, crd, tmpl), ""},
-		{"a template that is not there", objects(ns, crd), objects(ns, crd), `template "postgres" does not exist`},
-		{"a namespace that is no cluster namespace", objects(unlabelled, crd, tmpl), objects(unlabelled, crd, tmpl), "is not a consumer cluster namespace"},
+		{"all in the cache", objects(ns, crd, tmpl), objects(), "", false},
+		{"a template the cache has not seen yet", objects(ns, crd), objects(ns, crd, tmpl), "", false},
+		{"a CRD the cache has not seen yet", objects(ns, tmpl), objects(ns, crd, tmpl), "", false},
+		{"a namespace label the cache has not seen yet", objects(unlabelled, crd, tmpl), objects(ns, crd, tmpl), "", false},
+		{"a template that is not there", objects(ns, crd), objects(ns, crd), `template "postgres" does not exist`, false},
+		{"a namespace that is no cluster namespace", objects(unlabelled, crd, tmpl), objects(unlabelled, crd, tmpl), "is not a consumer cluster namespace", false},
+		{"the same template's export", objects(ns, crd, tmpl, export("postgres")), objects(), "", true},
+		{"another template's export only in the cache", objects(ns, crd, tmpl, export("mysql")), objects(ns, crd, tmpl), "", false},
+		{"another template's export, in the cache and the API server", objects(ns, crd, tmpl, export("mysql")), objects(ns, crd, tmpl, export("mysql")), `already exists in this cluster's namespace from "mysql"`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,47 +110,12 @@ func TestConfirmedPlan(t *testing.T) {
 				require.NoError(t, err)
 				require.Len(t, plan, 1)
 				assert.Equal(t, "databases.db.example.com", plan[0].crd.Name)
+				assert.Equal(t, tt.existing, plan[0].existing != nil, "existing export")
 				return
 			}
 			var ref *refusal
 			require.ErrorAs(t, err, &ref)
 			assert.Contains(t, ref.msg, tt.refusal)
-		})
-	}
-}
-
-// TestEnsureExportConfirmsAClash wants an export of another template
-// refused only when the API server still has it, not when only the
-// cache does (an unbind a moment before).
-func TestEnsureExportConfirmsAClash(t *testing.T) {
-	export := func(template string) *kubebindv1alpha1.APIServiceExport {
-		return &kubebindv1alpha1.APIServiceExport{ObjectMeta: metav1.ObjectMeta{
-			Namespace: "consumer-a", Name: "databases.db.example.com", Labels: map[string]string{consumer.TemplateLabel: template}}}
-	}
-	objects := func(objs ...client.Object) client.Client {
-		return fake.NewClientBuilder().WithScheme(scheme.Scheme).WithObjects(objs...).Build()
-	}
-	request := &kubebindv1alpha1.APIServiceExportRequest{ObjectMeta: metav1.ObjectMeta{Namespace: "consumer-a", Name: "postgres"}}
-	planned := plannedExport{
-		service: catalog.Service{Name: "postgres"},
-		crd:     &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: "databases.db.example.com"}},
-		spec:    &kubebindv1alpha1.APIServiceExportCRDSpec{},
-	}
-	tests := []struct {
-		name        string
-		cache, live client.Client
-		refused     bool
-	}{
-		{"another template's export, in the cache and the API server", objects(export("mysql")), objects(export("mysql")), true},
-		{"another template's export only in the cache", objects(export("mysql")), objects(), false},
-		{"the same template's export", objects(export("postgres")), objects(), false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := &Reconciler{Client: tt.cache, APIReader: tt.live, Recorder: events.NewFakeRecorder(10)}
-			_, err := r.ensureExport(t.Context(), request, planned)
-			var ref *refusal
-			assert.Equal(t, tt.refused, errors.As(err, &ref), "refused: %v", err)
 		})
 	}
 }
