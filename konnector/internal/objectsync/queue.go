@@ -115,8 +115,10 @@ func (l *lanes) Touch(r Request) {
 	to, ok := l.preferred[r]
 	delete(l.preferred, r)
 	q, queuedNow := l.queued[r]
+	if !queuedNow {
+		return
+	}
 	switch {
-	case !queuedNow:
 	case ok && to == upLane && q.lane != upLane:
 		l.move(r, q, upLane)
 	case !ok && q.lane == markLane:

@@ -149,11 +149,5 @@ func TestLanesWhileProcessing(t *testing.T) {
 	assert.Equal(t, 2, q.Len(), "a runs: it is not queued a second time")
 	q.Done(a)
 
-	var got []Request
-	for q.Len() > 0 {
-		r, _ := q.Get()
-		got = append(got, r)
-		q.Done(r)
-	}
-	assert.Equal(t, []Request{a, b, c}, got, "a, back in the up lane, goes first")
+	assert.Equal(t, []string{"a", "b", "c"}, drain(q), "a, back in the up lane, goes first")
 }

@@ -48,7 +48,6 @@ func object(kind, name, owner string) *unstructured.Unstructured {
 // under Prefixed isolation, whose grants the admission policy backs.
 type regionsOffer struct {
 	p *framework.ControlPlane
-	c client.Client
 }
 
 func offerRegions(t *testing.T) *regionsOffer {
@@ -61,7 +60,7 @@ func offerRegions(t *testing.T) *regionsOffer {
 			ClusterScopedIsolation: binderyv1alpha1.IsolationPrefixed,
 		},
 	}))
-	return &regionsOffer{p: p, c: p.Client}
+	return &regionsOffer{p: p}
 }
 
 // runBackend runs the backend's export and cluster-scoped objects
@@ -88,7 +87,7 @@ func (o *regionsOffer) request(t *testing.T, ns string) *kubebindv1alpha1.APISer
 		Spec: kubebindv1alpha1.APIServiceExportRequestSpec{Resources: []kubebindv1alpha1.APIServiceExportRequestResource{
 			{GroupResource: kubebindv1alpha1.GroupResource{Group: "geo.example.com", Resource: "regions"}}}},
 	}
-	require.NoError(t, o.c.Create(t.Context(), req))
+	require.NoError(t, o.p.Client.Create(t.Context(), req))
 	return req
 }
 
@@ -96,7 +95,7 @@ func (o *regionsOffer) request(t *testing.T, ns string) *kubebindv1alpha1.APISer
 // objects, after the grace a resource offered anew waits for.
 func (o *regionsOffer) waitBound(t *testing.T, req *kubebindv1alpha1.APIServiceExportRequest) {
 	framework.Eventually(t, func() (bool, string) {
-		require.NoError(t, o.c.Get(t.Context(), client.ObjectKeyFromObject(req), req))
+		require.NoError(t, o.p.Client.Get(t.Context(), client.ObjectKeyFromObject(req), req))
 		return req.Status.Phase == kubebindv1alpha1.APIServiceExportRequestPhaseSucceeded, string(req.Status.Phase)
 	}, framework.WaitTimeout)
 }
@@ -105,7 +104,7 @@ func (o *regionsOffer) waitBound(t *testing.T, req *kubebindv1alpha1.APIServiceE
 // nil while there is none.
 func (o *regionsOffer) grant(t *testing.T, ns string) *rbacv1.ClusterRole {
 	role := &rbacv1.ClusterRole{}
-	err := o.c.Get(t.Context(), client.ObjectKey{Name: clusterobjects.RoleName(ns)}, role)
+	err := o.p.Client.Get(t.Context(), client.ObjectKey{Name: clusterobjects.RoleName(ns)}, role)
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
@@ -123,7 +122,7 @@ func creates(role *rbacv1.ClusterRole) bool {
 // nothing.
 func (o *regionsOffer) policyInForce(t *testing.T) bool {
 	for _, obj := range []client.Object{&admissionregistrationv1.ValidatingAdmissionPolicy{}, &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}} {
-		err := o.c.Get(t.Context(), client.ObjectKey{Name: rbacgrant.ClusterObjectPolicyName}, obj)
+		err := o.p.Client.Get(t.Context(), client.ObjectKey{Name: rbacgrant.ClusterObjectPolicyName}, obj)
 		if apierrors.IsNotFound(err) {
 			return false
 		}
@@ -144,7 +143,7 @@ func TestARestartedBackendKeepsCreate(t *testing.T) {
 	var ns string
 	t.Run("the first backend grants create after the grace", func(t *testing.T) {
 		o.runBackend(t) // until this subtest ends
-		res, err := onboarding.Ensure(ctx, o.c, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "a"}, "Test Provider")
+		res, err := onboarding.Ensure(ctx, o.p.Client, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "a"}, "Test Provider")
 		require.NoError(t, err)
 		ns = res.Namespace
 		o.bind(t, ns)
@@ -155,7 +154,7 @@ func TestARestartedBackendKeepsCreate(t *testing.T) {
 	// objects change: at once, with create.
 	o.runBackend(t)
 	obj := object("Region", ns+"-after-restart", ns)
-	require.NoError(t, o.c.Create(ctx, obj))
+	require.NoError(t, o.p.Client.Create(ctx, obj))
 	var role *rbacv1.ClusterRole
 	framework.Eventually(t, func() (bool, string) {
 		role = o.grant(t, ns)
@@ -174,7 +173,7 @@ func TestAResourceOfferedAgainWaitsForThePolicy(t *testing.T) {
 	o := offerRegions(t)
 	ctx := t.Context()
 	o.runBackend(t)
-	res, err := onboarding.Ensure(ctx, o.c, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "a"}, "Test Provider")
+	res, err := onboarding.Ensure(ctx, o.p.Client, providername.Consumer{Issuer: "https://idp", Subject: "alice", ClusterID: "a"}, "Test Provider")
 	require.NoError(t, err)
 	ns := res.Namespace
 	o.bind(t, ns)
@@ -182,10 +181,10 @@ func TestAResourceOfferedAgainWaitsForThePolicy(t *testing.T) {
 
 	// Unbound: no export needs the policy any more.
 	req := &kubebindv1alpha1.APIServiceExportRequest{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "regions"}}
-	require.NoError(t, o.c.Delete(ctx, req))
-	require.NoError(t, o.c.Delete(ctx, &kubebindv1alpha1.APIServiceExport{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "regions.geo.example.com"}}))
+	require.NoError(t, o.p.Client.Delete(ctx, req))
+	require.NoError(t, o.p.Client.Delete(ctx, &kubebindv1alpha1.APIServiceExport{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "regions.geo.example.com"}}))
 	framework.Eventually(t, func() (bool, string) {
-		reqErr := o.c.Get(ctx, client.ObjectKeyFromObject(req), req)
+		reqErr := o.p.Client.Get(ctx, client.ObjectKeyFromObject(req), req)
 		inForce, grant := o.policyInForce(t), o.grant(t, ns)
 		return apierrors.IsNotFound(reqErr) && !inForce && grant == nil,
 			fmt.Sprintf("request: %v; policy in force: %t; grant: %+v", reqErr, inForce, grant)
