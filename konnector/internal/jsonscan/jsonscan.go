@@ -53,11 +53,11 @@ func Member(data []byte, at int, name string) (Span, bool) {
 // data[at] is no array.
 func Elements(data []byte, at int) iter.Seq[Span] {
 	return func(yield func(Span) bool) {
-		at = skipSpace(data, at)
-		if at >= len(data) || data[at] != '[' {
+		start := skipSpace(data, at)
+		if start >= len(data) || data[start] != '[' {
 			return
 		}
-		i := skipSpace(data, at+1)
+		i := skipSpace(data, start+1)
 		for i < len(data) && data[i] != ']' {
 			e := Span{i, skipValue(data, i)}
 			if e.End <= i || !yield(e) {
